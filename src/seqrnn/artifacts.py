@@ -1,0 +1,112 @@
+"""The model directory: ``config.json`` beside ``model.safetensors``.
+
+Nothing here unpickles: configuration and vocabulary are JSON, weights are
+safetensors. Every file is written to a temporary name in the same folder
+and then renamed over the old one, so a crash mid-write leaves either the
+old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+from .errors import ModelFileError
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+HISTORY = "history.csv"
+CHECKPOINT = "checkpoint"  # sub-folder with the last training state, for --resume
+FORMAT = "seqrnn-model"
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_tensors(path: str, tensors: dict, metadata: dict | None = None) -> None:
+    """Write a dict of numpy arrays or torch tensors as safetensors, atomically."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    arrays = {}
+    for k, v in tensors.items():
+        if hasattr(v, "detach"):
+            v = v.detach().cpu().contiguous().numpy()
+        arrays[k] = np.ascontiguousarray(v)
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    atomic_write_bytes(path, save(arrays, metadata=meta))
+
+
+def load_tensors(path: str) -> dict:
+    """Read a safetensors file into numpy arrays, with a clear error if it is broken."""
+    from safetensors.numpy import load
+
+    if not os.path.isfile(path):
+        raise ModelFileError("weights file is missing", path)
+    try:
+        with open(path, "rb") as fh:
+            return load(fh.read())
+    except Exception as exc:  # safetensors raises its own error types
+        raise ModelFileError(f"weights file is truncated or not safetensors ({exc})", path) from None
+
+
+def read_config(model_dir: str) -> dict:
+    if not os.path.isdir(model_dir):
+        raise ModelFileError("no such model directory", model_dir)
+    path = os.path.join(model_dir, CONFIG)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"not a seqrnn model directory ({CONFIG} is missing)", model_dir)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = json.load(fh)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"config is truncated or not JSON ({exc})", path) from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError("not a seqrnn model config (no \"format\": \"seqrnn-model\")", path)
+    if int(config.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"written by a newer seqrnn (format version {config['format_version']}); upgrade seqrnn", path)
+    return config
+
+
+def versions() -> dict:
+    import platform
+
+    from . import __version__
+
+    out = {"seqrnn": __version__, "python": platform.python_version()}
+    try:
+        import numpy
+
+        out["numpy"] = numpy.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    import sys
+
+    if "torch" in sys.modules:
+        out["torch"] = sys.modules["torch"].__version__
+    return out

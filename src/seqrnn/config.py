@@ -1,0 +1,105 @@
+"""Plain dataclass configurations and the named presets.
+
+A preset is a dict of overrides; any explicit setting overrides the preset.
+Both configs are saved in ``config.json`` beside the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+MAPPINGS = ("many-to-many", "many-to-one")
+CELLS = ("lstm", "gru")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+
+@dataclass
+class ModelConfig:
+    cell: str = "lstm"
+    layers: int = 2
+    hidden: int = 64
+    embedding_dim: int = 32
+    dropout: float = 0.0
+    mapping: str = "many-to-many"
+    window: int = 10  # events before the target, many-to-one only
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64  # sequences (sessions), rows (streams) or windows (many-to-one: x32)
+    epochs: int = 30
+    clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    patience: int = 5  # epochs without a better validation loss before stopping; 0 never stops
+    validation: float = 0.1  # fraction of the training sequences held out
+    chunk: int = 100  # steps of truncated back-propagation on streams
+    seed: int = 0
+    threads: int = 0  # 0: torch's default (the machine's cores)
+    minutes: float = 0.0  # wall-clock bound on training; 0: none
+    min_count: int = 1  # tokens seen fewer times are unknown
+    topk: int = 9  # k of the top-k accuracy in the history
+
+
+PRESETS: dict[str, dict] = {
+    # DeepLog (Du et al., CCS 2017): two LSTM layers of 64, Adam, window 10.
+    "deeplog": dict(cell="lstm", layers=2, hidden=64, embedding_dim=32, dropout=0.0, window=10,
+                    optimizer="adam", lr=3e-3),
+    # The 2016 sequence-rnn-py model: 2x512 LSTM, dropout 0.2, RMSprop 1e-3, sentences of 40.
+    "seed": dict(cell="lstm", layers=2, hidden=512, embedding_dim=64, dropout=0.2, window=40,
+                 optimizer="rmsprop", lr=1e-3, chunk=40),
+}
+
+
+def split_settings(settings: dict) -> tuple[dict, dict]:
+    """Split flat settings into ModelConfig and TrainConfig keyword arguments."""
+    mnames = {f.name for f in fields(ModelConfig)}
+    tnames = {f.name for f in fields(TrainConfig)}
+    unknown = set(settings) - mnames - tnames
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return ({k: v for k, v in settings.items() if k in mnames},
+            {k: v for k, v in settings.items() if k in tnames})
+
+
+def make_configs(preset: str | None = None, **overrides) -> tuple[ModelConfig, TrainConfig]:
+    from .errors import InputError
+
+    settings: dict = {}
+    if preset:
+        if preset not in PRESETS:
+            raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        settings.update(PRESETS[preset])
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        m, t = split_settings(settings)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    mc, tc = ModelConfig(**m), TrainConfig(**t)
+    validate(mc, tc)
+    return mc, tc
+
+
+def validate(mc: ModelConfig, tc: TrainConfig) -> None:
+    from .errors import InputError
+
+    checks = [
+        (mc.cell in CELLS, f"cell must be one of {CELLS}"),
+        (mc.mapping in MAPPINGS, f"mapping must be one of {MAPPINGS}"),
+        (tc.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+        (mc.layers >= 1 and mc.hidden >= 1 and mc.embedding_dim >= 1, "layers, hidden and embedding-dim must be >= 1"),
+        (0.0 <= mc.dropout < 1.0, "dropout must be in [0, 1)"),
+        (mc.window >= 1, "window must be >= 1"),
+        (tc.lr > 0, "lr must be > 0"),
+        (tc.batch_size >= 1 and tc.epochs >= 1 and tc.chunk >= 2, "batch-size and epochs must be >= 1, chunk >= 2"),
+        (0.0 <= tc.validation < 1.0, "validation fraction must be in [0, 1)"),
+        (tc.topk >= 1, "topk must be >= 1"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise InputError(msg)
+
+
+def to_dict(cfg) -> dict:
+    return asdict(cfg)

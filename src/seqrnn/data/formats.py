@@ -1,0 +1,253 @@
+"""Read event sequences from files: the ``sessions``, ``stream`` and ``text`` formats.
+
+Every reader returns a list of :class:`Sequence`. A sequence remembers where
+it came from (file and line of each event for streams, file and line of the
+session otherwise), so that a detection can point back at the input.
+
+Formats
+-------
+sessions
+    One sequence per line, tokens separated by spaces or commas, with an
+    optional ``session_id,`` prefix (``blk_1,5 5 22 11``). Whether a file has
+    the prefix is decided once per file from its first line: an id is a
+    first comma-separated field followed by space-separated tokens.
+stream
+    One event per line; all files (sorted by name) form one long sequence,
+    or one sequence per file with ``separate_files=True``.
+text
+    The characters (or whitespace-separated words) of each file.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+
+FORMATS = ("sessions", "stream", "text")
+DEFAULT_MAX_LENGTH = 100_000  # tokens in one session line; longer ones are streams
+
+
+@dataclass
+class Sequence:
+    """One sequence of string tokens and where it came from."""
+
+    id: str
+    tokens: list[str]
+    source: str = ""
+    line: int = 0  # line of the session (sessions) or of the first event (stream)
+    complete: bool = True  # a session ends (its end is an event); a stream goes on
+    lines: np.ndarray | None = field(default=None, repr=False)  # per-event line (stream)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def location(self, position: int) -> str:
+        """``file:line`` of the event at ``position`` (the end for ``len(self)``)."""
+        if self.lines is not None and len(self.lines):
+            line = int(self.lines[min(position, len(self.lines) - 1)])
+        else:
+            line = self.line
+        return f"{self.source}:{line}"
+
+
+def expand_paths(paths: list[str] | str) -> list[str]:
+    """Expand globs and folders into a sorted list of files; ``-`` is stdin."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[str] = []
+    for p in map(str, paths):
+        if p == "-":
+            files.append(p)
+            continue
+        if any(ch in p for ch in "*?["):
+            matched = sorted(f for f in glob.glob(p) if os.path.isfile(f))
+            if not matched:
+                raise InputError("no file matches this pattern", p)
+            files.extend(matched)
+        elif os.path.isdir(p):
+            matched = sorted(
+                os.path.join(p, f) for f in os.listdir(p)
+                if not f.startswith(".") and os.path.isfile(os.path.join(p, f))
+            )
+            if not matched:
+                raise InputError("folder holds no files", p)
+            files.extend(matched)
+        elif os.path.isfile(p):
+            files.append(p)
+        elif os.path.exists(p):
+            raise InputError("not a regular file", p)
+        else:
+            raise InputError("no such file or folder", p)
+    return files
+
+
+def _open_binary(path: str):
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", path) from None
+
+
+def iter_lines(path: str):
+    """Yield ``(line_number, text)`` of a file, decoding UTF-8 strictly."""
+    name = "<stdin>" if path == "-" else path
+    fh = _open_binary(path)
+    try:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is not UTF-8 text", name, number
+                ) from None
+            yield number, text.rstrip("\r\n")
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+def _has_session_ids(line: str) -> bool:
+    head, sep, rest = line.partition(",")
+    return bool(sep) and head.strip() != "" and not any(c.isspace() for c in head.strip()) and (
+        rest.strip() == "" or any(c.isspace() for c in rest.strip())
+    )
+
+
+def parse_session_line(text: str, with_id: bool, number: int, name: str, max_length: int):
+    """Split one session line into ``(id, tokens)``."""
+    if len(text) > 16 * max_length + 64:
+        # Cheap guard before splitting a huge line.
+        raise InputError(
+            f"line is {len(text):,} characters long, more than a session of at most "
+            f"{max_length:,} tokens can be (use --format stream for one long sequence, or --max-length)",
+            name, number,
+        )
+    if with_id:
+        sid, _, rest = text.partition(",")
+        sid = sid.strip()
+    else:
+        sid, rest = str(number), text
+    tokens = rest.replace(",", " ").split()
+    if len(tokens) > max_length:
+        raise InputError(
+            f"session has {len(tokens):,} tokens, more than the limit of {max_length:,} "
+            "(use --format stream for one long sequence, or --max-length)",
+            name, number,
+        )
+    return sid, tokens
+
+
+def read_sessions(paths, max_length: int = DEFAULT_MAX_LENGTH, session_ids: bool | None = None) -> list[Sequence]:
+    """Read the ``sessions`` format: one sequence per non-blank line."""
+    out: list[Sequence] = []
+    for path in expand_paths(paths):
+        name = "<stdin>" if path == "-" else path
+        with_id = session_ids
+        count = 0
+        for number, text in iter_lines(path):
+            if not text.strip():
+                continue
+            if with_id is None:
+                with_id = _has_session_ids(text)
+            sid, tokens = parse_session_line(text, with_id, number, name, max_length)
+            out.append(Sequence(sid, tokens, name, number, complete=True))
+            count += 1
+        if count == 0:
+            raise InputError("file holds no sequences (it is empty or blank)", name)
+    return out
+
+
+def read_stream(paths, separate_files: bool = False) -> list[Sequence]:
+    """Read the ``stream`` format: one event per line, files in name order."""
+    out: list[Sequence] = []
+    tokens: list[str] = []
+    lines: list[int] = []
+    sources: list[str] = []
+    first_line = 0
+    for path in expand_paths(paths):
+        name = "<stdin>" if path == "-" else path
+        count = 0
+        for number, text in iter_lines(path):
+            token = text.strip()
+            if not token:
+                continue
+            if any(c.isspace() for c in token):
+                raise InputError(
+                    "a stream has one event per line, this line has several "
+                    "(use --format sessions for one sequence per line)", name, number,
+                )
+            if not tokens:
+                first_line = number
+            tokens.append(token)
+            lines.append(number)
+            count += 1
+        if count == 0:
+            raise InputError("file holds no events (it is empty or blank)", name)
+        sources.append(name)
+        if separate_files:
+            out.append(Sequence(name, tokens, name, first_line, complete=False,
+                                lines=np.asarray(lines, dtype=np.int64)))
+            tokens, lines = [], []
+    if not separate_files:
+        source = sources[0] if len(sources) == 1 else f"{sources[0]} (+{len(sources) - 1} files)"
+        out.append(Sequence("stream", tokens, source, first_line, complete=False,
+                            lines=np.asarray(lines, dtype=np.int64)))
+    return out
+
+
+def read_text(paths, tokens: str = "chars") -> list[Sequence]:
+    """Read the ``text`` format: each file is one sequence of characters or words."""
+    if tokens not in ("chars", "words"):
+        raise InputError(f"--tokens must be chars or words, not {tokens!r}")
+    out: list[Sequence] = []
+    for path in expand_paths(paths):
+        name = "<stdin>" if path == "-" else path
+        buf = io.StringIO()
+        for number, text in iter_lines(path):
+            buf.write(text)
+            buf.write("\n")
+        content = buf.getvalue()
+        if not content.strip():
+            raise InputError("file holds no text (it is empty or blank)", name)
+        toks = list(content) if tokens == "chars" else content.split()
+        out.append(Sequence(name, toks, name, 1, complete=False))
+    return out
+
+
+def read_sequences(paths, format: str = "sessions", *, separate_files: bool = False,
+                   max_length: int = DEFAULT_MAX_LENGTH, text_tokens: str = "chars") -> list[Sequence]:
+    """Read sequences in any supported format (see the module docstring)."""
+    if format == "sessions":
+        return read_sessions(paths, max_length=max_length)
+    if format == "stream":
+        return read_stream(paths, separate_files=separate_files)
+    if format == "text":
+        return read_text(paths, tokens=text_tokens)
+    raise InputError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def as_sequences(data, format: str = "sessions") -> list[Sequence]:
+    """Accept paths, a list of :class:`Sequence`, or a list of token lists."""
+    if isinstance(data, (str, os.PathLike)):
+        return read_sequences(data, format)
+    data = list(data)
+    if not data:
+        raise InputError("no sequences given")
+    if all(isinstance(s, Sequence) for s in data):
+        return data
+    if all(isinstance(s, (str, os.PathLike)) for s in data):
+        return read_sequences(data, format)
+    out = []
+    for i, s in enumerate(data):
+        toks = [str(t) for t in s]
+        out.append(Sequence(str(i), toks, "<memory>", i + 1, complete=(format != "stream")))
+    return out

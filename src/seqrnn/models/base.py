@@ -1,0 +1,238 @@
+"""The one interface every model keeps, neural or not.
+
+A model learns, from normal sequences, a distribution over the next event.
+What it must implement is small:
+
+* ``_fit(train, valid)`` on encoded sequences;
+* ``log_proba(ids_list, complete_list)``: for each sequence of ``n`` events
+  the ``(n, V)`` (or ``(n + 1, V)`` for a finished session, the end being an
+  event too) log-probabilities of every vocabulary entry at each position,
+  given only the events before it;
+* ``stream_start()`` / ``stream_step(ids, state)``: the same for a stream
+  read in pieces, with the model's state carried from piece to piece;
+* ``_tensors()`` / ``_load_tensors()`` for the weights, if any.
+
+Everything else (scores, evaluation, predictions, detection, saving) is
+written once, here and in :mod:`seqrnn.score` and :mod:`seqrnn.detect`.
+The detection side follows scikit-learn and PyOD: ``fit`` learns and
+returns ``self``, learned state ends in ``_``, ``decision_function`` gives
+higher-is-more-abnormal scores and ``predict`` compares them with the
+calibrated ``threshold_``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from .. import artifacts
+from ..data.formats import Sequence, as_sequences
+from ..data.vocab import Vocabulary
+from ..errors import InputError
+
+REGISTRY: dict[str, type] = {}
+
+
+def register(cls):
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+class SequenceModel:
+    kind = "base"
+
+    # --- what subclasses provide ------------------------------------------------
+    def _fit(self, train: list[np.ndarray], train_complete: list[bool],
+             valid: list[np.ndarray], valid_complete: list[bool], **kwargs) -> None:
+        raise NotImplementedError
+
+    def log_proba(self, ids_list: list[np.ndarray], complete: list[bool]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def stream_start(self):
+        raise NotImplementedError
+
+    def stream_step(self, ids: np.ndarray, state) -> tuple[np.ndarray, object]:
+        raise NotImplementedError
+
+    def _settings(self) -> dict:
+        """JSON-able settings that rebuild an unfitted model of this kind."""
+        return {}
+
+    def _tensors(self) -> dict:
+        return {}
+
+    def _load_tensors(self, tensors: dict) -> None:
+        pass
+
+    # --- fitting -------------------------------------------------------------
+    def split_validation(self, seqs: list[Sequence], fraction: float, seed: int):
+        """Hold out ``fraction`` of the sessions at random, or the last part of each stream."""
+        if fraction <= 0:
+            return seqs, []
+        if all(s.complete for s in seqs):
+            if len(seqs) < 2:
+                return seqs, []
+            rng = np.random.default_rng(seed)
+            n_valid = max(1, int(round(fraction * len(seqs))))
+            perm = rng.permutation(len(seqs))
+            hold = set(perm[:n_valid].tolist())
+            return ([s for i, s in enumerate(seqs) if i not in hold],
+                    [s for i, s in enumerate(seqs) if i in hold])
+        train, valid = [], []
+        for s in seqs:
+            cut = int(round(len(s) * (1 - fraction)))
+            lines = s.lines
+            train.append(Sequence(s.id, s.tokens[:cut], s.source, s.line, s.complete,
+                                  None if lines is None else lines[:cut]))
+            if cut < len(s):
+                valid.append(Sequence(s.id, s.tokens[cut:], s.source,
+                                      s.line if lines is None else int(lines[cut]),
+                                      s.complete, None if lines is None else lines[cut:]))
+        return train, valid
+
+    def encode(self, seqs: list[Sequence]) -> tuple[list[np.ndarray], list[bool]]:
+        return [self.vocab_.encode(s.tokens) for s in seqs], [s.complete for s in seqs]
+
+    def fit(self, X, validation=None, format: str = "sessions", calibrate: bool = True, **kwargs):
+        """Learn from normal sequences (paths, :class:`Sequence` list, or token lists)."""
+        seqs = as_sequences(X, format)
+        if validation is not None:
+            train, valid = seqs, as_sequences(validation, format)
+        else:
+            train, valid = self.split_validation(seqs, self._validation_fraction(), self._seed())
+        if not any(len(s) for s in train):
+            raise InputError("the training data holds no events")
+        self.vocab_ = Vocabulary.build(train + valid, min_count=self._min_count())
+        self.format_ = format
+        t0 = time.perf_counter()
+        tr_ids, tr_c = self.encode(train)
+        va_ids, va_c = self.encode(valid)
+        self._fit(tr_ids, tr_c, va_ids, va_c, **kwargs)
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.n_train_sequences_ = len(train)
+        self.n_train_events_ = int(sum(len(s) for s in train))
+        if calibrate:
+            from ..detect import calibrate as _calibrate
+
+            _calibrate(self, train, valid)
+        return self
+
+    def _validation_fraction(self) -> float:
+        return 0.1
+
+    def _seed(self) -> int:
+        return 0
+
+    def _min_count(self) -> int:
+        return 1
+
+    def _check_fitted(self):
+        if not hasattr(self, "vocab_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() or seqrnn.load()")
+
+    # --- using a fitted model --------------------------------------------------
+    def score_events(self, X, format: str | None = None, topk: int = 5):
+        """Per-event scores of each sequence (see :mod:`seqrnn.score`)."""
+        from ..score import score_sequences
+
+        self._check_fitted()
+        return score_sequences(self, as_sequences(X, format or self.format_), topk=topk)
+
+    def evaluate(self, X, format: str | None = None) -> dict:
+        """Loss, perplexity, accuracy and top-k accuracy (k = 1..10) of next-event prediction."""
+        from ..score import evaluate
+
+        self._check_fitted()
+        return evaluate(self, as_sequences(X, format or self.format_))
+
+    def predict_next(self, X, k: int = 5, format: str | None = None):
+        """The ``k`` most likely events at each position, next to the true ones."""
+        from ..score import score_sequences
+
+        self._check_fitted()
+        return score_sequences(self, as_sequences(X, format or self.format_), topk=k)
+
+    def score_samples(self, X, format: str | None = None) -> np.ndarray:
+        """Sequence anomaly scores, higher is more abnormal (same as ``decision_function``)."""
+        return self.decision_function(X, format)
+
+    def decision_function(self, X, format: str | None = None) -> np.ndarray:
+        from ..detect import Detector
+
+        self._check_fitted()
+        return Detector(self).decide(as_sequences(X, format or self.format_)).scores
+
+    def predict(self, X, format: str | None = None) -> np.ndarray:
+        """``True`` for each anomalous sequence, by the calibrated decision rule."""
+        from ..detect import Detector
+
+        self._check_fitted()
+        return Detector(self).decide(as_sequences(X, format or self.format_)).anomalous
+
+    # --- saving ------------------------------------------------------------------
+    def save(self, model_dir: str) -> str:
+        self._check_fitted()
+        os.makedirs(model_dir, exist_ok=True)
+        artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), self._tensors(),
+                               {"kind": self.kind})
+        artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), self._config_dict())
+        return model_dir
+
+    def _config_dict(self) -> dict:
+        return {
+            "format": artifacts.FORMAT,
+            "format_version": artifacts.FORMAT_VERSION,
+            "kind": self.kind,
+            "settings": self._settings(),
+            "data_format": self.format_,
+            "vocabulary": self.vocab_.to_dict(),
+            "training": self._training_summary(),
+            "calibration": getattr(self, "calibration_", None),
+            "versions": artifacts.versions(),
+        }
+
+    def _training_summary(self) -> dict:
+        return {
+            "sequences": getattr(self, "n_train_sequences_", None),
+            "events": getattr(self, "n_train_events_", None),
+            "seconds": round(getattr(self, "fit_seconds_", 0.0), 3),
+        }
+
+    @classmethod
+    def _from_config(cls, config: dict, model_dir: str):
+        model = cls(**config.get("settings", {}))
+        model.vocab_ = Vocabulary.from_dict(config["vocabulary"])
+        model.format_ = config.get("data_format", "sessions")
+        model.calibration_ = config.get("calibration")
+        training = config.get("training") or {}
+        model.n_train_sequences_ = training.get("sequences")
+        model.n_train_events_ = training.get("events")
+        model.fit_seconds_ = training.get("seconds", 0.0)
+        tensors = artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS))
+        model._load_tensors(tensors)
+        model._restore_extra(config)
+        return model
+
+    def _restore_extra(self, config: dict) -> None:
+        pass
+
+
+def load(model_dir: str) -> SequenceModel:
+    """Load a model directory written by ``save`` or ``seqrnn train``; never unpickles."""
+    from ..errors import ModelFileError
+    from . import _import_all
+
+    config = artifacts.read_config(model_dir)
+    _import_all()
+    kind = config.get("kind")
+    if kind not in REGISTRY:
+        raise ModelFileError(f"unknown model kind {kind!r}", model_dir)
+    try:
+        return REGISTRY[kind]._from_config(config, model_dir)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"model files do not fit together ({type(exc).__name__}: {exc})", model_dir) from None

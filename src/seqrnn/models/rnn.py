@@ -1,0 +1,187 @@
+"""The recurrent next-event model: embedding -> stacked LSTM/GRU -> linear.
+
+One network serves both mappings of the original project. Many-to-many
+reads a whole sequence once and predicts the next event at every position;
+many-to-one reads a window of ``window`` events and predicts the one after
+it (DeepLog). Scoring is batched either way: one forward pass per distinct
+sequence, or one batched pass over all windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import ModelConfig, TrainConfig, make_configs
+from ..data.batching import inputs_targets, length_buckets, pad, windows
+from ..data.vocab import BOS, PAD
+from .base import SequenceModel, register
+
+SCORE_TOKENS = 1 << 16  # padded events in one scoring batch
+STREAM_CHUNK = 4096  # events per forward pass when scoring a long stream
+
+
+class RNNNet(nn.Module):
+    def __init__(self, vocab_size: int, mc: ModelConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, mc.embedding_dim, padding_idx=PAD)
+        rnn = nn.LSTM if mc.cell == "lstm" else nn.GRU
+        self.rnn = rnn(mc.embedding_dim, mc.hidden, num_layers=mc.layers, batch_first=True,
+                       dropout=mc.dropout if mc.layers > 1 else 0.0)
+        self.drop = nn.Dropout(mc.dropout)
+        self.head = nn.Linear(mc.hidden, vocab_size)
+
+    def forward(self, x: torch.Tensor, state=None):
+        out, state = self.rnn(self.drop(self.embed(x)), state)
+        return self.head(self.drop(out)), state
+
+
+@register
+class RNNModel(SequenceModel):
+    """A stacked LSTM/GRU next-event model.
+
+    Parameters are those of :class:`~seqrnn.config.ModelConfig` and
+    :class:`~seqrnn.config.TrainConfig`, on top of an optional ``preset``
+    (``"deeplog"`` or ``"seed"``).
+
+    >>> model = RNNModel(preset="deeplog", epochs=5).fit("train.txt")  # doctest: +SKIP
+    """
+
+    kind = "rnn"
+
+    def __init__(self, preset: str | None = None, **settings):
+        self.preset = preset
+        self.model_config, self.train_config = make_configs(preset, **settings)
+
+    # --- settings ---------------------------------------------------------------
+    def _settings(self) -> dict:
+        return {**asdict(self.model_config), **asdict(self.train_config)}
+
+    def _validation_fraction(self) -> float:
+        return self.train_config.validation
+
+    def _seed(self) -> int:
+        return self.train_config.seed
+
+    def _min_count(self) -> int:
+        return self.train_config.min_count
+
+    def set_threads(self) -> None:
+        if self.train_config.threads > 0:
+            torch.set_num_threads(self.train_config.threads)
+
+    # --- fitting --------------------------------------------------------------
+    def _fit(self, train, train_complete, valid, valid_complete, model_dir=None, resume=False,
+             callbacks=(), verbose=0):
+        from ..train import Batches, Trainer
+
+        mc, tc = self.model_config, self.train_config
+        self.set_threads()
+        torch.manual_seed(tc.seed)
+        self.net_ = RNNNet(len(self.vocab_), mc)
+        train_b = Batches(train, train_complete, mc, tc, training=True)
+        valid_b = Batches(valid, valid_complete, mc, tc, training=False) if valid else None
+        on_best = (lambda: self.save(model_dir)) if model_dir else None
+        self.trainer_ = Trainer(self.net_, mc, tc, model_dir=model_dir, callbacks=callbacks,
+                                verbose=verbose, on_best=on_best)
+        self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
+        self.net_.eval()
+
+    def fit(self, X, validation=None, format="sessions", calibrate=True, *, model_dir=None, resume=False,
+            callbacks=(), verbose=0):
+        """Train on normal sequences; with ``model_dir``, keep the best checkpoint and history there."""
+        return super().fit(X, validation, format, calibrate, model_dir=model_dir, resume=resume,
+                           callbacks=callbacks, verbose=verbose)
+
+    # --- weights ------------------------------------------------------------------
+    def _tensors(self) -> dict:
+        return dict(self.net_.state_dict())
+
+    def _load_tensors(self, tensors: dict) -> None:
+        self.net_ = RNNNet(len(self.vocab_), self.model_config)
+        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+        self.net_.eval()
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.net_.parameters())
+
+    # --- scoring -------------------------------------------------------------------
+    @torch.inference_mode()
+    def log_proba(self, ids_list, complete):
+        self.net_.eval()
+        out: list[np.ndarray | None] = [None] * len(ids_list)
+        if self.model_config.mapping == "many-to-one":
+            return self._log_proba_windows(ids_list, complete)
+        short = [i for i, a in enumerate(ids_list) if len(a) <= STREAM_CHUNK]
+        for i in set(range(len(ids_list))) - set(short):
+            out[i] = self._log_proba_long(ids_list[i], complete[i])
+        pairs = {i: inputs_targets(ids_list[i], complete[i]) for i in short}
+        lengths = np.array([len(pairs[i][0]) for i in short])
+        for batch in length_buckets(lengths, 4096, None, max_tokens=SCORE_TOKENS):
+            idx = [short[j] for j in batch]
+            x = torch.from_numpy(pad([pairs[i][0] for i in idx]))
+            logits, _ = self.net_(x)
+            logp = torch.log_softmax(logits.float(), dim=-1).numpy()
+            for row, i in enumerate(idx):
+                out[i] = logp[row, : len(pairs[i][1])]
+        return out
+
+    def _log_proba_long(self, ids, complete):
+        state = self.stream_start()
+        parts = []
+        for start in range(0, len(ids), STREAM_CHUNK):
+            lp, state = self.stream_step(ids[start:start + STREAM_CHUNK], state)
+            parts.append(lp)
+        if complete:
+            parts.append(self.stream_end(state))
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.vocab_)), np.float32)
+
+    def _log_proba_windows(self, ids_list, complete):
+        w = self.model_config.window
+        per = [windows(a, w, c) for a, c in zip(ids_list, complete)]
+        x = np.concatenate([p[0] for p in per]) if per else np.zeros((0, w), np.int64)
+        chunks = []
+        step = max(1, SCORE_TOKENS // w)
+        for start in range(0, len(x), step):
+            logits, _ = self.net_(torch.from_numpy(np.ascontiguousarray(x[start:start + step])))
+            chunks.append(torch.log_softmax(logits[:, -1].float(), dim=-1).numpy())
+        logp = np.concatenate(chunks) if chunks else np.zeros((0, len(self.vocab_)), np.float32)
+        bounds = np.cumsum([0] + [len(p[1]) for p in per])
+        return [logp[bounds[i]:bounds[i + 1]] for i in range(len(per))]
+
+    # --- streaming: state carried from piece to piece --------------------------------
+    def stream_start(self):
+        if self.model_config.mapping == "many-to-one":
+            hist = np.full(self.model_config.window, PAD, dtype=np.int64)
+            hist[-1] = BOS
+            return {"window": hist}
+        return {"prev": BOS, "rnn": None}
+
+    @torch.inference_mode()
+    def stream_step(self, ids, state):
+        """Log-probabilities of ``ids`` (each given all events before it), and the new state."""
+        ids = np.asarray(ids, dtype=np.int64)
+        self.net_.eval()
+        if len(ids) == 0:
+            return np.zeros((0, len(self.vocab_)), np.float32), state
+        if self.model_config.mapping == "many-to-one":
+            w = self.model_config.window
+            seq = np.concatenate((state["window"], ids))
+            x = np.lib.stride_tricks.sliding_window_view(seq, w)[: len(ids)]
+            logits, _ = self.net_(torch.from_numpy(np.ascontiguousarray(x)))
+            lp = torch.log_softmax(logits[:, -1].float(), dim=-1).numpy()
+            return lp, {"window": seq[-w:].copy()}
+        x = np.concatenate(([state["prev"]], ids[:-1]))
+        logits, rnn_state = self.net_(torch.from_numpy(x)[None], state["rnn"])
+        lp = torch.log_softmax(logits[0].float(), dim=-1).numpy()
+        return lp, {"prev": int(ids[-1]), "rnn": rnn_state}
+
+    def stream_end(self, state):
+        """The distribution after the last event read (where EOS is scored)."""
+        from ..data.vocab import EOS
+
+        lp, _ = self.stream_step(np.array([EOS]), state)
+        return lp

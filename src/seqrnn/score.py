@@ -1,0 +1,107 @@
+"""Per-event scores: for every position, how likely the event that came was.
+
+Any model's ``log_proba`` gives, for each position, a distribution over the
+vocabulary given the events before it. From it this module derives, per
+event: the probability of the true event, its rank among all events (1 is
+the model's first guess), its negative log probability and the top-k events
+the model expected. Identical sequences are scored once (HDFS has about 5%
+distinct sessions) and the model is asked for all distinct sequences at
+once, so that it can batch them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data.formats import Sequence
+from .data.vocab import BOS, EOS, PAD, UNK
+
+NOT_PREDICTED = (PAD, UNK, BOS)  # never offered as an expected event
+
+
+@dataclass
+class EventScores:
+    """The scores of one sequence; arrays have one row per scored event.
+
+    A finished session of ``n`` events has ``n + 1`` rows: the last is its
+    end (``EOS``), scored like any event.
+    """
+
+    sequence: Sequence
+    ids: np.ndarray  # the true event at each position (EOS last for sessions)
+    prob: np.ndarray
+    nll: np.ndarray
+    rank: np.ndarray  # 1 = the most likely event
+    topk: np.ndarray  # (rows, k) ids of the events expected, most likely first
+    topk_prob: np.ndarray
+
+    @property
+    def unknown(self) -> np.ndarray:
+        return self.ids == UNK
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def targets(ids: np.ndarray, complete: bool) -> np.ndarray:
+    return np.concatenate((ids, [EOS])).astype(np.int64) if complete else ids.astype(np.int64)
+
+
+def true_log_proba_and_rank(logp: np.ndarray, y: np.ndarray):
+    """Log-probability of each true event and its rank among the events a model can expect."""
+    lp = logp.astype(np.float64, copy=True)
+    lp[:, list(NOT_PREDICTED)] = -np.inf
+    true_lp = logp[np.arange(len(y)), y].astype(np.float64)
+    rank = (lp > true_lp[:, None]).sum(1) + 1
+    rank[y == UNK] = lp.shape[1]  # an unseen event ranks below every known one
+    return true_lp, rank, lp
+
+
+def event_scores(seq: Sequence, ids: np.ndarray, logp: np.ndarray, topk: int) -> EventScores:
+    y = targets(ids, seq.complete)
+    true_lp, rank, lp = true_log_proba_and_rank(logp, y)
+    k = min(topk, lp.shape[1] - len(NOT_PREDICTED))
+    top = np.argsort(-lp, axis=1, kind="stable")[:, :k]
+    return EventScores(seq, y, np.exp(true_lp), -true_lp, rank, top, np.exp(np.take_along_axis(lp, top, 1)))
+
+
+def unique_log_proba(model, ids_list: list[np.ndarray], complete: list[bool]):
+    """``log_proba`` of each sequence, computing each distinct sequence once."""
+    keys = [(a.tobytes(), c) for a, c in zip(ids_list, complete)]
+    first: dict = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    distinct = list(first.values())
+    results = model.log_proba([ids_list[i] for i in distinct], [complete[i] for i in distinct])
+    by_key = {keys[i]: r for i, r in zip(distinct, results)}
+    return [by_key[k] for k in keys], len(distinct)
+
+
+def score_sequences(model, seqs: list[Sequence], topk: int = 5) -> list[EventScores]:
+    ids_list, complete = model.encode(seqs)
+    logps, _ = unique_log_proba(model, ids_list, complete)
+    return [event_scores(s, a, lp, topk) for s, a, lp in zip(seqs, ids_list, logps)]
+
+
+def evaluate(model, seqs: list[Sequence], ks=range(1, 11)) -> dict:
+    """Next-event loss (nats), perplexity, accuracy and top-k accuracy over all scored events."""
+    ids_list, complete = model.encode(seqs)
+    logps, n_distinct = unique_log_proba(model, ids_list, complete)
+    nll_sum, n, unknown = 0.0, 0, 0
+    hits = np.zeros(max(ks) + 1)
+    for a, c, lp in zip(ids_list, complete, logps):
+        y = targets(a, c)
+        true_lp, rank, _ = true_log_proba_and_rank(lp, y)
+        nll_sum += float(-true_lp.sum())
+        n += len(y)
+        unknown += int((y == UNK).sum())
+        hits += np.bincount(np.minimum(rank, len(hits) - 1), minlength=len(hits))[: len(hits)]
+    cum = np.cumsum(hits)
+    loss = nll_sum / max(n, 1)
+    return {
+        "sequences": len(seqs), "distinct_sequences": n_distinct, "events": n, "unknown_events": unknown,
+        "loss": loss, "perplexity": float(np.exp(loss)), "accuracy": float(cum[1] / max(n, 1)),
+        "topk_accuracy": {str(k): float(cum[k] / max(n, 1)) for k in ks},
+    }

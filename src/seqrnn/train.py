@@ -1,0 +1,343 @@
+"""The training loop: batches, optimiser, history, callbacks, checkpoints.
+
+Shaped like Keras ``fit``: a validation set, a per-epoch history (also
+written as ``history.csv``), early stopping on the validation loss, the best
+weights kept, a progress bar with events/s. Beyond it: ``resume`` continues
+from the last epoch's checkpoint (weights, optimiser, random state), and
+Ctrl-C writes that checkpoint before it stops.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import artifacts
+from .config import ModelConfig, TrainConfig
+from .data.batching import inputs_targets, length_buckets, pad, windows
+from .data.vocab import PAD
+
+HISTORY_FIELDS = ("epoch", "loss", "accuracy", "topk_accuracy", "val_loss", "val_accuracy",
+                  "val_topk_accuracy", "val_bits", "lr", "events", "events_per_second", "seconds")
+
+
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C, once the checkpoint has been written."""
+
+    def __init__(self, checkpoint: str | None):
+        self.checkpoint = checkpoint
+        super().__init__("training interrupted" + (f"; checkpoint in {checkpoint}" if checkpoint else ""))
+
+
+class Callback:
+    """Hooks called by :class:`Trainer`; set ``trainer.stop_training = True`` to stop."""
+
+    def on_epoch_end(self, trainer: "Trainer", logs: dict) -> None:
+        pass
+
+
+class LambdaCallback(Callback):
+    def __init__(self, on_epoch_end: Callable[["Trainer", dict], None]):
+        self._fn = on_epoch_end
+
+    def on_epoch_end(self, trainer, logs):
+        self._fn(trainer, logs)
+
+
+def make_optimizer(params, tc: TrainConfig) -> torch.optim.Optimizer:
+    if tc.optimizer == "adam":
+        return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    if tc.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    if tc.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    return torch.optim.SGD(params, lr=tc.lr, momentum=0.9, weight_decay=tc.weight_decay)
+
+
+def detach(state):
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+class Batches:
+    """The training data of one mapping, ready to iterate epoch by epoch."""
+
+    def __init__(self, ids: list[np.ndarray], complete: list[bool], mc: ModelConfig, tc: TrainConfig,
+                 training: bool):
+        self.mode = ("windows" if mc.mapping == "many-to-one"
+                     else "sessions" if all(complete) else "stream")
+        self.batch_size = tc.batch_size
+        if self.mode == "sessions":
+            pairs = [inputs_targets(a, c) for a, c in zip(ids, complete)]
+            pairs = [p for p in pairs if len(p[1])]
+            self.x = [p[0] for p in pairs]
+            self.y = [p[1] for p in pairs]
+            self.lengths = np.array([len(y) for y in self.y])
+            self.events = int(self.lengths.sum())
+        elif self.mode == "stream":
+            xs, ys = zip(*(inputs_targets(a, False) for a in ids if len(a))) if ids else ((), ())
+            x = np.concatenate(xs) if xs else np.zeros(0, np.int64)
+            y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
+            rows = min(tc.batch_size, max(1, len(y) // tc.chunk)) if training else min(tc.batch_size, max(1, len(y) // 8))
+            width = len(y) // max(rows, 1)
+            self.x = x[: rows * width].reshape(rows, width)
+            self.y = y[: rows * width].reshape(rows, width)
+            self.chunk = tc.chunk
+            self.events = int(self.y.size)
+        else:
+            ws = [windows(a, mc.window, c) for a, c in zip(ids, complete)]
+            ws = [w for w in ws if len(w[1])]
+            self.x = np.concatenate([w[0] for w in ws]) if ws else np.zeros((0, mc.window), np.int64)
+            self.y = np.concatenate([w[1] for w in ws]) if ws else np.zeros(0, np.int64)
+            self.events = int(len(self.y))
+            self.window_batch = tc.batch_size * 32
+
+    def __len__(self) -> int:
+        return self.events
+
+    def epoch(self, rng: np.random.Generator | None):
+        """Yield ``(x, y, carry_state)`` tensors for one pass over the data."""
+        if self.mode == "sessions":
+            for idx in length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 64):
+                yield (torch.from_numpy(pad([self.x[i] for i in idx])),
+                       torch.from_numpy(pad([self.y[i] for i in idx])), False)
+        elif self.mode == "stream":
+            for start in range(0, self.x.shape[1], self.chunk):
+                yield (torch.from_numpy(np.ascontiguousarray(self.x[:, start:start + self.chunk])),
+                       torch.from_numpy(np.ascontiguousarray(self.y[:, start:start + self.chunk])), True)
+        else:
+            order = rng.permutation(len(self.y)) if rng is not None else np.arange(len(self.y))
+            for start in range(0, len(order), self.window_batch):
+                idx = order[start:start + self.window_batch]
+                yield torch.from_numpy(self.x[idx]), torch.from_numpy(self.y[idx][:, None]), False
+
+
+def _step_metrics(logits, y, k):
+    """Summed loss, correct and top-k correct over the non-padding targets."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    target = y.reshape(-1)
+    mask = target != PAD
+    loss = F.cross_entropy(flat, target, ignore_index=PAD, reduction="sum")
+    with torch.no_grad():
+        true_logit = flat.gather(1, target[:, None])
+        # rank 0 means the true event has the highest logit
+        rank = (flat > true_logit).sum(1)
+        correct = int(((rank == 0) & mask).sum())
+        topk = int(((rank < k) & mask).sum())
+    return loss, int(mask.sum()), correct, topk
+
+
+class Trainer:
+    def __init__(self, net: torch.nn.Module, mc: ModelConfig, tc: TrainConfig, model_dir: str | None = None,
+                 callbacks=(), verbose: int = 1, on_best: Callable[[], None] | None = None):
+        self.net, self.mc, self.tc = net, mc, tc
+        self.model_dir = model_dir
+        self.callbacks = list(callbacks)
+        self.verbose = verbose
+        self.on_best = on_best
+        self.optimizer = make_optimizer(net.parameters(), tc)
+        self.history: list[dict] = []
+        self.best_loss = math.inf
+        self.best_state: dict | None = None
+        self.bad_epochs = 0
+        self.epoch = 0
+        self.stop_training = False
+        self.rng = np.random.default_rng(tc.seed)
+
+    # --- checkpoints -------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> str | None:
+        return os.path.join(self.model_dir, artifacts.CHECKPOINT) if self.model_dir else None
+
+    def save_checkpoint(self) -> str | None:
+        folder = self.checkpoint_dir
+        if folder is None:
+            return None
+        tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        if self.best_state is not None:
+            tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
+        opt = self.optimizer.state_dict()
+        scalars = {}
+        for pid, st in opt["state"].items():
+            for name, val in st.items():
+                if torch.is_tensor(val):
+                    tensors[f"opt.{pid}.{name}"] = val
+                else:
+                    scalars[f"{pid}.{name}"] = val
+        tensors["rng.torch"] = torch.get_rng_state()
+        state = {
+            "epoch": self.epoch, "history": self.history, "best_loss": self.best_loss,
+            "bad_epochs": self.bad_epochs, "param_groups": opt["param_groups"], "opt_scalars": scalars,
+            "numpy_rng": self.rng.bit_generator.state,
+            "model_config": asdict(self.mc), "train_config": asdict(self.tc),
+        }
+        os.makedirs(folder, exist_ok=True)
+        # Weights first, then the JSON that points at them: a crash between leaves the old pair.
+        artifacts.save_tensors(os.path.join(folder, "state.safetensors"), tensors)
+        artifacts.write_json(os.path.join(folder, "state.json"),
+                             json.loads(json.dumps(state, default=_json_default)))
+        return folder
+
+    def load_checkpoint(self) -> bool:
+        folder = self.checkpoint_dir
+        if folder is None or not os.path.isfile(os.path.join(folder, "state.json")):
+            return False
+        with open(os.path.join(folder, "state.json"), encoding="utf-8") as fh:
+            state = json.load(fh)
+        tensors = {k: torch.from_numpy(v.copy()) for k, v in
+                   artifacts.load_tensors(os.path.join(folder, "state.safetensors")).items()}
+        self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        self.best_state = best or None
+        opt_state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, pid, name = k.split(".", 2)
+                opt_state.setdefault(int(pid), {})[name] = v
+        for k, v in state["opt_scalars"].items():
+            pid, name = k.split(".", 1)
+            opt_state.setdefault(int(pid), {})[name] = v
+        self.optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        torch.set_rng_state(tensors["rng.torch"].to(torch.uint8))
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.epoch = state["epoch"]
+        self.history = state["history"]
+        self.best_loss = state["best_loss"] if state["best_loss"] is not None else math.inf
+        self.bad_epochs = state["bad_epochs"]
+        return True
+
+    def write_history(self) -> None:
+        if not self.model_dir:
+            return
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in self.history:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        artifacts.atomic_write_text(os.path.join(self.model_dir, artifacts.HISTORY), buf.getvalue())
+
+    # --- the loop ----------------------------------------------------------------
+    def run_epoch(self, data: Batches, train: bool, deadline: float | None = None, bar=None) -> dict:
+        net = self.net
+        net.train(train)
+        k = self.tc.topk
+        total_loss, n, correct, topk = 0.0, 0, 0, 0
+        state = None
+        t0 = time.perf_counter()
+        grad = torch.enable_grad() if train else torch.inference_mode()
+        with grad:
+            for x, y, carry in data.epoch(self.rng if train else None):
+                logits, new_state = net(x, state if carry else None)
+                if data.mode == "windows":
+                    logits = logits[:, -1:, :]
+                loss, count, c1, ck = _step_metrics(logits, y, k)
+                if train:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    (loss / max(count, 1)).backward()
+                    if self.tc.clip > 0:
+                        torch.nn.utils.clip_grad_norm_(net.parameters(), self.tc.clip)
+                    self.optimizer.step()
+                state = detach(new_state) if carry else None
+                total_loss += float(loss.detach())
+                n += count
+                correct += c1
+                topk += ck
+                if bar is not None:
+                    bar.update(count)
+                    bar.set_postfix_str(f"loss {total_loss / max(n, 1):.4f}", refresh=False)
+                if deadline is not None and time.perf_counter() > deadline:
+                    self.stop_training = True
+                    break
+        seconds = time.perf_counter() - t0
+        return {"loss": total_loss / max(n, 1), "accuracy": correct / max(n, 1),
+                "topk_accuracy": topk / max(n, 1), "events": n, "seconds": seconds}
+
+    def fit(self, train: Batches, valid: Batches | None, resume: bool = False) -> list[dict]:
+        if resume and self.load_checkpoint() and self.verbose:
+            print(f"resuming after epoch {self.epoch} from {self.checkpoint_dir}", file=sys.stderr)
+        start = time.perf_counter()
+        deadline = start + self.tc.minutes * 60 if self.tc.minutes > 0 else None
+        try:
+            while self.epoch < self.tc.epochs and not self.stop_training:
+                self._one_epoch(train, valid, deadline)
+        except KeyboardInterrupt:
+            folder = self.save_checkpoint()
+            self.write_history()
+            raise TrainingInterrupted(folder) from None
+        if self.best_state is not None:
+            self.net.load_state_dict(self.best_state)
+        return self.history
+
+    def _one_epoch(self, train: Batches, valid: Batches | None, deadline: float | None) -> None:
+        bar = None
+        if self.verbose and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(train), unit="ev", unit_scale=True, leave=False, dynamic_ncols=True,
+                       desc=f"epoch {self.epoch + 1}/{self.tc.epochs}", file=sys.stderr)
+        try:
+            logs = self.run_epoch(train, True, deadline, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.epoch += 1
+        logs = {"epoch": self.epoch, **logs,
+                "events_per_second": logs["events"] / max(logs["seconds"], 1e-9),
+                "lr": self.optimizer.param_groups[0]["lr"]}
+        if valid is not None and len(valid):
+            v = self.run_epoch(valid, False)
+            logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"], val_topk_accuracy=v["topk_accuracy"],
+                        val_bits=v["loss"] / math.log(2))
+            monitor = v["loss"]
+        else:
+            monitor = logs["loss"]
+        self.history.append(logs)
+        if monitor < self.best_loss - 1e-6:
+            self.best_loss = monitor
+            self.bad_epochs = 0
+            self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            if self.on_best is not None:
+                self.on_best()
+        else:
+            self.bad_epochs += 1
+            if self.tc.patience and self.bad_epochs >= self.tc.patience:
+                self.stop_training = True
+        if self.verbose:
+            print(format_logs(logs, self.tc), file=sys.stderr, flush=True)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, logs)
+        self.write_history()
+        self.save_checkpoint()
+
+
+def format_logs(logs: dict, tc: TrainConfig) -> str:
+    parts = [f"epoch {logs['epoch']:>3}/{tc.epochs}", f"loss {logs['loss']:.4f}",
+             f"acc {logs['accuracy']:.4f}", f"top{tc.topk} {logs['topk_accuracy']:.4f}"]
+    if "val_loss" in logs:
+        parts += [f"val_loss {logs['val_loss']:.4f}", f"val_top{tc.topk} {logs['val_topk_accuracy']:.4f}"]
+    parts += [f"{logs['events_per_second']:,.0f} ev/s", f"{logs['seconds']:.1f}s"]
+    return "  ".join(parts)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if torch.is_tensor(o):
+        return o.item()
+    raise TypeError(type(o))
