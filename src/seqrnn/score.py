@@ -11,7 +11,7 @@ once, so that it can batch them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -80,9 +80,18 @@ def unique_log_proba(model, ids_list: list[np.ndarray], complete: list[bool]):
 
 
 def score_sequences(model, seqs: list[Sequence], topk: int = 5) -> list[EventScores]:
+    """Per-event scores of each sequence; identical sequences share their arrays."""
     ids_list, complete = model.encode(seqs)
     logps, _ = unique_log_proba(model, ids_list, complete)
-    return [event_scores(s, a, lp, topk) for s, a, lp in zip(seqs, ids_list, logps)]
+    done: dict = {}
+    out = []
+    for s, a, lp in zip(seqs, ids_list, logps):
+        key = (a.tobytes(), s.complete)
+        if key not in done:
+            done[key] = event_scores(s, a, lp, topk)
+        first = done[key]
+        out.append(first if first.sequence is s else replace(first, sequence=s))
+    return out
 
 
 def evaluate(model, seqs: list[Sequence], ks=range(1, 11)) -> dict:

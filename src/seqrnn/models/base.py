@@ -178,6 +178,10 @@ class SequenceModel:
         os.makedirs(model_dir, exist_ok=True)
         artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), self._tensors(),
                                {"kind": self.kind})
+        if getattr(self, "calibration_", None) is not None:
+            from ..detect import save_detector
+
+            save_detector(self, model_dir)
         artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), self._config_dict())
         return model_dir
 
@@ -213,11 +217,10 @@ class SequenceModel:
         model.fit_seconds_ = training.get("seconds", 0.0)
         tensors = artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS))
         model._load_tensors(tensors)
-        model._restore_extra(config)
-        return model
+        from ..detect import load_detector
 
-    def _restore_extra(self, config: dict) -> None:
-        pass
+        load_detector(model, model_dir)
+        return model
 
 
 def load(model_dir: str) -> SequenceModel:

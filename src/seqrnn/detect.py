@@ -1,0 +1,314 @@
+"""Decisions: which events and which sequences are anomalous, and why.
+
+Three views of a sequence, each with a threshold calibrated on normal data
+only (no labels), each saying why it fired:
+
+unseen event
+    an event never seen in training is anomalous by itself;
+surprise (the model's view)
+    an event is anomalous when the model gave it a probability below the
+    threshold (or, with ``top_g``, when it was not among the ``g`` most likely
+    events: DeepLog's rule). The threshold is the largest surprise seen on
+    the held-out validation sessions, ``margin`` nats further out;
+count profile (for sessions)
+    the session's event counts, compared with the nearest count profile of
+    a training session in a distance that weighs each event by how much its
+    count varies in training (``|c - c'| / (std + 0.1)`` summed). Its
+    threshold is the ``1 - target_fpr`` quantile of the leave-one-out
+    distances of the training sessions. Unusual repeat counts and missing
+    events are what it catches; the model's view catches wrong orders.
+
+A sequence's score is the largest of the views' scores, each divided by its
+threshold: above 1 is anomalous, and the score orders sequences for ROC
+curves. The thresholds live in ``config.json`` (``calibration``) and the
+training count profiles in ``detector.safetensors``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data.formats import Sequence
+from .data.vocab import EOS, UNK
+
+DEFAULT_TARGET_FPR = 0.001
+DEFAULT_MARGIN = math.log(10)  # nats beyond the most surprising held-out event
+COUNT_EPS = 0.1
+DETECTOR_FILE = "detector.safetensors"
+
+
+# --- count profiles -----------------------------------------------------------------
+def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
+    out = np.zeros((len(ids_list), vocab_size), dtype=np.float32)
+    for i, ids in enumerate(ids_list):
+        np.add.at(out[i], ids, 1.0)
+    out[:, UNK] = 0.0  # unseen events are judged by their own rule
+    return out
+
+
+def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
+            exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted L1 distance of each profile to its nearest reference profile, and its index."""
+    dist = np.empty(len(profiles), dtype=np.float64)
+    arg = np.empty(len(profiles), dtype=np.int64)
+    step = max(1, (1 << 24) // max(1, reference.size))
+    for start in range(0, len(profiles), step):
+        block = profiles[start:start + step]
+        d = (np.abs(block[:, None, :] - reference[None, :, :]) * weights).sum(-1)
+        if exclude_self:
+            d[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
+        arg[start:start + step] = d.argmin(1)
+        dist[start:start + step] = d.min(1)
+    return dist, arg
+
+
+def calibrate(model, train: list[Sequence], valid: list[Sequence], target_fpr: float = DEFAULT_TARGET_FPR,
+              margin: float = DEFAULT_MARGIN) -> dict:
+    """Set ``model.calibration_`` (thresholds) and ``model.count_profiles_`` from normal data."""
+    from .score import score_sequences
+
+    held_out = valid or train
+    scores = score_sequences(model, held_out, topk=1)
+    max_nll = np.array([s.nll[~s.unknown].max() if (~s.unknown).any() else 0.0 for s in scores])
+    calib = {
+        "target_fpr": target_fpr,
+        "margin": margin,
+        "nll_threshold": float(max_nll.max() + margin) if len(max_nll) else 20.0,
+        "held_out_sequences": len(held_out),
+        "held_out_max_nll": float(max_nll.max()) if len(max_nll) else None,
+        "count": None,
+    }
+    sessions = [s for s in train + valid if s.complete]
+    if len(sessions) >= 2 and len(sessions) == len(train) + len(valid):
+        counts = count_matrix(model.encode(sessions)[0], len(model.vocab_))
+        unique, inverse, multiplicity = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
+        weights = (1.0 / (counts.std(0) + COUNT_EPS)).astype(np.float32)
+        loo, _ = nearest(unique, unique, weights, exclude_self=True)
+        loo = np.where(multiplicity > 1, 0.0, loo)[inverse.ravel()]
+        threshold = float(np.quantile(loo, 1.0 - target_fpr))
+        calib["count"] = {"threshold": max(threshold, 1e-6), "eps": COUNT_EPS, "profiles": int(len(unique)),
+                          "leave_one_out_max": float(loo.max())}
+        model.count_profiles_ = unique.astype(np.float32)
+        model.count_weights_ = weights
+    else:
+        model.count_profiles_ = None
+        model.count_weights_ = None
+    model.calibration_ = calib
+    return calib
+
+
+def save_detector(model, model_dir: str) -> None:
+    from .artifacts import save_tensors
+
+    if getattr(model, "count_profiles_", None) is not None:
+        save_tensors(os.path.join(model_dir, DETECTOR_FILE),
+                     {"count_profiles": model.count_profiles_, "count_weights": model.count_weights_})
+
+
+def load_detector(model, model_dir: str) -> None:
+    from .artifacts import load_tensors
+
+    path = os.path.join(model_dir, DETECTOR_FILE)
+    calib = getattr(model, "calibration_", None) or {}
+    if calib.get("count") and os.path.isfile(path):
+        t = load_tensors(path)
+        model.count_profiles_, model.count_weights_ = t["count_profiles"], t["count_weights"]
+    else:
+        model.count_profiles_ = model.count_weights_ = None
+
+
+# --- decisions ---------------------------------------------------------------------------
+@dataclass
+class Finding:
+    """The decision about one sequence, with its evidence."""
+
+    scores: object  # EventScores
+    anomalous: bool
+    score: float
+    event_anomalous: np.ndarray
+    position: int | None = None  # first offending position (len(seq) is the end)
+    reason: str = ""
+    views: dict = field(default_factory=dict)
+    count_deviations: list = field(default_factory=list)
+
+
+@dataclass
+class Decisions:
+    findings: list[Finding]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.array([f.score for f in self.findings])
+
+    @property
+    def anomalous(self) -> np.ndarray:
+        return np.array([f.anomalous for f in self.findings], dtype=bool)
+
+
+class Detector:
+    """Apply a fitted model's calibrated decision rule (or overrides) to sequences."""
+
+    def __init__(self, model, top_g: int | None = None, threshold: float | None = None,
+                 use_counts: bool = True, topk: int = 5):
+        self.model = model
+        calib = getattr(model, "calibration_", None) or {}
+        self.top_g = top_g
+        self.nll_threshold = -math.log(threshold) if threshold else calib.get("nll_threshold", 20.0)
+        count = calib.get("count") if use_counts else None
+        self.count_threshold = count["threshold"] if count else None
+        self.topk = topk
+
+    def decide(self, seqs: list[Sequence], scores=None) -> Decisions:
+        from .score import score_sequences
+
+        if scores is None:
+            scores = score_sequences(self.model, seqs, topk=self.topk)
+        count_dist = count_near = None
+        profiles = getattr(self.model, "count_profiles_", None)
+        if self.count_threshold is not None and profiles is not None:
+            counts = count_matrix([s.ids[s.ids != EOS] for s in scores], len(self.model.vocab_))
+            uniq, inv = np.unique(counts, axis=0, return_inverse=True)
+            d, a = nearest(uniq, profiles, self.model.count_weights_)
+            count_dist, count_near, counts = d[inv.ravel()], a[inv.ravel()], counts
+        findings = []
+        for i, sc in enumerate(scores):
+            findings.append(self._one(sc, None if count_dist is None else (count_dist[i], counts[i],
+                                                                            profiles[count_near[i]])))
+        return Decisions(findings)
+
+    def event_flags(self, sc) -> np.ndarray:
+        if self.top_g is not None:
+            surprising = sc.rank > self.top_g
+        else:
+            surprising = sc.nll > self.nll_threshold
+        return surprising | sc.unknown
+
+    def _one(self, sc, count) -> Finding:
+        flags = self.event_flags(sc)
+        known = ~sc.unknown
+        max_nll = float(sc.nll[known].max()) if known.any() else 0.0
+        views = {"max_nll": max_nll, "surprise": max_nll / self.nll_threshold if self.nll_threshold > 0 else 0.0}
+        if self.top_g is not None:
+            views["surprise"] = float(sc.rank[known].max() / (self.top_g + 0.5)) if known.any() else 0.0
+        score = views["surprise"]
+        deviations = []
+        count_fired = False
+        if count is not None:
+            dist, c, ref = count
+            views["count_distance"] = float(dist)
+            views["count"] = float(dist / self.count_threshold)
+            score = max(score, views["count"])
+            count_fired = dist > self.count_threshold
+            if count_fired:
+                deviations = _count_deviations(c, ref, self.model.count_weights_, self.model.vocab_)
+        if sc.unknown.any():
+            score = max(score, 1.0 + float(sc.unknown.sum()))
+        anomalous = bool(flags.any() or count_fired)
+        position, reason = None, ""
+        if flags.any():
+            position = int(np.flatnonzero(flags)[0])
+            if sc.unknown[position]:
+                reason = "unseen event: never seen in training"
+            elif sc.ids[position] == EOS:
+                reason = f"ended early: p(end)={sc.prob[position]:.2g}"
+            elif self.top_g is not None:
+                reason = f"unexpected event: rank {int(sc.rank[position])}, not in the top {self.top_g}"
+            else:
+                reason = f"unlikely event: p={sc.prob[position]:.2g} < {math.exp(-self.nll_threshold):.2g}"
+        elif count_fired:
+            position = _count_position(sc, deviations, self.model.vocab_)
+            reason = "unusual event counts: " + ", ".join(
+                f"{d['event']} x{d['count']} (normal x{d['normal']})" for d in deviations[:3])
+        return Finding(sc, anomalous, float(score), flags, position, reason, views, deviations)
+
+
+def _count_deviations(c, ref, weights, vocab) -> list[dict]:
+    diff = c - ref
+    order = np.argsort(-np.abs(diff) * weights, kind="stable")
+    return [{"event": vocab.itos[j], "count": int(c[j]), "normal": int(ref[j])}
+            for j in order if diff[j] != 0]
+
+
+def _count_position(sc, deviations, vocab) -> int:
+    """Where the first surplus event occurs; the end if events are missing."""
+    best = len(sc.ids) - 1
+    for d in deviations:
+        if d["count"] > d["normal"]:
+            where = np.flatnonzero(sc.ids == vocab.stoi[d["event"]])
+            if len(where) > d["normal"]:
+                best = min(best, int(where[d["normal"]]))
+    return best
+
+
+# --- evaluation with labels -------------------------------------------------------------------
+def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """Area under the ROC curve (ties count one half), by ranks."""
+    y = np.asarray(y, bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = np.asarray(s)[order]
+    # average ranks of ties
+    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def pr_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """Average precision (area under the precision-recall curve, step-wise)."""
+    y = np.asarray(y, bool)
+    if y.sum() == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(s), kind="mergesort")
+    ys, ss = y[order], np.asarray(s)[order]
+    tp = np.cumsum(ys)
+    fp = np.cumsum(~ys)
+    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]  # end of each tie group
+    precision = tp[last] / (tp[last] + fp[last])
+    recall = tp[last] / y.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def curves(y: np.ndarray, s: np.ndarray):
+    """ROC (fpr, tpr) and PR (recall, precision) points, one per distinct score."""
+    y = np.asarray(y, bool)
+    order = np.argsort(-np.asarray(s), kind="mergesort")
+    ys, ss = y[order], np.asarray(s)[order]
+    tp, fp = np.cumsum(ys), np.cumsum(~ys)
+    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]
+    tpr = tp[last] / max(1, y.sum())
+    fpr = fp[last] / max(1, (~y).sum())
+    precision = tp[last] / (tp[last] + fp[last])
+    return (np.r_[0, fpr], np.r_[0, tpr]), (tpr, precision)
+
+
+def detection_metrics(y_true, predicted, scores, prevalence: float | None = None) -> dict:
+    """Confusion counts, precision, recall, F1, FPR, ROC-AUC, PR-AUC; F1 at another prevalence."""
+    y = np.asarray(y_true, bool)
+    p = np.asarray(predicted, bool)
+    tp, fp = int((y & p).sum()), int((~y & p).sum())
+    fn, tn = int((y & ~p).sum()), int((~y & ~p).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    fpr = fp / (fp + tn) if fp + tn else 0.0
+    out = {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall,
+           "f1": _f1(precision, recall), "fpr": fpr,
+           "roc_auc": roc_auc(y, scores), "pr_auc": pr_auc(y, scores)}
+    if prevalence is not None:
+        # Precision and F1 that the measured recall and FPR give at another share of anomalies.
+        pos = recall * prevalence
+        neg = fpr * (1 - prevalence)
+        p_at = pos / (pos + neg) if pos + neg else 0.0
+        out.update(prevalence=prevalence, precision_at_prevalence=p_at, f1_at_prevalence=_f1(p_at, recall))
+    return out
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
