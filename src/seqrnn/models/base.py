@@ -96,8 +96,14 @@ class SequenceModel:
     def encode(self, seqs: list[Sequence]) -> tuple[list[np.ndarray], list[bool]]:
         return [self.vocab_.encode(s.tokens) for s in seqs], [s.complete for s in seqs]
 
-    def fit(self, X, validation=None, format: str = "sessions", calibrate: bool = True, **kwargs):
-        """Learn from normal sequences (paths, :class:`Sequence` list, or token lists)."""
+    def fit(self, X, validation=None, format: str = "sessions", calibrate: bool = True,
+            target_fpr: float | None = None, **kwargs):
+        """Learn from normal sequences (paths, :class:`Sequence` list, or token lists).
+
+        ``validation`` (sequences or paths) replaces the default hold-out split.
+        With ``calibrate`` the detection thresholds are then set on the held-out
+        normal data for ``target_fpr`` (see :mod:`seqrnn.detect`).
+        """
         seqs = as_sequences(X, format)
         if validation is not None:
             train, valid = seqs, as_sequences(validation, format)
@@ -115,9 +121,10 @@ class SequenceModel:
         self.n_train_sequences_ = len(train)
         self.n_train_events_ = int(sum(len(s) for s in train))
         if calibrate:
+            from ..detect import DEFAULT_TARGET_FPR
             from ..detect import calibrate as _calibrate
 
-            _calibrate(self, train, valid)
+            _calibrate(self, train, valid, target_fpr=target_fpr or DEFAULT_TARGET_FPR)
         return self
 
     def _validation_fraction(self) -> float:
@@ -215,6 +222,7 @@ class SequenceModel:
         model.n_train_sequences_ = training.get("sequences")
         model.n_train_events_ = training.get("events")
         model.fit_seconds_ = training.get("seconds", 0.0)
+        model._loaded_training = training
         tensors = artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS))
         model._load_tensors(tensors)
         from ..detect import load_detector

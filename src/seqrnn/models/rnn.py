@@ -90,11 +90,32 @@ class RNNModel(SequenceModel):
         self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
         self.net_.eval()
 
-    def fit(self, X, validation=None, format="sessions", calibrate=True, *, model_dir=None, resume=False,
-            callbacks=(), verbose=0):
-        """Train on normal sequences; with ``model_dir``, keep the best checkpoint and history there."""
-        return super().fit(X, validation, format, calibrate, model_dir=model_dir, resume=resume,
-                           callbacks=callbacks, verbose=verbose)
+    def fit(self, X, validation=None, format="sessions", calibrate=True, target_fpr=None, *, model_dir=None,
+            resume=False, callbacks=(), verbose=0):
+        """Train on normal sequences.
+
+        With ``model_dir`` the best epoch, ``history.csv`` and a checkpoint for
+        ``resume`` are written there as training goes, and the finished model
+        (with its calibration) at the end. ``callbacks`` are
+        :class:`~seqrnn.train.Callback` objects; ``verbose=1`` prints progress.
+        """
+        super().fit(X, validation, format, calibrate, target_fpr, model_dir=model_dir, resume=resume,
+                    callbacks=callbacks, verbose=verbose)
+        if model_dir:
+            self.save(model_dir)
+        return self
+
+    def _training_summary(self) -> dict:
+        out = super()._training_summary()
+        history = getattr(self, "history_", None) or []
+        if history:
+            key = "val_loss" if "val_loss" in history[-1] else "loss"
+            best = min(history, key=lambda r: r.get(key, float("inf")))
+            out.update(epochs=len(history), best_epoch=best["epoch"], best_val_loss=best.get("val_loss"),
+                       best_loss=best["loss"])
+        else:
+            out.update(getattr(self, "_loaded_training", {}) or {})
+        return out
 
     # --- weights ------------------------------------------------------------------
     def _tensors(self) -> dict:

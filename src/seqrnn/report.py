@@ -1,0 +1,153 @@
+"""What the user reads: JSON findings, the per-event table, templates, plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+
+import numpy as np
+
+from .data.formats import iter_lines
+from .data.vocab import EOS
+from .errors import InputError
+
+
+def load_templates(path: str) -> dict[str, str]:
+    """Event id -> template text.
+
+    Two layouts: one template per line, event ``N`` on line ``N`` (as in the
+    HDFS data here), or a CSV with ``EventId`` and ``EventTemplate`` columns
+    (loghub's ``*_templates.csv``).
+    """
+    lines = [t for _, t in iter_lines(path)]
+    if not lines:
+        raise InputError("template file is empty", path)
+    header = lines[0].split(",")
+    if "EventId" in header and "EventTemplate" in header:
+        rows = csv.DictReader(io.StringIO("\n".join(lines)))
+        return {r["EventId"]: r["EventTemplate"] for r in rows}
+    return {str(i): t for i, t in enumerate(lines, start=1)}
+
+
+def token_name(model, i: int) -> str:
+    return "<end>" if i == EOS else model.vocab_.itos[int(i)]
+
+
+def finding_dict(model, f, templates: dict | None = None, k: int = 5) -> dict:
+    """One JSON object per input sequence."""
+    sc = f.scores
+    seq = sc.sequence
+    out = {"id": seq.id, "anomalous": f.anomalous, "score": round(f.score, 6), "length": len(seq)}
+    if f.anomalous and f.position is not None:
+        p = f.position
+        is_end = p >= len(seq)
+        event = "<end>" if is_end else seq.tokens[p]
+        expected = [token_name(model, j) for j in sc.topk[p][:k]]
+        out.update(
+            position=p, location=seq.location(p), event=event,
+            probability=float(sc.prob[p]), rank=int(sc.rank[p]),
+            expected=expected, reason=f.reason,
+        )
+        if templates is not None:
+            out["event_template"] = templates.get(event)
+            out["expected_templates"] = [templates.get(e) for e in expected]
+        if f.count_deviations:
+            out["count_deviations"] = f.count_deviations[:5]
+    out["views"] = {k2: round(v, 6) for k2, v in f.views.items()}
+    return out
+
+
+EVENT_FIELDS = ("id", "position", "location", "event", "probability", "nll", "rank", "anomalous", "expected")
+
+
+def write_event_table(path: str, model, findings, k: int = 5) -> None:
+    """The per-event table: one row per scored event (the original's probability files)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(EVENT_FIELDS)
+        for f in findings:
+            sc = f.scores
+            seq = sc.sequence
+            for p in range(len(sc)):
+                w.writerow([seq.id, p, seq.location(p), token_name(model, sc.ids[p]),
+                            f"{sc.prob[p]:.6g}", f"{sc.nll[p]:.6g}", int(sc.rank[p]), int(f.event_anomalous[p]),
+                            " ".join(token_name(model, j) for j in sc.topk[p][:k])])
+
+
+def plot_findings(folder: str, findings, nll_threshold: float | None = None) -> list[str]:
+    """Probability and negative log probability per position, and their histograms, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(folder, exist_ok=True)
+    prob = np.concatenate([f.scores.prob for f in findings])
+    nll = np.concatenate([f.scores.nll for f in findings])
+    flags = np.concatenate([f.event_anomalous for f in findings])
+    x = np.arange(len(prob))
+    paths = []
+    for name, values, label in (("probability", prob, "p(true event)"), ("nll", nll, "-log p(true event)")):
+        fig, ax = plt.subplots(figsize=(12, 3.5))
+        ax.plot(x, values, lw=0.6, color="tab:blue")
+        ax.scatter(x[flags], values[flags], s=10, color="tab:red", label="anomalous event", zorder=3)
+        if name == "nll" and nll_threshold is not None:
+            ax.axhline(nll_threshold, color="tab:red", ls="--", lw=0.8, label="threshold")
+        ax.set_xlabel("position (sequences one after another)")
+        ax.set_ylabel(label)
+        if flags.any():
+            ax.legend(loc="upper right")
+        fig.tight_layout()
+        paths.append(os.path.join(folder, f"{name}.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].hist(prob, bins=50, color="tab:blue")
+    axes[0].set_xlabel("p(true event)")
+    axes[0].set_yscale("log")
+    axes[1].hist(nll[np.isfinite(nll)], bins=50, color="tab:blue")
+    if nll_threshold is not None:
+        axes[1].axvline(nll_threshold, color="tab:red", ls="--", lw=0.8)
+    axes[1].set_xlabel("-log p(true event)")
+    axes[1].set_yscale("log")
+    fig.tight_layout()
+    paths.append(os.path.join(folder, "histogram.png"))
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def plot_curves(folder: str, y, scores, label: str = "seqrnn") -> list[str]:
+    """ROC and precision-recall curves as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .detect import curves
+
+    os.makedirs(folder, exist_ok=True)
+    (fpr, tpr), (recall, precision) = curves(y, scores)
+    paths = []
+    for name, xs, ys, xl, yl in (("roc", fpr, tpr, "false-positive rate", "true-positive rate"),
+                                 ("pr", recall, precision, "recall", "precision")):
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.plot(xs, ys, label=label)
+        if name == "roc":
+            ax.set_xscale("symlog", linthresh=1e-3)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.legend(loc="lower right" if name == "roc" else "lower left")
+        fig.tight_layout()
+        paths.append(os.path.join(folder, f"{name}.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4f}"
+    return str(v)
