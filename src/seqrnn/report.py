@@ -35,6 +35,9 @@ def token_name(model, i: int) -> str:
     return "<end>" if i == EOS else model.vocab_.itos[int(i)]
 
 
+MAX_LISTED = 1000  # anomalous events listed per stream in the JSON output
+
+
 def finding_dict(model, f, templates: dict | None = None, k: int = 5) -> dict:
     """One JSON object per input sequence."""
     sc = f.scores
@@ -55,6 +58,14 @@ def finding_dict(model, f, templates: dict | None = None, k: int = 5) -> dict:
             out["expected_templates"] = [templates.get(e) for e in expected]
         if f.count_deviations:
             out["count_deviations"] = f.count_deviations[:5]
+        flagged = np.flatnonzero(f.event_anomalous)
+        out["anomalous_events"] = int(len(flagged))
+        if len(seq) > 0 and not seq.complete:
+            # A stream is one long sequence: list each anomalous event, not only the first.
+            out["events"] = [{"position": int(q), "location": seq.location(q), "event": seq.tokens[q],
+                              "probability": float(sc.prob[q]),
+                              "expected": [token_name(model, j) for j in sc.topk[q][:k]]}
+                             for q in flagged[:MAX_LISTED]]
     out["views"] = {k2: round(v, 6) for k2, v in f.views.items()}
     return out
 
