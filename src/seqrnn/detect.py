@@ -169,15 +169,19 @@ class Detector:
             scores = score_sequences(self.model, seqs, topk=self.topk)
         count_dist = count_near = None
         profiles = getattr(self.model, "count_profiles_", None)
-        if self.count_threshold is not None and profiles is not None:
-            counts = count_matrix([s.ids[s.ids != EOS] for s in scores], len(self.model.vocab_))
+        # Count profiles describe whole sessions: an unfinished sequence has none to compare.
+        sessions = [i for i, sc in enumerate(scores) if sc.sequence.complete]
+        if self.count_threshold is not None and profiles is not None and sessions:
+            counts = count_matrix([scores[i].ids[scores[i].ids != EOS] for i in sessions], len(self.model.vocab_))
             uniq, inv = np.unique(counts, axis=0, return_inverse=True)
             d, a = nearest(uniq, profiles, self.model.count_weights_)
-            count_dist, count_near, counts = d[inv.ravel()], a[inv.ravel()], counts
+            count_dist, count_near = d[inv.ravel()], a[inv.ravel()]
+        row = {i: r for r, i in enumerate(sessions)}
         findings = []
         for i, sc in enumerate(scores):
-            findings.append(self._one(sc, None if count_dist is None else (count_dist[i], counts[i],
-                                                                            profiles[count_near[i]])))
+            r = row.get(i) if count_dist is not None else None
+            findings.append(self._one(sc, None if r is None else (count_dist[r], counts[r],
+                                                                   profiles[count_near[r]])))
         return Decisions(findings)
 
     def event_flags(self, sc) -> np.ndarray:

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
-from .data.formats import Sequence, parse_session_line
+from .data.formats import Sequence, has_session_ids, parse_session_line
 from .data.vocab import UNK
 from .errors import InputError
 from .report import finding_dict, token_name
-from .score import true_log_proba_and_rank
+from .score import NOT_PREDICTED, true_log_proba_and_rank
 
 
 def lines(path: str, poll: float = 0.2):
@@ -61,9 +61,7 @@ def follow(model, detector, args, templates) -> int:
             if not text.strip():
                 continue
             if with_id is None:
-                from .data.formats import _has_session_ids
-
-                with_id = _has_session_ids(text)
+                with_id = has_session_ids([text])
             sid, tokens = parse_session_line(text, with_id, number, name, args.max_length)
             f = detector.decide([Sequence(sid, tokens, name, number)]).findings[0]
             if f.anomalous or not args.only_anomalous:
@@ -84,7 +82,8 @@ def follow(model, detector, args, templates) -> int:
         surprising = r > detector.top_g if detector.top_g is not None else nll > detector.nll_threshold
         anomalous = unseen or bool(surprising)
         if anomalous or not args.only_anomalous:
-            expected = [token_name(model, j) for j in np.argsort(-lp[0], kind="stable")[:k]]
+            top = np.argsort(-lp[0], kind="stable")[: min(k, lp.shape[1] - len(NOT_PREDICTED))]
+            expected = [token_name(model, j) for j in top]
             row = {"location": f"{name}:{number}", "event": token, "anomalous": anomalous,
                    "probability": float(np.exp(-nll)), "rank": r, "expected": expected}
             if anomalous:

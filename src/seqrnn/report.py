@@ -82,7 +82,8 @@ def write_event_table(path: str, model, findings, k: int = 5) -> None:
             sc = f.scores
             seq = sc.sequence
             for p in range(len(sc)):
-                w.writerow([seq.id, p, seq.location(p), token_name(model, sc.ids[p]),
+                event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])  # unseen: its own name
+                w.writerow([seq.id, p, seq.location(p), event,
                             f"{sc.prob[p]:.6g}", f"{sc.nll[p]:.6g}", int(sc.rank[p]), int(f.event_anomalous[p]),
                             " ".join(token_name(model, j) for j in sc.topk[p][:k])])
 

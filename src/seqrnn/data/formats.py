@@ -32,6 +32,7 @@ from ..errors import InputError
 
 FORMATS = ("sessions", "stream", "text")
 DEFAULT_MAX_LENGTH = 100_000  # tokens in one session line; longer ones are streams
+ID_SNIFF_LINES = 50  # lines read to decide whether sessions carry an id prefix
 
 
 @dataclass
@@ -115,11 +116,19 @@ def iter_lines(path: str):
             fh.close()
 
 
-def _has_session_ids(line: str) -> bool:
-    head, sep, rest = line.partition(",")
-    return bool(sep) and head.strip() != "" and not any(c.isspace() for c in head.strip()) and (
-        rest.strip() == "" or any(c.isspace() for c in rest.strip())
-    )
+def has_session_ids(lines: list[str]) -> bool:
+    """Whether session lines start with ``id,``, judged from the first lines of a file.
+
+    Every line must have a first comma-separated field without spaces; and
+    either some line has space-separated tokens after it (``blk_1,5 5 22``)
+    or no line has a second comma (``s1,a``). ``a,b,c`` is tokens, no id.
+    """
+    parts = [line.strip().partition(",") for line in lines]
+    if not parts or not all(sep and head.strip() and not any(c.isspace() for c in head.strip())
+                            for head, sep, _ in parts):
+        return False
+    spaced = any(any(c.isspace() for c in rest.strip()) for _, _, rest in parts)
+    return spaced or not any("," in rest for _, _, rest in parts)
 
 
 def parse_session_line(text: str, with_id: bool, number: int, name: str, max_length: int):
@@ -153,14 +162,30 @@ def read_sessions(paths, max_length: int = DEFAULT_MAX_LENGTH, session_ids: bool
         name = "<stdin>" if path == "-" else path
         with_id = session_ids
         count = 0
+        head: list[tuple[int, str]] = []  # the first lines, held until the id question is settled
+
+        def add(number: int, text: str) -> None:
+            sid, tokens = parse_session_line(text, with_id, number, name, max_length)
+            out.append(Sequence(sid, tokens, name, number, complete=True))
+
         for number, text in iter_lines(path):
             if not text.strip():
                 continue
-            if with_id is None:
-                with_id = _has_session_ids(text)
-            sid, tokens = parse_session_line(text, with_id, number, name, max_length)
-            out.append(Sequence(sid, tokens, name, number, complete=True))
             count += 1
+            if with_id is None:
+                head.append((number, text))
+                if len(head) < ID_SNIFF_LINES:
+                    continue
+                with_id = has_session_ids([t for _, t in head])
+                for n, t in head:
+                    add(n, t)
+                head = []
+                continue
+            add(number, text)
+        if head:
+            with_id = has_session_ids([t for _, t in head])
+            for n, t in head:
+                add(n, t)
         if count == 0:
             raise InputError("file holds no sequences (it is empty or blank)", name)
     return out

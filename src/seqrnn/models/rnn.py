@@ -136,9 +136,10 @@ class RNNModel(SequenceModel):
         out: list[np.ndarray | None] = [None] * len(ids_list)
         if self.model_config.mapping == "many-to-one":
             return self._log_proba_windows(ids_list, complete)
-        short = [i for i, a in enumerate(ids_list) if len(a) <= STREAM_CHUNK]
+        empty = np.zeros((0, len(self.vocab_)), np.float32)
+        short = [i for i, a in enumerate(ids_list) if 0 < len(a) <= STREAM_CHUNK or (complete[i] and not len(a))]
         for i in set(range(len(ids_list))) - set(short):
-            out[i] = self._log_proba_long(ids_list[i], complete[i])
+            out[i] = self._log_proba_long(ids_list[i], complete[i]) if len(ids_list[i]) else empty
         pairs = {i: inputs_targets(ids_list[i], complete[i]) for i in short}
         lengths = np.array([len(pairs[i][0]) for i in short])
         for batch in length_buckets(lengths, 4096, None, max_tokens=SCORE_TOKENS):
@@ -191,8 +192,8 @@ class RNNModel(SequenceModel):
         if self.model_config.mapping == "many-to-one":
             w = self.model_config.window
             seq = np.concatenate((state["window"], ids))
-            x = np.lib.stride_tricks.sliding_window_view(seq, w)[: len(ids)]
-            logits, _ = self.net_(torch.from_numpy(np.ascontiguousarray(x)))
+            x = np.lib.stride_tricks.sliding_window_view(seq, w)[: len(ids)].copy()
+            logits, _ = self.net_(torch.from_numpy(x))
             lp = torch.log_softmax(logits[:, -1].float(), dim=-1).numpy()
             return lp, {"window": seq[-w:].copy()}
         x = np.concatenate(([state["prev"]], ids[:-1]))
