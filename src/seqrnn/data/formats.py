@@ -45,17 +45,27 @@ class Sequence:
     line: int = 0  # line of the session (sessions) or of the first event (stream)
     complete: bool = True  # a session ends (its end is an event); a stream goes on
     lines: np.ndarray | None = field(default=None, repr=False)  # per-event line (stream)
+    files: np.ndarray | None = field(default=None, repr=False)  # per-event index into `sources`
+    sources: list[str] | None = field(default=None, repr=False)  # the files of a joined stream
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def location(self, position: int) -> str:
         """``file:line`` of the event at ``position`` (the end for ``len(self)``)."""
-        if self.lines is not None and len(self.lines):
-            line = int(self.lines[min(position, len(self.lines) - 1)])
-        else:
-            line = self.line
-        return f"{self.source}:{line}"
+        if self.lines is None or not len(self.lines):
+            return f"{self.source}:{self.line}"
+        q = min(position, len(self.lines) - 1)
+        source = self.sources[int(self.files[q])] if self.files is not None else self.source
+        return f"{source}:{int(self.lines[q])}"
+
+    def slice(self, start: int, end: int | None = None) -> "Sequence":
+        """The events ``start:end`` as a sequence that still points at their lines."""
+        lines = None if self.lines is None else self.lines[start:end]
+        files = None if self.files is None else self.files[start:end]
+        first = self.line if lines is None or not len(lines) else int(lines[0])
+        return Sequence(self.id, self.tokens[start:end], self.source, first, self.complete, lines, files,
+                        self.sources)
 
 
 def expand_paths(paths: list[str] | str) -> list[str]:
@@ -141,7 +151,9 @@ def parse_session_line(text: str, with_id: bool, number: int, name: str, max_len
             name, number,
         )
     if with_id:
-        sid, _, rest = text.partition(",")
+        sid, sep, rest = text.partition(",")
+        if not sep:
+            raise InputError("expected an 'id,' prefix, as on the file's first lines", name, number)
         sid = sid.strip()
     else:
         sid, rest = str(number), text
@@ -196,9 +208,10 @@ def read_stream(paths, separate_files: bool = False) -> list[Sequence]:
     out: list[Sequence] = []
     tokens: list[str] = []
     lines: list[int] = []
+    files: list[int] = []
     sources: list[str] = []
     first_line = 0
-    for path in expand_paths(paths):
+    for path in sorted(expand_paths(paths)):
         name = "<stdin>" if path == "-" else path
         count = 0
         for number, text in iter_lines(path):
@@ -214,6 +227,7 @@ def read_stream(paths, separate_files: bool = False) -> list[Sequence]:
                 first_line = number
             tokens.append(token)
             lines.append(number)
+            files.append(len(sources))
             count += 1
         if count == 0:
             raise InputError("file holds no events (it is empty or blank)", name)
@@ -221,11 +235,12 @@ def read_stream(paths, separate_files: bool = False) -> list[Sequence]:
         if separate_files:
             out.append(Sequence(name, tokens, name, first_line, complete=False,
                                 lines=np.asarray(lines, dtype=np.int64)))
-            tokens, lines = [], []
+            tokens, lines, files = [], [], []
     if not separate_files:
         source = sources[0] if len(sources) == 1 else f"{sources[0]} (+{len(sources) - 1} files)"
         out.append(Sequence("stream", tokens, source, first_line, complete=False,
-                            lines=np.asarray(lines, dtype=np.int64)))
+                            lines=np.asarray(lines, dtype=np.int64), files=np.asarray(files, dtype=np.int32),
+                            sources=sources))
     return out
 
 

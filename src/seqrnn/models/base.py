@@ -84,13 +84,9 @@ class SequenceModel:
         train, valid = [], []
         for s in seqs:
             cut = int(round(len(s) * (1 - fraction)))
-            lines = s.lines
-            train.append(Sequence(s.id, s.tokens[:cut], s.source, s.line, s.complete,
-                                  None if lines is None else lines[:cut]))
+            train.append(s.slice(0, cut))
             if cut < len(s):
-                valid.append(Sequence(s.id, s.tokens[cut:], s.source,
-                                      s.line if lines is None else int(lines[cut]),
-                                      s.complete, None if lines is None else lines[cut:]))
+                valid.append(s.slice(cut))
         return train, valid
 
     def encode(self, seqs: list[Sequence]) -> tuple[list[np.ndarray], list[bool]]:
