@@ -46,10 +46,12 @@ def main() -> None:
     for preset in args.presets.split(","):
         for mapping in ("many-to-many", "many-to-one"):
             rates = []
+            # The seed preset re-reads 40 events per target in many-to-one: a few hundred sessions suffice.
+            data = train[:200] if (preset == "seed" and mapping == "many-to-one") else train
             for r in range(args.repeat):
                 epochs = args.epochs if preset == "deeplog" else max(2, args.epochs // 2)
                 m = RNNModel(preset, mapping=mapping, epochs=epochs, patience=0, seed=r)
-                m.fit(train, calibrate=False)
+                m.fit(data, calibrate=False)
                 rates += [h["events_per_second"] for h in m.history_[1:]]
             ev = median(rates)
             fpe = flops_per_event(m.model_config, len(m.vocab_), mapping)
@@ -58,7 +60,8 @@ def main() -> None:
                          "gflops": round(gflops, 1), "fraction_of_peak": round(gflops / peak, 3),
                          "flops_per_event": fpe, "epoch_rates": [round(x) for x in rates]})
             print(rows[-1], file=sys.stderr)
-    write_result("train_throughput", {"matmul_peak_gflops": round(peak, 1), "runs": rows})
+    name = "train_throughput" if args.presets == "deeplog,seed" else f"train_throughput_{args.presets}"
+    write_result(name, {"matmul_peak_gflops": round(peak, 1), "repeat": args.repeat, "runs": rows})
 
 
 if __name__ == "__main__":

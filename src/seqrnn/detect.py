@@ -9,7 +9,8 @@ surprise (the model's view)
     an event is anomalous when the model gave it a probability below the
     threshold (or, with ``top_g``, when it was not among the ``g`` most likely
     events: DeepLog's rule). The threshold is the largest surprise seen on
-    the held-out validation sessions, ``margin`` nats further out;
+    the held-out validation sessions, ``margin`` nats further out (ln 100:
+    a few hundred held-out sessions do not show every rare normal event);
 count profile (for sessions)
     the session's event counts, compared with the nearest count profile of
     a training session in a distance that weighs each event by how much its
@@ -36,7 +37,7 @@ from .data.formats import Sequence
 from .data.vocab import EOS, UNK
 
 DEFAULT_TARGET_FPR = 0.001
-DEFAULT_MARGIN = math.log(10)  # nats beyond the most surprising held-out event
+DEFAULT_MARGIN = math.log(100)  # nats beyond the most surprising held-out event
 COUNT_EPS = 0.1
 DETECTOR_FILE = "detector.safetensors"
 
