@@ -324,7 +324,7 @@ def test_calibration_of_count_profiles(count_model):
     assert count_model.count_profiles_.shape == (1, len(count_model.vocab_))
     prof = dict(zip(count_model.vocab_.itos, count_model.count_profiles_[0].tolist()))
     assert prof["a"] == 3 and prof["b"] == 3 and prof["<eos>"] == 0
-    assert cal["nll_threshold"] == pytest.approx(cal["held_out_max_nll"] + math.log(10))
+    assert cal["nll_threshold"] == pytest.approx(cal["held_out_max_nll"] + DEFAULT_MARGIN)
     # calibrate() is a function too, and gives the same on the same split
     assert calibrate(count_model, *count_model.split_validation(
         [Sequence(f"t{i}", t, "<train>", i + 1) for i, t in enumerate(interleavings() * 2)], 0.1, 0)) == cal
