@@ -596,3 +596,59 @@ class TestStreamScoring:
         together = model.log_proba(ids, complete)
         for i in (0, 7, 33):
             np.testing.assert_allclose(model.log_proba([ids[i]], [True])[0], together[i], atol=1e-5)
+
+
+# --- regressions found in review ----------------------------------------------------------------
+def test_topk_accuracy_counts_no_event_ranked_beyond_k():
+    """An event ranked 11th or lower is no top-10 hit (top-10 used to be 1.0 always)."""
+    from seqrnn.score import evaluate
+    from seqrnn.data.formats import as_sequences
+    from seqrnn.data.vocab import Vocabulary
+
+    class Fixed:
+        vocab_ = Vocabulary([f"t{i}" for i in range(30)])
+
+        def encode(self, seqs):
+            return [self.vocab_.encode(s.tokens) for s in seqs], [s.complete for s in seqs]
+
+        def log_proba(self, ids_list, complete):
+            V = len(self.vocab_)
+            # t0 most likely, then t1, ...: the rank of t{i} is i + 1 (the end least likely)
+            row = np.linspace(0.0, -5.0, V)
+            row[3] = -50.0
+            row -= np.log(np.exp(row).sum())
+            return [np.tile(row, (len(a) + c, 1)) for a, c in zip(ids_list, complete)]
+
+    seqs = as_sequences([["t0", "t29"]], "stream")  # ranks 1 and 30, no end
+    r = evaluate(Fixed(), seqs)
+    assert r["topk_accuracy"]["1"] == 0.5
+    assert r["topk_accuracy"]["10"] == 0.5
+
+
+def test_vocabulary_comes_from_the_training_split_only(tiny_settings):
+    model = RNNModel(**{**tiny_settings, "epochs": 1}).fit(
+        [["a", "b", "c"]] * 6, validation=[["a", "zz", "c"]] * 2)
+    assert "zz" not in model.vocab_.stoi
+    scores = model.score_events([["a", "zz", "c"]], format="sessions")[0]
+    assert bool(scores.unknown[1])
+
+
+def test_resume_with_other_model_flags_is_refused(tmp_path, tiny_settings):
+    from seqrnn.errors import InputError
+
+    data = [["a", "b", "c"]] * 8
+    RNNModel(**{**tiny_settings, "epochs": 1}).fit(data, model_dir=str(tmp_path))
+    with pytest.raises(InputError, match="hidden"):
+        RNNModel(**{**tiny_settings, "epochs": 2, "hidden": 4}).fit(data, model_dir=str(tmp_path), resume=True)
+
+
+def test_detector_rejects_thresholds_outside_0_1(tiny_settings):
+    from seqrnn.detect import Detector
+    from seqrnn.errors import InputError
+
+    model = RNNModel(**{**tiny_settings, "epochs": 1}).fit([["a", "b"]] * 6)
+    for bad in (-1.0, 0.0, 1.0, 2.0):
+        with pytest.raises(InputError):
+            Detector(model, threshold=bad)
+    with pytest.raises(InputError):
+        Detector(model, top_g=0)

@@ -25,7 +25,8 @@ def add_input(p: argparse.ArgumentParser, default_format: str | None = None) -> 
                         "files joined in name order; text: characters or words"
                         + ("" if default_format else " (default: the format the model was trained on)"))
     p.add_argument("--separate-files", action="store_true", help="stream: keep each file a sequence of its own")
-    p.add_argument("--tokens", choices=("chars", "words"), default="chars", help="text: the unit of a token")
+    p.add_argument("--tokens", choices=("chars", "words"), default=None,
+                   help="text: the unit of a token (default: the model's, or chars)")
     p.add_argument("--max-length", type=int, default=100_000, metavar="N",
                    help="sessions: longest line accepted, in tokens (default: %(default)s)")
 
@@ -53,7 +54,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     t.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
     t.add_argument("--lr", type=float, help="learning rate")
     t.add_argument("--weight-decay", type=float)
-    t.add_argument("--batch-size", type=int, help="sequences per batch (streams: parallel rows)")
+    t.add_argument("--batch-size", type=int,
+                   help="sequences per batch (streams: parallel rows; many-to-one: 32x this many windows)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--clip", type=float, help="largest gradient norm (0: no clipping)")
     t.add_argument("--patience", type=int, help="epochs without a better validation loss before stopping (0: never)")
@@ -147,13 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- helpers --------------------------------------------------------------------------------
-def read_inputs(args, model=None):
+def read_inputs(args, model=None, paths=None):
     from .data.formats import read_sequences
 
     fmt = args.format or (model.format_ if model is not None else "sessions")
-    return read_sequences(args.inputs, fmt, separate_files=getattr(args, "separate_files", False),
-                          max_length=getattr(args, "max_length", 100_000),
-                          text_tokens=getattr(args, "tokens", "chars"))
+    tokens = getattr(args, "tokens", None) or (model.text_tokens_ if model is not None else "chars")
+    return read_sequences(paths or args.inputs, fmt, separate_files=getattr(args, "separate_files", False),
+                          max_length=getattr(args, "max_length", 100_000), text_tokens=tokens)
 
 
 def open_output(path: str | None):
@@ -184,14 +186,10 @@ def cmd_train(args) -> int:
         "threads", "seed")}
     settings["validation"] = args.validation_fraction
     seqs = read_inputs(args)
-    valid = None
-    if args.validation_file:
-        from .data.formats import read_sequences
-
-        valid = read_sequences(args.validation_file, args.format)
+    valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     model = RNNModel(args.preset, **settings)
     try:
-        model.fit(seqs, validation=valid, format=args.format, target_fpr=args.target_fpr,
+        model.fit(seqs, validation=valid, format=args.format, target_fpr=args.target_fpr, text_tokens=args.tokens or "chars",
                   model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
@@ -363,11 +361,15 @@ def main(argv: list[str] | None = None) -> int:
     except (SeqrnnError, InputError) as exc:
         print(f"seqrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"seqrnn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -92,6 +92,8 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         (0.0 <= mc.dropout < 1.0, "dropout must be in [0, 1)"),
         (mc.window >= 1, "window must be >= 1"),
         (tc.lr > 0, "lr must be > 0"),
+        (tc.weight_decay >= 0 and tc.patience >= 0 and tc.clip >= 0 and tc.minutes >= 0,
+         "weight-decay, patience, clip and minutes must be >= 0"),
         (tc.batch_size >= 1 and tc.epochs >= 1 and tc.chunk >= 2, "batch-size and epochs must be >= 1, chunk >= 2"),
         (0.0 <= tc.validation < 1.0, "validation fraction must be in [0, 1)"),
         (tc.topk >= 1, "topk must be >= 1"),

@@ -70,8 +70,11 @@ def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
 def calibrate(model, train: list[Sequence], valid: list[Sequence], target_fpr: float = DEFAULT_TARGET_FPR,
               margin: float = DEFAULT_MARGIN) -> dict:
     """Set ``model.calibration_`` (thresholds) and ``model.count_profiles_`` from normal data."""
+    from .errors import InputError
     from .score import score_sequences
 
+    if not 0.0 < target_fpr < 1.0:
+        raise InputError(f"target false-positive rate must be in (0, 1), not {target_fpr}")
     held_out = valid or train
     scores = score_sequences(model, held_out, topk=1)
     max_nll = np.array([s.nll[~s.unknown].max() if (~s.unknown).any() else 0.0 for s in scores])
@@ -83,8 +86,8 @@ def calibrate(model, train: list[Sequence], valid: list[Sequence], target_fpr: f
         "held_out_max_nll": float(max_nll.max()) if len(max_nll) else None,
         "count": None,
     }
-    sessions = [s for s in train + valid if s.complete]
-    if len(sessions) >= 2 and len(sessions) == len(train) + len(valid):
+    sessions = [s for s in train if s.complete]
+    if len(sessions) >= 2 and len(sessions) == len(train):
         counts = count_matrix(model.encode(sessions)[0], len(model.vocab_))
         unique, inverse, multiplicity = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
         weights = (1.0 / (counts.std(0) + COUNT_EPS)).astype(np.float32)
@@ -156,9 +159,15 @@ class Detector:
     def __init__(self, model, top_g: int | None = None, threshold: float | None = None,
                  use_counts: bool = True, topk: int = 5):
         self.model = model
+        from .errors import InputError
+
+        if threshold is not None and not 0.0 < threshold < 1.0:
+            raise InputError(f"--threshold is a probability in (0, 1), not {threshold}")
+        if top_g is not None and top_g < 1:
+            raise InputError(f"--top-g must be at least 1, not {top_g}")
         calib = getattr(model, "calibration_", None) or {}
         self.top_g = top_g
-        self.nll_threshold = -math.log(threshold) if threshold else calib.get("nll_threshold", 20.0)
+        self.nll_threshold = -math.log(threshold) if threshold is not None else calib.get("nll_threshold", 20.0)
         count = calib.get("count") if use_counts else None
         self.count_threshold = count["threshold"] if count else None
         self.topk = topk

@@ -54,6 +54,8 @@ def follow(model, detector, args, templates) -> int:
         raise InputError("no such file", path)
     name = "<stdin>" if path == "-" else path
     fmt = args.format or model.format_
+    if fmt == "text":
+        raise InputError("--follow reads sessions or a stream of events, not text")
     out = sys.stdout
     if fmt == "sessions":
         with_id = None

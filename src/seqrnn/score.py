@@ -106,7 +106,8 @@ def evaluate(model, seqs: list[Sequence], ks=range(1, 11)) -> dict:
         nll_sum += float(-true_lp.sum())
         n += len(y)
         unknown += int((y == UNK).sum())
-        hits += np.bincount(np.minimum(rank, len(hits) - 1), minlength=len(hits))[: len(hits)]
+        r = rank[(y != UNK) & (rank <= max(ks))]  # an unseen event is no hit, whatever its rank
+        hits += np.bincount(r, minlength=len(hits))
     cum = np.cumsum(hits)
     loss = nll_sum / max(n, 1)
     return {

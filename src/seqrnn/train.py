@@ -143,7 +143,8 @@ def _step_metrics(logits, y, k):
 
 class Trainer:
     def __init__(self, net: torch.nn.Module, mc: ModelConfig, tc: TrainConfig, model_dir: str | None = None,
-                 callbacks=(), verbose: int = 1, on_best: Callable[[], None] | None = None):
+                 callbacks=(), verbose: int = 1, on_best: Callable[[], None] | None = None,
+                 vocabulary: list[str] | None = None):
         self.net, self.mc, self.tc = net, mc, tc
         self.model_dir = model_dir
         self.callbacks = list(callbacks)
@@ -157,6 +158,7 @@ class Trainer:
         self.epoch = 0
         self.stop_training = False
         self.rng = np.random.default_rng(tc.seed)
+        self.vocabulary = vocabulary
 
     # --- checkpoints -------------------------------------------------------------
     @property
@@ -183,7 +185,7 @@ class Trainer:
             "epoch": self.epoch, "history": self.history, "best_loss": self.best_loss,
             "bad_epochs": self.bad_epochs, "param_groups": opt["param_groups"], "opt_scalars": scalars,
             "numpy_rng": self.rng.bit_generator.state,
-            "model_config": asdict(self.mc), "train_config": asdict(self.tc),
+            "model_config": asdict(self.mc), "train_config": asdict(self.tc), "vocabulary": self.vocabulary,
         }
         os.makedirs(folder, exist_ok=True)
         # Weights first, then the JSON that points at them: a crash between leaves the old pair.
@@ -196,8 +198,22 @@ class Trainer:
         folder = self.checkpoint_dir
         if folder is None or not os.path.isfile(os.path.join(folder, "state.json")):
             return False
-        with open(os.path.join(folder, "state.json"), encoding="utf-8") as fh:
-            state = json.load(fh)
+        from .errors import InputError, ModelFileError
+
+        try:
+            with open(os.path.join(folder, "state.json"), encoding="utf-8") as fh:
+                state = json.load(fh)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"checkpoint is truncated or not JSON ({exc})", folder) from None
+        # Resuming continues the same run: the network, optimiser and vocabulary must match.
+        saved = {**state.get("model_config", {}), "optimizer": state.get("train_config", {}).get("optimizer")}
+        current = {**asdict(self.mc), "optimizer": self.tc.optimizer}
+        changed = sorted(k for k in current if saved.get(k) != current[k])
+        if state.get("vocabulary") != self.vocabulary:
+            changed.append("vocabulary (the training data)")
+        if changed:
+            raise InputError(f"the checkpoint was trained with other {', '.join(changed)}; "
+                             "resume with the same data and flags, or train without --resume", folder)
         tensors = {k: torch.from_numpy(v.copy()) for k, v in
                    artifacts.load_tensors(os.path.join(folder, "state.safetensors")).items()}
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
@@ -212,6 +228,8 @@ class Trainer:
             pid, name = k.split(".", 1)
             opt_state.setdefault(int(pid), {})[name] = v
         self.optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        for group in self.optimizer.param_groups:  # a new --lr or --weight-decay applies from here on
+            group["lr"], group["weight_decay"] = self.tc.lr, self.tc.weight_decay
         torch.set_rng_state(tensors["rng.torch"].to(torch.uint8))
         self.rng.bit_generator.state = state["numpy_rng"]
         self.epoch = state["epoch"]

@@ -275,17 +275,17 @@ def read_sequences(paths, format: str = "sessions", *, separate_files: bool = Fa
     raise InputError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
 
 
-def as_sequences(data, format: str = "sessions") -> list[Sequence]:
+def as_sequences(data, format: str = "sessions", text_tokens: str = "chars") -> list[Sequence]:
     """Accept paths, a list of :class:`Sequence`, or a list of token lists."""
     if isinstance(data, (str, os.PathLike)):
-        return read_sequences(data, format)
+        return read_sequences(data, format, text_tokens=text_tokens)
     data = list(data)
     if not data:
         raise InputError("no sequences given")
     if all(isinstance(s, Sequence) for s in data):
         return data
     if all(isinstance(s, (str, os.PathLike)) for s in data):
-        return read_sequences(data, format)
+        return read_sequences(data, format, text_tokens=text_tokens)
     out = []
     for i, s in enumerate(data):
         toks = [str(t) for t in s]

@@ -93,22 +93,25 @@ class SequenceModel:
         return [self.vocab_.encode(s.tokens) for s in seqs], [s.complete for s in seqs]
 
     def fit(self, X, validation=None, format: str = "sessions", calibrate: bool = True,
-            target_fpr: float | None = None, **kwargs):
+            target_fpr: float | None = None, text_tokens: str = "chars", **kwargs):
         """Learn from normal sequences (paths, :class:`Sequence` list, or token lists).
 
         ``validation`` (sequences or paths) replaces the default hold-out split.
         With ``calibrate`` the detection thresholds are then set on the held-out
         normal data for ``target_fpr`` (see :mod:`seqrnn.detect`).
         """
-        seqs = as_sequences(X, format)
+        if target_fpr is not None and not 0.0 < target_fpr < 1.0:
+            raise InputError(f"target false-positive rate must be in (0, 1), not {target_fpr}")
+        seqs = as_sequences(X, format, text_tokens)
         if validation is not None:
-            train, valid = seqs, as_sequences(validation, format)
+            train, valid = seqs, as_sequences(validation, format, text_tokens)
         else:
             train, valid = self.split_validation(seqs, self._validation_fraction(), self._seed())
         if not any(len(s) for s in train):
             raise InputError("the training data holds no events")
-        self.vocab_ = Vocabulary.build(train + valid, min_count=self._min_count())
+        self.vocab_ = Vocabulary.build(train, min_count=self._min_count())
         self.format_ = format
+        self.text_tokens_ = text_tokens
         t0 = time.perf_counter()
         tr_ids, tr_c = self.encode(train)
         va_ids, va_c = self.encode(valid)
@@ -120,7 +123,7 @@ class SequenceModel:
             from ..detect import DEFAULT_TARGET_FPR
             from ..detect import calibrate as _calibrate
 
-            _calibrate(self, train, valid, target_fpr=target_fpr or DEFAULT_TARGET_FPR)
+            _calibrate(self, train, valid, target_fpr=DEFAULT_TARGET_FPR if target_fpr is None else target_fpr)
         return self
 
     def _validation_fraction(self) -> float:
@@ -132,6 +135,10 @@ class SequenceModel:
     def _min_count(self) -> int:
         return 1
 
+    def _read(self, X, format: str | None):
+        """Input as sequences, read in the format (and text unit) the model was trained on by default."""
+        return as_sequences(X, format or self.format_, getattr(self, "text_tokens_", "chars"))
+
     def _check_fitted(self):
         if not hasattr(self, "vocab_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() or seqrnn.load()")
@@ -142,38 +149,38 @@ class SequenceModel:
         from ..score import score_sequences
 
         self._check_fitted()
-        return score_sequences(self, as_sequences(X, format or self.format_), topk=topk)
+        return score_sequences(self, self._read(X, format), topk=topk)
 
     def evaluate(self, X, format: str | None = None) -> dict:
         """Loss, perplexity, accuracy and top-k accuracy (k = 1..10) of next-event prediction."""
         from ..score import evaluate
 
         self._check_fitted()
-        return evaluate(self, as_sequences(X, format or self.format_))
+        return evaluate(self, self._read(X, format))
 
     def predict_next(self, X, k: int = 5, format: str | None = None):
         """The ``k`` most likely events at each position, next to the true ones."""
         from ..score import score_sequences
 
         self._check_fitted()
-        return score_sequences(self, as_sequences(X, format or self.format_), topk=k)
+        return score_sequences(self, self._read(X, format), topk=k)
 
     def score_samples(self, X, format: str | None = None) -> np.ndarray:
-        """Sequence anomaly scores, higher is more abnormal (same as ``decision_function``)."""
+        """Sequence anomaly scores, higher is more abnormal (PyOD's sign; scikit-learn's is the opposite)."""
         return self.decision_function(X, format)
 
     def decision_function(self, X, format: str | None = None) -> np.ndarray:
         from ..detect import Detector
 
         self._check_fitted()
-        return Detector(self).decide(as_sequences(X, format or self.format_)).scores
+        return Detector(self).decide(self._read(X, format)).scores
 
     def predict(self, X, format: str | None = None) -> np.ndarray:
         """``True`` for each anomalous sequence, by the calibrated decision rule."""
         from ..detect import Detector
 
         self._check_fitted()
-        return Detector(self).decide(as_sequences(X, format or self.format_)).anomalous
+        return Detector(self).decide(self._read(X, format)).anomalous
 
     # --- saving ------------------------------------------------------------------
     def save(self, model_dir: str) -> str:
@@ -195,6 +202,7 @@ class SequenceModel:
             "kind": self.kind,
             "settings": self._settings(),
             "data_format": self.format_,
+            "text_tokens": getattr(self, "text_tokens_", "chars"),
             "vocabulary": self.vocab_.to_dict(),
             "training": self._training_summary(),
             "calibration": getattr(self, "calibration_", None),
@@ -213,6 +221,7 @@ class SequenceModel:
         model = cls(**config.get("settings", {}))
         model.vocab_ = Vocabulary.from_dict(config["vocabulary"])
         model.format_ = config.get("data_format", "sessions")
+        model.text_tokens_ = config.get("text_tokens", "chars")
         model.calibration_ = config.get("calibration")
         training = config.get("training") or {}
         model.n_train_sequences_ = training.get("sequences")

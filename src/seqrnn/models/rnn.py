@@ -86,12 +86,12 @@ class RNNModel(SequenceModel):
         valid_b = Batches(valid, valid_complete, mc, tc, training=False) if valid else None
         on_best = (lambda: self.save(model_dir)) if model_dir else None
         self.trainer_ = Trainer(self.net_, mc, tc, model_dir=model_dir, callbacks=callbacks,
-                                verbose=verbose, on_best=on_best)
+                                verbose=verbose, on_best=on_best, vocabulary=self.vocab_.itos)
         self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
         self.net_.eval()
 
-    def fit(self, X, validation=None, format="sessions", calibrate=True, target_fpr=None, *, model_dir=None,
-            resume=False, callbacks=(), verbose=0):
+    def fit(self, X, validation=None, format="sessions", calibrate=True, target_fpr=None, text_tokens="chars", *,
+            model_dir=None, resume=False, callbacks=(), verbose=0):
         """Train on normal sequences.
 
         With ``model_dir`` the best epoch, ``history.csv`` and a checkpoint for
@@ -99,7 +99,7 @@ class RNNModel(SequenceModel):
         (with its calibration) at the end. ``callbacks`` are
         :class:`~seqrnn.train.Callback` objects; ``verbose=1`` prints progress.
         """
-        super().fit(X, validation, format, calibrate, target_fpr, model_dir=model_dir, resume=resume,
+        super().fit(X, validation, format, calibrate, target_fpr, text_tokens, model_dir=model_dir, resume=resume,
                     callbacks=callbacks, verbose=verbose)
         if model_dir:
             self.save(model_dir)
