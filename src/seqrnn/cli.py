@@ -13,7 +13,7 @@ import sys
 
 from .errors import InputError, SeqrnnError
 
-PREVALENCE_HDFS = 16838 / (16838 + 552640)
+PREVALENCE_HDFS = 0.0296  # 16,838 / (16,838 + 552,640); seqrnn.detect.PREVALENCE_HDFS, kept literal: no numpy at --help
 
 
 # --- argument groups ----------------------------------------------------------------

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-PREVALENCE = 16838 / (16838 + 552640)  # anomalies in the full HDFS test data
+from .detect import PREVALENCE_HDFS as PREVALENCE
 
 
 def run_demo(args) -> int:

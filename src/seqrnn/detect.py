@@ -40,6 +40,7 @@ DEFAULT_TARGET_FPR = 0.001
 DEFAULT_MARGIN = math.log(100)  # nats beyond the most surprising held-out event
 COUNT_EPS = 0.1
 DETECTOR_FILE = "detector.safetensors"
+PREVALENCE_HDFS = 16838 / (16838 + 552640)  # anomalies among the full HDFS data set's test blocks
 
 
 # --- count profiles -----------------------------------------------------------------

@@ -160,10 +160,7 @@ class SequenceModel:
 
     def predict_next(self, X, k: int = 5, format: str | None = None):
         """The ``k`` most likely events at each position, next to the true ones."""
-        from ..score import score_sequences
-
-        self._check_fitted()
-        return score_sequences(self, self._read(X, format), topk=k)
+        return self.score_events(X, format, topk=k)
 
     def score_samples(self, X, format: str | None = None) -> np.ndarray:
         """Sequence anomaly scores, higher is more abnormal (PyOD's sign; scikit-learn's is the opposite)."""
