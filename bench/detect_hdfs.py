@@ -21,7 +21,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import data_path, median, write_result  # noqa: E402
 
-PREVALENCE = 16838 / (16838 + 552640)
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
     import numpy as np
 
     from seqrnn.data.formats import read_sessions
-    from seqrnn.detect import Detector, detection_metrics
+    from seqrnn.detect import PREVALENCE_HDFS, Detector, detection_metrics
     from seqrnn.models.rnn import RNNModel
 
     train = read_sessions(data_path(args.dataset, "train"))
@@ -42,7 +41,7 @@ def main() -> None:
     abnormal = read_sessions(data_path(args.dataset, "test_abnormal"))
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
     # HDFS: the full data set's share of anomalies; elsewhere the test set's own.
-    prevalence = PREVALENCE if args.dataset == "hdfs" else float(y.mean())
+    prevalence = PREVALENCE_HDFS if args.dataset == "hdfs" else float(y.mean())
     runs = []
     work = tempfile.mkdtemp(prefix="seqrnn-bench-")
     for seed in range(args.repeat):

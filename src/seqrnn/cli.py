@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
-from .errors import InputError, SeqrnnError
+from .errors import SeqrnnError
 
 PREVALENCE_HDFS = 0.0296  # 16,838 / (16,838 + 552,640); seqrnn.detect.PREVALENCE_HDFS, kept literal: no numpy at --help
 
@@ -199,9 +200,10 @@ def cmd_train(args) -> int:
         print(json.dumps({"model_dir": args.model_dir, "epochs": len(model.history_), "last": last,
                           "calibration": model.calibration_}, indent=2))
     elif not args.quiet:
-        best = min(model.history_, key=lambda r: r.get("val_loss", r["loss"])) if model.history_ else {}
+        summary = model._training_summary()
+        best_loss = summary.get("best_val_loss") or summary.get("best_loss") or float("nan")
         print(f"saved {args.model_dir}: {len(model.vocab_) - 4} events, {model.n_parameters():,} parameters, "
-              f"best epoch {best.get('epoch')} (val_loss {best.get('val_loss', float('nan')):.4f}), "
+              f"best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "
               f"{model.fit_seconds_:.1f}s", file=sys.stderr)
     return 0
 
@@ -284,14 +286,12 @@ def cmd_detect(args) -> int:
 def cmd_evaluate_detection(args) -> int:
     import numpy as np
 
-    from .data.formats import read_sequences
     from .detect import Detector, detection_metrics
     from .models.base import load
 
     model = load(args.model_dir)
-    fmt = args.format or model.format_
-    normal = read_sequences(args.normal, fmt)
-    abnormal = read_sequences(args.abnormal, fmt)
+    normal = read_inputs(args, model, paths=args.normal)
+    abnormal = read_inputs(args, model, paths=args.abnormal)
     detector = Detector(model, top_g=args.top_g, threshold=args.threshold, use_counts=not args.no_counts)
     d = detector.decide(normal + abnormal)
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
@@ -336,7 +336,7 @@ def cmd_info(args) -> int:
           f"{tr.get('seconds')}s; best val_loss {tr.get('best_val_loss')}")
     cal = info["calibration"] or {}
     if cal:
-        p = 2.718281828 ** -cal["nll_threshold"]
+        p = math.exp(-cal["nll_threshold"])
         print(f"detection  event probability threshold {p:.3g} (-log p > {cal['nll_threshold']:.3f})"
               + (f", count-profile threshold {cal['count']['threshold']:.3f}" if cal.get("count") else "")
               + f", target FPR {cal['target_fpr']}")
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (SeqrnnError, InputError) as exc:
+    except SeqrnnError as exc:
         print(f"seqrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

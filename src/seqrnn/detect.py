@@ -78,13 +78,14 @@ def calibrate(model, train: list[Sequence], valid: list[Sequence], target_fpr: f
         raise InputError(f"target false-positive rate must be in (0, 1), not {target_fpr}")
     held_out = valid or train
     scores = score_sequences(model, held_out, topk=1)
-    max_nll = np.array([s.nll[~s.unknown].max() if (~s.unknown).any() else 0.0 for s in scores])
+    max_nll = [float(s.nll[~s.unknown].max()) if (~s.unknown).any() else 0.0 for s in scores]
+    most = max(max_nll, default=None)
     calib = {
         "target_fpr": target_fpr,
         "margin": margin,
-        "nll_threshold": float(max_nll.max() + margin) if len(max_nll) else 20.0,
+        "nll_threshold": most + margin if most is not None else 20.0,
         "held_out_sequences": len(held_out),
-        "held_out_max_nll": float(max_nll.max()) if len(max_nll) else None,
+        "held_out_max_nll": most,
         "count": None,
     }
     sessions = [s for s in train if s.complete]
@@ -202,6 +203,16 @@ class Detector:
             surprising = sc.nll > self.nll_threshold
         return surprising | sc.unknown
 
+    def event_reason(self, sc, position: int) -> str:
+        """Why the event at ``position`` (flagged by :meth:`event_flags`) is anomalous."""
+        if sc.unknown[position]:
+            return "unseen event: never seen in training"
+        if sc.ids[position] == EOS:
+            return f"ended early: p(end)={sc.prob[position]:.2g}"
+        if self.top_g is not None:
+            return f"unexpected event: rank {int(sc.rank[position])}, not in the top {self.top_g}"
+        return f"unlikely event: p={sc.prob[position]:.2g} < {math.exp(-self.nll_threshold):.2g}"
+
     def _one(self, sc, count) -> Finding:
         flags = self.event_flags(sc)
         known = ~sc.unknown
@@ -226,14 +237,7 @@ class Detector:
         position, reason = None, ""
         if flags.any():
             position = int(np.flatnonzero(flags)[0])
-            if sc.unknown[position]:
-                reason = "unseen event: never seen in training"
-            elif sc.ids[position] == EOS:
-                reason = f"ended early: p(end)={sc.prob[position]:.2g}"
-            elif self.top_g is not None:
-                reason = f"unexpected event: rank {int(sc.rank[position])}, not in the top {self.top_g}"
-            else:
-                reason = f"unlikely event: p={sc.prob[position]:.2g} < {math.exp(-self.nll_threshold):.2g}"
+            reason = self.event_reason(sc, position)
         elif count_fired:
             position = _count_position(sc, deviations, self.model.vocab_)
             reason = "unusual event counts: " + ", ".join(

@@ -11,13 +11,10 @@ import os
 import sys
 import time
 
-import numpy as np
-
 from .data.formats import Sequence, has_session_ids, parse_session_line
-from .data.vocab import UNK
 from .errors import InputError
 from .report import finding_dict, token_name
-from .score import NOT_PREDICTED, true_log_proba_and_rank
+from .score import event_scores
 
 
 def lines(path: str, poll: float = 0.2):
@@ -71,27 +68,21 @@ def follow(model, detector, args, templates) -> int:
                 out.flush()
         return 0
     state = model.stream_start()
-    k = args.k
     for number, text in lines(path):
         token = text.strip()
         if not token:
             continue
         ids = model.vocab_.encode([token])
         logp, state = model.stream_step(ids, state)
-        true_lp, rank, lp = true_log_proba_and_rank(logp, ids)
-        nll, r = float(-true_lp[0]), int(rank[0])
-        unseen = bool(ids[0] == UNK)
-        surprising = r > detector.top_g if detector.top_g is not None else nll > detector.nll_threshold
-        anomalous = unseen or bool(surprising)
+        # One event scored and judged exactly as `detect` judges the events of a stream.
+        sc = event_scores(Sequence("stream", [token], name, number, complete=False), ids, logp, args.k)
+        anomalous = bool(detector.event_flags(sc)[0])
         if anomalous or not args.only_anomalous:
-            top = np.argsort(-lp[0], kind="stable")[: min(k, lp.shape[1] - len(NOT_PREDICTED))]
-            expected = [token_name(model, j) for j in top]
             row = {"location": f"{name}:{number}", "event": token, "anomalous": anomalous,
-                   "probability": float(np.exp(-nll)), "rank": r, "expected": expected}
+                   "probability": float(sc.prob[0]), "rank": int(sc.rank[0]),
+                   "expected": [token_name(model, j) for j in sc.topk[0]]}
             if anomalous:
-                row["reason"] = "unseen event: never seen in training" if unseen else (
-                    f"unexpected event: rank {r}, not in the top {detector.top_g}" if detector.top_g is not None
-                    else f"unlikely event: p={np.exp(-nll):.2g}")
+                row["reason"] = detector.event_reason(sc, 0)
             if templates is not None:
                 row["event_template"] = templates.get(token)
             out.write(json.dumps(row) + "\n")

@@ -133,13 +133,17 @@ class RNNModel(SequenceModel):
     @torch.inference_mode()
     def log_proba(self, ids_list, complete):
         self.net_.eval()
-        out: list[np.ndarray | None] = [None] * len(ids_list)
         if self.model_config.mapping == "many-to-one":
             return self._log_proba_windows(ids_list, complete)
-        empty = np.zeros((0, len(self.vocab_)), np.float32)
-        short = [i for i, a in enumerate(ids_list) if 0 < len(a) <= STREAM_CHUNK or (complete[i] and not len(a))]
-        for i in set(range(len(ids_list))) - set(short):
-            out[i] = self._log_proba_long(ids_list[i], complete[i]) if len(ids_list[i]) else empty
+        out: list[np.ndarray | None] = [None] * len(ids_list)
+        short = []  # scored together in length buckets; long ones piece by piece
+        for i, (ids, c) in enumerate(zip(ids_list, complete)):
+            if len(ids) > STREAM_CHUNK:
+                out[i] = self._log_proba_long(ids, c)
+            elif len(ids) or c:
+                short.append(i)
+            else:  # an empty unfinished sequence has no event to score
+                out[i] = np.zeros((0, len(self.vocab_)), np.float32)
         pairs = {i: inputs_targets(ids_list[i], complete[i]) for i in short}
         lengths = np.array([len(pairs[i][0]) for i in short])
         for batch in length_buckets(lengths, 4096, None, max_tokens=SCORE_TOKENS):
@@ -159,7 +163,7 @@ class RNNModel(SequenceModel):
             parts.append(lp)
         if complete:
             parts.append(self.stream_end(state))
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.vocab_)), np.float32)
+        return np.concatenate(parts)
 
     def _log_proba_windows(self, ids_list, complete):
         w = self.model_config.window
