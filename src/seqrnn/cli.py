@@ -7,12 +7,18 @@ and argument errors answer at once.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
 import sys
 
 from .errors import SeqrnnError
+
+# Commands kept in modules of their own (seqrnn/commands/NAME.py). Each module has
+# add_parser(sub), which sets ``func`` as the parser's default, and imports nothing
+# heavy at module level, so that --help stays fast.
+EXTRA_COMMANDS: tuple[str, ...] = ()
 
 PREVALENCE_HDFS = 0.0296  # 16,838 / (16,838 + 552,640); seqrnn.detect.PREVALENCE_HDFS, kept literal: no numpy at --help
 
@@ -146,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", "-m", help="keep the model here (default: a temporary folder)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--quiet", "-q", action="store_true")
+
+    for name in EXTRA_COMMANDS:
+        importlib.import_module(f".commands.{name}", __package__).add_parser(sub)
     return parser
 
 
@@ -357,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        func = getattr(args, "func", None) or COMMANDS[args.command]
+        return func(args)
     except SeqrnnError as exc:
         print(f"seqrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
