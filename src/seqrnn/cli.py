@@ -18,7 +18,7 @@ from .errors import SeqrnnError
 # Commands kept in modules of their own (seqrnn/commands/NAME.py). Each module has
 # add_parser(sub), which sets ``func`` as the parser's default, and imports nothing
 # heavy at module level, so that --help stays fast.
-EXTRA_COMMANDS: tuple[str, ...] = ()
+EXTRA_COMMANDS: tuple[str, ...] = ("compare",)
 
 PREVALENCE_HDFS = 0.0296  # 16,838 / (16,838 + 552,640); seqrnn.detect.PREVALENCE_HDFS, kept literal: no numpy at --help
 
@@ -97,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_input(p, "sessions")
     p.add_argument("--model-dir", "-m", required=True, help="where to write the model")
     add_model_flags(p)
+    b = p.add_argument_group("other models (--model KIND; --window, --seed, --validation-split and --min-count "
+                             "apply too)")
+    b.add_argument("--model", default="rnn",
+                   choices=("rnn", "markov", "nb", "hmm", "unseen", "length", "count", "combined"),
+                   help="rnn (default); markov: n-gram chain; nb: windowed Naive Bayes; hmm: hidden Markov model; "
+                        "unseen, length, count, combined: sequence-level detectors (docs/compare.md)")
+    b.add_argument("--order", type=int, help="markov: events of context (default 1)")
+    b.add_argument("--alpha", type=float, help="nb: Lidstone smoothing (default 1: Laplace)")
+    b.add_argument("--states", type=int, help="hmm: hidden states (default 10)")
+    b.add_argument("--iterations", type=int, help="hmm: most Baum-Welch iterations (default 30)")
+    b.add_argument("--idf", action="store_true", default=None, help="count, combined: weigh events by idf")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --model-dir")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print the final history row and evaluation as JSON")
@@ -186,8 +197,45 @@ def emit(args, text: str) -> None:
 
 
 # --- commands -----------------------------------------------------------------------------------
+def train_other(args) -> int:
+    """``train --model KIND`` for the models that are not the RNN: the settings KIND takes, the others refused."""
+    import inspect
+
+    from .errors import InputError
+    from .models import REGISTRY, _import_all
+
+    _import_all()
+    cls = REGISTRY[args.model]
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    given = {k: v for k, v in vars(args).items() if v is not None and k in {
+        "order", "alpha", "states", "iterations", "idf", "window", "seed", "min_count", "cell", "layers", "hidden",
+        "embedding_dim", "dropout", "mapping", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "clip",
+        "patience", "chunk", "minutes", "threads", "preset", "validation_file"}}
+    if args.validation_fraction is not None:
+        given["validation"] = args.validation_fraction
+    refused = sorted(k for k in given if k not in accepted and k != "validation_file")
+    if refused or args.resume:
+        names = ", ".join("--" + k.replace("_", "-") for k in refused) or "--resume"
+        raise InputError(f"{names} does not apply to --model {args.model}")
+    valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    model = cls(**{k: v for k, v in given.items() if k in accepted})
+    model.fit(read_inputs(args), validation=valid, format=args.format, target_fpr=args.target_fpr,
+              text_tokens=args.tokens or "chars")
+    model.save(args.model_dir)
+    if args.json:
+        print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model._training_summary(),
+                          "calibration": model.calibration_}, indent=2))
+    elif not args.quiet:
+        print(f"saved {args.model_dir}: {args.model}, {len(model.vocab_) - 4} events, {model.fit_seconds_:.2f}s",
+              file=sys.stderr)
+    return 0
+
+
 def cmd_train(args) -> int:
     from .models.rnn import RNNModel
+
+    if args.model != "rnn":
+        return train_other(args)
     from .train import TrainingInterrupted
 
     settings = {k: getattr(args, k) for k in (
@@ -335,6 +383,8 @@ def cmd_info(args) -> int:
         print(json.dumps(info, indent=2))
         return 0
     s = info["settings"]
+    if config["kind"] != "rnn":
+        return _info_other(info)
     print(f"model      {config['kind']}: {s.get('layers')}x{s.get('hidden')} {str(s.get('cell')).upper()}, "
           f"embedding {s.get('embedding_dim')}, dropout {s.get('dropout')}, {s.get('mapping')}"
           + (f" (window {s.get('window')})" if s.get("mapping") == "many-to-one" else ""))
@@ -349,6 +399,23 @@ def cmd_info(args) -> int:
         print(f"detection  event probability threshold {p:.3g} (-log p > {cal['nll_threshold']:.3f})"
               + (f", count-profile threshold {cal['count']['threshold']:.3f}" if cal.get("count") else "")
               + f", target FPR {cal['target_fpr']}")
+    return 0
+
+
+def _info_other(info: dict) -> int:
+    print(f"model      {info['kind']}: " + ", ".join(f"{k} {v}" for k, v in info["settings"].items()))
+    print(f"vocabulary {info['events']} events (+4 reserved), format {info['data_format']}")
+    tr = info["training"] or {}
+    print(f"training   {tr.get('sequences')} sequences, {tr.get('events')} events, {tr.get('seconds')}s")
+    cal = info["calibration"] or {}
+    views = ["unseen event"]
+    if cal.get("nll_threshold") is not None:
+        views.append(f"event probability threshold {math.exp(-cal['nll_threshold']):.3g}")
+    if cal.get("count"):
+        views.append(f"count-profile threshold {cal['count']['threshold']:.3f}")
+    views += [f"{k} distance threshold {v:.3f}" for k, v in (cal.get("views") or {}).items()]
+    if cal:
+        print(f"detection  {', '.join(views)}, target FPR {cal['target_fpr']}")
     return 0
 
 

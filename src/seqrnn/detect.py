@@ -19,6 +19,13 @@ count profile (for sessions)
     distances of the training sessions. Unusual repeat counts and missing
     events are what it catches; the model's view catches wrong orders.
 
+A model may bring sequence-level views of its own (the baselines of
+:mod:`seqrnn.models.counts`): ``model.calibrate_views(target_fpr)`` gives
+their thresholds at calibration, ``model.sequence_views(ids_list)`` their
+distances for finished sessions and ``model.sequence_view_reason`` the
+reason when one fires. A model with ``event_view = False`` has no surprise
+view, and one with ``count_profile = False`` no count profile.
+
 A sequence's score is the largest of the views' scores, each divided by its
 threshold: above 1 is anomalous, and the score orders sequences for ROC
 curves. The thresholds live in ``config.json`` (``calibration``) and the
@@ -83,13 +90,15 @@ def calibrate(model, train: list[Sequence], valid: list[Sequence], target_fpr: f
     calib = {
         "target_fpr": target_fpr,
         "margin": margin,
-        "nll_threshold": most + margin if most is not None else 20.0,
+        "nll_threshold": (most + margin if most is not None else 20.0) if getattr(model, "event_view", True) else None,
         "held_out_sequences": len(held_out),
         "held_out_max_nll": most,
         "count": None,
     }
+    if hasattr(model, "calibrate_views"):
+        calib["views"] = model.calibrate_views(target_fpr)
     sessions = [s for s in train if s.complete]
-    if len(sessions) >= 2 and len(sessions) == len(train):
+    if len(sessions) >= 2 and len(sessions) == len(train) and getattr(model, "count_profile", True):
         counts = count_matrix(model.encode(sessions)[0], len(model.vocab_))
         unique, inverse, multiplicity = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
         weights = (1.0 / (counts.std(0) + COUNT_EPS)).astype(np.float32)
@@ -172,6 +181,7 @@ class Detector:
         self.nll_threshold = -math.log(threshold) if threshold is not None else calib.get("nll_threshold", 20.0)
         count = calib.get("count") if use_counts else None
         self.count_threshold = count["threshold"] if count else None
+        self.view_thresholds = calib.get("views") or {}  # the model's own sequence-level views
         self.topk = topk
 
     def decide(self, seqs: list[Sequence], scores=None) -> Decisions:
@@ -188,17 +198,35 @@ class Detector:
             uniq, inv = np.unique(counts, axis=0, return_inverse=True)
             d, a = nearest(uniq, profiles, self.model.count_weights_)
             count_dist, count_near = d[inv.ravel()], a[inv.ravel()]
+        extra = {}
+        if self.view_thresholds and sessions:
+            extra = self.model.sequence_views([scores[i].ids[scores[i].ids != EOS] for i in sessions])
         row = {i: r for r, i in enumerate(sessions)}
         findings = []
         for i, sc in enumerate(scores):
             r = row.get(i) if count_dist is not None else None
-            findings.append(self._one(sc, None if r is None else (count_dist[r], counts[r],
-                                                                   profiles[count_near[r]])))
+            f = self._one(sc, None if r is None else (count_dist[r], counts[r], profiles[count_near[r]]))
+            if i in row and extra:
+                self._add_views(f, {name: float(v[row[i]]) for name, v in extra.items()})
+            findings.append(f)
         return Decisions(findings)
+
+    def _add_views(self, f: Finding, values: dict) -> None:
+        """Combine the model's own sequence-level views into a finding, like the count profile."""
+        for name, value in values.items():
+            threshold = self.view_thresholds[name]
+            f.views[name + "_distance"] = value
+            f.views[name] = value / threshold
+            f.score = max(f.score, f.views[name])
+            if value > threshold and not f.anomalous:
+                f.anomalous = True
+                f.position, f.reason, f.count_deviations = self.model.sequence_view_reason(name, f.scores)
 
     def event_flags(self, sc) -> np.ndarray:
         if self.top_g is not None:
             surprising = sc.rank > self.top_g
+        elif self.nll_threshold is None:  # a model without a surprise view
+            surprising = np.zeros(len(sc), bool)
         else:
             surprising = sc.nll > self.nll_threshold
         return surprising | sc.unknown
@@ -217,7 +245,8 @@ class Detector:
         flags = self.event_flags(sc)
         known = ~sc.unknown
         max_nll = float(sc.nll[known].max()) if known.any() else 0.0
-        views = {"max_nll": max_nll, "surprise": max_nll / self.nll_threshold if self.nll_threshold > 0 else 0.0}
+        views = {"max_nll": max_nll,
+                 "surprise": max_nll / self.nll_threshold if self.nll_threshold else 0.0}
         if self.top_g is not None:
             views["surprise"] = float(sc.rank[known].max() / (self.top_g + 0.5)) if known.any() else 0.0
         score = views["surprise"]
