@@ -1,0 +1,63 @@
+"""``seqrnn compare``: every model trained, judged and written as CSV, JSON, Markdown and a ROC plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from seqrnn.cli import main
+from seqrnn.compare import model_spec
+
+from conftest import write_toy_sessions
+
+
+@pytest.fixture
+def toy_split(tmp_path):
+    train = write_toy_sessions(tmp_path / "train", n=60, seed=0)
+    normal = write_toy_sessions(tmp_path / "normal", n=20, seed=1)
+    abnormal = tmp_path / "abnormal"
+    # wrong order, a repeat too many, an unseen event, a session that ends early
+    abnormal.write_text("x0,a c b d\nx1,a b b b b b c d\nx2,a b q c d\nx3,a b\nx4,d a b c\n", encoding="utf-8")
+    return train, normal, abnormal
+
+
+def test_compare_writes_table_csv_json_md_and_roc(toy_split, tmp_path, capsys):
+    train, normal, abnormal = toy_split
+    out = tmp_path / "cmp"
+    rc = main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
+               "--models", "lstm,markov1,nb2,count", "--repeat", "2", "--seed", "5", "--epochs", "1",
+               "--threads", "1", "--output-dir", str(out), "-q"])
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| model | precision | recall | F1 | FPR | ROC-AUC |")
+    assert "| lstm --no-counts |" in table and " ± " in table
+    rows = list(csv.DictReader(open(out / "compare.csv")))
+    assert [r["model"] for r in rows] == ["lstm", "lstm --no-counts", "markov1", "markov1 --no-counts",
+                                         "nb2", "nb2 --no-counts", "count"]
+    result = json.load(open(out / "compare.json"))
+    assert result["repeat"] == 2 and len(result["runs"]) == 2 and result["seed"] == 5
+    assert result["sequences"] == {"train": 60, "normal": 20, "abnormal": 5}
+    count = result["table"]["count"]
+    assert count["recall"]["mean"] >= 0.4  # the repeat and the early end are count anomalies
+    for run in result["runs"]:
+        assert set(run) == {r["model"] for r in rows}
+        assert run["markov1"]["tp"] + run["markov1"]["fn"] == 5
+    assert (out / "compare.md").read_text().strip() == table.strip()
+    assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_rejects_unknown_models_before_training(toy_split, capsys):
+    train, normal, abnormal = toy_split
+    assert main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
+                 "--models", "markov1,transformer", "-q"]) == 2
+    assert "unknown model 'transformer'" in capsys.readouterr().err
+
+
+def test_model_names():
+    assert model_spec("markov3") == ("markov", {"order": 3})
+    assert model_spec("nb") == ("nb", {})
+    assert model_spec("hmm4") == ("hmm", {"states": 4})
+    assert model_spec("count-idf") == ("count", {"idf": True})
+    assert model_spec("gru") == ("rnn", {"cell": "gru"})
