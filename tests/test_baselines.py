@@ -78,6 +78,17 @@ def test_markov_higher_order_backs_off_and_streams_agree():
     assert p[3].argmax() == m.vocab_.stoi["d"]
 
 
+def test_markov_distributions_in_blocks_equal_one_pass(monkeypatch):
+    import seqrnn.models.markov as markov
+
+    m = MarkovModel(order=2, validation=0.0).fit(seqs("a b c d", "a c b d", "b b c", "d a"))
+    test = m.encode(seqs("a b c d a b", "d d a b c"))
+    whole = m.log_proba(*test)
+    monkeypatch.setattr(markov, "DENSE_LIMIT", len(m.vocab_) * 2)  # two histories per block
+    for x, y in zip(whole, m.log_proba(*test)):
+        assert np.array_equal(x, y)
+
+
 # --- Naive Bayes ------------------------------------------------------------------------------
 def direct_naive_bayes(train_ids, test_ids, V, window, alpha):
     """The formula, position by position, with dictionaries."""

@@ -175,9 +175,13 @@ def plot_roc(path: str, y, scores: dict, seed: int) -> None:
     from .detect import curves
 
     fig, ax = plt.subplots(figsize=(7, 5.5))
+    bases = list(dict.fromkeys(row.removesuffix(" --no-counts") for row in scores))
+    colours = plt.get_cmap("tab20" if len(bases) > 10 else "tab10").colors
     for row, s in scores.items():
         (fpr, tpr), _ = curves(y, s)
-        ax.plot(fpr, tpr, label=row, lw=1.2, ls="--" if row.endswith("--no-counts") else "-")
+        base = row.removesuffix(" --no-counts")  # a model and its --no-counts row: one colour, dashed
+        ax.plot(fpr, tpr, label=row, lw=1.2, color=colours[bases.index(base) % len(colours)],
+                ls="--" if row != base else "-")
     ax.set_xscale("symlog", linthresh=1e-3)
     ax.set_xlim(0, 1)
     ax.set_xlabel("false-positive rate (linear below 0.001)")

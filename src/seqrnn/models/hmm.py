@@ -58,7 +58,10 @@ class HMMModel(SequenceModel):
         return self.min_count
 
     def _fit(self, train, train_complete, valid, valid_complete, **_):
-        from hmmlearn.hmm import CategoricalHMM
+        try:
+            from hmmlearn.hmm import CategoricalHMM
+        except ImportError:
+            raise InputError("the hmm model needs hmmlearn: pip install hmmlearn") from None
 
         V = len(self.vocab_)
         seqs = [np.concatenate((a, [EOS])) if c else a for a, c in zip(train, train_complete)]

@@ -28,6 +28,7 @@ from ..data.vocab import BOS, EOS, PAD
 from ..errors import InputError
 from .base import SequenceModel, register
 
+DENSE_LIMIT = 1 << 22  # floats of one dense (histories, V) block while computing distributions
 HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: a multiplicative hash when V**j overflows
 
 
@@ -176,7 +177,9 @@ class MarkovModel(SequenceModel):
         if len(H) == 0:
             return np.zeros((0, len(self.vocab_)), np.float32)
         uniq, inv = np.unique(H, axis=0, return_inverse=True)
-        return self.distribution(uniq)[inv.ravel()]
+        step = max(1, DENSE_LIMIT // len(self.vocab_))
+        dist = np.concatenate([self.distribution(uniq[s:s + step]) for s in range(0, len(uniq), step)])
+        return dist[inv.ravel()]
 
     def log_proba(self, ids_list, complete):
         pairs = [histories(a, c, self.order) for a, c in zip(ids_list, complete)]

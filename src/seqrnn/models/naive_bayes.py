@@ -25,6 +25,7 @@ from ..errors import InputError
 from .base import SequenceModel, register
 from .markov import histories, support_mask
 
+TABLE_LIMIT = 1 << 28  # floats in the (window, V, V) table: 1 GiB
 GATHER_LIMIT = 1 << 24  # floats in one (positions, window, V) gather
 
 
@@ -64,6 +65,9 @@ class NaiveBayesModel(SequenceModel):
 
     def _fit(self, train, train_complete, valid, valid_complete, **_):
         V, w, a = len(self.vocab_), self.window, self.alpha
+        if w * V * V > TABLE_LIMIT:
+            raise InputError(f"Naive Bayes over {V - 4} events and a window of {w} needs a table of {w * V * V:,} "
+                             "floats; use a smaller --window or a larger --min-count")
         pairs = [histories(x, c, w) for x, c in zip(train, train_complete)]
         y = np.concatenate([p[0] for p in pairs])
         X = np.concatenate([p[1] for p in pairs])
