@@ -17,7 +17,8 @@ from seqrnn.data.formats import read_sessions
 
 # Tiny models, few epochs: every trial trains in a fraction of a second.
 TINY_SPACE = {"layers": 1, "hidden": {"low": 8, "high": 16}, "embedding_dim": [4, 8], "batch_size": [16],
-              "window": {"low": 2, "high": 4}, "epochs": 3}
+              "window": {"low": 2, "high": 4}, "epochs": 3,
+              "mapping": ["many-to-many", "many-to-one"]}
 
 
 @pytest.fixture

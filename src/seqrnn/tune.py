@@ -39,7 +39,10 @@ from .errors import InputError
 
 # A list is a choice, a dict a range, anything else a fixed value.
 DEFAULT_SPACE: dict = {
-    "mapping": ["many-to-many", "many-to-one"],
+    # Many-to-one re-reads a whole window for every target: `window` times the work per epoch
+    # (minutes per trial on HDFS here), for a model that sees less history. Add it with --space
+    # {"mapping": ["many-to-many", "many-to-one"]}; the window is then searched too.
+    "mapping": ["many-to-many"],
     "window": {"low": 4, "high": 20},  # many-to-one only
     "chunk": {"low": 20, "high": 200, "log": True},  # streams read many-to-many only
     "cell": ["lstm", "gru"],
@@ -176,8 +179,12 @@ def make_objective(seqs, space: dict, fixed: dict, *, validation=None, data_form
         model = RNNModel(**{**suggest(trial, space, stream), **fixed})
         trial.set_user_attr("settings", model._settings())
         pruning = _pruning_callback(trial, sign, deadline)
-        model.fit(seqs, validation=validation, format=data_format, text_tokens=text_tokens,
-                  calibrate=detection is not None, callbacks=[pruning], verbose=verbose)
+        try:
+            model.fit(seqs, validation=validation, format=data_format, text_tokens=text_tokens,
+                      calibrate=detection is not None, callbacks=[pruning], verbose=verbose)
+        except Exception as exc:  # shown in the trial's line, and the table
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            raise
         val_loss = model.trainer_.best_loss
         trial.set_user_attr("val_loss", val_loss if math.isfinite(val_loss) else None)
         trial.set_user_attr("epochs", len(model.history_))
@@ -185,6 +192,7 @@ def make_objective(seqs, space: dict, fixed: dict, *, validation=None, data_form
             trial.set_user_attr("pruned_by", pruning.reason)
             raise optuna.TrialPruned(pruning.reason)
         if not math.isfinite(val_loss):
+            trial.set_user_attr("error", "no finite validation loss")
             return math.nan  # Optuna records the trial as failed
         if detection is None:
             return val_loss
@@ -292,8 +300,8 @@ def trial_line(study, trial) -> str:
     except ValueError:
         pass
     state = trial.state.name.lower()
-    if trial.user_attrs.get("pruned_by"):
-        state += f" ({trial.user_attrs['pruned_by']})"
+    if trial.user_attrs.get("pruned_by") or trial.user_attrs.get("error"):
+        state += f" ({trial.user_attrs.get('pruned_by') or trial.user_attrs['error']})"
     secs = _seconds(trial)
     return (f"trial {trial.number:>3}  {state:<28} {'' if value is None else f'{value:.4f}':>8}{best}  "
             f"{'' if secs is None else f'{secs:.1f}s'}  {params_text(trial.params)}")
@@ -302,7 +310,7 @@ def trial_line(study, trial) -> str:
 def trial_rows(study) -> list[dict]:
     return [{"number": t.number, "state": t.state.name.lower(), "value": _shown_value(t),
              "val_loss": t.user_attrs.get("val_loss"), "epochs": t.user_attrs.get("epochs"),
-             "pruned_by": t.user_attrs.get("pruned_by"), "seconds": _seconds(t), "params": t.params}
+             "pruned_by": t.user_attrs.get("pruned_by"), "error": t.user_attrs.get("error"), "seconds": _seconds(t), "params": t.params}
             for t in study.trials]
 
 
@@ -370,8 +378,9 @@ def report_text(rep: dict) -> str:
     lines.append(f"{len(rep['trials'])} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     best = rep["best"]
     if best:
+        also = "" if best["objective"] == "val_loss" else f"val_loss {_fmt(best['val_loss'])}, "
         lines.append(f"best: trial {best['trial']}, {best['objective']} {best['value']:.4f} ({rep['direction']}), "
-                     f"val_loss {_fmt(best['val_loss'])}, {best['epochs']} epochs")
+                     f"{also}{best['epochs']} epochs")
         s = best["settings"]
         lines.append("      " + params_text({k: s[k] for k in (
             "mapping", "window", "cell", "layers", "hidden", "embedding_dim", "dropout", "optimizer", "lr",
@@ -438,4 +447,5 @@ def plot_importance(imp: dict, path: str, objective: str) -> None:
 def quiet_optuna(verbose: bool) -> None:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    # Optuna logs a failed trial with its traceback; our own line names the error.
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
