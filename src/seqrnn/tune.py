@@ -111,7 +111,9 @@ def suggest(trial, space: dict, stream: bool) -> dict:
             continue
         if name == "chunk" and (not stream or mapping != "many-to-many"):
             continue
-        if isinstance(spec, list):
+        if isinstance(spec, list) and len(spec) == 1:
+            out[name] = spec[0]  # nothing to choose: not a searched parameter
+        elif isinstance(spec, list):
             out[name] = trial.suggest_categorical(name, spec)
         elif isinstance(spec, dict):
             low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
@@ -303,7 +305,7 @@ def trial_line(study, trial) -> str:
     if trial.user_attrs.get("pruned_by") or trial.user_attrs.get("error"):
         state += f" ({trial.user_attrs.get('pruned_by') or trial.user_attrs['error']})"
     secs = _seconds(trial)
-    return (f"trial {trial.number:>3}  {state:<28} {'' if value is None else f'{value:.4f}':>8}{best}  "
+    return (f"trial {trial.number:>3}  {state:<34} {'' if value is None else f'{value:.4f}':>8}{best}  "
             f"{'' if secs is None else f'{secs:.1f}s'}  {params_text(trial.params)}")
 
 

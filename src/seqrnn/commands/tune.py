@@ -25,10 +25,10 @@ def add_parser(sub) -> None:
     p.add_argument("--study", required=True, metavar="FILE", help="SQLite file of the study (created if missing)")
     p.add_argument("--study-name", default="seqrnn", help="study inside the file (default %(default)s)")
     p.add_argument("--report", action="store_true", help="report on the study without searching")
-    p.add_argument("--trials", type=int,
+    p.add_argument("--trials", type=int, metavar="N",
                    help="stop when the study holds this many finished (complete or pruned) trials, "
                         "counting earlier runs and other processes")
-    p.add_argument("--minutes", type=float, help="stop starting trials after this many minutes; the running "
+    p.add_argument("--minutes", type=float, metavar="M", help="stop starting trials after this many minutes; the running "
                                                  "trial is stopped at its next epoch end")
     p.add_argument("--space", metavar="FILE",
                    help='JSON search space replacing the defaults key by key: a list is a choice, '
