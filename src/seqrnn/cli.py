@@ -18,7 +18,7 @@ from .errors import SeqrnnError
 # Commands kept in modules of their own (seqrnn/commands/NAME.py). Each module has
 # add_parser(sub), which sets ``func`` as the parser's default, and imports nothing
 # heavy at module level, so that --help stays fast.
-EXTRA_COMMANDS: tuple[str, ...] = ("compare",)
+EXTRA_COMMANDS: tuple[str, ...] = ("compare", "tune")
 
 PREVALENCE_HDFS = 0.0296  # 16,838 / (16,838 + 552,640); seqrnn.detect.PREVALENCE_HDFS, kept literal: no numpy at --help
 
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "for --resume; Ctrl-C saves the checkpoint.")
     add_input(p, "sessions")
     p.add_argument("--model-dir", "-m", required=True, help="where to write the model")
+    p.add_argument("--config", metavar="FILE",
+                   help="JSON settings (seqrnn tune's best file, a model's config.json); flags override it")
     add_model_flags(p)
     b = p.add_argument_group("other models (--model KIND; --window, --seed, --validation-split and --min-count "
                              "apply too)")
@@ -214,8 +216,9 @@ def train_other(args) -> int:
     if args.validation_fraction is not None:
         given["validation"] = args.validation_fraction
     refused = sorted(k for k in given if k not in accepted and k != "validation_file")
-    if refused or args.resume:
-        names = ", ".join("--" + k.replace("_", "-") for k in refused) or "--resume"
+    refused += [k for k in ("resume", "config") if getattr(args, k)]
+    if refused:
+        names = ", ".join("--" + k.replace("_", "-") for k in refused)
         raise InputError(f"{names} does not apply to --model {args.model}")
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     model = cls(**{k: v for k, v in given.items() if k in accepted})
@@ -232,10 +235,9 @@ def train_other(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .models.rnn import RNNModel
-
     if args.model != "rnn":
         return train_other(args)
+    from .models.rnn import RNNModel
     from .train import TrainingInterrupted
 
     settings = {k: getattr(args, k) for k in (
@@ -243,6 +245,10 @@ def cmd_train(args) -> int:
         "weight_decay", "batch_size", "epochs", "clip", "patience", "chunk", "minutes", "min_count",
         "threads", "seed")}
     settings["validation"] = args.validation_fraction
+    if args.config:  # preset < config file < explicit flags
+        from .config import read_settings
+
+        settings = {**read_settings(args.config), **{k: v for k, v in settings.items() if v is not None}}
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     model = RNNModel(args.preset, **settings)

@@ -105,3 +105,30 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
 
 def to_dict(cfg) -> dict:
     return asdict(cfg)
+
+
+def read_settings(path: str) -> dict:
+    """Settings from a JSON file: an object of settings (``{"hidden": 128, ...}``), or a
+    file with a ``"settings"`` object inside (a model's ``config.json``, ``seqrnn tune``'s
+    best configuration). Keys are setting names (``embedding_dim`` or ``embedding-dim``);
+    an unknown one is an :class:`~seqrnn.errors.InputError`.
+    """
+    import json
+
+    from .errors import InputError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a JSON settings file ({exc})", path) from None
+    if isinstance(data, dict) and isinstance(data.get("settings"), dict):
+        data = data["settings"]
+    if not isinstance(data, dict):
+        raise InputError("a settings file holds one JSON object of settings", path)
+    settings = {str(k).replace("-", "_"): v for k, v in data.items()}
+    try:
+        split_settings(settings)
+    except ValueError as exc:
+        raise InputError(str(exc), path) from None
+    return settings

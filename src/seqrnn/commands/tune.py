@@ -1,0 +1,110 @@
+"""``seqrnn tune``: hyper-parameter search (see :mod:`seqrnn.tune`).
+
+Argparse only at import: Optuna and torch load when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+PREVALENCE_HDFS = 0.0296  # as in seqrnn.cli; literal so that --help imports nothing heavy
+METRICS = ("pr_auc", "roc_auc", "f1", "f1_at_prevalence")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "tune", help="search hyper-parameters with Optuna (TPE, pruning on the validation loss)",
+        description="Search the settings of the next-event model with Optuna: a TPE sampler, trials stopped "
+                    "early when their validation loss is worse than the median, the study kept in SQLite "
+                    "(--study) so that a stopped search resumes and two processes can share it. At the end "
+                    "(or with --report) prints the table of trials and writes STUDY.best.json (for "
+                    "'seqrnn train --config'), STUDY.history.png and STUDY.importance.png.")
+    p.add_argument("inputs", nargs="*", metavar="PATH", help="normal training sequences (not needed with --report)")
+    p.add_argument("--study", required=True, metavar="FILE", help="SQLite file of the study (created if missing)")
+    p.add_argument("--study-name", default="seqrnn", help="study inside the file (default %(default)s)")
+    p.add_argument("--report", action="store_true", help="report on the study without searching")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="stop when the study holds this many finished (complete or pruned) trials, "
+                        "counting earlier runs and other processes")
+    p.add_argument("--minutes", type=float, metavar="M", help="stop starting trials after this many minutes; the running "
+                                                 "trial is stopped at its next epoch end")
+    p.add_argument("--space", metavar="FILE",
+                   help='JSON search space replacing the defaults key by key: a list is a choice, '
+                        '{"low": a, "high": b, "log": true} a range, a value is fixed')
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of every trial: the validation split and the initial weights (default %(default)s)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads per trial (default: all cores)")
+    p.add_argument("--format", choices=("sessions", "stream", "text"), default="sessions")
+    p.add_argument("--tokens", choices=("chars", "words"), default=None, help="text: the unit of a token")
+    p.add_argument("--separate-files", action="store_true", help="stream: keep each file a sequence of its own")
+    p.add_argument("--max-length", type=int, default=100_000, metavar="N",
+                   help="sessions: longest line accepted, in tokens (default: %(default)s)")
+    p.add_argument("--validation", metavar="FILE", dest="validation_file",
+                   help="validate on FILE instead of a split of the training data")
+    d = p.add_argument_group("detection objective (instead of the validation loss)")
+    d.add_argument("--normal", nargs="+", metavar="PATH", help="labelled normal validation sequences")
+    d.add_argument("--abnormal", nargs="+", metavar="PATH", help="labelled anomalous validation sequences")
+    d.add_argument("--metric", choices=METRICS, default=None,
+                   help="detection metric to maximise (default: f1_at_prevalence with --prevalence, else pr_auc)")
+    d.add_argument("--prevalence", type=float,
+                   help="share of anomalies for f1_at_prevalence (HDFS full data: %.4f)" % PREVALENCE_HDFS)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--verbose", "-v", action="store_true", help="Optuna's log and every epoch of every trial")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .. import tune
+    from ..cli import read_inputs
+    from ..errors import InputError
+    from ..train import TrainingInterrupted
+
+    tune.quiet_optuna(args.verbose)
+    if args.report:
+        study = tune.open_study(args.study, args.study_name, create=False)
+        return _report(args, tune, study)
+
+    if not args.inputs:
+        raise InputError("give the training data (PATH), or --report")
+    if args.trials is None and args.minutes is None:
+        raise InputError("give a budget: --trials N and/or --minutes M")
+    if (args.normal is None) != (args.abnormal is None):
+        raise InputError("a detection objective needs both --normal and --abnormal")
+    metric = args.metric or ("f1_at_prevalence" if args.prevalence is not None else "pr_auc")
+    if args.normal is None and (args.metric or args.prevalence is not None):
+        raise InputError("--metric and --prevalence need --normal and --abnormal")
+    if metric == "f1_at_prevalence" and args.prevalence is None:
+        raise InputError("--metric f1_at_prevalence needs --prevalence")
+    space = tune.load_space(args.space)
+    seqs = read_inputs(args)
+    valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    detection = None
+    if args.normal is not None:
+        detection = tune.DetectionTarget(read_inputs(args, paths=args.normal), read_inputs(args, paths=args.abnormal),
+                                         metric, args.prevalence)
+    study = tune.open_study(args.study, args.study_name, "val_loss" if detection is None else metric, args.seed)
+    study.set_user_attr("data", list(args.inputs))
+    before = tune.finished(study)
+    deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
+    objective = tune.make_objective(seqs, space, {"seed": args.seed, "threads": args.threads}, validation=valid,
+                                    data_format=args.format, text_tokens=args.tokens or "chars",
+                                    detection=detection, deadline=deadline, verbose=1 if args.verbose else 0)
+    if before:
+        print(f"resuming {args.study}: {before} trials finished", file=sys.stderr)
+    code = 0
+    try:
+        tune.search(study, objective, args.trials, args.minutes)
+    except (KeyboardInterrupt, TrainingInterrupted):
+        print(f"\ninterrupted: the study in {args.study} keeps its trials; run again to continue",
+              file=sys.stderr)
+        code = 130
+    _report(args, tune, study)
+    return code
+
+
+def _report(args, tune, study) -> int:
+    rep = tune.report(study, args.study)
+    print(json.dumps(rep, indent=2) if args.json else tune.report_text(rep))
+    return 0
