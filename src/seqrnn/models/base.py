@@ -233,6 +233,32 @@ class SequenceModel:
         return model
 
 
+
+class BaselineModel(SequenceModel):
+    """The settings every model fitted without a training loop shares (the baselines).
+
+    Subclasses list their own settings in ``__init__`` (``train --model KIND``
+    reads them from its signature), pass these three on, and add theirs to
+    ``_settings``.
+    """
+
+    def __init__(self, seed: int = 0, validation: float = 0.1, min_count: int = 1):
+        if not 0.0 <= validation < 1.0:
+            raise InputError(f"validation fraction must be in [0, 1), not {validation}")
+        self.seed, self.validation, self.min_count = seed, validation, min_count
+
+    def _settings(self) -> dict:
+        return {"seed": self.seed, "validation": self.validation, "min_count": self.min_count}
+
+    def _validation_fraction(self) -> float:
+        return self.validation
+
+    def _seed(self) -> int:
+        return self.seed
+
+    def _min_count(self) -> int:
+        return self.min_count
+
 def load(model_dir: str) -> SequenceModel:
     """Load a model directory written by ``save`` or ``seqrnn train``; never unpickles."""
     from ..errors import ModelFileError

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.vocab import EOS
 from ..errors import InputError
-from .base import SequenceModel, register
+from .base import BaselineModel, register
 from .markov import support_mask
 
 MIN_THRESHOLD = 0.5  # below one event's difference: a length or count vector never seen fires
@@ -41,28 +41,18 @@ def loo_threshold(distances_loo: np.ndarray, target_fpr: float) -> float:
     return max(float(np.quantile(distances_loo, 1.0 - target_fpr)), MIN_THRESHOLD)
 
 
-class SequenceLevelModel(SequenceModel):
+class SequenceLevelModel(BaselineModel):
     kind = "sequence-level"
     views: tuple[str, ...] = ()
     event_view = False  # the unigram is no detector: no surprise view
     count_profile = False  # its own count view (if any) replaces the Detector's count profile
 
     def __init__(self, idf: bool = False, seed: int = 0, validation: float = 0.1, min_count: int = 1):
-        if not 0.0 <= validation < 1.0:
-            raise InputError(f"validation fraction must be in [0, 1), not {validation}")
-        self.idf, self.seed, self.validation, self.min_count = bool(idf), seed, validation, min_count
+        super().__init__(seed, validation, min_count)
+        self.idf = bool(idf)
 
     def _settings(self) -> dict:
-        return {"idf": self.idf, "seed": self.seed, "validation": self.validation, "min_count": self.min_count}
-
-    def _validation_fraction(self) -> float:
-        return self.validation
-
-    def _seed(self) -> int:
-        return self.seed
-
-    def _min_count(self) -> int:
-        return self.min_count
+        return {"idf": self.idf, **super()._settings()}
 
     # --- fitting ------------------------------------------------------------------------
     def _fit(self, train, train_complete, valid, valid_complete, **_):

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.vocab import EOS
 from ..errors import InputError
-from .base import SequenceModel, register
+from .base import BaselineModel, register
 from .markov import support_mask
 
 FLOOR = 1e-4  # share of each state's emissions spread uniformly over all events that may come
@@ -28,7 +28,7 @@ BATCH = 2048  # sequences filtered together
 
 
 @register
-class HMMModel(SequenceModel):
+class HMMModel(BaselineModel):
     """Categorical HMM with ``states`` hidden states."""
 
     kind = "hmm"
@@ -39,23 +39,11 @@ class HMMModel(SequenceModel):
             raise InputError(f"states must be an integer >= 1, not {states!r}")
         if not isinstance(iterations, int) or iterations < 1:
             raise InputError(f"iterations must be an integer >= 1, not {iterations!r}")
-        if not 0.0 <= validation < 1.0:
-            raise InputError(f"validation fraction must be in [0, 1), not {validation}")
-        self.states, self.iterations, self.seed, self.validation = states, iterations, seed, validation
-        self.min_count = min_count
+        super().__init__(seed, validation, min_count)
+        self.states, self.iterations = states, iterations
 
     def _settings(self) -> dict:
-        return {"states": self.states, "iterations": self.iterations, "seed": self.seed,
-                "validation": self.validation, "min_count": self.min_count}
-
-    def _validation_fraction(self) -> float:
-        return self.validation
-
-    def _seed(self) -> int:
-        return self.seed
-
-    def _min_count(self) -> int:
-        return self.min_count
+        return {"states": self.states, "iterations": self.iterations, **super()._settings()}
 
     def _fit(self, train, train_complete, valid, valid_complete, **_):
         try:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..data.vocab import BOS, EOS, PAD
 from ..errors import InputError
-from .base import SequenceModel, register
+from .base import BaselineModel, register
 
 DENSE_LIMIT = 1 << 22  # floats of one dense (histories, V) block while computing distributions
 HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: a multiplicative hash when V**j overflows
@@ -66,6 +66,43 @@ def context_keys(H: np.ndarray, vocab_size: int) -> np.ndarray:
         for c in range(j):
             key = key * base + H[:, c].astype(np.uint64)
     return key
+
+
+class HistoryModel(BaselineModel):
+    """A next-event model that reads the ``history`` events before each position, ``<bos>``-padded.
+
+    Subclasses give ``history`` and ``distributions(H)``: the log-probabilities
+    of the next event after each distinct row of ``H``. Scoring, streams and
+    the one computation per distinct history are here.
+    """
+
+    history = 0
+
+    def distributions(self, H: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _log_proba_histories(self, H: np.ndarray) -> np.ndarray:
+        if len(H) == 0:
+            return np.zeros((0, len(self.vocab_)), np.float32)
+        uniq, inv = np.unique(H, axis=0, return_inverse=True)
+        return self.distributions(uniq)[inv.ravel()]
+
+    def log_proba(self, ids_list, complete):
+        pairs = [histories(a, c, self.history) for a, c in zip(ids_list, complete)]
+        if not pairs:
+            return []
+        lp = self._log_proba_histories(np.concatenate([p[1] for p in pairs]))
+        bounds = np.cumsum([0] + [len(p[0]) for p in pairs])
+        return [lp[bounds[i]:bounds[i + 1]] for i in range(len(pairs))]
+
+    def stream_start(self):
+        return np.full(self.history, BOS, np.int64)
+
+    def stream_step(self, ids, state):
+        ids = np.asarray(ids, np.int64)
+        _, H = histories(ids, False, self.history, prefix=state)
+        seq = np.concatenate((state, ids))
+        return self._log_proba_histories(H), seq[len(seq) - self.history:].copy()
 
 
 class _Level:
@@ -112,7 +149,7 @@ class _Level:
 
 
 @register
-class MarkovModel(SequenceModel):
+class MarkovModel(HistoryModel):
     """n-gram Markov chain with Witten-Bell interpolation down to a uniform floor.
 
     >>> MarkovModel(order=3).fit("train.txt").predict("test.txt")  # doctest: +SKIP
@@ -123,21 +160,15 @@ class MarkovModel(SequenceModel):
     def __init__(self, order: int = 1, seed: int = 0, validation: float = 0.1, min_count: int = 1):
         if not isinstance(order, int) or order < 0:
             raise InputError(f"order must be an integer >= 0, not {order!r}")
-        if not 0.0 <= validation < 1.0:
-            raise InputError(f"validation fraction must be in [0, 1), not {validation}")
-        self.order, self.seed, self.validation, self.min_count = order, seed, validation, min_count
+        super().__init__(seed, validation, min_count)
+        self.order = order
+
+    @property
+    def history(self) -> int:
+        return self.order
 
     def _settings(self) -> dict:
-        return {"order": self.order, "seed": self.seed, "validation": self.validation, "min_count": self.min_count}
-
-    def _validation_fraction(self) -> float:
-        return self.validation
-
-    def _seed(self) -> int:
-        return self.seed
-
-    def _min_count(self) -> int:
-        return self.min_count
+        return {"order": self.order, **super()._settings()}
 
     # --- fitting -------------------------------------------------------------------
     def _fit(self, train, train_complete, valid, valid_complete, **_):
@@ -173,27 +204,6 @@ class MarkovModel(SequenceModel):
         with np.errstate(divide="ignore"):
             return np.log(p).astype(np.float32)
 
-    def _log_proba_histories(self, H: np.ndarray) -> np.ndarray:
-        if len(H) == 0:
-            return np.zeros((0, len(self.vocab_)), np.float32)
-        uniq, inv = np.unique(H, axis=0, return_inverse=True)
+    def distributions(self, H: np.ndarray) -> np.ndarray:
         step = max(1, DENSE_LIMIT // len(self.vocab_))
-        dist = np.concatenate([self.distribution(uniq[s:s + step]) for s in range(0, len(uniq), step)])
-        return dist[inv.ravel()]
-
-    def log_proba(self, ids_list, complete):
-        pairs = [histories(a, c, self.order) for a, c in zip(ids_list, complete)]
-        if not pairs:
-            return []
-        lp = self._log_proba_histories(np.concatenate([p[1] for p in pairs]))
-        bounds = np.cumsum([0] + [len(p[0]) for p in pairs])
-        return [lp[bounds[i]:bounds[i + 1]] for i in range(len(pairs))]
-
-    def stream_start(self):
-        return np.full(self.order, BOS, np.int64)
-
-    def stream_step(self, ids, state):
-        ids = np.asarray(ids, np.int64)
-        _, H = histories(ids, False, self.order, prefix=state)
-        seq = np.concatenate((state, ids))
-        return self._log_proba_histories(H), seq[len(seq) - self.order:].copy()
+        return np.concatenate([self.distribution(H[s:s + step]) for s in range(0, len(H), step)])

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .base import SequenceModel, register
-from .markov import histories, support_mask
+from .base import register
+from .markov import HistoryModel, histories, support_mask
 
 TABLE_LIMIT = 1 << 28  # floats in the (window, V, V) table: 1 GiB
 GATHER_LIMIT = 1 << 24  # floats in one (positions, window, V) gather
@@ -35,7 +35,7 @@ def logsumexp(a: np.ndarray) -> np.ndarray:
 
 
 @register
-class NaiveBayesModel(SequenceModel):
+class NaiveBayesModel(HistoryModel):
     """Windowed Naive Bayes over the ``window`` events before each position."""
 
     kind = "nb"
@@ -46,22 +46,15 @@ class NaiveBayesModel(SequenceModel):
             raise InputError(f"window must be an integer >= 1, not {window!r}")
         if not alpha > 0:
             raise InputError(f"alpha (Lidstone smoothing) must be > 0, not {alpha}")
-        if not 0.0 <= validation < 1.0:
-            raise InputError(f"validation fraction must be in [0, 1), not {validation}")
-        self.window, self.alpha, self.seed, self.validation, self.min_count = window, alpha, seed, validation, min_count
+        super().__init__(seed, validation, min_count)
+        self.window, self.alpha = window, alpha
+
+    @property
+    def history(self) -> int:
+        return self.window
 
     def _settings(self) -> dict:
-        return {"window": self.window, "alpha": self.alpha, "seed": self.seed, "validation": self.validation,
-                "min_count": self.min_count}
-
-    def _validation_fraction(self) -> float:
-        return self.validation
-
-    def _seed(self) -> int:
-        return self.seed
-
-    def _min_count(self) -> int:
-        return self.min_count
+        return {"window": self.window, "alpha": self.alpha, **super()._settings()}
 
     def _fit(self, train, train_complete, valid, valid_complete, **_):
         V, w, a = len(self.vocab_), self.window, self.alpha
@@ -88,7 +81,7 @@ class NaiveBayesModel(SequenceModel):
     def _load_tensors(self, tensors: dict) -> None:
         self.log_prior_, self.log_likelihood_ = tensors["log_prior"], tensors["log_likelihood"]
 
-    def _log_proba_windows(self, X: np.ndarray) -> np.ndarray:
+    def distributions(self, X: np.ndarray) -> np.ndarray:
         V, w = len(self.vocab_), self.window
         out = np.empty((len(X), V), np.float32)
         offsets = np.arange(w)
@@ -97,28 +90,3 @@ class NaiveBayesModel(SequenceModel):
             joint = self.log_prior_[None, :] + self.log_likelihood_[offsets[None, :], X[s:s + step]].sum(1)
             out[s:s + step] = joint - logsumexp(joint)
         return out
-
-    def _log_proba_histories(self, X: np.ndarray) -> np.ndarray:
-        if len(X) == 0:
-            return np.zeros((0, len(self.vocab_)), np.float32)
-        uniq, inv = np.unique(X, axis=0, return_inverse=True)
-        return self._log_proba_windows(uniq)[inv.ravel()]
-
-    def log_proba(self, ids_list, complete):
-        pairs = [histories(a, c, self.window) for a, c in zip(ids_list, complete)]
-        if not pairs:
-            return []
-        lp = self._log_proba_histories(np.concatenate([p[1] for p in pairs]))
-        bounds = np.cumsum([0] + [len(p[0]) for p in pairs])
-        return [lp[bounds[i]:bounds[i + 1]] for i in range(len(pairs))]
-
-    def stream_start(self):
-        from ..data.vocab import BOS
-
-        return np.full(self.window, BOS, np.int64)
-
-    def stream_step(self, ids, state):
-        ids = np.asarray(ids, np.int64)
-        _, X = histories(ids, False, self.window, prefix=state)
-        seq = np.concatenate((state, ids))
-        return self._log_proba_histories(X), seq[len(seq) - self.window:].copy()
