@@ -248,3 +248,14 @@ def test_cli_train_text_with_samples(capsys, tmp_path):
     settings = json.loads((tmp_path / "m" / "config.json").read_text())["settings"]
     # --format text without --preset takes the text preset; flags override it
     assert settings["schedule"] == "cosine" and settings["hidden"] == 16 and settings["eval_every"] == 3
+
+
+def test_words_model_prompt_and_render(tmp_path):
+    path = tmp_path / "w.txt"
+    path.write_text("the king, the queen. " * 40, encoding="utf-8")
+    model = RNNModel(**{**TINY_SETTINGS, "epochs": 2, "chunk": 10, "batch_size": 4}).fit(
+        str(path), format="text", text_tokens="words", calibrate=False)
+    (s,) = generate(model, "the king,", length=5, temperature=0)
+    assert model.vocab_.decode(s.prompt) == ["the", "king,"]  # words split at white space only
+    words = render(model, s).split(" ")
+    assert words[:2] == ["the", "king,"] and len(words) == 7

@@ -47,14 +47,16 @@ def stops_at_eos(model) -> bool:
 def encode_prompt(model, prompt) -> np.ndarray:
     """The prompt's ids: a string (split in the model's unit) or a list of tokens.
 
-    A text model of characters reads a string character by character; any
-    other model reads it as tokens separated by spaces or commas (event ids).
+    A text model of characters reads a string character by character, one
+    of words splits it at white space, and an event model at spaces or commas.
     """
     if prompt is None or (isinstance(prompt, str) and prompt == ""):
         return np.zeros(0, np.int64)
     if isinstance(prompt, str):
-        chars = model.format_ == "text" and getattr(model, "text_tokens_", "chars") == "chars"
-        tokens = list(prompt) if chars else prompt.replace(",", " ").split()
+        if model.format_ == "text":
+            tokens = list(prompt) if getattr(model, "text_tokens_", "chars") == "chars" else prompt.split()
+        else:
+            tokens = prompt.replace(",", " ").split()
     else:
         tokens = [str(t) for t in prompt]
     unknown = sorted({t for t in tokens if model.vocab_.stoi.get(t, UNK) < len(SPECIALS)})
@@ -107,8 +109,10 @@ def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, to
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     gen = torch.Generator().manual_seed(seed)
     opts = dict(temperature=temperature, top_k=top_k, top_p=top_p, generator=gen, allow_eos=stops_at_eos(model))
+    from .models.rnn import RNNNet
+
     net = getattr(model, "net_", None)
-    if net is None:
+    if not isinstance(net, RNNNet):
         rows, lps = _generate_stream(model, prompt_ids, num_samples, length, opts)
     else:
         was_training = net.training
