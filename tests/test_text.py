@@ -199,6 +199,20 @@ def test_lr_factor_warmup_and_cosine():
     assert all(a >= b for a, b in zip(values, values[1:]))
     _, const = make_configs()
     assert lr_factor(const, 0, 0.7) == 1.0
+    _, wsd = make_configs(schedule="wsd", warmup=10)
+    assert lr_factor(wsd, 4, 0.0) == pytest.approx(0.5)
+    assert [lr_factor(wsd, 10, p) for p in (0.0, 0.5, 0.7)] == [1.0, 1.0, 1.0]  # held ...
+    assert lr_factor(wsd, 10, 0.85) == pytest.approx((1 + COSINE_FLOOR) / 2)  # ... then decayed
+    assert lr_factor(wsd, 10, 1.0) == pytest.approx(COSINE_FLOOR)
+
+
+def test_minutes_stop_logs_the_fraction_of_the_epoch(tmp_path):
+    path = write_text(tmp_path, toy_text(400))
+    model = RNNModel(**TINY, epochs=5, minutes=1e-9).fit(str(path), format="text", calibrate=False)
+    (row,) = model.history_  # stopped after the first step, validated once
+    n_batches = -(-(-(-model.n_train_events_ // 4)) // 10)
+    assert row["step"] == 1 and row["epoch"] == round(1 / n_batches, 3)
+    assert "val_loss" in row
 
 
 def test_cosine_schedule_over_epochs(tmp_path):

@@ -74,9 +74,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="validate on FILE instead of a split of the training data")
     t.add_argument("--chunk", type=int, help="streams: steps of truncated back-propagation")
     t.add_argument("--minutes", type=float, help="stop training after this many minutes")
-    t.add_argument("--schedule", choices=("constant", "cosine"),
-                   help="learning rate: constant, or cosine decay to a tenth of --lr by the end of --minutes "
-                        "(or of --epochs, if that comes first)")
+    t.add_argument("--schedule", choices=("constant", "cosine", "wsd"),
+                   help="learning rate: constant; cosine: decays to a tenth of --lr by the end of --minutes "
+                        "(or of --epochs, if that comes first); wsd: held, then the same decay over the last 30%%")
     t.add_argument("--warmup", type=int, help="optimizer steps of linear learning-rate warm-up")
     t.add_argument("--eval-every", type=int, metavar="STEPS",
                    help="validate (and write a history row) every STEPS optimizer steps, not only per epoch")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 MAPPINGS = ("many-to-many", "many-to-one")
 CELLS = ("lstm", "gru")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "wsd")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class TrainConfig:
     minutes: float = 0.0  # wall-clock bound on training; 0: none
     min_count: int = 1  # tokens seen fewer times are unknown
     topk: int = 9  # k of the top-k accuracy in the history
-    schedule: str = "constant"  # learning rate: constant, or cosine decay to a tenth (over --minutes or --epochs)
+    schedule: str = "constant"  # learning rate: constant, cosine decay to a tenth, or wsd (held, then decayed at the end)
     warmup: int = 0  # optimizer steps of linear learning-rate warm-up
     eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
 

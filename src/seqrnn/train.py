@@ -32,6 +32,7 @@ HISTORY_FIELDS = ("epoch", "loss", "accuracy", "topk_accuracy", "val_loss", "val
                   "val_topk_accuracy", "val_bits", "lr", "events", "events_per_second", "seconds",
                   "step", "time")
 COSINE_FLOOR = 0.1  # the cosine schedule ends at this fraction of --lr
+WSD_DECAY = 0.3  # the share of training at the end over which the "wsd" schedule decays
 
 
 class TrainingInterrupted(Exception):
@@ -70,15 +71,20 @@ def make_optimizer(params, tc: TrainConfig) -> torch.optim.Optimizer:
 def lr_factor(tc: TrainConfig, step: int, progress: float) -> float:
     """The learning rate's multiplier at optimizer ``step``, ``progress`` (0..1) into training.
 
-    Linear warm-up over ``tc.warmup`` steps, then constant or a cosine decay
-    from 1 to :data:`COSINE_FLOOR` as ``progress`` goes from 0 to 1.
+    Linear warm-up over ``tc.warmup`` steps, then constant, or a cosine decay
+    from 1 to :data:`COSINE_FLOOR` as ``progress`` goes from 0 to 1 ("cosine"),
+    or held at 1 and then the same decay over the last :data:`WSD_DECAY` of
+    training ("wsd": warm-up, stable, decay), which keeps the rate high for
+    longer when the budget is a fixed time.
     """
     if step < tc.warmup:
         return (step + 1) / tc.warmup
-    if tc.schedule == "cosine":
-        p = min(max(progress, 0.0), 1.0)
-        return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * p))
-    return 1.0
+    p = min(max(progress, 0.0), 1.0)
+    if tc.schedule == "wsd":
+        p = max(0.0, (p - (1 - WSD_DECAY)) / WSD_DECAY)
+    elif tc.schedule != "cosine":
+        return 1.0
+    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * p))
 
 
 def detach(state):
@@ -292,6 +298,7 @@ class Trainer:
         t0 = time.perf_counter()
         grad = torch.enable_grad() if train else torch.inference_mode()
         n_batches = data.n_batches() if train else 0
+        batches = 0
         scheduled = self.tc.schedule != "constant" or self.tc.warmup > 0
         with grad:
             for i, (x, y, carry) in enumerate(data.epoch(self.rng if train else None)):
@@ -309,6 +316,7 @@ class Trainer:
                         torch.nn.utils.clip_grad_norm_(net.parameters(), self.tc.clip)
                     self.optimizer.step()
                     self.step += 1
+                batches = i + 1
                 state = detach(new_state) if carry else None
                 total_loss += float(loss.detach())
                 n += count
@@ -333,7 +341,7 @@ class Trainer:
                         break
         seconds = time.perf_counter() - t0
         return {"loss": total_loss / max(n, 1), "accuracy": correct / max(n, 1),
-                "topk_accuracy": topk / max(n, 1), "events": n, "seconds": seconds}
+                "topk_accuracy": topk / max(n, 1), "events": n, "seconds": seconds, "batches": batches}
 
     def fit(self, train: Batches, valid: Batches | None, resume: bool = False) -> list[dict]:
         if resume and self.load_checkpoint() and self.verbose:
@@ -364,9 +372,12 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+        done, planned = logs.pop("batches"), train.n_batches()
+        # An epoch cut short (--minutes, or early stopping inside it) is logged as the fraction it reached.
+        label = self.epoch + 1 if done >= planned else round(self.epoch + done / max(planned, 1), 3)
         self.epoch += 1
         if logs["events"] or not self.tc.eval_every:
-            self._end_period(logs, valid, self.epoch)
+            self._end_period(logs, valid, label)
         else:
             self.save_checkpoint()
 
