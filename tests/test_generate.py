@@ -247,7 +247,7 @@ def test_cli_train_text_with_samples(capsys, tmp_path):
     assert "temperature 0.2:\nJU" in err and "temperature 1.2:\nJU" in err
     settings = json.loads((tmp_path / "m" / "config.json").read_text())["settings"]
     # --format text without --preset takes the text preset; flags override it
-    assert settings["schedule"] == "cosine" and settings["hidden"] == 16 and settings["eval_every"] == 3
+    assert settings["schedule"] == "wsd" and settings["hidden"] == 16 and settings["eval_every"] == 3
 
 
 def test_words_model_prompt_and_render(tmp_path):

@@ -246,4 +246,4 @@ def test_bad_schedule_settings():
 def test_text_preset():
     mc, tc = make_configs("text")
     assert (mc.layers, mc.hidden, mc.embedding_dim, mc.cell) == (2, 512, 64, "lstm")
-    assert tc.schedule == "cosine" and tc.eval_every > 0 and tc.patience == 0 and mc.dropout > 0
+    assert tc.schedule == "wsd" and tc.eval_every > 0 and tc.patience == 0 and mc.dropout > 0
