@@ -48,7 +48,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=("deeplog", "seed", "text"),
                    help="deeplog: 2x64 LSTM, Adam, window 10; seed: the 2016 model, 2x512 LSTM, dropout 0.2, "
                         "RMSprop 1e-3, length 40; text (the default with --format text): 2x512 LSTM, "
-                        "dropout 0.2, Adam 3e-3, schedule wsd, chunks of 50, validation every 200 steps")
+                        "dropout 0.1, Adam 3e-3, schedule wsd, chunks of 50, validation every 200 steps")
     g.add_argument("--cell", choices=("lstm", "gru"))
     g.add_argument("--layers", type=int)
     g.add_argument("--hidden", type=int, help="units per recurrent layer")

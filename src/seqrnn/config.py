@@ -57,7 +57,7 @@ PRESETS: dict[str, dict] = {
     # about ten minutes on two cores. Ten minutes are few updates, so chunks of 50 (twice the
     # steps of 100) and the rate held high until the final decay; validated every 200 steps
     # because one epoch of tinyshakespeare is over two minutes.
-    "text": dict(cell="lstm", layers=2, hidden=512, embedding_dim=64, dropout=0.2, optimizer="adam", lr=3e-3,
+    "text": dict(cell="lstm", layers=2, hidden=512, embedding_dim=64, dropout=0.1, optimizer="adam", lr=3e-3,
                  batch_size=64, chunk=50, schedule="wsd", warmup=20, eval_every=200, patience=0),
 }
 
