@@ -217,7 +217,8 @@ def cmd_train(args) -> int:
         callbacks.append(SampleCallback(model, args.sample_every, prompt=args.sample_prompt))
     try:
         model.fit(seqs, validation=valid, format=args.format, target_fpr=args.target_fpr, text_tokens=args.tokens or "chars",
-                  model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1, callbacks=callbacks)
+                  model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1,
+                  callbacks=callbacks)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
         return 130

@@ -41,7 +41,7 @@ class TrainConfig:
     minutes: float = 0.0  # wall-clock bound on training; 0: none
     min_count: int = 1  # tokens seen fewer times are unknown
     topk: int = 9  # k of the top-k accuracy in the history
-    schedule: str = "constant"  # learning rate: constant, cosine decay to a tenth, or wsd (held, then decayed at the end)
+    schedule: str = "constant"  # learning rate: constant, cosine (to a tenth), wsd (held, then decayed)
     warmup: int = 0  # optimizer steps of linear learning-rate warm-up
     eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
 
