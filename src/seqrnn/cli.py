@@ -18,7 +18,7 @@ from .errors import SeqrnnError
 # Commands kept in modules of their own (seqrnn/commands/NAME.py). Each module has
 # add_parser(sub), which sets ``func`` as the parser's default, and imports nothing
 # heavy at module level, so that --help stays fast.
-EXTRA_COMMANDS: tuple[str, ...] = ("compare", "tune")
+EXTRA_COMMANDS: tuple[str, ...] = ("compare", "tune", "generate")
 
 PREVALENCE_HDFS = 0.0296  # 16,838 / (16,838 + 552,640); seqrnn.detect.PREVALENCE_HDFS, kept literal: no numpy at --help
 
@@ -45,9 +45,10 @@ def add_output(p: argparse.ArgumentParser) -> None:
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (any flag overrides the preset)")
-    g.add_argument("--preset", choices=("deeplog", "seed"),
+    g.add_argument("--preset", choices=("deeplog", "seed", "text"),
                    help="deeplog: 2x64 LSTM, Adam, window 10; seed: the 2016 model, 2x512 LSTM, dropout 0.2, "
-                        "RMSprop 1e-3, length 40")
+                        "RMSprop 1e-3, length 40; text (the default with --format text): 2x512 LSTM, "
+                        "dropout 0.1, Adam 3e-3, schedule wsd, chunks of 50, validation every 200 steps")
     g.add_argument("--cell", choices=("lstm", "gru"))
     g.add_argument("--layers", type=int)
     g.add_argument("--hidden", type=int, help="units per recurrent layer")
@@ -65,13 +66,24 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="sequences per batch (streams: parallel rows; many-to-one: 32x this many windows)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--clip", type=float, help="largest gradient norm (0: no clipping)")
-    t.add_argument("--patience", type=int, help="epochs without a better validation loss before stopping (0: never)")
+    t.add_argument("--patience", type=int, help="validations (epochs, or --eval-every periods) without a better "
+                        "validation loss before stopping (0: never)")
     t.add_argument("--validation-split", dest="validation_fraction", type=float,
                    help="fraction of the training sequences held out for validation (default 0.1)")
     t.add_argument("--validation", metavar="FILE", dest="validation_file",
                    help="validate on FILE instead of a split of the training data")
     t.add_argument("--chunk", type=int, help="streams: steps of truncated back-propagation")
     t.add_argument("--minutes", type=float, help="stop training after this many minutes")
+    t.add_argument("--schedule", choices=("constant", "cosine", "wsd"),
+                   help="learning rate: constant; cosine: decays to a tenth of --lr by the end of --minutes "
+                        "(or of --epochs, if that comes first); wsd: held, then the same decay over the last 30%%")
+    t.add_argument("--warmup", type=int, help="optimizer steps of linear learning-rate warm-up")
+    t.add_argument("--eval-every", type=int, metavar="STEPS",
+                   help="validate (and write a history row) every STEPS optimizer steps, not only per epoch")
+    t.add_argument("--sample-every", type=int, metavar="N",
+                   help="print samples at temperatures 0.2, 0.5, 1.0, 1.2 after every N history rows "
+                        "(epochs, or --eval-every periods)")
+    t.add_argument("--sample-prompt", default=None, help="the prompt of those samples (default: none)")
     t.add_argument("--min-count", type=int, help="tokens seen fewer times in training are unknown")
     t.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     t.add_argument("--seed", type=int, help="random seed (default 0): same seed, same weights")
@@ -212,7 +224,8 @@ def train_other(args) -> int:
     given = {k: v for k, v in vars(args).items() if v is not None and k in {
         "order", "alpha", "states", "iterations", "idf", "window", "seed", "min_count", "cell", "layers", "hidden",
         "embedding_dim", "dropout", "mapping", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "clip",
-        "patience", "chunk", "minutes", "threads", "preset", "validation_file"}}
+        "patience", "chunk", "minutes", "threads", "preset", "validation_file", "schedule", "warmup", "eval_every",
+        "sample_every"}}
     if args.validation_fraction is not None:
         given["validation"] = args.validation_fraction
     refused = sorted(k for k in given if k not in accepted and k != "validation_file")
@@ -243,7 +256,7 @@ def cmd_train(args) -> int:
     settings = {k: getattr(args, k) for k in (
         "cell", "layers", "hidden", "embedding_dim", "dropout", "mapping", "window", "optimizer", "lr",
         "weight_decay", "batch_size", "epochs", "clip", "patience", "chunk", "minutes", "min_count",
-        "threads", "seed")}
+        "threads", "seed", "schedule", "warmup", "eval_every")}
     settings["validation"] = args.validation_fraction
     if args.config:  # preset < config file < explicit flags
         from .config import read_settings
@@ -251,10 +264,16 @@ def cmd_train(args) -> int:
         settings = {**read_settings(args.config), **{k: v for k, v in settings.items() if v is not None}}
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
-    model = RNNModel(args.preset, **settings)
+    model = RNNModel(args.preset or ("text" if args.format == "text" else None), **settings)
+    callbacks = []
+    if args.sample_every:
+        from .generate import SampleCallback
+
+        callbacks.append(SampleCallback(model, args.sample_every, prompt=args.sample_prompt))
     try:
         model.fit(seqs, validation=valid, format=args.format, target_fpr=args.target_fpr, text_tokens=args.tokens or "chars",
-                  model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1)
+                  model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1,
+                  callbacks=callbacks)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
         return 130

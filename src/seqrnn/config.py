@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 MAPPINGS = ("many-to-many", "many-to-one")
 CELLS = ("lstm", "gru")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine", "wsd")
 
 
 @dataclass
@@ -40,6 +41,9 @@ class TrainConfig:
     minutes: float = 0.0  # wall-clock bound on training; 0: none
     min_count: int = 1  # tokens seen fewer times are unknown
     topk: int = 9  # k of the top-k accuracy in the history
+    schedule: str = "constant"  # learning rate: constant, cosine (to a tenth), wsd (held, then decayed)
+    warmup: int = 0  # optimizer steps of linear learning-rate warm-up
+    eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
 
 
 PRESETS: dict[str, dict] = {
@@ -49,6 +53,12 @@ PRESETS: dict[str, dict] = {
     # The 2016 sequence-rnn-py model: 2x512 LSTM, dropout 0.2, RMSprop 1e-3, sentences of 40.
     "seed": dict(cell="lstm", layers=2, hidden=512, embedding_dim=64, dropout=0.2, window=40,
                  optimizer="rmsprop", lr=1e-3, chunk=40),
+    # Character-level text (bench/text_shakespeare.py, docs/text.md): sized and scheduled for
+    # about ten minutes on two cores. Ten minutes are few updates, so chunks of 50 (twice the
+    # steps of 100) and the rate held high until the final decay; validated every 200 steps
+    # because one epoch of tinyshakespeare is over two minutes.
+    "text": dict(cell="lstm", layers=2, hidden=512, embedding_dim=64, dropout=0.1, optimizer="adam", lr=3e-3,
+                 batch_size=64, chunk=50, schedule="wsd", warmup=20, eval_every=200, patience=0),
 }
 
 
@@ -97,6 +107,8 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         (tc.batch_size >= 1 and tc.epochs >= 1 and tc.chunk >= 2, "batch-size and epochs must be >= 1, chunk >= 2"),
         (0.0 <= tc.validation < 1.0, "validation fraction must be in [0, 1)"),
         (tc.topk >= 1, "topk must be >= 1"),
+        (tc.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
+        (tc.warmup >= 0 and tc.eval_every >= 0, "warmup and eval-every must be >= 0"),
     ]
     for ok, msg in checks:
         if not ok:

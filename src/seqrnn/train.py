@@ -29,7 +29,10 @@ from .data.batching import inputs_targets, length_buckets, pad, windows
 from .data.vocab import PAD
 
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "topk_accuracy", "val_loss", "val_accuracy",
-                  "val_topk_accuracy", "val_bits", "lr", "events", "events_per_second", "seconds")
+                  "val_topk_accuracy", "val_bits", "lr", "events", "events_per_second", "seconds",
+                  "step", "time")
+COSINE_FLOOR = 0.1  # the cosine schedule ends at this fraction of --lr
+WSD_DECAY = 0.3  # the share of training at the end over which the "wsd" schedule decays
 
 
 class TrainingInterrupted(Exception):
@@ -65,6 +68,25 @@ def make_optimizer(params, tc: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=tc.lr, momentum=0.9, weight_decay=tc.weight_decay)
 
 
+def lr_factor(tc: TrainConfig, step: int, progress: float) -> float:
+    """The learning rate's multiplier at optimizer ``step``, ``progress`` (0..1) into training.
+
+    Linear warm-up over ``tc.warmup`` steps, then constant, or a cosine decay
+    from 1 to :data:`COSINE_FLOOR` as ``progress`` goes from 0 to 1 ("cosine"),
+    or held at 1 and then the same decay over the last :data:`WSD_DECAY` of
+    training ("wsd": warm-up, stable, decay), which keeps the rate high for
+    longer when the budget is a fixed time.
+    """
+    if step < tc.warmup:
+        return (step + 1) / tc.warmup
+    p = min(max(progress, 0.0), 1.0)
+    if tc.schedule == "wsd":
+        p = max(0.0, (p - (1 - WSD_DECAY)) / WSD_DECAY)
+    elif tc.schedule != "cosine":
+        return 1.0
+    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * p))
+
+
 def detach(state):
     if state is None:
         return None
@@ -93,11 +115,15 @@ class Batches:
             x = np.concatenate(xs) if xs else np.zeros(0, np.int64)
             y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
             rows = min(tc.batch_size, max(1, len(y) // tc.chunk)) if training else min(tc.batch_size, max(1, len(y) // 8))
-            width = len(y) // max(rows, 1)
-            self.x = x[: rows * width].reshape(rows, width)
-            self.y = y[: rows * width].reshape(rows, width)
+            # Rows of contiguous events; the last row is padded (PAD targets are not trained),
+            # so that every event is trained, or validated, exactly once per epoch.
+            width = -(-len(y) // rows)
+            self.x = np.full(rows * width, PAD, np.int64)
+            self.y = np.full(rows * width, PAD, np.int64)
+            self.x[: len(x)], self.y[: len(y)] = x, y
+            self.x, self.y = self.x.reshape(rows, width), self.y.reshape(rows, width)
             self.chunk = tc.chunk
-            self.events = int(self.y.size)
+            self.events = int(len(y))
         else:
             ws = [windows(a, mc.window, c) for a, c in zip(ids, complete)]
             ws = [w for w in ws if len(w[1])]
@@ -108,6 +134,14 @@ class Batches:
 
     def __len__(self) -> int:
         return self.events
+
+    def n_batches(self) -> int:
+        """Batches (optimizer steps, in training) in one epoch."""
+        if self.mode == "sessions":
+            return len(length_buckets(self.lengths, self.batch_size, None, max_tokens=self.batch_size * 64))
+        if self.mode == "stream":
+            return -(-self.x.shape[1] // self.chunk)
+        return -(-len(self.y) // self.window_batch)
 
     def epoch(self, rng: np.random.Generator | None):
         """Yield ``(x, y, carry_state)`` tensors for one pass over the data."""
@@ -156,6 +190,9 @@ class Trainer:
         self.best_state: dict | None = None
         self.bad_epochs = 0
         self.epoch = 0
+        self.step = 0  # optimizer steps taken, for the schedule and --eval-every
+        self.total_steps = 0  # planned steps (epochs x batches), set by fit
+        self.started = time.perf_counter()
         self.stop_training = False
         self.rng = np.random.default_rng(tc.seed)
         self.vocabulary = vocabulary
@@ -182,7 +219,7 @@ class Trainer:
                     scalars[f"{pid}.{name}"] = val
         tensors["rng.torch"] = torch.get_rng_state()
         state = {
-            "epoch": self.epoch, "history": self.history, "best_loss": self.best_loss,
+            "epoch": self.epoch, "step": self.step, "history": self.history, "best_loss": self.best_loss,
             "bad_epochs": self.bad_epochs, "param_groups": opt["param_groups"], "opt_scalars": scalars,
             "numpy_rng": self.rng.bit_generator.state,
             "model_config": asdict(self.mc), "train_config": asdict(self.tc), "vocabulary": self.vocabulary,
@@ -233,6 +270,7 @@ class Trainer:
         torch.set_rng_state(tensors["rng.torch"].to(torch.uint8))
         self.rng.bit_generator.state = state["numpy_rng"]
         self.epoch = state["epoch"]
+        self.step = state.get("step", 0)
         self.history = state["history"]
         self.best_loss = state["best_loss"] if state["best_loss"] is not None else math.inf
         self.bad_epochs = state["bad_epochs"]
@@ -249,7 +287,9 @@ class Trainer:
         artifacts.atomic_write_text(os.path.join(self.model_dir, artifacts.HISTORY), buf.getvalue())
 
     # --- the loop ----------------------------------------------------------------
-    def run_epoch(self, data: Batches, train: bool, deadline: float | None = None, bar=None) -> dict:
+    def run_epoch(self, data: Batches, train: bool, deadline: float | None = None, bar=None,
+                  valid: Batches | None = None) -> dict:
+        """One pass over ``data``; in training, every ``eval_every`` steps a validation closes a period."""
         net = self.net
         net.train(train)
         k = self.tc.topk
@@ -257,8 +297,14 @@ class Trainer:
         state = None
         t0 = time.perf_counter()
         grad = torch.enable_grad() if train else torch.inference_mode()
+        n_batches = data.n_batches() if train else 0
+        batches = 0
+        scheduled = self.tc.schedule != "constant" or self.tc.warmup > 0
         with grad:
-            for x, y, carry in data.epoch(self.rng if train else None):
+            for i, (x, y, carry) in enumerate(data.epoch(self.rng if train else None)):
+                if train and scheduled:
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = self.tc.lr * lr_factor(self.tc, self.step, self._progress())
                 logits, new_state = net(x, state if carry else None)
                 if data.mode == "windows":
                     logits = logits[:, -1:, :]
@@ -269,6 +315,8 @@ class Trainer:
                     if self.tc.clip > 0:
                         torch.nn.utils.clip_grad_norm_(net.parameters(), self.tc.clip)
                     self.optimizer.step()
+                    self.step += 1
+                batches = i + 1
                 state = detach(new_state) if carry else None
                 total_loss += float(loss.detach())
                 n += count
@@ -280,15 +328,27 @@ class Trainer:
                 if deadline is not None and time.perf_counter() > deadline:
                     self.stop_training = True
                     break
+                if train and self.tc.eval_every and self.step % self.tc.eval_every == 0 and i + 1 < n_batches:
+                    # A validation inside the epoch: one long text makes a long epoch.
+                    seconds = time.perf_counter() - t0
+                    self._end_period({"loss": total_loss / max(n, 1), "accuracy": correct / max(n, 1),
+                                      "topk_accuracy": topk / max(n, 1), "events": n, "seconds": seconds},
+                                     valid, round(self.epoch + (i + 1) / n_batches, 3))
+                    total_loss, n, correct, topk = 0.0, 0, 0, 0
+                    t0 = time.perf_counter()
+                    net.train(True)  # validation and callbacks may have switched dropout off
+                    if self.stop_training:
+                        break
         seconds = time.perf_counter() - t0
         return {"loss": total_loss / max(n, 1), "accuracy": correct / max(n, 1),
-                "topk_accuracy": topk / max(n, 1), "events": n, "seconds": seconds}
+                "topk_accuracy": topk / max(n, 1), "events": n, "seconds": seconds, "batches": batches}
 
     def fit(self, train: Batches, valid: Batches | None, resume: bool = False) -> list[dict]:
         if resume and self.load_checkpoint() and self.verbose:
             print(f"resuming after epoch {self.epoch} from {self.checkpoint_dir}", file=sys.stderr)
-        start = time.perf_counter()
+        start = self.started = time.perf_counter()
         deadline = start + self.tc.minutes * 60 if self.tc.minutes > 0 else None
+        self.total_steps = self.tc.epochs * train.n_batches()
         try:
             while self.epoch < self.tc.epochs and not self.stop_training:
                 self._one_epoch(train, valid, deadline)
@@ -308,14 +368,32 @@ class Trainer:
             bar = tqdm(total=len(train), unit="ev", unit_scale=True, leave=False, dynamic_ncols=True,
                        desc=f"epoch {self.epoch + 1}/{self.tc.epochs}", file=sys.stderr)
         try:
-            logs = self.run_epoch(train, True, deadline, bar)
+            logs = self.run_epoch(train, True, deadline, bar, valid)
         finally:
             if bar is not None:
                 bar.close()
+        done, planned = logs.pop("batches"), train.n_batches()
+        # An epoch cut short (--minutes, or early stopping inside it) is logged as the fraction it reached.
+        label = self.epoch + 1 if done >= planned else round(self.epoch + done / max(planned, 1), 3)
         self.epoch += 1
-        logs = {"epoch": self.epoch, **logs,
+        if logs["events"] or not self.tc.eval_every:
+            self._end_period(logs, valid, label)
+        else:
+            self.save_checkpoint()
+
+    def _progress(self) -> float:
+        """How far training is, 0..1: by steps of the planned epochs, or by --minutes if sooner."""
+        p = self.step / max(self.total_steps, 1)
+        if self.tc.minutes > 0:
+            p = max(p, (time.perf_counter() - self.started) / (self.tc.minutes * 60))
+        return p
+
+    def _end_period(self, logs: dict, valid: Batches | None, epoch: float) -> None:
+        """Validate, keep the best weights, log a history row, call the callbacks, checkpoint."""
+        logs = {"epoch": epoch, **logs,
                 "events_per_second": logs["events"] / max(logs["seconds"], 1e-9),
-                "lr": self.optimizer.param_groups[0]["lr"]}
+                "lr": self.optimizer.param_groups[0]["lr"], "step": self.step,
+                "time": time.perf_counter() - self.started}
         if valid is not None and len(valid):
             v = self.run_epoch(valid, False)
             logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"], val_topk_accuracy=v["topk_accuracy"],

@@ -155,7 +155,9 @@ def _pruning_callback(trial, sign: float, deadline: float | None):
         reason: str | None = None
 
         def on_epoch_end(self, trainer, logs):
-            trial.report(sign * logs.get("val_loss", logs["loss"]), logs["epoch"])
+            # One step per history row: an epoch, or a validation period with --eval-every
+            # (whose "epoch" is a fraction, and Optuna's steps are integers).
+            trial.report(sign * logs.get("val_loss", logs["loss"]), len(trainer.history))
             if trial.should_prune():
                 self.reason = f"median at epoch {logs['epoch']}"
             elif deadline is not None and time.monotonic() > deadline:
