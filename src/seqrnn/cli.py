@@ -57,6 +57,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="many-to-many (default): next event at every position, each event trained once; "
                         "many-to-one: a window of --window events predicts the next (DeepLog)")
     g.add_argument("--window", type=int, help="many-to-one: events in a window")
+    g.add_argument("--bidirectional", action="store_true", default=None,
+                   help="many-to-one only: read the window both ways (the window never holds the target)")
     t = p.add_argument_group("training")
     t.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
     t.add_argument("--lr", type=float, help="learning rate")
@@ -96,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "for --resume; Ctrl-C saves the checkpoint.")
     add_input(p, "sessions")
     p.add_argument("--model-dir", "-m", required=True, help="where to write the model")
+    p.add_argument("--model", choices=("rnn", "context"), default="rnn",
+                   help="rnn (default): the next event from the events before it; context: each event from "
+                        "the events before and after it (bidirectional, never sees the event it scores)")
     add_model_flags(p)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --model-dir")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -187,17 +192,18 @@ def emit(args, text: str) -> None:
 
 # --- commands -----------------------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from .models.rnn import RNNModel
+    from .models import REGISTRY, _import_all
     from .train import TrainingInterrupted
 
+    _import_all()
     settings = {k: getattr(args, k) for k in (
-        "cell", "layers", "hidden", "embedding_dim", "dropout", "mapping", "window", "optimizer", "lr",
+        "cell", "layers", "hidden", "embedding_dim", "dropout", "mapping", "window", "bidirectional", "optimizer", "lr",
         "weight_decay", "batch_size", "epochs", "clip", "patience", "chunk", "minutes", "min_count",
         "threads", "seed")}
     settings["validation"] = args.validation_fraction
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
-    model = RNNModel(args.preset, **settings)
+    model = REGISTRY[args.model](args.preset, **settings)
     try:
         model.fit(seqs, validation=valid, format=args.format, target_fpr=args.target_fpr, text_tokens=args.tokens or "chars",
                   model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1)
