@@ -18,7 +18,7 @@ from .errors import SeqrnnError
 # Commands kept in modules of their own (seqrnn/commands/NAME.py). Each module has
 # add_parser(sub), which sets ``func`` as the parser's default, and imports nothing
 # heavy at module level, so that --help stays fast.
-EXTRA_COMMANDS: tuple[str, ...] = ()
+EXTRA_COMMANDS: tuple[str, ...] = ("classify",)
 
 PREVALENCE_HDFS = 0.0296  # 16,838 / (16,838 + 552,640); seqrnn.detect.PREVALENCE_HDFS, kept literal: no numpy at --help
 
