@@ -22,8 +22,8 @@ from seqrnn.cli import main  # noqa: E402
 from seqrnn.data.vocab import PAD  # noqa: E402
 from seqrnn.errors import InputError, ModelFileError  # noqa: E402
 
-SMALL = dict(hidden=16, embedding_dim=8, attention=16, epochs=12, batch_size=32, seed=0, threads=1, patience=0,
-             dropout=0.0)
+SMALL = dict(hidden=16, embedding_dim=8, attention=16, epochs=12, schedule="constant", batch_size=32, seed=0, threads=1,
+             patience=0, dropout=0.0)
 
 
 def b_then_a(n: int, seed: int):

@@ -42,8 +42,12 @@ def add_parser(sub) -> None:
     g.add_argument("--lr", type=float)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--epochs", type=int, help="default 20")
-    g.add_argument("--patience", type=int, help="epochs without a better validation loss before stopping")
+    g.add_argument("--epochs", type=int, help="default 40")
+    g.add_argument("--schedule", choices=("cosine", "constant"),
+                   help="learning rate: cosine (default) decays it to zero over the epochs")
+    g.add_argument("--patience", type=int,
+                   help="epochs without a better validation loss before stopping (default 0: never; "
+                        "the best epoch is kept)")
     g.add_argument("--clip", type=float)
     g.add_argument("--validation-split", dest="validation", type=float,
                    help="share of each class held out to choose the epoch and threshold (default 0.2)")
@@ -103,7 +107,7 @@ def _train(args) -> int:
 
     settings = {k: getattr(args, k) for k in (
         "cell", "layers", "hidden", "embedding_dim", "attention", "dropout", "optimizer", "lr", "weight_decay",
-        "batch_size", "epochs", "patience", "clip", "validation", "prevalence", "min_count", "seed", "threads")}
+        "batch_size", "epochs", "schedule", "patience", "clip", "validation", "prevalence", "min_count", "seed", "threads")}
     clf = SequenceClassifier(**settings)
     seqs, y = _labelled(args)
     clf.fit(seqs, y, format=args.format or "sessions", model_dir=args.model_dir, verbose=0 if args.quiet else 1,
