@@ -29,9 +29,12 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--patience", type=int, default=0)
     ap.add_argument("--schedule", default="cosine")
+    ap.add_argument("--threshold-on", default="validation+normal")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--cell", default="lstm")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seeds", type=int, nargs="+", help="these seeds instead of 0 .. repeat-1")
+    ap.add_argument("--name", default="classify_hdfs", help="result file name (bench/results/NAME.json)")
     args = ap.parse_args()
 
     import numpy as np
@@ -45,7 +48,7 @@ def main() -> None:
     abnormal = read_sessions(data_path("hdfs", "test_abnormal"))
     runs = []
     work = tempfile.mkdtemp(prefix="seqrnn-bench-classify-")
-    for seed in range(args.repeat):
+    for seed in args.seeds if args.seeds is not None else range(args.repeat):
         perm = np.random.default_rng(seed).permutation(len(abnormal))
         half = len(abnormal) // 2
         ab_train = [abnormal[i] for i in perm[:half]]
@@ -58,6 +61,7 @@ def main() -> None:
         t0 = time.perf_counter()
         clf = SequenceClassifier(cell=args.cell, hidden=args.hidden, epochs=args.epochs, seed=seed,
                                  patience=args.patience, lr=args.lr, schedule=args.schedule,
+                                 threshold_on=args.threshold_on,
                                  threads=args.threads, prevalence=PREVALENCE_HDFS)
         clf.fit(x_train, y_train, model_dir=model_dir, verbose=1)
         t_train = time.perf_counter() - t0
@@ -76,11 +80,14 @@ def main() -> None:
             "train_seconds", "predict_seconds", "predict_sessions_per_second")
     summary = {k: {"median": median([r[k] for r in runs]), "min": min(r[k] for r in runs),
                    "max": max(r[k] for r in runs)} for k in keys}
-    write_result("classify_hdfs", {
+    write_result(args.name, {
         "dataset": "hdfs", "model": {"cell": args.cell, "hidden": args.hidden, "epochs": args.epochs,
                                      "patience": args.patience, "lr": args.lr, "schedule": args.schedule,
+                                     "threshold_on": args.threshold_on,
                                      "bidirectional": True, "pooling": "attention"},
-        "threshold_rule": "best F1 at the prevalence below, on a 20% stratified validation split of the training data",
+        "threshold_rule": "best F1 at the prevalence below, on a 20% stratified validation split of the training "
+                          "data" + (" plus the training split's normal sessions" if args.threshold_on != "validation"
+                                    else ""),
         "prevalence": PREVALENCE_HDFS,
         "sessions": {"train_normal": len(train), "train_abnormal": len(abnormal) // 2, "test_normal": len(normal),
                      "test_abnormal": len(abnormal) - len(abnormal) // 2},

@@ -57,6 +57,7 @@ class TestLearning:
         assert clf.history_[-1]["val_f1"] == 1.0
         assert clf.history_[-1]["loss"] < clf.history_[0]["loss"]
         assert clf.validation_["normal"] == 60 and clf.validation_["anomalous"] == 60
+        assert clf.validation_["normal_for_threshold"] == 300  # and the 240 training normals
 
     def test_class_weight_is_the_class_ratio(self):
         X, y = b_then_a(80, seed=3)

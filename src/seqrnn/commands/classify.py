@@ -54,6 +54,9 @@ def add_parser(sub) -> None:
     g.add_argument("--prevalence", type=float,
                    help="choose the threshold for the best F1 at this share of anomalies (default: plain F1 on "
                         "the validation split; HDFS full data: %.4f)" % PREVALENCE_HDFS)
+    g.add_argument("--threshold-on", choices=("validation+normal", "validation"),
+                   help="sequences the threshold is chosen on: the validation split and the training split's "
+                        "normal sequences (default), or the validation split alone")
     g.add_argument("--min-count", type=int)
     g.add_argument("--seed", type=int)
     g.add_argument("--threads", type=int)
@@ -107,7 +110,8 @@ def _train(args) -> int:
 
     settings = {k: getattr(args, k) for k in (
         "cell", "layers", "hidden", "embedding_dim", "attention", "dropout", "optimizer", "lr", "weight_decay",
-        "batch_size", "epochs", "schedule", "patience", "clip", "validation", "prevalence", "min_count", "seed", "threads")}
+        "batch_size", "epochs", "schedule", "patience", "clip", "validation", "prevalence", "threshold_on",
+        "min_count", "seed", "threads")}
     clf = SequenceClassifier(**settings)
     seqs, y = _labelled(args)
     clf.fit(seqs, y, format=args.format or "sessions", model_dir=args.model_dir, verbose=0 if args.quiet else 1,
