@@ -6,7 +6,10 @@ test blocks), and seconds and sessions/s for training and detection. The
 command-line detection of all 19,630 test sessions is timed end to end
 (process start, torch import and model load included).
 
-    python bench/detect_hdfs.py [--repeat 3]
+    python bench/detect_hdfs.py [--repeat 3] [--kind context]
+
+``--kind context`` benchmarks the context (cloze) model, which scores each
+event from both sides, and writes ``detect_<dataset>_context.json``.
 """
 
 from __future__ import annotations
@@ -28,13 +31,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="training seeds (figures: median and range)")
     ap.add_argument("--preset", default="deeplog")
     ap.add_argument("--dataset", default="hdfs")
+    ap.add_argument("--kind", choices=("rnn", "context"), default="rnn", help="the model kind")
     args = ap.parse_args()
 
     import numpy as np
 
     from seqrnn.data.formats import read_sessions
     from seqrnn.detect import PREVALENCE_HDFS, Detector, detection_metrics
-    from seqrnn.models.rnn import RNNModel
+    from seqrnn.models import REGISTRY, _import_all
+
+    _import_all()
+    model_class = REGISTRY[args.kind]
 
     train = read_sessions(data_path(args.dataset, "train"))
     normal = read_sessions(data_path(args.dataset, "test_normal"))
@@ -47,7 +54,7 @@ def main() -> None:
     for seed in range(args.repeat):
         model_dir = os.path.join(work, f"model{seed}")
         t0 = time.perf_counter()
-        model = RNNModel(args.preset, seed=seed).fit(train, model_dir=model_dir)
+        model = model_class(args.preset, seed=seed).fit(train, model_dir=model_dir)
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         d = Detector(model).decide(normal + abnormal)
@@ -72,8 +79,8 @@ def main() -> None:
             "train_seconds", "detect_seconds", "detect_sessions_per_second", "top9_accuracy_test_normal")
     summary = {k: {"median": median([r[k] for r in runs]), "min": min(r[k] for r in runs),
                    "max": max(r[k] for r in runs)} for k in keys}
-    write_result(f"detect_{args.dataset}", {
-        "dataset": args.dataset, "preset": args.preset, "prevalence": prevalence,
+    write_result(f"detect_{args.dataset}" + ("" if args.kind == "rnn" else f"_{args.kind}"), {
+        "dataset": args.dataset, "kind": args.kind, "preset": args.preset, "prevalence": prevalence,
         "sessions": {"train": len(train), "test_normal": len(normal), "test_abnormal": len(abnormal)},
         "summary": summary, "cli_detect_seconds_all_test_sessions": {"median": round(median(cli), 2),
                                                                       "runs": [round(c, 2) for c in cli]},

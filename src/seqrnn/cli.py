@@ -18,7 +18,7 @@ from .errors import SeqrnnError
 # Commands kept in modules of their own (seqrnn/commands/NAME.py). Each module has
 # add_parser(sub), which sets ``func`` as the parser's default, and imports nothing
 # heavy at module level, so that --help stays fast.
-EXTRA_COMMANDS: tuple[str, ...] = ("compare", "tune", "generate")
+EXTRA_COMMANDS: tuple[str, ...] = ("compare", "tune", "generate", "classify")
 
 PREVALENCE_HDFS = 0.0296  # 16,838 / (16,838 + 552,640); seqrnn.detect.PREVALENCE_HDFS, kept literal: no numpy at --help
 
@@ -58,6 +58,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="many-to-many (default): next event at every position, each event trained once; "
                         "many-to-one: a window of --window events predicts the next (DeepLog)")
     g.add_argument("--window", type=int, help="many-to-one: events in a window")
+    g.add_argument("--bidirectional", action="store_true", default=None,
+                   help="many-to-one only: read the window both ways (the window never holds the target)")
     t = p.add_argument_group("training")
     t.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
     t.add_argument("--lr", type=float, help="learning rate")
@@ -114,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = p.add_argument_group("other models (--model KIND; --window, --seed, --validation-split and --min-count "
                              "apply too)")
     b.add_argument("--model", default="rnn",
-                   choices=("rnn", "markov", "nb", "hmm", "unseen", "length", "count", "combined"),
-                   help="rnn (default); markov: n-gram chain; nb: windowed Naive Bayes; hmm: hidden Markov model; "
+                   choices=("rnn", "context", "markov", "nb", "hmm", "unseen", "length", "count", "combined"),
+                   help="rnn (default): the next event from the events before it; context: each event from the "
+                        "events before and after it (bidirectional, never sees the event it scores); "
+                        "markov: n-gram chain; nb: windowed Naive Bayes; hmm: hidden Markov model; "
                         "unseen, length, count, combined: sequence-level detectors (docs/compare.md)")
     b.add_argument("--order", type=int, help="markov: events of context (default 1)")
     b.add_argument("--alpha", type=float, help="nb: Lidstone smoothing (default 1: Laplace)")
@@ -225,7 +229,7 @@ def train_other(args) -> int:
         "order", "alpha", "states", "iterations", "idf", "window", "seed", "min_count", "cell", "layers", "hidden",
         "embedding_dim", "dropout", "mapping", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "clip",
         "patience", "chunk", "minutes", "threads", "preset", "validation_file", "schedule", "warmup", "eval_every",
-        "sample_every"}}
+        "sample_every", "bidirectional"}}
     if args.validation_fraction is not None:
         given["validation"] = args.validation_fraction
     refused = sorted(k for k in given if k not in accepted and k != "validation_file")
@@ -248,14 +252,15 @@ def train_other(args) -> int:
 
 
 def cmd_train(args) -> int:
-    if args.model != "rnn":
+    if args.model not in ("rnn", "context"):
         return train_other(args)
-    from .models.rnn import RNNModel
+    from .models import REGISTRY, _import_all
     from .train import TrainingInterrupted
 
+    _import_all()
     settings = {k: getattr(args, k) for k in (
-        "cell", "layers", "hidden", "embedding_dim", "dropout", "mapping", "window", "optimizer", "lr",
-        "weight_decay", "batch_size", "epochs", "clip", "patience", "chunk", "minutes", "min_count",
+        "cell", "layers", "hidden", "embedding_dim", "dropout", "mapping", "window", "bidirectional", "optimizer",
+        "lr", "weight_decay", "batch_size", "epochs", "clip", "patience", "chunk", "minutes", "min_count",
         "threads", "seed", "schedule", "warmup", "eval_every")}
     settings["validation"] = args.validation_fraction
     if args.config:  # preset < config file < explicit flags
@@ -264,7 +269,7 @@ def cmd_train(args) -> int:
         settings = {**read_settings(args.config), **{k: v for k, v in settings.items() if v is not None}}
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
-    model = RNNModel(args.preset or ("text" if args.format == "text" else None), **settings)
+    model = REGISTRY[args.model](args.preset or ("text" if args.format == "text" else None), **settings)
     callbacks = []
     if args.sample_every:
         from .generate import SampleCallback

@@ -23,6 +23,7 @@ class ModelConfig:
     dropout: float = 0.0
     mapping: str = "many-to-many"
     window: int = 10  # events before the target, many-to-one only
+    bidirectional: bool = False  # many-to-one only: the window is read both ways (it never holds the target)
 
 
 @dataclass
@@ -101,6 +102,10 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         (mc.layers >= 1 and mc.hidden >= 1 and mc.embedding_dim >= 1, "layers, hidden and embedding-dim must be >= 1"),
         (0.0 <= mc.dropout < 1.0, "dropout must be in [0, 1)"),
         (mc.window >= 1, "window must be >= 1"),
+        # A bidirectional many-to-many model would read each target through its backward pass and learn to copy.
+        (not mc.bidirectional or mc.mapping == "many-to-one",
+         "bidirectional needs mapping many-to-one: a bidirectional many-to-many model sees the event it "
+         "predicts through its backward pass (for context on both sides of an event use the context model)"),
         (tc.lr > 0, "lr must be > 0"),
         (tc.weight_decay >= 0 and tc.patience >= 0 and tc.clip >= 0 and tc.minutes >= 0,
          "weight-decay, patience, clip and minutes must be >= 0"),

@@ -29,13 +29,19 @@ class RNNNet(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, mc.embedding_dim, padding_idx=PAD)
         rnn = nn.LSTM if mc.cell == "lstm" else nn.GRU
+        self.bidirectional = mc.bidirectional
         self.rnn = rnn(mc.embedding_dim, mc.hidden, num_layers=mc.layers, batch_first=True,
-                       dropout=mc.dropout if mc.layers > 1 else 0.0)
+                       dropout=mc.dropout if mc.layers > 1 else 0.0, bidirectional=mc.bidirectional)
         self.drop = nn.Dropout(mc.dropout)
-        self.head = nn.Linear(mc.hidden, vocab_size)
+        self.head = nn.Linear(mc.hidden * (2 if mc.bidirectional else 1), vocab_size)
 
     def forward(self, x: torch.Tensor, state=None):
         out, state = self.rnn(self.drop(self.embed(x)), state)
+        if self.bidirectional:
+            # Many-to-one window encoder: the forward pass at the window's end, the backward pass at its
+            # start (each has read the whole window); the target lies after the window, unseen.
+            h = out.shape[-1] // 2
+            out = torch.cat((out[:, -1:, :h], out[:, :1, h:]), dim=-1)
         return self.head(self.drop(out)), state
 
 

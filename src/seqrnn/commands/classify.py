@@ -1,0 +1,194 @@
+"""``seqrnn classify``: train, apply and evaluate a supervised sequence classifier.
+
+    seqrnn classify train --normal FILE --abnormal FILE --model-dir DIR
+    seqrnn classify predict DIR FILE --output OUT.jsonl
+    seqrnn classify evaluate DIR --normal FILE --abnormal FILE --prevalence 0.0296
+
+No torch or numpy at import: ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from ..cli import PREVALENCE_HDFS, add_input, emit, open_output, read_inputs
+
+TOP_EVENTS = 3  # most attended events named in each line's reason
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("classify", help="supervised: learn normal vs anomalous sequences from labelled examples",
+                       description="A bidirectional LSTM/GRU with attention pooling, trained on labelled normal "
+                                   "and anomalous sequences; the attention over the events explains each decision.")
+    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    t = csub.add_parser("train", help="train on labelled normal and anomalous sequences",
+                        description="Train on labelled sequences. A stratified share (--validation-split) is held "
+                                    "out to pick the best epoch and the decision threshold (maximum F1, at "
+                                    "--prevalence if given). Writes config.json, model.safetensors, history.csv.")
+    _add_labelled(t)
+    t.add_argument("--model-dir", "-m", required=True, help="where to write the classifier")
+    g = t.add_argument_group("model and training")
+    g.add_argument("--cell", choices=("lstm", "gru"))
+    g.add_argument("--layers", type=int)
+    g.add_argument("--hidden", type=int, help="units per direction (default 64)")
+    g.add_argument("--embedding-dim", type=int)
+    g.add_argument("--attention", type=int, help="units of the attention scorer (default 64)")
+    g.add_argument("--dropout", type=float)
+    g.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
+    g.add_argument("--lr", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--epochs", type=int, help="default 40")
+    g.add_argument("--schedule", choices=("cosine", "constant"),
+                   help="learning rate: cosine (default) decays it to zero over the epochs")
+    g.add_argument("--patience", type=int,
+                   help="epochs without a better validation loss before stopping (default 0: never; "
+                        "the best epoch is kept)")
+    g.add_argument("--clip", type=float)
+    g.add_argument("--validation-split", dest="validation", type=float,
+                   help="share of each class held out to choose the epoch and threshold (default 0.2)")
+    g.add_argument("--prevalence", type=float,
+                   help="choose the threshold for the best F1 at this share of anomalies (default: plain F1 on "
+                        "the validation split; HDFS full data: %.4f)" % PREVALENCE_HDFS)
+    g.add_argument("--threshold-on", choices=("validation+normal", "validation"),
+                   help="sequences the threshold is chosen on: the validation split and the training split's "
+                        "normal sequences (default), or the validation split alone")
+    g.add_argument("--min-count", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--threads", type=int)
+    t.add_argument("--quiet", "-q", action="store_true")
+    t.add_argument("--json", action="store_true", help="print the training summary as JSON")
+    t.set_defaults(func=run)
+
+    pr = csub.add_parser("predict", help="label sequences; JSON lines with the attention over their events")
+    pr.add_argument("model_dir", metavar="MODEL")
+    add_input(pr)
+    pr.add_argument("--output", "-o", metavar="FILE", help="JSON lines file (default: standard output)")
+    pr.add_argument("--templates", metavar="FILE", help="event templates, to print the text of the top events")
+    pr.add_argument("--only-anomalous", action="store_true", help="print only anomalous sequences")
+    pr.add_argument("--no-attention", action="store_true", help="leave the per-event weights out (keep the top)")
+    pr.set_defaults(func=run)
+
+    e = csub.add_parser("evaluate", help="precision, recall, F1, FPR, ROC-AUC, PR-AUC on labelled inputs")
+    e.add_argument("model_dir", metavar="MODEL")
+    _add_labelled(e)
+    e.add_argument("--prevalence", type=float,
+                   help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)
+    e.add_argument("--output", "-o", metavar="FILE")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=run)
+
+
+def _add_labelled(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--normal", nargs="+", required=True, metavar="PATH", help="normal sequences")
+    p.add_argument("--abnormal", nargs="+", required=True, metavar="PATH", help="anomalous sequences")
+    p.add_argument("--format", choices=("sessions", "stream", "text"), default=None,
+                   help="input format (default: sessions, or the classifier's)")
+    p.add_argument("--separate-files", action="store_true", help="stream: each file a sequence of its own")
+    p.add_argument("--tokens", choices=("chars", "words"), default=None)
+    p.add_argument("--max-length", type=int, default=100_000, metavar="N")
+
+
+def run(args) -> int:
+    return {"train": _train, "predict": _predict, "evaluate": _evaluate}[args.action](args)
+
+
+def _labelled(args, model=None):
+    import numpy as np
+
+    normal = read_inputs(args, model, paths=args.normal)
+    abnormal = read_inputs(args, model, paths=args.abnormal)
+    return normal + abnormal, np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
+
+
+def _train(args) -> int:
+    from ..classify import SequenceClassifier
+
+    settings = {k: getattr(args, k) for k in (
+        "cell", "layers", "hidden", "embedding_dim", "attention", "dropout", "optimizer", "lr", "weight_decay",
+        "batch_size", "epochs", "schedule", "patience", "clip", "validation", "prevalence", "threshold_on",
+        "min_count", "seed", "threads")}
+    clf = SequenceClassifier(**settings)
+    seqs, y = _labelled(args)
+    clf.fit(seqs, y, format=args.format or "sessions", model_dir=args.model_dir, verbose=0 if args.quiet else 1,
+            text_tokens=args.tokens or "chars")
+    summary = {"model_dir": args.model_dir, "epochs": len(clf.history_), "threshold": clf.threshold_,
+               "pos_weight": clf.pos_weight_, "validation": clf.validation_, "train": clf.n_train_,
+               "seconds": round(clf.fit_seconds_, 2)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif not args.quiet:
+        v = clf.validation_
+        f1 = v.get("f1_at_prevalence", v.get("f1"))
+        print(f"saved {args.model_dir}: {clf.n_parameters():,} parameters, {len(clf.history_)} epochs, "
+              f"validation F1 {f1:.4f} (recall {v['recall']:.4f}, FPR {v['fpr']:.4f}), {clf.fit_seconds_:.1f}s",
+              file=sys.stderr)
+    return 0
+
+
+def prediction_dict(p, threshold: float, templates: dict | None, with_attention: bool = True) -> dict:
+    """One JSON object per sequence: detect's fields, and the attention as the explanation."""
+    seq = p.sequence
+    out = {"id": seq.id, "anomalous": p.anomalous, "score": round(p.probability, 6), "length": len(seq),
+           "location": seq.location(0)}
+    order = sorted(range(len(p.attention)), key=lambda q: -float(p.attention[q]))[:TOP_EVENTS]
+    top = []
+    for q in order:
+        row = {"position": q, "event": seq.tokens[q], "weight": round(float(p.attention[q]), 4)}
+        if templates is not None:
+            row["template"] = templates.get(seq.tokens[q])
+        top.append(row)
+    verdict = "anomalous" if p.anomalous else "normal"
+    prob_threshold = 1.0 / (1.0 + math.exp(-threshold))
+    attended = ", ".join(f"{t['event']} at {t['position']} ({t['weight']:.2f})" for t in top)
+    out["reason"] = (f"classified {verdict}: p(anomalous)={p.probability:.3g} "
+                     f"{'>' if p.anomalous else '<='} {prob_threshold:.3g}"
+                     + (f"; most attended: {attended}" if attended else ""))
+    out["top_events"] = top
+    if with_attention:
+        out["attention"] = [round(float(w), 4) for w in p.attention]
+    return out
+
+
+def _predict(args) -> int:
+    from ..classify import load_classifier
+    from ..report import load_templates
+
+    clf = load_classifier(args.model_dir)
+    templates = load_templates(args.templates) if args.templates else None
+    seqs = read_inputs(args, clf)
+    preds = clf.explain(seqs)
+    out = open_output(args.output)
+    n = 0
+    try:
+        for p in preds:
+            n += p.anomalous
+            if args.only_anomalous and not p.anomalous:
+                continue
+            out.write(json.dumps(prediction_dict(p, clf.threshold_, templates, not args.no_attention)) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"{n} of {len(seqs)} sequences anomalous", file=sys.stderr)
+    return 0
+
+
+def _evaluate(args) -> int:
+    from ..classify import load_classifier
+    from ..detect import detection_metrics
+
+    clf = load_classifier(args.model_dir)
+    seqs, y = _labelled(args, clf)
+    scores = clf.decision_function(seqs)
+    metrics = detection_metrics(y, scores > clf.threshold_, scores, args.prevalence)
+    if args.json:
+        emit(args, json.dumps(metrics, indent=2))
+    else:
+        from ..report import fmt
+
+        emit(args, "\n".join(f"{k:>24}: {fmt(v)}" for k, v in metrics.items()))
+    return 0

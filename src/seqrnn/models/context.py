@@ -1,0 +1,202 @@
+"""The context (cloze) model: each event predicted from the events on both sides of it.
+
+A forward RNN reads the events before position ``t`` (after ``BOS``), a
+backward RNN reads the events after it (up to ``EOS`` for a finished
+session); their states are joined at ``t`` and a linear layer gives the
+distribution of the event at ``t``. The event at ``t`` itself is never an
+input of row ``t``: a bidirectional network that predicts the *next* event
+at every position would read it through its backward pass and learn to copy.
+
+For a finished session of ``n`` events there are ``n + 1`` rows, as for
+every model: the last is its end (``EOS``), predicted from all events
+before it and nothing after. Training and scoring read each sequence once
+(both passes in one forward call), batched by length; the training loop is
+:class:`seqrnn.train.Trainer`'s.
+
+A stream read as it grows (``detect --follow``) has no events after the
+newest one yet, so this model does not stream; an unfinished sequence read
+whole is scored with the right context it has (none for its last event),
+long ones in overlapping pieces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..data.batching import length_buckets, pad
+from ..data.vocab import BOS, EOS, PAD
+from ..errors import InputError
+from .base import register
+from .rnn import SCORE_TOKENS, RNNModel
+
+PIECE = 4096  # events scored per piece of a long unfinished sequence
+OVERLAP = 256  # events of context read on each side of a piece
+
+
+def cloze_rows(ids: np.ndarray, complete: bool) -> np.ndarray:
+    """The network's input for one sequence: ``[BOS, targets...]``.
+
+    The targets are the events, then ``EOS`` for a finished session. Row
+    ``j`` of the output is computed from ``BOS`` and the targets before ``j``
+    (forward) and the targets after ``j`` (backward), never from target ``j``.
+    """
+    tail = [EOS] if complete else []
+    return np.concatenate(([BOS], ids, tail)).astype(np.int64)
+
+
+class ContextNet(nn.Module):
+    def __init__(self, vocab_size: int, mc: ModelConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, mc.embedding_dim, padding_idx=PAD)
+        rnn = nn.LSTM if mc.cell == "lstm" else nn.GRU
+        kw = dict(num_layers=mc.layers, batch_first=True, dropout=mc.dropout if mc.layers > 1 else 0.0)
+        self.fwd = rnn(mc.embedding_dim, mc.hidden, **kw)
+        self.bwd = rnn(mc.embedding_dim, mc.hidden, **kw)
+        self.drop = nn.Dropout(mc.dropout)
+        self.head = nn.Linear(2 * mc.hidden, vocab_size)
+
+    def forward(self, z: torch.Tensor, state=None):
+        """``z``: (B, m + 1) rows ``[BOS, y_0 .. y_{m-1}]``, right-padded; logits (B, M, V) for the ``y``."""
+        y = z[:, 1:]
+        m = (y != PAD).sum(1, keepdim=True)  # targets per row
+        steps = torch.arange(y.shape[1], device=z.device)[None, :]
+        # Forward pass over BOS, y_0 .. y_{M-2}: its output j has read everything before y_j.
+        hf, _ = self.fwd(self.drop(self.embed(z[:, :-1])))
+        # Backward pass: each row's targets reversed (y_{m-1} first), padding after them.
+        rev_idx = (m - 1 - steps).clamp(min=0)
+        rev = torch.where(steps < m, y.gather(1, rev_idx), torch.full_like(y, PAD))
+        ob, _ = self.bwd(self.drop(self.embed(rev)))
+        # ob[k] has read y_{m-1-k} .. y_{m-1}; target j needs y_{j+1} .. y_{m-1}, i.e. ob[m-2-j].
+        back_idx = (m - 2 - steps).clamp(min=0)
+        hb = ob.gather(1, back_idx[:, :, None].expand(-1, -1, ob.shape[-1]))
+        hb = hb * (steps < m - 1)[:, :, None]  # nothing after the last target
+        return self.head(self.drop(torch.cat((hf, hb), dim=-1))), None
+
+
+class ClozeBatches:
+    """Training batches for :class:`seqrnn.train.Trainer`: ``(z, y)`` padded, in length buckets.
+
+    Unfinished sequences (streams) are cut into pieces of ``chunk`` events,
+    each an unfinished sequence of its own.
+    """
+
+    mode = "sessions"
+
+    def __init__(self, ids, complete, batch_size: int, chunk: int):
+        rows = []
+        for a, c in zip(ids, complete):
+            if c:
+                rows.append(cloze_rows(a, True))
+            else:
+                rows.extend(cloze_rows(a[s:s + chunk], False) for s in range(0, len(a), chunk))
+        self.z = [r for r in rows if len(r) > 1]
+        self.lengths = np.array([len(r) - 1 for r in self.z])
+        self.events = int(self.lengths.sum())
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return self.events
+
+    def n_batches(self) -> int:
+        """Optimizer steps in one epoch (the Trainer's schedule and --eval-every count them)."""
+        return len(self.buckets(None))
+
+    def buckets(self, rng):
+        return length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 64)
+
+    def epoch(self, rng):
+        for idx in self.buckets(rng):
+            z = pad([self.z[i] for i in idx])
+            yield torch.from_numpy(z), torch.from_numpy(np.ascontiguousarray(z[:, 1:])), False
+
+
+@register
+class ContextModel(RNNModel):
+    """Scores each event given the events before *and* after it (a cloze model).
+
+    Same settings as :class:`~seqrnn.models.rnn.RNNModel` (``cell``,
+    ``layers``, ``hidden`` per direction, ``embedding_dim``, ``dropout``, the
+    training settings); ``mapping`` must stay many-to-many and
+    ``bidirectional`` off: both directions are built in, apart.
+
+    >>> model = ContextModel(preset="deeplog").fit("train.txt")  # doctest: +SKIP
+    """
+
+    kind = "context"
+
+    def __init__(self, preset: str | None = None, **settings):
+        super().__init__(preset, **settings)
+        if self.model_config.mapping != "many-to-many" or self.model_config.bidirectional:
+            raise InputError("the context model predicts every event from both sides; "
+                             "mapping and bidirectional do not apply to it")
+
+    def _fit(self, train, train_complete, valid, valid_complete, model_dir=None, resume=False,
+             callbacks=(), verbose=0):
+        from ..train import Trainer
+
+        mc, tc = self.model_config, self.train_config
+        self.set_threads()
+        torch.manual_seed(tc.seed)
+        self.net_ = ContextNet(len(self.vocab_), mc)
+        train_b = ClozeBatches(train, train_complete, tc.batch_size, tc.chunk)
+        valid_b = ClozeBatches(valid, valid_complete, tc.batch_size, tc.chunk) if valid else None
+        on_best = (lambda: self.save(model_dir)) if model_dir else None
+        self.trainer_ = Trainer(self.net_, mc, tc, model_dir=model_dir, callbacks=callbacks,
+                                verbose=verbose, on_best=on_best, vocabulary=self.vocab_.itos)
+        self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
+        self.net_.eval()
+
+    def _load_tensors(self, tensors: dict) -> None:
+        self.net_ = ContextNet(len(self.vocab_), self.model_config)
+        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+        self.net_.eval()
+
+    # --- scoring -------------------------------------------------------------------
+    @torch.inference_mode()
+    def log_proba(self, ids_list, complete):
+        self.net_.eval()
+        out: list[np.ndarray | None] = [None] * len(ids_list)
+        rows, owners = [], []  # network rows, and (sequence, rows kept) for each
+        for i, (ids, c) in enumerate(zip(ids_list, complete)):
+            if not c and len(ids) == 0:
+                continue  # no event to score
+            if c or len(ids) <= PIECE:
+                rows.append(cloze_rows(ids, c))
+                owners.append((i, slice(0, None)))
+                continue
+            # A long unfinished sequence: pieces of PIECE events read with OVERLAP events either side.
+            for s in range(0, len(ids), PIECE):
+                lo, hi = max(0, s - OVERLAP), min(len(ids), s + PIECE + OVERLAP)
+                rows.append(cloze_rows(ids[lo:hi], False))
+                owners.append((i, slice(s - lo, s - lo + min(PIECE, len(ids) - s))))
+        parts: dict[int, list] = {}
+        lengths = np.array([len(r) - 1 for r in rows])
+        results: list[np.ndarray | None] = [None] * len(rows)
+        for batch in length_buckets(lengths, 4096, None, max_tokens=SCORE_TOKENS):
+            logits, _ = self.net_(torch.from_numpy(pad([rows[j] for j in batch])))
+            logp = torch.log_softmax(logits.float(), dim=-1).numpy()
+            for r, j in enumerate(batch):
+                results[j] = logp[r, : lengths[j]]
+        for (i, keep), lp in zip(owners, results):
+            parts.setdefault(i, []).append(lp[keep])
+        for i in range(len(ids_list)):
+            out[i] = np.concatenate(parts[i]) if i in parts else np.zeros((0, len(self.vocab_)), np.float32)
+        return out
+
+    # --- streaming: not possible --------------------------------------------------------
+    def _no_stream(self):
+        raise InputError("the context model scores an event from the events after it too, so it cannot "
+                         "judge a stream as it is read (--follow); use a model of kind rnn for that, or "
+                         "detect on the whole file")
+
+    def stream_start(self):
+        self._no_stream()
+
+    def stream_step(self, ids, state):
+        self._no_stream()
+
+    def stream_end(self, state):
+        self._no_stream()

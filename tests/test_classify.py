@@ -1,0 +1,161 @@
+"""The supervised sequence classifier: a toy rule learnt exactly, attention that
+explains, threshold choice, class weighting, model files and the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from seqrnn.classify import (  # noqa: E402
+    AttentionClassifierNet,
+    ClassifierConfig,
+    SequenceClassifier,
+    choose_threshold,
+    load_classifier,
+)
+from seqrnn.cli import main  # noqa: E402
+from seqrnn.data.vocab import PAD  # noqa: E402
+from seqrnn.errors import InputError, ModelFileError  # noqa: E402
+
+SMALL = dict(hidden=16, embedding_dim=8, attention=16, epochs=12, schedule="constant", batch_size=32, seed=0, threads=1,
+             patience=0, dropout=0.0)
+
+
+def b_then_a(n: int, seed: int):
+    """Random sequences over a..e, half of them containing an ``a`` somewhere after a ``b``."""
+    rng = random.Random(seed)
+    X, y = [], []
+    while len(X) < n:
+        s = [rng.choice("abcde") for _ in range(rng.randint(2, 12))]
+        label = any(s[i] == "b" and "a" in s[i + 1:] for i in range(len(s)))
+        if label != (len(X) % 2 == 1):
+            continue
+        X.append(s)
+        y.append(label)
+    return X, np.array(y)
+
+
+@pytest.fixture(scope="module")
+def clf():
+    X, y = b_then_a(600, seed=0)
+    return SequenceClassifier(**SMALL).fit(X, y)
+
+
+class TestLearning:
+    def test_learns_a_after_b_exactly(self, clf):
+        X, y = b_then_a(400, seed=1)  # held out
+        assert (clf.predict(X) == y).all()
+        # the order matters, not the letters: "a b" is normal, "b a" anomalous
+        assert list(clf.predict([list("cabd"), list("cbad"), list("ab"), list("ba")])) == [False, True, False, True]
+
+    def test_history_and_validation(self, clf):
+        assert clf.history_[-1]["val_f1"] == 1.0
+        assert clf.history_[-1]["loss"] < clf.history_[0]["loss"]
+        assert clf.validation_["normal"] == 60 and clf.validation_["anomalous"] == 60
+        assert clf.validation_["normal_for_threshold"] == 300  # and the 240 training normals
+
+    def test_class_weight_is_the_class_ratio(self):
+        X, y = b_then_a(80, seed=3)
+        keep = np.r_[np.flatnonzero(~y), np.flatnonzero(y)[:10]]  # 40 normal, 10 anomalous
+        c = SequenceClassifier(**{**SMALL, "epochs": 1}).fit([X[i] for i in keep], y[keep])
+        assert c.pos_weight_ == pytest.approx(32 / 8)  # the training split: 80% of each class
+
+
+class TestAttention:
+    def test_sums_to_one_over_events_zero_on_padding(self):
+        torch.manual_seed(0)
+        net = AttentionClassifierNet(10, ClassifierConfig(hidden=8, embedding_dim=4, attention=8)).eval()
+        x = torch.tensor([[4, 5, 6, 7, 8], [4, 5, PAD, PAD, PAD], [9, PAD, PAD, PAD, PAD]])
+        logits, w = net(x)
+        assert logits.shape == (3,)
+        np.testing.assert_allclose(w.sum(1).detach().numpy(), 1.0, atol=1e-6)
+        assert (w[x == PAD] == 0).all()
+        assert (w[x != PAD] > 0).all()
+        # padding changes nothing: the short row alone gives the same logit and weights
+        l1, w1 = net(x[1:2, :2])
+        np.testing.assert_allclose(l1.detach().numpy(), logits[1:2].detach().numpy(), atol=1e-6)
+        np.testing.assert_allclose(w1.detach().numpy(), w[1:2, :2].detach().numpy(), atol=1e-6)
+
+    def test_explain_one_weight_per_event(self, clf):
+        preds = clf.explain([list("cbad"), list("cd"), []])
+        assert [len(p.attention) for p in preds] == [4, 2, 0]
+        for p in preds[:2]:
+            assert p.attention.sum() == pytest.approx(1.0, abs=1e-5)
+        assert preds[0].anomalous and not preds[1].anomalous
+
+
+class TestThreshold:
+    def test_perfect_separation_takes_the_middle_of_the_gap(self):
+        s = np.array([-3.0, -2.0, 1.0, 2.0])
+        t, f1 = choose_threshold(s, np.array([0, 0, 1, 1], bool))
+        assert t == pytest.approx(-0.5) and f1 == 1.0
+
+    def test_prevalence_prefers_fewer_false_positives(self):
+        # one normal scores above two anomalies: plain F1 accepts that false positive, a rare-anomaly F1 does not
+        s = np.array([0.0, 0.1, 0.2, 5.0, 1.0, 1.5, 6.0, 7.0, 8.0])
+        y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1], bool)
+        t_plain, _ = choose_threshold(s, y)
+        t_rare, _ = choose_threshold(s, y, prevalence=0.01)
+        assert t_plain < 1.0 and 5.0 < t_rare < 6.0
+
+
+class TestFiles:
+    def test_save_load_round_trip(self, clf, tmp_path):
+        clf.save(str(tmp_path / "c"))
+        loaded = load_classifier(str(tmp_path / "c"))
+        X, _ = b_then_a(50, seed=4)
+        np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
+        assert loaded.threshold_ == clf.threshold_
+        for a, b in zip(loaded.explain(X), clf.explain(X)):
+            np.testing.assert_array_equal(a.attention, b.attention)
+        assert sorted(os.listdir(tmp_path / "c")) == ["config.json", "history.csv", "model.safetensors"]
+
+    def test_a_next_event_model_is_not_a_classifier(self, tmp_path):
+        (tmp_path / "m").mkdir()
+        (tmp_path / "m" / "config.json").write_text(json.dumps({"format": "seqrnn-model"}))
+        with pytest.raises(ModelFileError, match="use seqrnn detect"):
+            load_classifier(str(tmp_path / "m"))
+
+    def test_bad_settings(self):
+        with pytest.raises(InputError, match="validation"):
+            SequenceClassifier(validation=0.0)
+        with pytest.raises(InputError, match="unknown setting"):
+            SequenceClassifier(window=3)
+        with pytest.raises(InputError, match="two normal and two anomalous"):
+            SequenceClassifier().fit([["a"], ["b"], ["c"]], [False, False, True])
+
+
+class TestCommandLine:
+    def test_train_predict_evaluate(self, tmp_path, capsys):
+        X, y = b_then_a(200, seed=5)
+        normal, abnormal = tmp_path / "normal", tmp_path / "abnormal"
+        normal.write_text("".join(f"n{i}," + " ".join(s) + "\n" for i, (s, v) in enumerate(zip(X, y)) if not v))
+        abnormal.write_text("".join(f"x{i}," + " ".join(s) + "\n" for i, (s, v) in enumerate(zip(X, y)) if v))
+        model = str(tmp_path / "clf")
+        args = ["classify", "train", "--normal", str(normal), "--abnormal", str(abnormal), "--model-dir", model,
+                "--hidden", "16", "--embedding-dim", "8", "--attention", "16", "--epochs", "3", "--batch-size",
+                "32", "--threads", "1", "--dropout", "0", "--patience", "0", "--json"]
+        assert main(args) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["validation"]["normal"] == 20 and summary["train"] == {"normal": 80, "anomalous": 80}
+        out = tmp_path / "out.jsonl"
+        assert main(["classify", "predict", model, str(abnormal), "--output", str(out)]) == 0
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == 100
+        found = sum(r["anomalous"] for r in rows)
+        first = rows[0]
+        assert first["location"] == f"{abnormal}:1" and first["id"].startswith("x")
+        assert len(first["attention"]) == first["length"]
+        assert sum(first["attention"]) == pytest.approx(1.0, abs=1e-3)
+        assert "p(anomalous)" in first["reason"] and first["top_events"][0]["weight"] == max(first["attention"])
+        assert main(["classify", "evaluate", model, "--normal", str(normal), "--abnormal", str(abnormal),
+                     "--prevalence", "0.03", "--json"]) == 0
+        metrics = json.loads(capsys.readouterr().out)
+        assert metrics["tp"] == found and metrics["tp"] + metrics["fn"] == 100 and metrics["fp"] + metrics["tn"] == 100
+        assert main(["classify", "predict", str(tmp_path / "nope"), str(normal)]) == 2
+        assert "no such model directory" in capsys.readouterr().err
