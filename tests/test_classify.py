@@ -121,6 +121,14 @@ class TestFiles:
         with pytest.raises(ModelFileError, match="use seqrnn detect"):
             load_classifier(str(tmp_path / "m"))
 
+    def test_a_classifier_is_not_a_next_event_model(self, tmp_path):
+        from seqrnn.models.base import load
+
+        (tmp_path / "c").mkdir()
+        (tmp_path / "c" / "config.json").write_text(json.dumps({"format": "seqrnn-classifier"}))
+        with pytest.raises(ModelFileError, match="use seqrnn classify"):
+            load(str(tmp_path / "c"))
+
     def test_bad_settings(self):
         with pytest.raises(InputError, match="validation"):
             SequenceClassifier(validation=0.0)

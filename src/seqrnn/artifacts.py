@@ -74,7 +74,13 @@ def load_tensors(path: str) -> dict:
         raise ModelFileError(f"weights file is truncated or not safetensors ({exc})", path) from None
 
 
-def read_config(model_dir: str) -> dict:
+# What each kind of model directory holds, to point a user at the command that reads it.
+KINDS = {"seqrnn-model": "a next-event model: use seqrnn detect, evaluate or predict",
+         "seqrnn-classifier": "a classifier: use seqrnn classify predict or evaluate"}
+
+
+def read_config(model_dir: str, fmt: str = FORMAT, version: int = FORMAT_VERSION) -> dict:
+    """The checked ``config.json`` of a model directory whose ``format`` is ``fmt``."""
     if not os.path.isdir(model_dir):
         raise ModelFileError("no such model directory", model_dir)
     path = os.path.join(model_dir, CONFIG)
@@ -85,9 +91,11 @@ def read_config(model_dir: str) -> dict:
             config = json.load(fh)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"config is truncated or not JSON ({exc})", path) from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError("not a seqrnn model config (no \"format\": \"seqrnn-model\")", path)
-    if int(config.get("format_version", 0)) > FORMAT_VERSION:
+    found = config.get("format") if isinstance(config, dict) else None
+    if found != fmt:
+        hint = f" ({KINDS[found]})" if found in KINDS else ""
+        raise ModelFileError(f"not a {fmt} config (no \"format\": \"{fmt}\"){hint}", path)
+    if int(config.get("format_version", 0)) > version:
         raise ModelFileError(
             f"written by a newer seqrnn (format version {config['format_version']}); upgrade seqrnn", path)
     return config

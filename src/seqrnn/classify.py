@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import sys
@@ -407,22 +406,7 @@ class SequenceClassifier:
 
 def load_classifier(model_dir: str) -> SequenceClassifier:
     """Load a classifier directory written by ``save``; never unpickles."""
-    path = os.path.join(model_dir, artifacts.CONFIG)
-    if not os.path.isdir(model_dir):
-        raise ModelFileError("no such model directory", model_dir)
-    if not os.path.isfile(path):
-        raise ModelFileError(f"not a seqrnn classifier directory ({artifacts.CONFIG} is missing)", model_dir)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            config = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"config is truncated or not JSON ({exc})", path) from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        hint = " (a next-event model: use seqrnn detect)" if isinstance(config, dict) and \
-            config.get("format") == artifacts.FORMAT else ""
-        raise ModelFileError(f"not a seqrnn classifier{hint}", model_dir)
-    if int(config.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError("written by a newer seqrnn; upgrade seqrnn", path)
+    config = artifacts.read_config(model_dir, FORMAT, FORMAT_VERSION)
     try:
         clf = SequenceClassifier(**config["settings"])
         clf.vocab_ = Vocabulary.from_dict(config["vocabulary"])
