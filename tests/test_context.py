@@ -163,3 +163,7 @@ class TestBidirectionalFlag:
         assert "cannot judge a stream" in capsys.readouterr().err
         assert main(["detect", str(tmp_path / "c"), str(data), "--output", str(tmp_path / "d.jsonl")]) == 0
         assert len((tmp_path / "d.jsonl").read_text().splitlines()) == 40
+        capsys.readouterr()
+        assert main(["info", str(tmp_path / "c")]) == 0
+        out = capsys.readouterr().out
+        assert "context: 1x8 LSTM" in out and "before and after" in out and "parameters" in out

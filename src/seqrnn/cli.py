@@ -413,11 +413,16 @@ def cmd_info(args) -> int:
         print(json.dumps(info, indent=2))
         return 0
     s = info["settings"]
-    if config["kind"] != "rnn":
+    if config["kind"] not in ("rnn", "context"):
         return _info_other(info)
+    if config["kind"] == "context":
+        reads = "each event from the events before and after it"
+    else:
+        reads = s.get("mapping") + (f" (window {s.get('window')}" + (", bidirectional" if s.get("bidirectional")
+                                                                    else "") + ")"
+                                    if s.get("mapping") == "many-to-one" else "")
     print(f"model      {config['kind']}: {s.get('layers')}x{s.get('hidden')} {str(s.get('cell')).upper()}, "
-          f"embedding {s.get('embedding_dim')}, dropout {s.get('dropout')}, {s.get('mapping')}"
-          + (f" (window {s.get('window')})" if s.get("mapping") == "many-to-one" else ""))
+          f"embedding {s.get('embedding_dim')}, dropout {s.get('dropout')}, {reads}")
     print(f"parameters {info['parameters']:,}")
     print(f"vocabulary {info['events']} events (+4 reserved), format {info['data_format']}")
     tr = info["training"] or {}
