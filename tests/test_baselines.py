@@ -264,3 +264,15 @@ def test_bad_settings_are_input_errors(kwargs):
         MarkovModel(**kwargs)
     with pytest.raises(InputError):
         NaiveBayesModel(alpha=0)
+
+
+def test_loading_a_baseline_does_not_import_torch(toy_sessions, tmp_path):
+    import subprocess
+    import sys
+
+    MarkovModel(order=2).fit(toy_sessions).save(str(tmp_path / "m"))
+    code = ("import sys, seqrnn; m = seqrnn.load(sys.argv[1]); "
+            "print(type(m).__name__, len(m.predict(['a b c'.split()])), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["MarkovModel", "1", "False"]

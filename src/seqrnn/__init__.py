@@ -9,6 +9,13 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "RNNModel": ("seqrnn.models.rnn", "RNNModel"),
+    "ContextModel": ("seqrnn.models.context", "ContextModel"),
+    "MarkovModel": ("seqrnn.models.markov", "MarkovModel"),
+    "NaiveBayesModel": ("seqrnn.models.naive_bayes", "NaiveBayesModel"),
+    "HMMModel": ("seqrnn.models.hmm", "HMMModel"),
+    "CountModel": ("seqrnn.models.counts", "CountModel"),
+    "CombinedModel": ("seqrnn.models.counts", "CombinedModel"),
+    "SequenceClassifier": ("seqrnn.classify", "SequenceClassifier"),
     "SequenceModel": ("seqrnn.models.base", "SequenceModel"),
     "load": ("seqrnn.models.base", "load"),
     "Sequence": ("seqrnn.data.formats", "Sequence"),

@@ -220,10 +220,9 @@ def train_other(args) -> int:
     import inspect
 
     from .errors import InputError
-    from .models import REGISTRY, _import_all
+    from .models import model_class
 
-    _import_all()
-    cls = REGISTRY[args.model]
+    cls = model_class(args.model)
     accepted = set(inspect.signature(cls.__init__).parameters)
     given = {k: v for k, v in vars(args).items() if v is not None and k in {
         "order", "alpha", "states", "iterations", "idf", "window", "seed", "min_count", "cell", "layers", "hidden",
@@ -254,10 +253,9 @@ def train_other(args) -> int:
 def cmd_train(args) -> int:
     if args.model not in ("rnn", "context"):
         return train_other(args)
-    from .models import REGISTRY, _import_all
+    from .models import model_class
     from .train import TrainingInterrupted
 
-    _import_all()
     settings = {k: getattr(args, k) for k in (
         "cell", "layers", "hidden", "embedding_dim", "dropout", "mapping", "window", "bidirectional", "optimizer",
         "lr", "weight_decay", "batch_size", "epochs", "clip", "patience", "chunk", "minutes", "min_count",
@@ -269,7 +267,7 @@ def cmd_train(args) -> int:
         settings = {**read_settings(args.config), **{k: v for k, v in settings.items() if v is not None}}
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
-    model = REGISTRY[args.model](args.preset or ("text" if args.format == "text" else None), **settings)
+    model = model_class(args.model)(args.preset or ("text" if args.format == "text" else None), **settings)
     callbacks = []
     if args.sample_every:
         from .generate import SampleCallback

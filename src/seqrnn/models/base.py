@@ -262,11 +262,12 @@ class BaselineModel(SequenceModel):
 def load(model_dir: str) -> SequenceModel:
     """Load a model directory written by ``save`` or ``seqrnn train``; never unpickles."""
     from ..errors import ModelFileError
-    from . import _import_all
+    from . import MODULES, model_class
 
     config = artifacts.read_config(model_dir)
-    _import_all()
     kind = config.get("kind")
+    if kind in MODULES:
+        model_class(kind)  # imports its module, which registers it
     if kind not in REGISTRY:
         raise ModelFileError(f"unknown model kind {kind!r}", model_dir)
     try:
