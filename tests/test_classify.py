@@ -167,3 +167,24 @@ class TestCommandLine:
         assert metrics["tp"] == found and metrics["tp"] + metrics["fn"] == 100 and metrics["fp"] + metrics["tn"] == 100
         assert main(["classify", "predict", str(tmp_path / "nope"), str(normal)]) == 2
         assert "no such model directory" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_and_saves_the_best_epoch(tmp_path, monkeypatch):
+    X, y = b_then_a(120, seed=5)
+    calls = {"n": 0}
+    real = SequenceClassifier._train_epoch
+
+    def interrupted_on_the_third(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(SequenceClassifier, "_train_epoch", interrupted_on_the_third)
+    clf = SequenceClassifier(**{**SMALL, "epochs": 10}).fit(X, y, model_dir=str(tmp_path / "c"))
+    assert clf.interrupted_ and len(clf.history_) == 2
+    loaded = load_classifier(str(tmp_path / "c"))
+    np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
+    calls["n"] = 2  # interrupted before any epoch ends: nothing to keep, the interrupt goes on
+    with pytest.raises(KeyboardInterrupt):
+        SequenceClassifier(**SMALL).fit(X, y)

@@ -261,28 +261,34 @@ class SequenceClassifier:
         pos_weight = torch.tensor(self.pos_weight_)
         self.history_, best, bad = [], math.inf, 0
         best_state = None
-        for epoch in range(1, c.epochs + 1):
-            e0 = time.perf_counter()
-            train_loss = self._train_epoch(x_tr, y_tr, w_tr, opt, pos_weight, rng)
-            if sched is not None:
-                sched.step()
-            s_va = self._logits(x_va)
-            val_loss = float(F.binary_cross_entropy_with_logits(
-                torch.from_numpy(s_va), torch.from_numpy(y_va.astype(np.float32)), pos_weight=pos_weight))
-            _, val_f1 = choose_threshold(s_va, y_va, c.prevalence)
-            logs = {"epoch": epoch, "loss": train_loss, "val_loss": val_loss, "val_f1": val_f1,
-                    "val_auc": roc_auc(y_va, s_va), "seconds": time.perf_counter() - e0}
-            self.history_.append(logs)
-            if verbose:
-                print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items()),
-                      file=sys.stderr, flush=True)
-            if val_loss < best - 1e-6:
-                best, bad = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
-            else:
-                bad += 1
-                if c.patience and bad >= c.patience:
-                    break
+        self.interrupted_ = False
+        try:
+            for epoch in range(1, c.epochs + 1):
+                e0 = time.perf_counter()
+                train_loss = self._train_epoch(x_tr, y_tr, w_tr, opt, pos_weight, rng)
+                if sched is not None:
+                    sched.step()
+                s_va = self._logits(x_va)
+                val_loss = float(F.binary_cross_entropy_with_logits(
+                    torch.from_numpy(s_va), torch.from_numpy(y_va.astype(np.float32)), pos_weight=pos_weight))
+                _, val_f1 = choose_threshold(s_va, y_va, c.prevalence)
+                logs = {"epoch": epoch, "loss": train_loss, "val_loss": val_loss, "val_f1": val_f1,
+                        "val_auc": roc_auc(y_va, s_va), "seconds": time.perf_counter() - e0}
+                self.history_.append(logs)
+                if verbose:
+                    print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                    for k, v in logs.items()), file=sys.stderr, flush=True)
+                if val_loss < best - 1e-6:
+                    best, bad = val_loss, 0
+                    best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
+                else:
+                    bad += 1
+                    if c.patience and bad >= c.patience:
+                        break
+        except KeyboardInterrupt:  # Ctrl-C: keep the best epoch so far, calibrate and save it
+            if best_state is None:
+                raise
+            self.interrupted_ = True
         if best_state is not None:
             self.net_.load_state_dict(best_state)
         self.net_.eval()

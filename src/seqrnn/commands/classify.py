@@ -116,6 +116,9 @@ def _train(args) -> int:
     seqs, y = _labelled(args)
     clf.fit(seqs, y, format=args.format or "sessions", model_dir=args.model_dir, verbose=0 if args.quiet else 1,
             text_tokens=args.tokens or "chars")
+    if clf.interrupted_:
+        print(f"\ninterrupted: the best of {len(clf.history_)} epochs is saved in {args.model_dir}", file=sys.stderr)
+        return 130
     summary = {"model_dir": args.model_dir, "epochs": len(clf.history_), "threshold": clf.threshold_,
                "pos_weight": clf.pos_weight_, "validation": clf.validation_, "train": clf.n_train_,
                "seconds": round(clf.fit_seconds_, 2)}
