@@ -652,3 +652,24 @@ def test_detector_rejects_thresholds_outside_0_1(tiny_settings):
             Detector(model, threshold=bad)
     with pytest.raises(InputError):
         Detector(model, top_g=0)
+
+
+def test_windows_gather_what_sliding_windows_give():
+    from seqrnn.data.batching import Windows, inputs_targets
+    from seqrnn.data.vocab import PAD
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(4, 9, size=n) for n in (0, 1, 3, 12, 7)]
+    complete = [True, False, True, False, True]
+    w = 4
+    ws = Windows(seqs, complete, w)
+    expect_x, expect_y = [], []
+    for ids, c in zip(seqs, complete):
+        x, y = inputs_targets(ids, c)
+        padded = np.r_[[PAD] * (w - 1), x]
+        expect_x += [padded[t:t + w] for t in range(len(y))]  # the window ends with the event before y[t]
+        expect_y += list(y)
+    assert ws.counts == [len(inputs_targets(a, c)[1]) for a, c in zip(seqs, complete)]
+    np.testing.assert_array_equal(ws.x(np.arange(len(ws))), np.array(expect_x))
+    np.testing.assert_array_equal(ws.x(slice(2, 9)), np.array(expect_x[2:9]))
+    np.testing.assert_array_equal(ws.y, expect_y)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from . import artifacts
 from .config import ModelConfig, TrainConfig
-from .data.batching import inputs_targets, length_buckets, pad, windows
+from .data.batching import Windows, inputs_targets, length_buckets, pad
 from .data.vocab import PAD
 
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "topk_accuracy", "val_loss", "val_accuracy",
@@ -125,10 +125,8 @@ class Batches:
             self.chunk = tc.chunk
             self.events = int(len(y))
         else:
-            ws = [windows(a, mc.window, c) for a, c in zip(ids, complete)]
-            ws = [w for w in ws if len(w[1])]
-            self.x = np.concatenate([w[0] for w in ws]) if ws else np.zeros((0, mc.window), np.int64)
-            self.y = np.concatenate([w[1] for w in ws]) if ws else np.zeros(0, np.int64)
+            self.windows = Windows(ids, complete, mc.window)
+            self.y = self.windows.y
             self.events = int(len(self.y))
             self.window_batch = tc.batch_size * 32
 
@@ -157,7 +155,7 @@ class Batches:
             order = rng.permutation(len(self.y)) if rng is not None else np.arange(len(self.y))
             for start in range(0, len(order), self.window_batch):
                 idx = order[start:start + self.window_batch]
-                yield torch.from_numpy(self.x[idx]), torch.from_numpy(self.y[idx][:, None]), False
+                yield torch.from_numpy(self.windows.x(idx)), torch.from_numpy(self.y[idx][:, None]), False
 
 
 def _step_metrics(logits, y, k):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig, TrainConfig, make_configs
-from ..data.batching import inputs_targets, length_buckets, pad, windows
+from ..data.batching import Windows, inputs_targets, length_buckets, pad
 from ..data.vocab import BOS, PAD
 from .base import SequenceModel, register
 
@@ -172,17 +172,15 @@ class RNNModel(SequenceModel):
         return np.concatenate(parts)
 
     def _log_proba_windows(self, ids_list, complete):
-        w = self.model_config.window
-        per = [windows(a, w, c) for a, c in zip(ids_list, complete)]
-        x = np.concatenate([p[0] for p in per]) if per else np.zeros((0, w), np.int64)
+        ws = Windows(ids_list, complete, self.model_config.window)
         chunks = []
-        step = max(1, SCORE_TOKENS // w)
-        for start in range(0, len(x), step):
-            logits, _ = self.net_(torch.from_numpy(np.ascontiguousarray(x[start:start + step])))
+        step = max(1, SCORE_TOKENS // ws.window)
+        for start in range(0, len(ws), step):
+            logits, _ = self.net_(torch.from_numpy(ws.x(slice(start, start + step))))
             chunks.append(torch.log_softmax(logits[:, -1].float(), dim=-1).numpy())
         logp = np.concatenate(chunks) if chunks else np.zeros((0, len(self.vocab_)), np.float32)
-        bounds = np.cumsum([0] + [len(p[1]) for p in per])
-        return [logp[bounds[i]:bounds[i + 1]] for i in range(len(per))]
+        bounds = np.cumsum([0] + ws.counts)
+        return [logp[bounds[i]:bounds[i + 1]] for i in range(len(ws.counts))]
 
     # --- streaming: state carried from piece to piece --------------------------------
     def stream_start(self):
