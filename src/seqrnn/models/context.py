@@ -133,26 +133,11 @@ class ContextModel(RNNModel):
             raise InputError("the context model predicts every event from both sides; "
                              "mapping and bidirectional do not apply to it")
 
-    def _fit(self, train, train_complete, valid, valid_complete, model_dir=None, resume=False,
-             callbacks=(), verbose=0):
-        from ..train import Trainer
+    def _make_net(self) -> nn.Module:
+        return ContextNet(len(self.vocab_), self.model_config)
 
-        mc, tc = self.model_config, self.train_config
-        self.set_threads()
-        torch.manual_seed(tc.seed)
-        self.net_ = ContextNet(len(self.vocab_), mc)
-        train_b = ClozeBatches(train, train_complete, tc.batch_size, tc.chunk)
-        valid_b = ClozeBatches(valid, valid_complete, tc.batch_size, tc.chunk) if valid else None
-        on_best = (lambda: self.save(model_dir)) if model_dir else None
-        self.trainer_ = Trainer(self.net_, mc, tc, model_dir=model_dir, callbacks=callbacks,
-                                verbose=verbose, on_best=on_best, vocabulary=self.vocab_.itos)
-        self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
-        self.net_.eval()
-
-    def _load_tensors(self, tensors: dict) -> None:
-        self.net_ = ContextNet(len(self.vocab_), self.model_config)
-        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
-        self.net_.eval()
+    def _batches(self, ids, complete, training: bool):
+        return ClozeBatches(ids, complete, self.train_config.batch_size, self.train_config.chunk)
 
     # --- scoring -------------------------------------------------------------------
     @torch.inference_mode()

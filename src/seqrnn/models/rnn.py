@@ -82,14 +82,14 @@ class RNNModel(SequenceModel):
     # --- fitting --------------------------------------------------------------
     def _fit(self, train, train_complete, valid, valid_complete, model_dir=None, resume=False,
              callbacks=(), verbose=0):
-        from ..train import Batches, Trainer
+        from ..train import Trainer
 
         mc, tc = self.model_config, self.train_config
         self.set_threads()
         torch.manual_seed(tc.seed)
-        self.net_ = RNNNet(len(self.vocab_), mc)
-        train_b = Batches(train, train_complete, mc, tc, training=True)
-        valid_b = Batches(valid, valid_complete, mc, tc, training=False) if valid else None
+        self.net_ = self._make_net()
+        train_b = self._batches(train, train_complete, training=True)
+        valid_b = self._batches(valid, valid_complete, training=False) if valid else None
         on_best = (lambda: self.save(model_dir)) if model_dir else None
         self.trainer_ = Trainer(self.net_, mc, tc, model_dir=model_dir, callbacks=callbacks,
                                 verbose=verbose, on_best=on_best, vocabulary=self.vocab_.itos)
@@ -127,8 +127,16 @@ class RNNModel(SequenceModel):
     def _tensors(self) -> dict:
         return dict(self.net_.state_dict())
 
+    def _make_net(self) -> nn.Module:
+        return RNNNet(len(self.vocab_), self.model_config)
+
+    def _batches(self, ids, complete, training: bool):
+        from ..train import Batches
+
+        return Batches(ids, complete, self.model_config, self.train_config, training=training)
+
     def _load_tensors(self, tensors: dict) -> None:
-        self.net_ = RNNNet(len(self.vocab_), self.model_config)
+        self.net_ = self._make_net()
         self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
         self.net_.eval()
 
