@@ -9,11 +9,12 @@ import json
 import sys
 import time
 
-PREVALENCE_HDFS = 0.0296  # as in seqrnn.cli; literal so that --help imports nothing heavy
 METRICS = ("pr_auc", "roc_auc", "f1", "f1_at_prevalence")
 
 
 def add_parser(sub) -> None:
+    from ..cli import PREVALENCE_HDFS
+
     p = sub.add_parser(
         "tune", help="search hyper-parameters with Optuna (TPE, pruning on the validation loss)",
         description="Search the settings of the next-event model with Optuna: a TPE sampler, trials stopped "
