@@ -136,15 +136,19 @@ class Batches:
     def n_batches(self) -> int:
         """Batches (optimizer steps, in training) in one epoch."""
         if self.mode == "sessions":
-            return len(length_buckets(self.lengths, self.batch_size, None, max_tokens=self.batch_size * 64))
+            return len(self.buckets(None))
         if self.mode == "stream":
             return -(-self.x.shape[1] // self.chunk)
         return -(-len(self.y) // self.window_batch)
 
+    def buckets(self, rng: np.random.Generator | None) -> list[np.ndarray]:
+        """Sessions: the batches of one epoch, sequences of similar length together."""
+        return length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 64)
+
     def epoch(self, rng: np.random.Generator | None):
         """Yield ``(x, y, carry_state)`` tensors for one pass over the data."""
         if self.mode == "sessions":
-            for idx in length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 64):
+            for idx in self.buckets(rng):
                 yield (torch.from_numpy(pad([self.x[i] for i in idx])),
                        torch.from_numpy(pad([self.y[i] for i in idx])), False)
         elif self.mode == "stream":
