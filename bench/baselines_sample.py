@@ -29,10 +29,12 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from seqrnn.compare import build_model
+    from seqrnn.experiments.compare import build_model
     from seqrnn.data.formats import read_sessions
     from seqrnn.datasets import hdfs_sample
-    from seqrnn.detect import PREVALENCE_HDFS, Detector, detection_metrics
+    from seqrnn.datasets import PREVALENCE_HDFS
+    from seqrnn.detect import Detector
+    from seqrnn.metrics import detection_metrics
 
     torch.set_num_threads(2)
     files = hdfs_sample()

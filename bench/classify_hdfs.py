@@ -39,9 +39,10 @@ def main() -> None:
 
     import numpy as np
 
-    from seqrnn.classify import SequenceClassifier, load_classifier
+    from seqrnn.models.classifier import SequenceClassifier, load_classifier
     from seqrnn.data.formats import read_sessions
-    from seqrnn.detect import PREVALENCE_HDFS, detection_metrics
+    from seqrnn.datasets import PREVALENCE_HDFS
+    from seqrnn.metrics import detection_metrics
 
     train = read_sessions(data_path("hdfs", "train"))
     normal = read_sessions(data_path("hdfs", "test_normal"))

@@ -37,7 +37,9 @@ def main() -> None:
     import numpy as np
 
     from seqrnn.data.formats import read_sessions
-    from seqrnn.detect import PREVALENCE_HDFS, Detector, detection_metrics
+    from seqrnn.datasets import PREVALENCE_HDFS
+    from seqrnn.detect import Detector
+    from seqrnn.metrics import detection_metrics
     from seqrnn.models import REGISTRY, _import_all
 
     _import_all()

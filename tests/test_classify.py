@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from seqrnn.classify import (  # noqa: E402
+from seqrnn.models.classifier import (  # noqa: E402
     AttentionClassifierNet,
     ClassifierConfig,
     SequenceClassifier,

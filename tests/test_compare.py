@@ -8,7 +8,7 @@ import json
 import pytest
 
 from seqrnn.cli import main
-from seqrnn.compare import model_spec
+from seqrnn.experiments.compare import model_spec
 
 from conftest import write_toy_sessions
 

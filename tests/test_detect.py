@@ -24,7 +24,8 @@ import pytest
 import seqrnn
 from seqrnn.data.formats import Sequence, as_sequences
 from seqrnn.data.vocab import BOS, EOS, PAD, UNK, Vocabulary
-from seqrnn.detect import DEFAULT_MARGIN, Detector, calibrate, detection_metrics, pr_auc, roc_auc
+from seqrnn.detect import DEFAULT_MARGIN, Detector, calibrate
+from seqrnn.metrics import detection_metrics, pr_auc, roc_auc
 from seqrnn.models.base import SequenceModel
 from seqrnn.score import score_sequences
 

@@ -13,7 +13,9 @@ pytestmark = [pytest.mark.slow,
 
 def test_hdfs_deeplog_top9_and_detection():
     from seqrnn.data.formats import read_sessions
-    from seqrnn.detect import PREVALENCE_HDFS, Detector, detection_metrics
+    from seqrnn.datasets import PREVALENCE_HDFS
+    from seqrnn.detect import Detector
+    from seqrnn.metrics import detection_metrics
     from seqrnn.models.rnn import RNNModel
 
     model = RNNModel("deeplog").fit(os.path.join(DATA, "train"))

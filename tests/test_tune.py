@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import toy_session_lines
-from seqrnn import tune
+from seqrnn.experiments import tune
 from seqrnn.cli import main
 from seqrnn.data.formats import read_sessions
 

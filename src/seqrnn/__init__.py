@@ -15,7 +15,7 @@ _LAZY = {
     "HMMModel": ("seqrnn.models.hmm", "HMMModel"),
     "CountModel": ("seqrnn.models.counts", "CountModel"),
     "CombinedModel": ("seqrnn.models.counts", "CombinedModel"),
-    "SequenceClassifier": ("seqrnn.classify", "SequenceClassifier"),
+    "SequenceClassifier": ("seqrnn.models.classifier", "SequenceClassifier"),
     "SequenceModel": ("seqrnn.models.base", "SequenceModel"),
     "load": ("seqrnn.models.base", "load"),
     "Sequence": ("seqrnn.data.formats", "Sequence"),

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from .detect import PREVALENCE_HDFS as PREVALENCE
+from .datasets import PREVALENCE_HDFS as PREVALENCE
 
 
 def run_demo(args) -> int:
@@ -20,7 +20,8 @@ def run_demo(args) -> int:
 
     from .data.formats import read_sessions
     from .datasets import hdfs_sample
-    from .detect import Detector, detection_metrics
+    from .detect import Detector
+    from .metrics import detection_metrics
     from .models.rnn import RNNModel
     from .report import finding_dict, load_templates
 

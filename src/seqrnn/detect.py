@@ -47,7 +47,6 @@ DEFAULT_TARGET_FPR = 0.001
 DEFAULT_MARGIN = math.log(100)  # nats beyond the most surprising held-out event
 COUNT_EPS = 0.1
 DETECTOR_FILE = "detector.safetensors"
-PREVALENCE_HDFS = 16838 / (16838 + 552640)  # anomalies among the full HDFS data set's test blocks
 
 
 # --- count profiles -----------------------------------------------------------------
@@ -290,73 +289,3 @@ def _count_position(sc, deviations, vocab) -> int:
             if len(where) > d["normal"]:
                 best = min(best, int(where[d["normal"]]))
     return best
-
-
-# --- evaluation with labels -------------------------------------------------------------------
-def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """Area under the ROC curve (ties count one half), by ranks."""
-    y = np.asarray(y, bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = np.asarray(s)[order]
-    # average ranks of ties
-    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def pr_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """Average precision (area under the precision-recall curve, step-wise)."""
-    y = np.asarray(y, bool)
-    if y.sum() == 0:
-        return float("nan")
-    order = np.argsort(-np.asarray(s), kind="mergesort")
-    ys, ss = y[order], np.asarray(s)[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(~ys)
-    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]  # end of each tie group
-    precision = tp[last] / (tp[last] + fp[last])
-    recall = tp[last] / y.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def curves(y: np.ndarray, s: np.ndarray):
-    """ROC (fpr, tpr) and PR (recall, precision) points, one per distinct score."""
-    y = np.asarray(y, bool)
-    order = np.argsort(-np.asarray(s), kind="mergesort")
-    ys, ss = y[order], np.asarray(s)[order]
-    tp, fp = np.cumsum(ys), np.cumsum(~ys)
-    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]
-    tpr = tp[last] / max(1, y.sum())
-    fpr = fp[last] / max(1, (~y).sum())
-    precision = tp[last] / (tp[last] + fp[last])
-    return (np.r_[0, fpr], np.r_[0, tpr]), (tpr, precision)
-
-
-def detection_metrics(y_true, predicted, scores, prevalence: float | None = None) -> dict:
-    """Confusion counts, precision, recall, F1, FPR, ROC-AUC, PR-AUC; F1 at another prevalence."""
-    y = np.asarray(y_true, bool)
-    p = np.asarray(predicted, bool)
-    tp, fp = int((y & p).sum()), int((~y & p).sum())
-    fn, tn = int((y & ~p).sum()), int((~y & ~p).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    fpr = fp / (fp + tn) if fp + tn else 0.0
-    out = {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall,
-           "f1": _f1(precision, recall), "fpr": fpr,
-           "roc_auc": roc_auc(y, scores), "pr_auc": pr_auc(y, scores)}
-    if prevalence is not None:
-        # Precision and F1 that the measured recall and FPR give at another share of anomalies.
-        pos = recall * prevalence
-        neg = fpr * (1 - prevalence)
-        p_at = pos / (pos + neg) if pos + neg else 0.0
-        out.update(prevalence=prevalence, precision_at_prevalence=p_at, f1_at_prevalence=_f1(p_at, recall))
-    return out
-
-
-def _f1(p: float, r: float) -> float:
-    return 2 * p * r / (p + r) if p + r else 0.0

@@ -138,7 +138,7 @@ def plot_curves(folder: str, y, scores, label: str = "seqrnn") -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .detect import curves
+    from .metrics import curves
 
     os.makedirs(folder, exist_ok=True)
     (fpr, tpr), (recall, precision) = curves(y, scores)

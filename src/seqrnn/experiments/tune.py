@@ -34,8 +34,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .config import split_settings
-from .errors import InputError
+from ..config import split_settings
+from ..errors import InputError
 
 # A list is a choice, a dict a range, anything else a fixed value.
 DEFAULT_SPACE: dict = {
@@ -139,7 +139,8 @@ class DetectionTarget:
     def score(self, model) -> dict:
         import numpy as np
 
-        from .detect import Detector, detection_metrics
+        from ..detect import Detector
+        from ..metrics import detection_metrics
 
         d = Detector(model).decide(self.normal + self.abnormal)
         y = np.r_[np.zeros(len(self.normal), bool), np.ones(len(self.abnormal), bool)]
@@ -149,7 +150,7 @@ class DetectionTarget:
 def _pruning_callback(trial, sign: float, deadline: float | None):
     """A :class:`~seqrnn.train.Callback` that reports each epoch's validation loss to the trial
     and stops training when the pruner says so, or when the search's time is up."""
-    from .train import Callback
+    from ..train import Callback
 
     class Pruning(Callback):
         reason: str | None = None
@@ -178,7 +179,7 @@ def make_objective(seqs, space: dict, fixed: dict, *, validation=None, data_form
     def objective(trial):
         import optuna
 
-        from .models.rnn import RNNModel
+        from ..models.rnn import RNNModel
 
         model = RNNModel(**{**suggest(trial, space, stream), **fixed})
         trial.set_user_attr("settings", model._settings())
@@ -355,7 +356,7 @@ def best_file_dict(study, path: str | None) -> dict | None:
 def report(study, prefix: str) -> dict:
     """The table of trials, the best trial, importance; writes ``PREFIX.best.json`` (settings that
     ``seqrnn train --config`` reads), ``PREFIX.history.png`` and ``PREFIX.importance.png``."""
-    from . import artifacts
+    from .. import artifacts
 
     rows = trial_rows(study)
     best = best_file_dict(study, prefix)

@@ -41,14 +41,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import artifacts
-from .config import CELLS, OPTIMIZERS
-from .data.batching import length_buckets, pad
-from .data.formats import Sequence, as_sequences
-from .data.vocab import EOS, PAD, Vocabulary
-from .detect import roc_auc
-from .errors import InputError, ModelFileError
-from .train import make_optimizer
+from .. import artifacts
+from ..config import CELLS, OPTIMIZERS
+from ..data.batching import length_buckets, pad
+from ..data.formats import Sequence, as_sequences
+from ..data.vocab import EOS, PAD, Vocabulary
+from ..metrics import choose_threshold, roc_auc
+from ..errors import InputError, ModelFileError
+from ..train import make_optimizer
 
 FORMAT = "seqrnn-classifier"
 FORMAT_VERSION = 1
@@ -125,36 +125,6 @@ class AttentionClassifierNet(nn.Module):
         weights = torch.softmax(scores, dim=1)
         pooled = (weights.unsqueeze(-1) * h).sum(1)
         return self.out(self.drop(pooled)).squeeze(-1), weights
-
-
-def _f1(p: float, r: float) -> float:
-    return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def choose_threshold(scores: np.ndarray, y: np.ndarray, prevalence: float | None = None) -> tuple[float, float]:
-    """The logit threshold (anomalous when ``score > threshold``) that maximises F1, and that F1.
-
-    With ``prevalence`` the F1 is the one the recall and false-positive rate
-    give at that share of anomalies. Ties: the middle of the widest gap.
-    """
-    y = np.asarray(y, bool)
-    u = np.unique(scores)
-    cuts = np.r_[u[0] - 1.0, (u[:-1] + u[1:]) / 2, u[-1] + 1.0]
-    gaps = np.r_[np.inf, np.diff(u), np.inf]
-    n_pos, n_neg = max(1, int(y.sum())), max(1, int((~y).sum()))
-    pos_sorted, neg_sorted = np.sort(scores[y]), np.sort(scores[~y])
-    tp = n_pos - np.searchsorted(pos_sorted, cuts, side="right")
-    fp = n_neg - np.searchsorted(neg_sorted, cuts, side="right")
-    recall = tp / n_pos
-    if prevalence is None:
-        precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
-    else:
-        a, b = recall * prevalence, fp / n_neg * (1 - prevalence)
-        precision = np.where(a + b > 0, a / np.maximum(a + b, 1e-300), 0.0)
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-300), 0.0)
-    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
-    i = best[np.argmax(np.minimum(gaps[best], 1e6))]
-    return float(cuts[i]), float(f1[i])
 
 
 def _distinct(rows, y):

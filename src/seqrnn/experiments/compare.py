@@ -24,8 +24,8 @@ import time
 
 import numpy as np
 
-from .data.formats import Sequence
-from .errors import InputError
+from ..data.formats import Sequence
+from ..errors import InputError
 
 METRICS = ("precision", "recall", "f1", "fpr", "roc_auc", "pr_auc", "f1_at_prevalence", "train_seconds",
            "detect_seconds")
@@ -53,7 +53,7 @@ def model_spec(name: str) -> tuple[str, dict]:
 
 
 def build_model(name: str, seed: int, rnn_settings: dict | None = None):
-    from .models import REGISTRY, _import_all
+    from ..models import REGISTRY, _import_all
 
     _import_all()
     kind, settings = model_spec(name)
@@ -72,8 +72,9 @@ def run_once(names: list[str], train: list[Sequence], normal: list[Sequence], ab
              seed: int, prevalence: float, rnn_settings: dict | None = None, target_fpr: float | None = None,
              progress=None) -> dict:
     """Train and judge every model once; row name -> metrics (and the scores, for the ROC plot)."""
-    from .detect import Detector, detection_metrics
-    from .score import score_sequences
+    from ..detect import Detector
+    from ..metrics import detection_metrics
+    from ..score import score_sequences
 
     rng = np.random.default_rng(seed)
     shuffled = [train[i] for i in rng.permutation(len(train))]
@@ -151,7 +152,7 @@ def markdown_table(result: dict) -> str:
 
 def write_outputs(result: dict, folder: str) -> list[str]:
     """``compare.csv``, ``compare.json``, ``compare.md`` and ``roc.png`` in ``folder``."""
-    from .artifacts import atomic_write_text, write_json
+    from ..artifacts import atomic_write_text, write_json
 
     os.makedirs(folder, exist_ok=True)
     paths = [os.path.join(folder, n) for n in ("compare.csv", "compare.json", "compare.md", "roc.png")]
@@ -172,7 +173,7 @@ def plot_roc(path: str, y, scores: dict, seed: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .detect import curves
+    from ..metrics import curves
 
     fig, ax = plt.subplots(figsize=(7, 5.5))
     bases = list(dict.fromkeys(row.removesuffix(" --no-counts") for row in scores))

@@ -14,7 +14,7 @@ import json
 import math
 import sys
 
-from ..cli import PREVALENCE_HDFS, add_input, emit, open_output, read_inputs
+from .args import PREVALENCE_HDFS, add_input, emit, open_output, read_inputs
 
 TOP_EVENTS = 3  # most attended events named in each line's reason
 
@@ -106,7 +106,7 @@ def _labelled(args, model=None):
 
 
 def _train(args) -> int:
-    from ..classify import SequenceClassifier
+    from ..models.classifier import SequenceClassifier
 
     settings = {k: getattr(args, k) for k in (
         "cell", "layers", "hidden", "embedding_dim", "attention", "dropout", "optimizer", "lr", "weight_decay",
@@ -158,7 +158,7 @@ def prediction_dict(p, threshold: float, templates: dict | None, with_attention:
 
 
 def _predict(args) -> int:
-    from ..classify import load_classifier
+    from ..models.classifier import load_classifier
     from ..report import load_templates
 
     clf = load_classifier(args.model_dir)
@@ -181,8 +181,8 @@ def _predict(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from ..classify import load_classifier
-    from ..detect import detection_metrics
+    from ..models.classifier import load_classifier
+    from ..metrics import detection_metrics
 
     clf = load_classifier(args.model_dir)
     seqs, y = _labelled(args, clf)

@@ -13,7 +13,7 @@ METRICS = ("pr_auc", "roc_auc", "f1", "f1_at_prevalence")
 
 
 def add_parser(sub) -> None:
-    from ..cli import PREVALENCE_HDFS
+    from .args import PREVALENCE_HDFS
 
     p = sub.add_parser(
         "tune", help="search hyper-parameters with Optuna (TPE, pruning on the validation loss)",
@@ -57,8 +57,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import tune
-    from ..cli import read_inputs
+    from ..experiments import tune
+    from .args import read_inputs
     from ..errors import InputError
     from ..train import TrainingInterrupted
 

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import emit
+    from .args import emit
     from ..generate import generate, render
     from ..models.base import load
 

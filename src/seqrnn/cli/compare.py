@@ -9,7 +9,7 @@ MODELS_HELP = ("comma-separated: lstm, gru (the RNN), markovN (order N), nb or n
 
 
 def add_parser(sub) -> None:
-    from ..cli import PREVALENCE_HDFS, add_input
+    from .args import PREVALENCE_HDFS, add_input
 
     p = sub.add_parser(
         "compare", help="train several models (RNN and baselines) and compare their detection",
@@ -43,8 +43,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import read_inputs
-    from ..compare import compare, markdown_table, to_json, write_outputs
+    from .args import read_inputs
+    from ..experiments.compare import compare, markdown_table, to_json, write_outputs
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     train = read_inputs(args)

@@ -1,0 +1,29 @@
+"""``seqrnn evaluate``: next-event loss, perplexity, accuracy and top-k accuracy."""
+
+from __future__ import annotations
+
+import json
+
+from .args import add_input, add_output, emit, read_inputs
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="next-event loss, perplexity, accuracy and top-k accuracy")
+    p.add_argument("model_dir", metavar="MODEL")
+    add_input(p)
+    add_output(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..models.base import load
+
+    model = load(args.model_dir)
+    result = model.evaluate(read_inputs(args, model), format=args.format)
+    if args.json:
+        emit(args, json.dumps(result, indent=2))
+    else:
+        lines = [f"{k:>20}: {v}" for k, v in result.items() if k != "topk_accuracy"]
+        lines += [f"{'top-' + k + ' accuracy':>20}: {v:.4f}" for k, v in result["topk_accuracy"].items()]
+        emit(args, "\n".join(lines))
+    return 0

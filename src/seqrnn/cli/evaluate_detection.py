@@ -1,0 +1,50 @@
+"""``seqrnn evaluate-detection``: detection metrics on labelled normal and anomalous inputs."""
+
+from __future__ import annotations
+
+import json
+
+from .args import add_output, emit, read_inputs, PREVALENCE_HDFS
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate-detection", help="detection metrics on labelled normal and anomalous inputs")
+    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("--normal", nargs="+", required=True, metavar="PATH", help="normal sequences")
+    p.add_argument("--abnormal", nargs="+", required=True, metavar="PATH", help="anomalous sequences")
+    p.add_argument("--format", choices=("sessions", "stream"), default=None)
+    p.add_argument("--prevalence", type=float,
+                   help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)
+    p.add_argument("--top-g", type=int)
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--no-counts", action="store_true")
+    p.add_argument("--plot", metavar="DIR", help="write ROC and precision-recall curves (PNG)")
+    add_output(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from ..detect import Detector
+    from ..metrics import detection_metrics
+    from ..models.base import load
+
+    model = load(args.model_dir)
+    normal = read_inputs(args, model, paths=args.normal)
+    abnormal = read_inputs(args, model, paths=args.abnormal)
+    detector = Detector(model, top_g=args.top_g, threshold=args.threshold, use_counts=not args.no_counts)
+    d = detector.decide(normal + abnormal)
+    y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
+    metrics = detection_metrics(y, d.anomalous, d.scores, args.prevalence)
+    if args.plot:
+        from ..report import plot_curves
+
+        plot_curves(args.plot, y, d.scores)
+    if args.json:
+        emit(args, json.dumps(metrics, indent=2))
+    else:
+        from ..report import fmt as f
+
+        emit(args, "\n".join(f"{k:>24}: {f(v)}" for k, v in metrics.items()))
+    return 0

@@ -1,0 +1,44 @@
+"""``seqrnn predict``: the predicted next events beside the true ones."""
+
+from __future__ import annotations
+
+import json
+
+from .args import add_input, add_output, emit, read_inputs
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="the predicted next events beside the true ones")
+    p.add_argument("model_dir", metavar="MODEL")
+    add_input(p)
+    add_output(p)
+    p.add_argument("--limit", type=int, default=5, help="sequences to show (default %(default)s; 0: all)")
+    p.add_argument("-k", type=int, default=3, help="predictions per position (default %(default)s)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..models.base import load
+    from ..report import token_name
+
+    model = load(args.model_dir)
+    seqs = read_inputs(args, model)
+    if args.limit:
+        seqs = seqs[: args.limit]
+    scores = model.predict_next(seqs, k=args.k, format=args.format)
+    if args.json:
+        rows = [{"id": s.sequence.id, "true": [token_name(model, i) for i in s.ids],
+                 "predicted": [[token_name(model, j) for j in row] for row in s.topk],
+                 "probability": [round(float(p), 6) for p in s.prob]} for s in scores]
+        emit(args, "\n".join(json.dumps(r) for r in rows))
+        return 0
+    out = []
+    for s in scores:
+        out.append(f"== {s.sequence.id} ({s.sequence.source}:{s.sequence.line})")
+        out.append(f"{'pos':>5}  {'true':>10}  {'p(true)':>8}  predicted (most likely first)")
+        for p in range(len(s)):
+            mark = "" if s.rank[p] <= args.k else "  <- not predicted"
+            out.append(f"{p:>5}  {token_name(model, s.ids[p]):>10}  {s.prob[p]:8.4f}  "
+                       f"{' '.join(token_name(model, j) for j in s.topk[p])}{mark}")
+    emit(args, "\n".join(out))
+    return 0

@@ -1,0 +1,1 @@
+"""Experiments over many models or settings: ``compare`` and ``tune``."""
