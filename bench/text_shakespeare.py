@@ -56,10 +56,10 @@ def main() -> None:
     settings = dict(minutes=args.minutes, epochs=1000, threads=args.threads, seed=0, **overrides)
     model = RNNModel("text", **settings)
     (seq,) = read_text(path)
-    cut = int(round(len(seq) * (1 - model.train_config.validation)))
+    cut = int(round(len(seq) * (1 - model.train_config.validation_split)))
 
     t0 = time.perf_counter()
-    model.fit(path, format="text", calibrate=False, verbose=1)
+    model.fit(path, format="text", verbose=1)
     wall = time.perf_counter() - t0
     h = model.history_
     train_chars = sum(r["events"] for r in h)

@@ -51,7 +51,7 @@ def main() -> None:
             for r in range(args.repeat):
                 epochs = args.epochs if preset == "deeplog" else max(2, args.epochs // 2)
                 m = RNNModel(preset, mapping=mapping, epochs=epochs, patience=0, seed=r)
-                m.fit(data, calibrate=False)
+                m.fit(data)
                 rates += [h["events_per_second"] for h in m.history_[1:]]
             ev = median(rates)
             fpe = flops_per_event(m.model_config, len(m.vocab_), mapping)

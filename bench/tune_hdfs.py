@@ -61,7 +61,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    deeplog = RNNModel("deeplog", seed=0, threads=args.threads).fit(read_sessions(train_path), calibrate=False)
+    deeplog = RNNModel("deeplog", seed=0, threads=args.threads).fit(read_sessions(train_path))
     deeplog_seconds = time.perf_counter() - t0
     commands["deeplog"] = f"seqrnn train {train_path} --preset deeplog --seed 0 --threads {args.threads} -m DIR"
 

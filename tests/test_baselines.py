@@ -37,7 +37,7 @@ def lp_of(model, text, complete=True):
 def test_markov_first_order_equals_hand_counts():
     # Training events with their one-event history (<bos> first, <eos> last):
     #   a b, a b: bos->a, a->b, b->eos (twice);  a c: bos->a, a->c, c->eos
-    m = MarkovModel(order=1, validation=0.0).fit(seqs("a b", "a b", "a c"))
+    m = MarkovModel(order=1, validation_split=0.0).fit(seqs("a b", "a b", "a c"))
     a, b, c = (m.vocab_.stoi[t] for t in "abc")
     u = 1 / 5  # uniform floor over <unk>, <eos>, a, b, c
     # unigram: a 3, b 2, c 1, eos 3 (9 events, 4 distinct): Witten-Bell with the floor
@@ -62,7 +62,7 @@ def test_markov_first_order_equals_hand_counts():
 
 def test_markov_higher_order_backs_off_and_streams_agree():
     train = seqs("a b c d", "a b b c d", "a c b d", "b b c", "a b c d")
-    m = MarkovModel(order=3, validation=0.0).fit(train)
+    m = MarkovModel(order=3, validation_split=0.0).fit(train)
     lp = lp_of(m, "a b c d a a b", complete=False)
     assert np.allclose(np.exp(lp).sum(1), 1, atol=1e-5)
     assert np.isfinite(lp[:, [UNK, EOS] + list(range(4, len(m.vocab_)))]).all()  # every event possible
@@ -81,7 +81,7 @@ def test_markov_higher_order_backs_off_and_streams_agree():
 def test_markov_distributions_in_blocks_equal_one_pass(monkeypatch):
     import seqrnn.models.markov as markov
 
-    m = MarkovModel(order=2, validation=0.0).fit(seqs("a b c d", "a c b d", "b b c", "d a"))
+    m = MarkovModel(order=2, validation_split=0.0).fit(seqs("a b c d", "a c b d", "b b c", "d a"))
     test = m.encode(seqs("a b c d a b", "d d a b c"))
     whole = m.log_proba(*test)
     monkeypatch.setattr(markov, "DENSE_LIMIT", len(m.vocab_) * 2)  # two histories per block
@@ -119,7 +119,7 @@ def test_naive_bayes_equals_direct_formula_on_random_data():
     rng = np.random.default_rng(3)
     alphabet = list("abcdef")
     train = [Sequence(f"s{i}", list(rng.choice(alphabet, rng.integers(1, 9)))) for i in range(40)]
-    m = NaiveBayesModel(window=3, alpha=0.5, validation=0.0).fit(train)
+    m = NaiveBayesModel(window=3, alpha=0.5, validation_split=0.0).fit(train)
     V = len(m.vocab_)
     train_ids = [m.vocab_.encode(s.tokens) for s in train]
     for _ in range(5):
@@ -184,8 +184,9 @@ def test_hmm_fits_toy_sessions(toy_sessions):
     p = np.exp(lp_of(m, "a b b c d"))
     assert np.allclose(p.sum(1), 1, atol=1e-5)
     assert p[0, m.vocab_.stoi["a"]] > 0.9  # every toy session starts with a
-    assert m.predict(seqs("a b c d"))[0] == False  # noqa: E712
-    assert m.predict(seqs("d c b a"))[0] == True  # noqa: E712
+    detector = Detector(m).fit(str(toy_sessions))
+    assert detector.predict(seqs("a b c d"))[0] == False  # noqa: E712
+    assert detector.predict(seqs("d c b a"))[0] == True  # noqa: E712
 
 
 # --- sequence-level detectors -----------------------------------------------------------------------
@@ -194,9 +195,10 @@ NORMAL = ["a b c", "a b b c", "a c", "a b c", "a b b c", "a c", "a b c"]
 
 @pytest.mark.parametrize("idf", [False, True])
 def test_count_vector_flags_unseen_counts_and_passes_seen_ones(idf):
-    m = CountModel(idf=idf, validation=0.0).fit(seqs(*NORMAL))
-    assert m.calibration_["nll_threshold"] is None and m.calibration_["count"] is None  # its own view only
-    d = Detector(m).decide(seqs("a b b c", "c b b a", "a b b b b c", "a b"))
+    detector = Detector(CountModel(idf=idf, validation_split=0.0)).fit(seqs(*NORMAL))
+    cal = detector.calibration
+    assert cal["nll_threshold"] is None and cal["count"] is None and set(cal["views"]) == {"count"}  # its own view only
+    d = detector.decide(seqs("a b b c", "c b b a", "a b b b b c", "a b"))
     assert d.anomalous.tolist() == [False, False, True, True]  # order is not its business; counts are
     f = d.findings[2]
     assert f.reason.startswith("unusual event counts: b x4 (normal x2)")
@@ -205,24 +207,24 @@ def test_count_vector_flags_unseen_counts_and_passes_seen_ones(idf):
 
 
 def test_unseen_and_length_and_combined():
-    unseen = UnseenModel(validation=0.0).fit(seqs(*NORMAL))
-    assert Detector(unseen).decide(seqs("a b c", "a b b b b b c", "a z c")).anomalous.tolist() == [False, False, True]
-    length = LengthModel(validation=0.0).fit(seqs(*NORMAL))
-    d = Detector(length).decide(seqs("c c c", "a b b b b b c"))
+    unseen = Detector(UnseenModel(validation_split=0.0)).fit(seqs(*NORMAL))
+    assert unseen.decide(seqs("a b c", "a b b b b b c", "a z c")).anomalous.tolist() == [False, False, True]
+    length = Detector(LengthModel(validation_split=0.0)).fit(seqs(*NORMAL))
+    d = length.decide(seqs("c c c", "a b b b b b c"))
     assert d.anomalous.tolist() == [False, True]
     assert d.findings[1].reason == "unusual length: 7 events (nearest normal 4)"
-    both = CombinedModel(validation=0.0).fit(seqs(*NORMAL))
+    both = Detector(CombinedModel(validation_split=0.0)).fit(seqs(*NORMAL))
     assert both.predict(seqs("a b c", "a a b c", "a b b b b b c", "a z c")).tolist() == [False, True, True, True]
 
 
 def test_sequence_level_unigram_is_for_evaluate_not_for_deciding():
-    m = CountModel(validation=0.0).fit(seqs(*NORMAL))
+    m = CountModel(validation_split=0.0).fit(seqs(*NORMAL))
     p = np.exp(lp_of(m, "a b"))
     assert np.allclose(p[0], p[2]) and p[0].sum() == pytest.approx(1, abs=1e-6)
     # b: 7 of 28 target events (7 <eos> included), add-one over 5 predictable ids
     assert p[0, m.vocab_.stoi["b"]] == pytest.approx(8 / 33, rel=1e-5)
     # the rarest event in the unigram does not make a session anomalous
-    assert not m.predict(seqs("a c"))[0]
+    assert not Detector(m).fit(seqs(*NORMAL)).predict(seqs("a c"))[0]
 
 
 # --- every kind: save and load, the CLI ----------------------------------------------------------------
@@ -233,14 +235,15 @@ KINDS = [MarkovModel(order=2), NaiveBayesModel(window=4), HMMModel(states=2, ite
 @pytest.mark.parametrize("model", KINDS, ids=lambda m: m.kind)
 def test_save_load_round_trip(model, toy_sessions, tmp_path):
     model.fit(str(toy_sessions))
-    model.save(str(tmp_path / "m"))
+    Detector(model).fit(str(toy_sessions)).save(model.save(str(tmp_path / "m")))
     again = load(str(tmp_path / "m"))
     assert type(again) is type(model) and again._settings() == model._settings()
     test = seqs("a b c d", "a b b b b b c e d", "a x c d", "d c b a")
     for x, y in zip(model.log_proba(*model.encode(test)), again.log_proba(*again.encode(test))):
         assert np.array_equal(x, y)
-    assert np.array_equal(model.decision_function(test), again.decision_function(test))
-    assert again.calibration_ == model.calibration_
+    before, after = Detector.load(str(tmp_path / "m"), model), Detector.load(str(tmp_path / "m"))
+    assert after.model is not model and after.calibration == before.calibration
+    assert np.array_equal(before.decision_function(test), after.decision_function(test))
 
 
 def test_train_baseline_from_the_cli(toy_sessions, tmp_path, capsys):
@@ -270,9 +273,10 @@ def test_loading_a_baseline_does_not_import_torch(toy_sessions, tmp_path):
     import subprocess
     import sys
 
-    MarkovModel(order=2).fit(toy_sessions).save(str(tmp_path / "m"))
-    code = ("import sys, seqrnn; m = seqrnn.load(sys.argv[1]); "
-            "print(type(m).__name__, len(m.predict(['a b c'.split()])), 'torch' in sys.modules)")
+    model = MarkovModel(order=2).fit(toy_sessions)
+    Detector(model).fit(toy_sessions).save(model.save(str(tmp_path / "m")))
+    code = ("import sys, seqrnn; d = seqrnn.Detector.load(sys.argv[1]); "
+            "print(type(d.model).__name__, len(d.predict(['a b c'.split()])), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["MarkovModel", "1", "False"]

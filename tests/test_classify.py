@@ -121,17 +121,15 @@ class TestFiles:
         with pytest.raises(ModelFileError, match="use seqrnn detect"):
             load_classifier(str(tmp_path / "m"))
 
-    def test_a_classifier_is_not_a_next_event_model(self, tmp_path):
-        from seqrnn.models.base import load
+    def test_a_classifier_does_not_detect(self, tmp_path):
+        from seqrnn.detect import Detector
 
-        (tmp_path / "c").mkdir()
-        (tmp_path / "c" / "config.json").write_text(json.dumps({"format": "seqrnn-classifier"}))
-        with pytest.raises(ModelFileError, match="use seqrnn classify"):
-            load(str(tmp_path / "c"))
+        with pytest.raises(InputError, match="use seqrnn classify"):
+            Detector(SequenceClassifier())
 
     def test_bad_settings(self):
         with pytest.raises(InputError, match="validation"):
-            SequenceClassifier(validation=0.0)
+            SequenceClassifier(validation_split=0.0)
         with pytest.raises(InputError, match="unknown setting"):
             SequenceClassifier(window=3)
         with pytest.raises(InputError, match="two normal and two anomalous"):

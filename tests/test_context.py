@@ -119,11 +119,12 @@ class TestContextModel:
         np.testing.assert_allclose(pieces, whole, atol=1e-2)
 
     def test_save_load_detect(self, context_model, tmp_path):
-        context_model.save(tmp_path / "m")
-        loaded = seqrnn.load(str(tmp_path / "m"))
-        assert type(loaded) is ContextModel
+        detector = seqrnn.Detector(context_model).fit(toy_tokens())
+        detector.save(context_model.save(tmp_path / "m"))
+        loaded = seqrnn.Detector.load(str(tmp_path / "m"))
+        assert type(loaded.model) is ContextModel
         seqs = toy_tokens(10, seed=3)
-        np.testing.assert_array_equal(loaded.decision_function(seqs), context_model.decision_function(seqs))
+        np.testing.assert_array_equal(loaded.decision_function(seqs), detector.decision_function(seqs))
         wrong = [["a", "d", "b", "c", "c", "c"]]
         assert loaded.predict(wrong)[0]
 

@@ -284,7 +284,7 @@ def fitted(toy_path, tmp_path_factory):
     """A tiny many-to-many LSTM fitted on the toy sessions and saved."""
     model = tiny().fit(str(toy_path))
     model_dir = str(tmp_path_factory.mktemp("model") / "m")
-    model.save(model_dir)
+    seqrnn.Detector(model).fit(str(toy_path)).save(model.save(model_dir))
     return model, model_dir
 
 
@@ -304,24 +304,26 @@ class TestModelFiles:
         monkeypatch.setattr(pickle, "loads", no_pickle)
         monkeypatch.setattr(torch, "load", no_pickle)
         loaded = seqrnn.load(model_dir)
+        detector = seqrnn.Detector.load(model_dir)
         monkeypatch.undo()
 
         assert isinstance(loaded, RNNModel)
         assert loaded.vocab_.itos == model.vocab_.itos
         assert loaded.format_ == "sessions"
         assert loaded.model_config == model.model_config and loaded.train_config == model.train_config
-        assert loaded.calibration_ == model.calibration_
         seqs = read_sequences(str(toy_path))
+        original = seqrnn.Detector(model).fit(seqs)
+        assert detector.calibration == original.calibration
         ids, complete = model.encode(seqs)
         for a, b in zip(model.log_proba(ids, complete), loaded.log_proba(ids, complete)):
             np.testing.assert_array_equal(a, b)
         assert model.evaluate(seqs) == loaded.evaluate(seqs)
-        np.testing.assert_array_equal(model.decision_function(seqs), loaded.decision_function(seqs))
+        np.testing.assert_array_equal(original.decision_function(seqs), detector.decision_function(seqs))
 
     def test_directory_holds_no_pickle(self, fitted):
         _, model_dir = fitted
         names = set(os.listdir(model_dir))
-        assert {"config.json", "model.safetensors"} <= names
+        assert {"config.json", "model.safetensors", "detector.json", "detector.safetensors"} <= names
         assert not [n for n in names if n.endswith((".pt", ".pth", ".pkl", ".pickle", ".bin"))]
         with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as fh:
             config = json.load(fh)
@@ -369,7 +371,7 @@ class TestModelFiles:
             seqrnn.load(str(tmp_path / "absent"))
 
     def test_weights_of_another_shape(self, copy_dir, fitted, toy_path, tmp_path):
-        other = tiny(hidden=8).fit(str(toy_path), calibrate=False)
+        other = tiny(hidden=8).fit(str(toy_path))
         other.save(str(tmp_path / "other"))
         shutil.copy(tmp_path / "other" / "model.safetensors", copy_dir / "model.safetensors")
         with pytest.raises(ModelFileError, match="do not fit"):
@@ -378,14 +380,14 @@ class TestModelFiles:
 
 class TestReproducibility:
     def test_same_seed_same_weights(self, toy_path):
-        a = tiny(epochs=2).fit(str(toy_path), calibrate=False)
-        b = tiny(epochs=2).fit(str(toy_path), calibrate=False)
+        a = tiny(epochs=2).fit(str(toy_path))
+        b = tiny(epochs=2).fit(str(toy_path))
         assert_same_weights(weights(a), weights(b))
         assert [r["loss"] for r in a.history_] == [r["loss"] for r in b.history_]
 
     def test_other_seed_other_weights(self, toy_path):
-        a = tiny(epochs=2).fit(str(toy_path), calibrate=False)
-        c = tiny(epochs=2, seed=1).fit(str(toy_path), calibrate=False)
+        a = tiny(epochs=2).fit(str(toy_path))
+        c = tiny(epochs=2, seed=1).fit(str(toy_path))
         wa, wc = weights(a), weights(c)
         assert wa.keys() == wc.keys()
         assert any(not torch.equal(wa[k], wc[k]) for k in wa)
@@ -411,21 +413,20 @@ class TestResume:
         assert second.history_[:2] == first.history_
         with open(os.path.join(model_dir, "history.csv"), encoding="utf-8") as fh:
             assert len(fh.read().strip().splitlines()) == 1 + 4
-        loaded = seqrnn.load(model_dir)
-        assert loaded.calibration_ is not None
+        assert seqrnn.load(model_dir).training_summary()["epochs"] == 4
 
     def test_resume_matches_uninterrupted_run(self, toy_path, tmp_path):
         """Resuming from epoch 2 gives exactly the weights of four epochs in one go."""
         model_dir = str(tmp_path / "m")
-        tiny(epochs=2).fit(str(toy_path), model_dir=model_dir, calibrate=False)
-        resumed = tiny(epochs=4).fit(str(toy_path), model_dir=model_dir, resume=True, calibrate=False)
-        straight = tiny(epochs=4).fit(str(toy_path), calibrate=False)
+        tiny(epochs=2).fit(str(toy_path), model_dir=model_dir)
+        resumed = tiny(epochs=4).fit(str(toy_path), model_dir=model_dir, resume=True)
+        straight = tiny(epochs=4).fit(str(toy_path))
         assert [r["loss"] for r in resumed.history_] == [r["loss"] for r in straight.history_]
         assert [r["val_loss"] for r in resumed.history_] == [r["val_loss"] for r in straight.history_]
         assert_same_weights(weights(resumed), weights(straight))
 
     def test_resume_without_checkpoint_starts_fresh(self, toy_path, tmp_path):
-        model = tiny(epochs=2).fit(str(toy_path), model_dir=str(tmp_path / "new"), resume=True, calibrate=False)
+        model = tiny(epochs=2).fit(str(toy_path), model_dir=str(tmp_path / "new"), resume=True)
         assert [r["epoch"] for r in model.history_] == [1, 2]
 
     def test_keyboard_interrupt_leaves_checkpoint(self, toy_path, tmp_path):
@@ -459,7 +460,7 @@ class TestResume:
                 seen.append(logs["epoch"])
                 trainer.stop_training = logs["epoch"] >= 1
 
-        model = tiny(epochs=3).fit(str(toy_path), calibrate=False, callbacks=[Stop()])
+        model = tiny(epochs=3).fit(str(toy_path), callbacks=[Stop()])
         assert seen == [1] and len(model.history_) == 1
 
 
@@ -496,7 +497,7 @@ class TestMappings:
         assert model.format_ == "stream"
         assert [r["epoch"] for r in model.history_] == [1, 2, 3]
         assert all("val_loss" in r for r in model.history_)  # last tenth held out
-        assert model.calibration_["count"] is None  # no count profiles for a stream
+        assert seqrnn.Detector(model).fit(str(path), format="stream").count_threshold_ is None  # no profiles
         seqs = read_sequences(str(path), "stream")
         (lp,) = model.log_proba(*model.encode(seqs))
         assert lp.shape == (len(tokens), len(model.vocab_))  # no end row: a stream goes on
@@ -545,10 +546,11 @@ class TestEvaluate:
         assert r["unknown_events"] == 1 and r["events"] == 5
 
     def test_unseen_event_is_anomalous(self, fitted):
-        model, _ = fitted
-        flags = model.predict([["a", "b", "c", "d"], ["a", "b", "zzz", "c", "d"]])
+        model, model_dir = fitted
+        detector = seqrnn.Detector.load(model_dir, model)
+        flags = detector.predict([["a", "b", "c", "d"], ["a", "b", "zzz", "c", "d"]])
         assert flags.tolist()[1] is True
-        scores = model.decision_function([["a", "b", "zzz", "c", "d"]])
+        scores = detector.decision_function([["a", "b", "zzz", "c", "d"]])
         assert scores[0] > 1.0
 
 
@@ -627,7 +629,7 @@ def test_topk_accuracy_counts_no_event_ranked_beyond_k():
 
 def test_vocabulary_comes_from_the_training_split_only(tiny_settings):
     model = RNNModel(**{**tiny_settings, "epochs": 1}).fit(
-        [["a", "b", "c"]] * 6, validation=[["a", "zz", "c"]] * 2)
+        [["a", "b", "c"]] * 6, validation_data=[["a", "zz", "c"]] * 2)
     assert "zz" not in model.vocab_.stoi
     scores = model.score_events([["a", "zz", "c"]], format="sessions")[0]
     assert bool(scores.unknown[1])

@@ -24,7 +24,8 @@ import pytest
 import seqrnn
 from seqrnn.data.formats import Sequence, as_sequences
 from seqrnn.data.vocab import BOS, EOS, PAD, UNK, Vocabulary
-from seqrnn.detect import DEFAULT_MARGIN, Detector, calibrate
+from seqrnn.data.formats import split_validation
+from seqrnn.detect import DEFAULT_MARGIN, Detector
 from seqrnn.metrics import detection_metrics, pr_auc, roc_auc
 from seqrnn.models.base import SequenceModel
 from seqrnn.score import score_sequences
@@ -56,11 +57,7 @@ class TableModel(SequenceModel):
 
     def __init__(self):
         self.vocab_ = Vocabulary(["a", "b", "c"])
-        self.format_ = "sessions"
-        self.calibration_ = {"target_fpr": 0.001, "margin": math.log(10), "nll_threshold": NLL_THRESHOLD,
-                             "held_out_sequences": 1, "held_out_max_nll": NLL_THRESHOLD - math.log(10),
-                             "count": None}
-        self.count_profiles_ = self.count_weights_ = None
+        self.format_, self.text_tokens_ = "sessions", "chars"
 
     def log_proba(self, ids_list, complete):
         out = []
@@ -87,6 +84,14 @@ def session(tokens, sid="s"):
 @pytest.fixture(scope="module")
 def table():
     return TableModel()
+
+
+@pytest.fixture(scope="module")
+def table_detector(table):
+    """The table's detector: held out, 'a b c b' has its least likely event at p=0.1, and
+    a margin of ln 10 puts the threshold at p=0.01 (no count view: one training session)."""
+    held_out = [session(["a", "b", "c", "b"])]
+    return Detector(table, margin=math.log(10)).fit(held_out, validation_data=held_out)
 
 
 def test_table_scores_are_the_table(table):
@@ -145,9 +150,10 @@ def test_identical_sequences_scored_once_but_keep_their_own_identity(table):
     np.testing.assert_array_equal(sc[0].prob, sc[1].prob)
 
 
-def test_calibrated_threshold_decisions(table):
-    det = Detector(table)
-    assert det.nll_threshold == pytest.approx(NLL_THRESHOLD)
+def test_calibrated_threshold_decisions(table_detector):
+    det = table_detector
+    assert det.nll_threshold_ == pytest.approx(NLL_THRESHOLD)
+    assert det.held_out_max_nll_ == pytest.approx(-math.log(.1)) and det.count_threshold_ is None
     d = det.decide([session(["a", "b", "c", "b"], "ok")])
     f = d.findings[0]
     assert not f.anomalous
@@ -158,12 +164,12 @@ def test_calibrated_threshold_decisions(table):
     assert d.scores.tolist() == pytest.approx([0.5])
     assert d.anomalous.tolist() == [False]
     # same through the scikit-learn style methods
-    assert table.decision_function([["a", "b", "c", "b"]]).tolist() == pytest.approx([0.5])
-    assert table.predict([["a", "b", "c", "b"]]).tolist() == [False]
+    assert det.decision_function([["a", "b", "c", "b"]]).tolist() == pytest.approx([0.5])
+    assert det.predict([["a", "b", "c", "b"]]).tolist() == [False]
 
 
-def test_explicit_probability_threshold(table):
-    f = Detector(table, threshold=0.2).decide([session(["a", "b", "c", "b"])]).findings[0]
+def test_explicit_probability_threshold(table_detector):
+    f = table_detector.with_options(threshold=0.2).decide([session(["a", "b", "c", "b"])]).findings[0]
     # probabilities .6 .4 .4 .1 .5: only the fourth event (b after c, p=0.1) is below 0.2
     assert f.anomalous
     assert f.event_anomalous.tolist() == [False, False, False, True, False]
@@ -173,8 +179,8 @@ def test_explicit_probability_threshold(table):
     assert f.score == pytest.approx(-math.log(.1) / -math.log(.2))
 
 
-def test_unseen_event_flagged_at_its_position(table):
-    f = Detector(table).decide([session(["a", "x", "b"])]).findings[0]
+def test_unseen_event_flagged_at_its_position(table_detector):
+    f = table_detector.decide([session(["a", "x", "b"])]).findings[0]
     sc = f.scores
     assert sc.ids.tolist() == [A, UNK, B, EOS]
     assert sc.unknown.tolist() == [False, True, False, False]
@@ -188,9 +194,9 @@ def test_unseen_event_flagged_at_its_position(table):
     assert f.views["max_nll"] == pytest.approx(-math.log(.24))
 
 
-def test_truncated_session_ended_early(table):
+def test_truncated_session_ended_early(table, table_detector):
     seq = session(["a", "b", "c"])
-    f = Detector(table).decide([seq]).findings[0]
+    f = table_detector.decide([seq]).findings[0]
     assert f.anomalous
     assert f.position == len(seq) == 3
     assert f.scores.ids[f.position] == EOS
@@ -208,9 +214,9 @@ def test_truncated_session_ended_early(table):
 
 
 @pytest.mark.parametrize("g, anomalous, position", [(1, True, 2), (2, True, 3), (3, False, None), (4, False, None)])
-def test_top_g_rule(table, g, anomalous, position):
+def test_top_g_rule(table_detector, g, anomalous, position):
     # ranks of a b c b <eos> are 1 1 2 3 1
-    f = Detector(table, top_g=g).decide([session(["a", "b", "c", "b"])]).findings[0]
+    f = table_detector.with_options(top_g=g).decide([session(["a", "b", "c", "b"])]).findings[0]
     assert f.event_anomalous.tolist() == [r > g for r in [1, 1, 2, 3, 1]]
     assert f.anomalous is anomalous
     assert f.position == position
@@ -310,30 +316,41 @@ def count_model():
     return model
 
 
+def count_training():
+    return [Sequence(f"t{i}", t, "<train>", i + 1) for i, t in enumerate(interleavings() * 2)]
+
+
 @pytest.fixture(scope="module")
-def count_model_dir(count_model, tmp_path_factory):
-    return count_model.save(str(tmp_path_factory.mktemp("count_model")))
+def count_detector(count_model):
+    return Detector(count_model).fit(count_training())
 
 
-def test_calibration_of_count_profiles(count_model):
-    cal = count_model.calibration_
+@pytest.fixture(scope="module")
+def count_model_dir(count_model, count_detector, tmp_path_factory):
+    return count_detector.save(count_model.save(str(tmp_path_factory.mktemp("count_model"))))
+
+
+def test_calibration_of_count_profiles(count_detector):
+    cal = count_detector.calibration
     assert cal["count"] is not None
     # every training session has the same counts: one profile, and a leave-one-out distance of 0
     assert cal["count"]["profiles"] == 1
     assert cal["count"]["leave_one_out_max"] == 0.0
     assert cal["count"]["threshold"] == pytest.approx(1e-6)
-    assert count_model.count_profiles_.shape == (1, len(count_model.vocab_))
-    prof = dict(zip(count_model.vocab_.itos, count_model.count_profiles_[0].tolist()))
+    vocab = count_detector.model.vocab_
+    assert count_detector.count_profiles_.shape == (1, len(vocab))
+    prof = dict(zip(vocab.itos, count_detector.count_profiles_[0].tolist()))
     assert prof["a"] == 3 and prof["b"] == 3 and prof["<eos>"] == 0
     assert cal["nll_threshold"] == pytest.approx(cal["held_out_max_nll"] + DEFAULT_MARGIN)
-    # calibrate() is a function too, and gives the same on the same split
-    assert calibrate(count_model, *count_model.split_validation(
-        [Sequence(f"t{i}", t, "<train>", i + 1) for i, t in enumerate(interleavings() * 2)], 0.1, 0)) == cal
+    # fit on the model's own split, given explicitly, learns the same
+    train, held_out = split_validation(count_training(), 0.1, 0)
+    assert Detector(count_detector.model).fit(train, validation_data=held_out).calibration == cal
+    assert cal["held_out_sequences"] == len(held_out) == 4
 
 
-def test_count_view_flags_unseen_counts(count_model):
+def test_count_view_flags_unseen_counts(count_detector):
     seqs = as_sequences([["a"] * 5 + ["b"] * 3, ["b", "a", "b", "a", "b", "a"], ["a", "a", "a", "b", "b"]])
-    d = Detector(count_model).decide(seqs)
+    d = count_detector.decide(seqs)
     surplus, same, missing = d.findings
     assert surplus.anomalous
     assert surplus.reason.startswith("unusual event counts")
@@ -355,17 +372,17 @@ def test_count_view_flags_unseen_counts(count_model):
     assert missing.position == len(seqs[2])  # a missing event is pointed at the end
 
     # without the count view nothing about counts is said
-    d2 = Detector(count_model, use_counts=False).decide(seqs)
+    d2 = count_detector.with_options(use_counts=False).decide(seqs)
     assert all("count" not in f.views for f in d2.findings)
 
 
-def test_save_load_keeps_calibration_and_profiles(count_model, count_model_dir):
-    loaded = seqrnn.load(count_model_dir)
-    assert loaded.calibration_ == count_model.calibration_
-    np.testing.assert_array_equal(loaded.count_profiles_, count_model.count_profiles_)
-    np.testing.assert_array_equal(loaded.count_weights_, count_model.count_weights_)
+def test_save_load_keeps_calibration_and_profiles(count_detector, count_model_dir):
+    loaded = Detector.load(count_model_dir)
+    assert loaded.calibration == count_detector.calibration
+    np.testing.assert_array_equal(loaded.count_profiles_, count_detector.count_profiles_)
+    np.testing.assert_array_equal(loaded.count_weights_, count_detector.count_weights_)
     seqs = as_sequences([["a"] * 5 + ["b"] * 3, ["b", "a", "b", "a", "b", "a"], ["a", "x", "b"], ["a", "b"]])
-    before, after = Detector(count_model).decide(seqs), Detector(loaded).decide(seqs)
+    before, after = count_detector.decide(seqs), loaded.decide(seqs)
     np.testing.assert_array_equal(before.scores, after.scores)
     np.testing.assert_array_equal(before.anomalous, after.anomalous)
     assert [f.reason for f in before.findings] == [f.reason for f in after.findings]
@@ -388,13 +405,15 @@ def stream_model():
 
 @pytest.fixture(scope="module")
 def stream_model_dir(stream_model, tmp_path_factory):
-    return stream_model.save(str(tmp_path_factory.mktemp("stream_model")))
+    folder = stream_model.save(str(tmp_path_factory.mktemp("stream_model")))
+    return Detector(stream_model).fit([stream_tokens()], format="stream").save(folder)
 
 
 def test_stream_model_calibration_has_no_count_view(stream_model):
     assert stream_model.format_ == "stream"
-    assert stream_model.calibration_["count"] is None
-    assert stream_model.count_profiles_ is None
+    detector = Detector(stream_model).fit([stream_tokens()], format="stream")
+    assert detector.calibration["count"] is None and detector.count_profiles_ is None
+    assert detector.n_held_out_ == 1  # the last tenth of the stream
 
 
 def test_stream_scoring_in_chunks_equals_one_piece(stream_model):
@@ -601,7 +620,7 @@ def test_follow_sessions_matches_batch_detect(count_model_dir, monkeypatch, caps
     model = seqrnn.load(count_model_dir)
     seqs = [Sequence(line.split(",")[0], line.split(",")[1].split(), "<stdin>", i + 1)
             for i, line in enumerate(SESSION_LINES)]
-    batch = [finding_dict(model, f) for f in Detector(model).decide(seqs).findings]
+    batch = [finding_dict(model, f) for f in Detector.load(count_model_dir, model).decide(seqs).findings]
     assert [r["anomalous"] for r in rows] == [b["anomalous"] for b in batch]
     assert [r["score"] for r in rows] == pytest.approx([b["score"] for b in batch])
 
@@ -623,5 +642,5 @@ def test_empty_stream_scores_to_no_rows(stream_model):
     seq = Sequence("empty", [], "<test>", 1, complete=False)
     sc = stream_model.score_events([seq])[0]
     assert len(sc) == 0
-    f = Detector(stream_model).decide([seq]).findings[0]
+    f = Detector(stream_model).fit([stream_tokens()], format="stream").decide([seq]).findings[0]
     assert not f.anomalous

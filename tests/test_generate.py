@@ -31,7 +31,7 @@ def text_model(tmp_path_factory):
     path = folder / "text.txt"
     path.write_text(TEXT, encoding="utf-8")
     model = RNNModel(**{**TINY_SETTINGS, "epochs": 4, "chunk": 20, "batch_size": 4, "lr": 0.02})
-    model.fit(str(path), format="text", calibrate=False, model_dir=str(folder / "model"))
+    model.fit(str(path), format="text", model_dir=str(folder / "model"))
     return model, str(folder / "model")
 
 
@@ -41,7 +41,7 @@ def session_model(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("gens")
     path = write_toy_sessions(folder / "s.txt")
-    model = RNNModel(**{**TINY_SETTINGS, "epochs": 8, "lr": 0.02}).fit(str(path), calibrate=False,
+    model = RNNModel(**{**TINY_SETTINGS, "epochs": 8, "lr": 0.02}).fit(str(path),
                                                                        model_dir=str(folder / "model"))
     return model, str(folder / "model")
 
@@ -153,7 +153,7 @@ def test_many_to_one_slides_its_window(tmp_path, session_model):
 
     path = write_toy_sessions(tmp_path / "s.txt")
     model = RNNModel(**{**TINY_SETTINGS, "mapping": "many-to-one", "window": 4, "epochs": 2}).fit(
-        str(path), calibrate=False)
+        str(path))
     (s,) = generate(model, "a b", length=6, temperature=0)
     ids = np.array(s.prompt + s.ids, dtype=np.int64)
     lp = model.log_proba([ids], [False])[0][len(s.prompt):]
@@ -188,9 +188,9 @@ def test_sample_callback_prints_and_leaves_training_alone(tmp_path):
     settings = {**TINY_SETTINGS, "epochs": 2, "chunk": 20, "batch_size": 4}
     out = io.StringIO()
     with_cb = RNNModel(**settings)
-    with_cb.fit(str(path), format="text", calibrate=False,
+    with_cb.fit(str(path), format="text",
                 callbacks=[SampleCallback(with_cb, every=1, length=20, prompt="RO", file=out)])
-    plain = RNNModel(**settings).fit(str(path), format="text", calibrate=False)
+    plain = RNNModel(**settings).fit(str(path), format="text")
     text = out.getvalue()
     assert text.count("----- samples at epoch") == 2
     for t in SAMPLE_TEMPERATURES:
@@ -254,7 +254,7 @@ def test_words_model_prompt_and_render(tmp_path):
     path = tmp_path / "w.txt"
     path.write_text("the king, the queen. " * 40, encoding="utf-8")
     model = RNNModel(**{**TINY_SETTINGS, "epochs": 2, "chunk": 10, "batch_size": 4}).fit(
-        str(path), format="text", text_tokens="words", calibrate=False)
+        str(path), format="text", text_tokens="words")
     (s,) = generate(model, "the king,", length=5, temperature=0)
     assert model.vocab_.decode(s.prompt) == ["the", "king,"]  # words split at white space only
     words = render(model, s).split(" ")

@@ -22,7 +22,7 @@ def test_hdfs_deeplog_top9_and_detection():
     normal = read_sessions(os.path.join(DATA, "test_normal"))
     abnormal = read_sessions(os.path.join(DATA, "test_abnormal"))
     assert model.evaluate(normal)["topk_accuracy"]["9"] >= 0.99
-    d = Detector(model).decide(normal + abnormal)
+    d = Detector(model).fit(os.path.join(DATA, "train")).decide(normal + abnormal)
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
     m = detection_metrics(y, d.anomalous, d.scores, prevalence=PREVALENCE_HDFS)
     assert m["recall"] >= 0.99

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from seqrnn.config import make_configs
-from seqrnn.data.formats import read_sequences
+from seqrnn.data.formats import read_sequences, split_validation
 from seqrnn.data.vocab import PAD
 
 torch = pytest.importorskip("torch")
@@ -51,7 +51,7 @@ def test_split_puts_the_last_tenth_in_validation(tmp_path, unit):
     (seq,) = read_sequences(str(write_text(tmp_path, text)), "text", text_tokens=unit)
     tokens = list(text) if unit == "chars" else text.split()
     assert seq.tokens == tokens
-    train, valid = RNNModel(**TINY).split_validation([seq], 0.1, seed=0)
+    train, valid = split_validation([seq], 0.1, seed=0)
     cut = int(round(len(tokens) * 0.9))
     assert train[0].tokens == tokens[:cut]
     assert valid[0].tokens == tokens[cut:]  # the end of the file, in order, not a random tenth
@@ -61,7 +61,7 @@ def test_split_puts_the_last_tenth_in_validation(tmp_path, unit):
 def test_fit_validates_on_the_last_tenth(tmp_path):
     """The vocabulary comes from the first 90% only: a character seen only at the end is unknown."""
     text = toy_text(300) + "Z" * 5 + "\n"
-    model = RNNModel(**TINY, epochs=1).fit(str(write_text(tmp_path, text)), format="text", calibrate=False)
+    model = RNNModel(**TINY, epochs=1).fit(str(write_text(tmp_path, text)), format="text")
     assert "Z" not in model.vocab_.stoi
     assert model.n_train_events_ == int(round(len(text) * 0.9))
 
@@ -150,7 +150,7 @@ def test_gradients_of_a_chunk_equal_truncated_backprop():
 # ============================================================================ validation cadence, bits
 def test_eval_every_writes_rows_inside_epochs(tmp_path):
     path = write_text(tmp_path, toy_text(400))
-    model = RNNModel(**TINY, epochs=2, eval_every=5).fit(str(path), format="text", calibrate=False,
+    model = RNNModel(**TINY, epochs=2, eval_every=5).fit(str(path), format="text",
                                                          model_dir=str(tmp_path / "m"))
     h = model.history_
     steps_per_epoch = -(-(-(-model.n_train_events_ // 4)) // 10)  # 4 rows, chunks of 10
@@ -175,7 +175,7 @@ def test_eval_every_writes_rows_inside_epochs(tmp_path):
 def test_validation_loss_is_mean_over_the_last_tenth(tmp_path):
     text = toy_text(300)
     path = write_text(tmp_path, text)
-    model = RNNModel(**TINY, epochs=1, dropout=0.0).fit(str(path), format="text", calibrate=False)
+    model = RNNModel(**TINY, epochs=1, dropout=0.0).fit(str(path), format="text")
     (seq,) = read_sequences(str(path), "text")
     cut = int(round(len(seq) * 0.9))
     # Training-time validation reads the last tenth as parallel rows; its count is every character once.
@@ -208,7 +208,7 @@ def test_lr_factor_warmup_and_cosine():
 
 def test_minutes_stop_logs_the_fraction_of_the_epoch(tmp_path):
     path = write_text(tmp_path, toy_text(400))
-    model = RNNModel(**TINY, epochs=5, minutes=1e-9).fit(str(path), format="text", calibrate=False)
+    model = RNNModel(**TINY, epochs=5, minutes=1e-9).fit(str(path), format="text")
     (row,) = model.history_  # stopped after the first step, validated once
     n_batches = -(-(-(-model.n_train_events_ // 4)) // 10)
     assert row["step"] == 1 and row["epoch"] == round(1 / n_batches, 3)
@@ -218,7 +218,7 @@ def test_minutes_stop_logs_the_fraction_of_the_epoch(tmp_path):
 def test_cosine_schedule_over_epochs(tmp_path):
     path = write_text(tmp_path, toy_text(300))
     model = RNNModel(**TINY, epochs=4, lr=0.01, schedule="cosine", warmup=2).fit(
-        str(path), format="text", calibrate=False)
+        str(path), format="text")
     lrs = [r["lr"] for r in model.history_]
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
     # the last step's rate: the cosine at (steps - 1) / steps of the way, close to the floor
@@ -230,7 +230,7 @@ def test_cosine_schedule_over_epochs(tmp_path):
 
 def test_constant_schedule_leaves_the_rate_alone(tmp_path):
     path = write_text(tmp_path, toy_text(200))
-    model = RNNModel(**TINY, epochs=2, lr=0.01).fit(str(path), format="text", calibrate=False)
+    model = RNNModel(**TINY, epochs=2, lr=0.01).fit(str(path), format="text")
     assert [r["lr"] for r in model.history_] == [0.01, 0.01]
 
 

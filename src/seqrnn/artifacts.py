@@ -74,25 +74,31 @@ def load_tensors(path: str) -> dict:
         raise ModelFileError(f"weights file is truncated or not safetensors ({exc})", path) from None
 
 
+def read_json(path: str, error: type = ModelFileError, what: str = "JSON"):
+    """The parsed JSON file at ``path``; a file that is not UTF-8 JSON raises ``error`` naming it."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{what} is truncated or not JSON ({exc})", path) from None
+
+
 # What each kind of model directory holds, to point a user at the command that reads it.
 KINDS = {"seqrnn-model": "a next-event model: use seqrnn detect, evaluate or predict",
          "seqrnn-classifier": "a classifier: use seqrnn classify predict or evaluate"}
 
 
-def read_config(model_dir: str, fmt: str = FORMAT, version: int = FORMAT_VERSION) -> dict:
-    """The checked ``config.json`` of a model directory whose ``format`` is ``fmt``."""
+def read_config(model_dir: str, fmt: str | tuple[str, ...] = FORMAT, version: int = FORMAT_VERSION) -> dict:
+    """The checked ``config.json`` of a model directory whose ``format`` is ``fmt`` (or one of them)."""
     if not os.path.isdir(model_dir):
         raise ModelFileError("no such model directory", model_dir)
     path = os.path.join(model_dir, CONFIG)
     if not os.path.isfile(path):
         raise ModelFileError(f"not a seqrnn model directory ({CONFIG} is missing)", model_dir)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            config = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"config is truncated or not JSON ({exc})", path) from None
+    config = read_json(path, ModelFileError, "config")
     found = config.get("format") if isinstance(config, dict) else None
-    if found != fmt:
+    if found not in ((fmt,) if isinstance(fmt, str) else fmt):
+        fmt = fmt if isinstance(fmt, str) else fmt[0]
         hint = f" ({KINDS[found]})" if found in KINDS else ""
         raise ModelFileError(f"not a {fmt} config (no \"format\": \"{fmt}\"){hint}", path)
     if int(config.get("format_version", 0)) > version:

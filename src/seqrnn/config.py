@@ -35,7 +35,7 @@ class TrainConfig:
     epochs: int = 30
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     patience: int = 5  # epochs without a better validation loss before stopping; 0 never stops
-    validation: float = 0.1  # fraction of the training sequences held out
+    validation_split: float = 0.1  # fraction of the training sequences held out
     chunk: int = 100  # steps of truncated back-propagation on streams
     seed: int = 0
     threads: int = 0  # 0: torch's default (the machine's cores)
@@ -63,8 +63,13 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# Settings renamed since: old name -> new name (read from older model directories and files).
+LEGACY_SETTINGS = {"validation": "validation_split"}
+
+
 def split_settings(settings: dict) -> tuple[dict, dict]:
     """Split flat settings into ModelConfig and TrainConfig keyword arguments."""
+    settings = {LEGACY_SETTINGS.get(k, k): v for k, v in settings.items()}
     mnames = {f.name for f in fields(ModelConfig)}
     tnames = {f.name for f in fields(TrainConfig)}
     unknown = set(settings) - mnames - tnames
@@ -110,7 +115,7 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         (tc.weight_decay >= 0 and tc.patience >= 0 and tc.clip >= 0 and tc.minutes >= 0,
          "weight-decay, patience, clip and minutes must be >= 0"),
         (tc.batch_size >= 1 and tc.epochs >= 1 and tc.chunk >= 2, "batch-size and epochs must be >= 1, chunk >= 2"),
-        (0.0 <= tc.validation < 1.0, "validation fraction must be in [0, 1)"),
+        (0.0 <= tc.validation_split < 1.0, "validation_split (a fraction) must be in [0, 1)"),
         (tc.topk >= 1, "topk must be >= 1"),
         (tc.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
         (tc.warmup >= 0 and tc.eval_every >= 0, "warmup and eval-every must be >= 0"),

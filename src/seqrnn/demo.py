@@ -37,12 +37,14 @@ def run_demo(args) -> int:
     say(f"1. train: 2x64 LSTM (deeplog preset), many-to-many, {args.epochs} epochs -> {model_dir}")
     t0 = time.perf_counter()
     model = RNNModel("deeplog", epochs=args.epochs).fit(train, model_dir=model_dir, verbose=0 if args.quiet else 1)
+    detector = Detector(model).fit(train)
+    detector.save(model_dir)
     t_train = time.perf_counter() - t0
     ev = model.evaluate(normal)
     say(f"2. evaluate on normal test sessions: top-1 accuracy {ev['accuracy']:.3f}, "
         f"top-9 accuracy {ev['topk_accuracy']['9']:.4f}, perplexity {ev['perplexity']:.3f}")
     t0 = time.perf_counter()
-    decisions = Detector(model).decide(normal + abnormal)
+    decisions = detector.decide(normal + abnormal)
     t_detect = time.perf_counter() - t0
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
     m = detection_metrics(y, decisions.anomalous, decisions.scores, PREVALENCE)

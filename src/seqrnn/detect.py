@@ -1,7 +1,14 @@
 """Decisions: which events and which sequences are anomalous, and why.
 
-Three views of a sequence, each with a threshold calibrated on normal data
-only (no labels), each saying why it fired:
+A :class:`Detector` holds a fitted next-event model and the decision rule
+learned for it, on normal data only (no labels). Models score; the Detector
+decides, and owns everything it learned (scikit-learn style: settings in
+``__init__``, ``fit`` on normal data, learned state in attributes ending in
+``_``, its own files ``detector.json`` and ``detector.safetensors`` beside
+the model's).
+
+Three views of a sequence, each with a threshold learned by ``fit``, each
+saying why it fired:
 
 unseen event
     an event never seen in training is anomalous by itself;
@@ -20,119 +27,43 @@ count profile (for sessions)
     events are what it catches; the model's view catches wrong orders.
 
 A model may bring sequence-level views of its own (the baselines of
-:mod:`seqrnn.models.counts`): ``model.calibrate_views(target_fpr)`` gives
-their thresholds at calibration, ``model.sequence_views(ids_list)`` their
-distances for finished sessions and ``model.sequence_view_reason`` the
-reason when one fires. A model with ``event_view = False`` has no surprise
-view, and one with ``count_profile = False`` no count profile.
+:mod:`seqrnn.models.counts`, see ``SequenceModel.sequence_views``); their
+thresholds are learned the same way as the count profile's, from the
+training sessions' leave-one-out distances. A model whose ``event_view`` is
+off has no surprise view, and one whose ``count_profile`` is off no count
+profile.
 
 A sequence's score is the largest of the views' scores, each divided by its
 threshold: above 1 is anomalous, and the score orders sequences for ROC
-curves. The thresholds live in ``config.json`` (``calibration``) and the
-training count profiles in ``detector.safetensors``.
+curves.
+
+>>> detector = Detector(RNNModel(preset="deeplog"), target_fpr=0.001).fit("train.txt")  # doctest: +SKIP
+>>> detector.predict("test.txt")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data.formats import Sequence
-from .data.vocab import EOS, UNK
+from . import artifacts
+from .data.formats import Sequence, as_sequences
+from .data.vocab import EOS
+from .errors import InputError, ModelFileError
+from .profiles import count_matrix, deviations, deviations_text, first_surplus, leave_one_out, nearest_to
 
 DEFAULT_TARGET_FPR = 0.001
 DEFAULT_MARGIN = math.log(100)  # nats beyond the most surprising held-out event
+UNCALIBRATED_NLL = 20.0  # the surprise threshold when no held-out event was scored (nats)
 COUNT_EPS = 0.1
-DETECTOR_FILE = "detector.safetensors"
-
-
-# --- count profiles -----------------------------------------------------------------
-def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
-    out = np.zeros((len(ids_list), vocab_size), dtype=np.float32)
-    for i, ids in enumerate(ids_list):
-        np.add.at(out[i], ids, 1.0)
-    out[:, UNK] = 0.0  # unseen events are judged by their own rule
-    return out
-
-
-def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
-            exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted L1 distance of each profile to its nearest reference profile, and its index."""
-    dist = np.empty(len(profiles), dtype=np.float64)
-    arg = np.empty(len(profiles), dtype=np.int64)
-    step = max(1, (1 << 24) // max(1, reference.size))
-    for start in range(0, len(profiles), step):
-        block = profiles[start:start + step]
-        d = (np.abs(block[:, None, :] - reference[None, :, :]) * weights).sum(-1)
-        if exclude_self:
-            d[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
-        arg[start:start + step] = d.argmin(1)
-        dist[start:start + step] = d.min(1)
-    return dist, arg
-
-
-def calibrate(model, train: list[Sequence], valid: list[Sequence], target_fpr: float = DEFAULT_TARGET_FPR,
-              margin: float = DEFAULT_MARGIN) -> dict:
-    """Set ``model.calibration_`` (thresholds) and ``model.count_profiles_`` from normal data."""
-    from .errors import InputError
-    from .score import score_sequences
-
-    if not 0.0 < target_fpr < 1.0:
-        raise InputError(f"target false-positive rate must be in (0, 1), not {target_fpr}")
-    held_out = valid or train
-    scores = score_sequences(model, held_out, topk=1)
-    max_nll = [float(s.nll[~s.unknown].max()) if (~s.unknown).any() else 0.0 for s in scores]
-    most = max(max_nll, default=None)
-    calib = {
-        "target_fpr": target_fpr,
-        "margin": margin,
-        "nll_threshold": (most + margin if most is not None else 20.0) if getattr(model, "event_view", True) else None,
-        "held_out_sequences": len(held_out),
-        "held_out_max_nll": most,
-        "count": None,
-    }
-    if hasattr(model, "calibrate_views"):
-        calib["views"] = model.calibrate_views(target_fpr)
-    sessions = [s for s in train if s.complete]
-    if len(sessions) >= 2 and len(sessions) == len(train) and getattr(model, "count_profile", True):
-        counts = count_matrix(model.encode(sessions)[0], len(model.vocab_))
-        unique, inverse, multiplicity = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
-        weights = (1.0 / (counts.std(0) + COUNT_EPS)).astype(np.float32)
-        loo, _ = nearest(unique, unique, weights, exclude_self=True)
-        loo = np.where(multiplicity > 1, 0.0, loo)[inverse.ravel()]
-        threshold = float(np.quantile(loo, 1.0 - target_fpr))
-        calib["count"] = {"threshold": max(threshold, 1e-6), "eps": COUNT_EPS, "profiles": int(len(unique)),
-                          "leave_one_out_max": float(loo.max())}
-        model.count_profiles_ = unique.astype(np.float32)
-        model.count_weights_ = weights
-    else:
-        model.count_profiles_ = None
-        model.count_weights_ = None
-    model.calibration_ = calib
-    return calib
-
-
-def save_detector(model, model_dir: str) -> None:
-    from .artifacts import save_tensors
-
-    if getattr(model, "count_profiles_", None) is not None:
-        save_tensors(os.path.join(model_dir, DETECTOR_FILE),
-                     {"count_profiles": model.count_profiles_, "count_weights": model.count_weights_})
-
-
-def load_detector(model, model_dir: str) -> None:
-    from .artifacts import load_tensors
-
-    path = os.path.join(model_dir, DETECTOR_FILE)
-    calib = getattr(model, "calibration_", None) or {}
-    if calib.get("count") and os.path.isfile(path):
-        t = load_tensors(path)
-        model.count_profiles_, model.count_weights_ = t["count_profiles"], t["count_weights"]
-    else:
-        model.count_profiles_ = model.count_weights_ = None
+DETECTOR_JSON = "detector.json"
+DETECTOR_TENSORS = "detector.safetensors"
+FORMAT = "seqrnn-detector"
+FORMAT_VERSION = 1
 
 
 # --- decisions ---------------------------------------------------------------------------
@@ -164,56 +95,248 @@ class Decisions:
 
 
 class Detector:
-    """Apply a fitted model's calibrated decision rule (or overrides) to sequences."""
+    """Decide which sequences a fitted next-event model finds anomalous, and why.
 
-    def __init__(self, model, top_g: int | None = None, threshold: float | None = None,
-                 use_counts: bool = True, topk: int = 5):
-        self.model = model
-        from .errors import InputError
+    Settings: ``model`` (fitted by :meth:`fit` if it is not yet),
+    ``target_fpr`` (the false-positive rate the count thresholds are set
+    for), ``margin`` (nats added to the largest held-out surprise), and the
+    decision-time options ``use_counts`` (the count-profile view),
+    ``top_g`` (DeepLog's rule instead of the probability threshold),
+    ``threshold`` (a probability replacing the learned one) and ``topk``
+    (expected events listed per position).
 
+    Learned by :meth:`fit`: ``nll_threshold_``, ``held_out_max_nll_``,
+    ``n_held_out_``, ``count_threshold_``, ``count_profiles_``,
+    ``count_weights_``, ``count_loo_max_`` and ``view_thresholds_``.
+    """
+
+    def __init__(self, model, *, target_fpr: float = DEFAULT_TARGET_FPR, margin: float = DEFAULT_MARGIN,
+                 use_counts: bool = True, top_g: int | None = None, threshold: float | None = None, topk: int = 5):
+        from .models.base import SequenceModel
+
+        if not isinstance(model, SequenceModel):
+            raise InputError(f"a {getattr(model, 'kind', type(model).__name__)} model does not predict the next "
+                             "event, so a Detector cannot judge with it (for a classifier: use seqrnn classify "
+                             "predict or evaluate)")
+        if not 0.0 < target_fpr < 1.0:
+            raise InputError(f"target_fpr (a false-positive rate) must be in (0, 1), not {target_fpr}")
+        if not margin >= 0:
+            raise InputError(f"margin must be >= 0 nats, not {margin}")
+        self.model, self.target_fpr, self.margin = model, target_fpr, margin
+        self.use_counts, self.topk = use_counts, topk
+        self._set_overrides(top_g, threshold)
+
+    def _set_overrides(self, top_g, threshold) -> None:
         if threshold is not None and not 0.0 < threshold < 1.0:
-            raise InputError(f"--threshold is a probability in (0, 1), not {threshold}")
+            raise InputError(f"threshold is a probability in (0, 1), not {threshold}")
         if top_g is not None and top_g < 1:
-            raise InputError(f"--top-g must be at least 1, not {top_g}")
-        calib = getattr(model, "calibration_", None) or {}
-        self.top_g = top_g
-        self.nll_threshold = -math.log(threshold) if threshold is not None else calib.get("nll_threshold", 20.0)
-        count = calib.get("count") if use_counts else None
-        self.count_threshold = count["threshold"] if count else None
-        self.view_thresholds = calib.get("views") or {}  # the model's own sequence-level views
-        self.topk = topk
+            raise InputError(f"top_g must be at least 1, not {top_g}")
+        self.top_g, self.threshold = top_g, threshold
+
+    def with_options(self, *, use_counts: bool | None = None, top_g: int | None = None,
+                     threshold: float | None = None, topk: int | None = None) -> "Detector":
+        """A copy that shares what was learned, with other decision-time options."""
+        other = copy.copy(self)
+        other._set_overrides(top_g if top_g is not None else self.top_g,
+                             threshold if threshold is not None else self.threshold)
+        if use_counts is not None:
+            other.use_counts = use_counts
+        if topk is not None:
+            other.topk = topk
+        return other
+
+    # --- learning the thresholds ---------------------------------------------------------
+    def fit(self, X, validation_data=None, *, format: str | None = None, text_tokens: str | None = None):
+        """Learn the thresholds from normal sequences ``X`` (paths, :class:`Sequence` list or token lists).
+
+        The surprise threshold comes from the sequences the model held out
+        (``validation_data``, or the same split of ``X`` the model makes when
+        it trains); the count thresholds and profiles from the rest. A model
+        that is not fitted yet is first fitted on the same split.
+        """
+        model = self.model
+        if not model.is_fitted():
+            seqs = as_sequences(X, format or "sessions", text_tokens or "chars")
+            valid = as_sequences(validation_data, format or "sessions", text_tokens or "chars") \
+                if validation_data is not None else None
+            model.fit(seqs, validation_data=valid, format=format or "sessions", text_tokens=text_tokens or "chars")
+        else:
+            seqs = model.read(X, format)
+            valid = model.read(validation_data, format) if validation_data is not None else None
+        if valid is None:
+            train, valid = model.split(seqs)
+        else:
+            train = seqs
+        self._calibrate(train, valid)
+        return self
+
+    def _calibrate(self, train: list[Sequence], held_out: list[Sequence]) -> None:
+        from .score import score_sequences
+
+        model = self.model
+        held_out = held_out or train
+        self.n_held_out_ = len(held_out)
+        self.held_out_max_nll_ = self.nll_threshold_ = None
+        if model.event_view:
+            scores = score_sequences(model, held_out, topk=1)
+            max_nll = [float(s.nll[~s.unknown].max()) for s in scores if (~s.unknown).any()]
+            self.held_out_max_nll_ = max(max_nll, default=None)
+            self.nll_threshold_ = (self.held_out_max_nll_ + self.margin if self.held_out_max_nll_ is not None
+                                   else UNCALIBRATED_NLL)
+        self.count_threshold_ = self.count_profiles_ = self.count_weights_ = self.count_loo_max_ = None
+        self.view_thresholds_ = {}
+        # Count views describe finished sessions: a stream has none.
+        if not (len(train) >= 2 and all(s.complete for s in train)):
+            return
+        ids = model.encode(train)[0]
+        for name, loo in model.sequence_views(ids, leave_one_out=True).items():
+            self.view_thresholds_[name] = max(self._quantile(loo), model.view_floor)
+        if model.count_profile:
+            counts = count_matrix(ids, len(model.vocab_))
+            weights = (1.0 / (counts.std(0) + COUNT_EPS)).astype(np.float32)
+            loo, unique = leave_one_out(counts, weights)
+            self.count_threshold_ = max(self._quantile(loo), 1e-6)
+            self.count_profiles_ = unique.astype(np.float32)
+            self.count_weights_ = weights
+            self.count_loo_max_ = float(loo.max())
+
+    def _quantile(self, distances: np.ndarray) -> float:
+        return float(np.quantile(distances, 1.0 - self.target_fpr))
+
+    def is_fitted(self) -> bool:
+        return hasattr(self, "view_thresholds_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted():
+            raise RuntimeError("Detector is not fitted yet: call fit() or Detector.load()")
+
+    @property
+    def calibration(self) -> dict:
+        """What was learned, as JSON (``detector.json``, ``seqrnn info`` and ``train --json``)."""
+        self._check_fitted()
+        count = None
+        if self.count_threshold_ is not None:
+            count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_)),
+                     "leave_one_out_max": self.count_loo_max_}
+        out = {"target_fpr": self.target_fpr, "margin": self.margin, "nll_threshold": self.nll_threshold_,
+               "held_out_sequences": self.n_held_out_, "held_out_max_nll": self.held_out_max_nll_, "count": count}
+        if self.view_thresholds_:
+            out["views"] = dict(self.view_thresholds_)
+        return out
+
+    def describe(self) -> str:
+        """One line for a person (``seqrnn info``): the views and their thresholds."""
+        views = ["unseen event"]
+        if self.nll_threshold_ is not None:
+            views.append(f"event probability threshold {math.exp(-self.nll_threshold_):.3g} "
+                         f"(-log p > {self.nll_threshold_:.3f})")
+        if self.count_threshold_ is not None:
+            views.append(f"count-profile threshold {self.count_threshold_:.3f}")
+        views += [f"{k} distance threshold {v:.3f}" for k, v in self.view_thresholds_.items()]
+        return f"detection  {', '.join(views)}, target FPR {self.target_fpr}"
+
+    # --- files ---------------------------------------------------------------------------------
+    def save(self, model_dir: str) -> str:
+        """Write ``detector.safetensors`` (the count profiles), then ``detector.json`` that names them."""
+        cal = self.calibration
+        os.makedirs(model_dir, exist_ok=True)
+        if self.count_profiles_ is not None:
+            artifacts.save_tensors(os.path.join(model_dir, DETECTOR_TENSORS),
+                                   {"count_profiles": self.count_profiles_, "count_weights": self.count_weights_})
+        artifacts.write_json(os.path.join(model_dir, DETECTOR_JSON),
+                             {"format": FORMAT, "format_version": FORMAT_VERSION, **cal})
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir: str, model=None, *, use_counts: bool = True, top_g: int | None = None,
+             threshold: float | None = None, topk: int = 5) -> "Detector":
+        """The detector saved in ``model_dir`` (with its model, loaded from there unless given)."""
+        if model is None:
+            from .models.base import load
+
+            model = load(model_dir)
+        path = os.path.join(model_dir, DETECTOR_JSON)
+        if os.path.isfile(path):
+            cal = artifacts.read_json(path, ModelFileError)
+            if not isinstance(cal, dict) or cal.get("format") != FORMAT:
+                raise ModelFileError(f"not a detector file (no \"format\": \"{FORMAT}\")", path)
+        else:  # written before the detector had files of its own: the calibration lived in config.json
+            cal = (artifacts.read_config(model_dir).get("calibration")) or None
+            if cal is None:
+                raise ModelFileError(
+                    f"{DETECTOR_JSON} is missing: the model was never calibrated (its training did not finish); "
+                    "train it again, or resume the training", model_dir)
+        try:
+            det = cls(model, target_fpr=float(cal["target_fpr"]), margin=float(cal["margin"]), use_counts=use_counts,
+                      top_g=top_g, threshold=threshold, topk=topk)
+            det.nll_threshold_ = None if cal["nll_threshold"] is None else float(cal["nll_threshold"])
+            det.held_out_max_nll_ = cal.get("held_out_max_nll")
+            det.n_held_out_ = cal.get("held_out_sequences")
+            det.view_thresholds_ = {str(k): float(v) for k, v in (cal.get("views") or {}).items()}
+            count = cal.get("count")
+            det.count_threshold_ = det.count_profiles_ = det.count_weights_ = det.count_loo_max_ = None
+            if count:
+                t = artifacts.load_tensors(os.path.join(model_dir, DETECTOR_TENSORS))
+                det.count_threshold_ = float(count["threshold"])
+                det.count_loo_max_ = count.get("leave_one_out_max")
+                det.count_profiles_, det.count_weights_ = t["count_profiles"], t["count_weights"]
+                if det.count_profiles_.shape[1:] != (len(model.vocab_),) or det.count_weights_.shape != (
+                        len(model.vocab_),):
+                    raise ValueError("count profiles do not match the vocabulary")
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, InputError) as exc:
+            raise ModelFileError(f"detector files do not fit the model ({type(exc).__name__}: {exc})",
+                                 model_dir) from None
+        return det
+
+    # --- deciding ----------------------------------------------------------------------------------
+    @property
+    def nll_cut(self) -> float | None:
+        """The surprise threshold in force (nats): the learned one, or ``threshold``'s."""
+        return -math.log(self.threshold) if self.threshold is not None else self.nll_threshold_
 
     def decide(self, seqs: list[Sequence], scores=None) -> Decisions:
         from .score import score_sequences
 
+        self._check_fitted()
+        model = self.model
         if scores is None:
-            scores = score_sequences(self.model, seqs, topk=self.topk)
-        count_dist = count_near = None
-        profiles = getattr(self.model, "count_profiles_", None)
-        # Count profiles describe whole sessions: an unfinished sequence has none to compare.
+            scores = score_sequences(model, seqs, topk=self.topk)
+        # Count views describe whole sessions: an unfinished sequence has none to compare.
         sessions = [i for i, sc in enumerate(scores) if sc.sequence.complete]
-        if self.count_threshold is not None and profiles is not None and sessions:
-            counts = count_matrix([scores[i].ids[scores[i].ids != EOS] for i in sessions], len(self.model.vocab_))
-            uniq, inv = np.unique(counts, axis=0, return_inverse=True)
-            d, a = nearest(uniq, profiles, self.model.count_weights_)
-            count_dist, count_near = d[inv.ravel()], a[inv.ravel()]
-        extra = {}
-        if self.view_thresholds and sessions:
-            extra = self.model.sequence_views([scores[i].ids[scores[i].ids != EOS] for i in sessions])
+        events = [scores[i].ids[scores[i].ids != EOS] for i in sessions]
+        count_dist = counts = count_near = None
+        if self.use_counts and self.count_threshold_ is not None and sessions:
+            counts = count_matrix(events, len(model.vocab_))
+            count_dist, count_near = nearest_to(counts, self.count_profiles_, self.count_weights_)
+        extra = model.sequence_views(events) if self.view_thresholds_ and sessions else {}
         row = {i: r for r, i in enumerate(sessions)}
         findings = []
         for i, sc in enumerate(scores):
             r = row.get(i) if count_dist is not None else None
-            f = self._one(sc, None if r is None else (count_dist[r], counts[r], profiles[count_near[r]]))
+            f = self._one(sc, None if r is None else (count_dist[r], counts[r], self.count_profiles_[count_near[r]]))
             if i in row and extra:
                 self._add_views(f, {name: float(v[row[i]]) for name, v in extra.items()})
             findings.append(f)
         return Decisions(findings)
 
+    def decision_function(self, X, format: str | None = None) -> np.ndarray:
+        """Sequence anomaly scores: above 1 is anomalous; higher is more abnormal (PyOD's sign)."""
+        return self.decide(self.model.read(X, format)).scores
+
+    def score_samples(self, X, format: str | None = None) -> np.ndarray:
+        """The same as :meth:`decision_function` (PyOD's sign; scikit-learn's is the opposite)."""
+        return self.decision_function(X, format)
+
+    def predict(self, X, format: str | None = None) -> np.ndarray:
+        """``True`` for each anomalous sequence."""
+        return self.decide(self.model.read(X, format)).anomalous
+
     def _add_views(self, f: Finding, values: dict) -> None:
         """Combine the model's own sequence-level views into a finding, like the count profile."""
         for name, value in values.items():
-            threshold = self.view_thresholds[name]
+            threshold = self.view_thresholds_[name]
             f.views[name + "_distance"] = value
             f.views[name] = value / threshold
             f.score = max(f.score, f.views[name])
@@ -222,12 +345,13 @@ class Detector:
                 f.position, f.reason, f.count_deviations = self.model.sequence_view_reason(name, f.scores)
 
     def event_flags(self, sc) -> np.ndarray:
+        cut = self.nll_cut
         if self.top_g is not None:
             surprising = sc.rank > self.top_g
-        elif self.nll_threshold is None:  # a model without a surprise view
+        elif cut is None:  # a model without a surprise view
             surprising = np.zeros(len(sc), bool)
         else:
-            surprising = sc.nll > self.nll_threshold
+            surprising = sc.nll > cut
         return surprising | sc.unknown
 
     def event_reason(self, sc, position: int) -> str:
@@ -238,27 +362,27 @@ class Detector:
             return f"ended early: p(end)={sc.prob[position]:.2g}"
         if self.top_g is not None:
             return f"unexpected event: rank {int(sc.rank[position])}, not in the top {self.top_g}"
-        return f"unlikely event: p={sc.prob[position]:.2g} < {math.exp(-self.nll_threshold):.2g}"
+        return f"unlikely event: p={sc.prob[position]:.2g} < {math.exp(-self.nll_cut):.2g}"
 
     def _one(self, sc, count) -> Finding:
         flags = self.event_flags(sc)
         known = ~sc.unknown
         max_nll = float(sc.nll[known].max()) if known.any() else 0.0
-        views = {"max_nll": max_nll,
-                 "surprise": max_nll / self.nll_threshold if self.nll_threshold else 0.0}
+        cut = self.nll_cut
+        views = {"max_nll": max_nll, "surprise": max_nll / cut if cut else 0.0}
         if self.top_g is not None:
             views["surprise"] = float(sc.rank[known].max() / (self.top_g + 0.5)) if known.any() else 0.0
         score = views["surprise"]
-        deviations = []
+        devs = []
         count_fired = False
         if count is not None:
             dist, c, ref = count
             views["count_distance"] = float(dist)
-            views["count"] = float(dist / self.count_threshold)
+            views["count"] = float(dist / self.count_threshold_)
             score = max(score, views["count"])
-            count_fired = dist > self.count_threshold
+            count_fired = dist > self.count_threshold_
             if count_fired:
-                deviations = _count_deviations(c, ref, self.model.count_weights_, self.model.vocab_)
+                devs = deviations(c, ref, self.count_weights_, self.model.vocab_)
         if sc.unknown.any():
             score = max(score, 1.0 + float(sc.unknown.sum()))
         anomalous = bool(flags.any() or count_fired)
@@ -267,25 +391,6 @@ class Detector:
             position = int(np.flatnonzero(flags)[0])
             reason = self.event_reason(sc, position)
         elif count_fired:
-            position = _count_position(sc, deviations, self.model.vocab_)
-            reason = "unusual event counts: " + ", ".join(
-                f"{d['event']} x{d['count']} (normal x{d['normal']})" for d in deviations[:3])
-        return Finding(sc, anomalous, float(score), flags, position, reason, views, deviations)
-
-
-def _count_deviations(c, ref, weights, vocab) -> list[dict]:
-    diff = c - ref
-    order = np.argsort(-np.abs(diff) * weights, kind="stable")
-    return [{"event": vocab.itos[j], "count": int(c[j]), "normal": int(ref[j])}
-            for j in order if diff[j] != 0]
-
-
-def _count_position(sc, deviations, vocab) -> int:
-    """Where the first surplus event occurs; the end if events are missing."""
-    best = len(sc.ids) - 1
-    for d in deviations:
-        if d["count"] > d["normal"]:
-            where = np.flatnonzero(sc.ids == vocab.stoi[d["event"]])
-            if len(where) > d["normal"]:
-                best = min(best, int(where[d["normal"]]))
-    return best
+            position = first_surplus(sc.ids, devs, self.model.vocab_)
+            reason = deviations_text(devs)
+        return Finding(sc, anomalous, float(score), flags, position, reason, views, devs)

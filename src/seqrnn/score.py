@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .data.formats import Sequence
-from .data.vocab import BOS, EOS, PAD, UNK
+from .data.vocab import BOS, PAD, UNK, with_end
 
 NOT_PREDICTED = (PAD, UNK, BOS)  # never offered as an expected event
 
@@ -46,7 +46,7 @@ class EventScores:
 
 
 def targets(ids: np.ndarray, complete: bool) -> np.ndarray:
-    return np.concatenate((ids, [EOS])).astype(np.int64) if complete else ids.astype(np.int64)
+    return with_end(ids, complete)
 
 
 def true_log_proba_and_rank(logp: np.ndarray, y: np.ndarray):

@@ -58,7 +58,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     t.add_argument("--clip", type=float, help="largest gradient norm (0: no clipping)")
     t.add_argument("--patience", type=int, help="validations (epochs, or --eval-every periods) without a better "
                         "validation loss before stopping (0: never)")
-    t.add_argument("--validation-split", dest="validation_fraction", type=float,
+    t.add_argument("--validation-split", dest="validation_split", type=float,
                    help="fraction of the training sequences held out for validation (default 0.1)")
     t.add_argument("--validation", metavar="FILE", dest="validation_file",
                    help="validate on FILE instead of a split of the training data")

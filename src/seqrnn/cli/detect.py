@@ -31,13 +31,12 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..detect import Detector
-    from ..models.base import load
     from ..report import finding_dict, load_templates, plot_findings, write_event_table
 
-    model = load(args.model_dir)
     templates = load_templates(args.templates) if args.templates else None
-    detector = Detector(model, top_g=args.top_g, threshold=args.threshold, use_counts=not args.no_counts,
-                        topk=args.k)
+    detector = Detector.load(args.model_dir, top_g=args.top_g, threshold=args.threshold,
+                             use_counts=not args.no_counts, topk=args.k)
+    model = detector.model
     if args.follow:
         from ..follow import follow
 
@@ -58,6 +57,6 @@ def run(args) -> int:
     if args.events:
         write_event_table(args.events, model, decisions.findings, args.k)
     if args.plot:
-        plot_findings(args.plot, decisions.findings, None if args.top_g else detector.nll_threshold)
+        plot_findings(args.plot, decisions.findings, None if args.top_g else detector.nll_cut)
     print(f"{n_anom} of {len(seqs)} sequences anomalous", file=sys.stderr)
     return 0

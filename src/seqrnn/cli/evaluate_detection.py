@@ -28,12 +28,11 @@ def run(args) -> int:
 
     from ..detect import Detector
     from ..metrics import detection_metrics
-    from ..models.base import load
 
-    model = load(args.model_dir)
-    normal = read_inputs(args, model, paths=args.normal)
-    abnormal = read_inputs(args, model, paths=args.abnormal)
-    detector = Detector(model, top_g=args.top_g, threshold=args.threshold, use_counts=not args.no_counts)
+    detector = Detector.load(args.model_dir, top_g=args.top_g, threshold=args.threshold,
+                             use_counts=not args.no_counts)
+    normal = read_inputs(args, detector.model, paths=args.normal)
+    abnormal = read_inputs(args, detector.model, paths=args.abnormal)
     d = detector.decide(normal + abnormal)
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
     metrics = detection_metrics(y, d.anomalous, d.scores, args.prevalence)

@@ -50,9 +50,7 @@ def train_other(args) -> int:
         "order", "alpha", "states", "iterations", "idf", "window", "seed", "min_count", "cell", "layers", "hidden",
         "embedding_dim", "dropout", "mapping", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "clip",
         "patience", "chunk", "minutes", "threads", "preset", "validation_file", "schedule", "warmup", "eval_every",
-        "sample_every", "bidirectional"}}
-    if args.validation_fraction is not None:
-        given["validation"] = args.validation_fraction
+        "sample_every", "bidirectional", "validation_split"}}
     refused = sorted(k for k in given if k not in accepted and k != "validation_file")
     refused += [k for k in ("resume", "config") if getattr(args, k)]
     if refused:
@@ -60,16 +58,27 @@ def train_other(args) -> int:
         raise InputError(f"{names} does not apply to --model {args.model}")
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     model = cls(**{k: v for k, v in given.items() if k in accepted})
-    model.fit(read_inputs(args), validation=valid, format=args.format, target_fpr=args.target_fpr,
-              text_tokens=args.tokens or "chars")
+    seqs = read_inputs(args)
+    model.fit(seqs, validation_data=valid, format=args.format, text_tokens=args.tokens or "chars")
     model.save(args.model_dir)
+    detector = _calibrate(args, model, seqs, valid)
     if args.json:
-        print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model._training_summary(),
-                          "calibration": model.calibration_}, indent=2))
+        print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
+                          "calibration": detector.calibration}, indent=2))
     elif not args.quiet:
         print(f"saved {args.model_dir}: {args.model}, {len(model.vocab_) - 4} events, {model.fit_seconds_:.2f}s",
               file=sys.stderr)
     return 0
+
+
+def _calibrate(args, model, seqs, valid):
+    """The Detector's thresholds, learned on the model's held-out and training sequences, saved beside it."""
+    from ..detect import DEFAULT_TARGET_FPR, Detector
+
+    target_fpr = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
+    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid)
+    detector.save(args.model_dir)
+    return detector
 
 
 def run(args) -> int:
@@ -81,8 +90,7 @@ def run(args) -> int:
     settings = {k: getattr(args, k) for k in (
         "cell", "layers", "hidden", "embedding_dim", "dropout", "mapping", "window", "bidirectional", "optimizer",
         "lr", "weight_decay", "batch_size", "epochs", "clip", "patience", "chunk", "minutes", "min_count",
-        "threads", "seed", "schedule", "warmup", "eval_every")}
-    settings["validation"] = args.validation_fraction
+        "threads", "seed", "schedule", "warmup", "eval_every", "validation_split")}
     if args.config:  # preset < config file < explicit flags
         from ..config import read_settings
 
@@ -96,18 +104,19 @@ def run(args) -> int:
 
         callbacks.append(SampleCallback(model, args.sample_every, prompt=args.sample_prompt))
     try:
-        model.fit(seqs, validation=valid, format=args.format, target_fpr=args.target_fpr, text_tokens=args.tokens or "chars",
+        model.fit(seqs, validation_data=valid, format=args.format, text_tokens=args.tokens or "chars",
                   model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1,
                   callbacks=callbacks)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
         return 130
+    detector = _calibrate(args, model, seqs, valid)
     last = model.history_[-1] if model.history_ else {}
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "epochs": len(model.history_), "last": last,
-                          "calibration": model.calibration_}, indent=2))
+                          "calibration": detector.calibration}, indent=2))
     elif not args.quiet:
-        summary = model._training_summary()
+        summary = model.training_summary()
         best_loss = summary.get("best_val_loss") or summary.get("best_loss") or float("nan")
         print(f"saved {args.model_dir}: {len(model.vocab_) - 4} events, {model.n_parameters():,} parameters, "
               f"best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "

@@ -89,7 +89,7 @@ def run(args) -> int:
     study.set_user_attr("data", list(args.inputs))
     before = tune.finished(study)
     deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
-    objective = tune.make_objective(seqs, space, {"seed": args.seed, "threads": args.threads}, validation=valid,
+    objective = tune.make_objective(seqs, space, {"seed": args.seed, "threads": args.threads}, validation_data=valid,
                                     data_format=args.format, text_tokens=args.tokens or "chars",
                                     detection=detection, deadline=deadline, verbose=1 if args.verbose else 0)
     if before:

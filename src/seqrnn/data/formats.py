@@ -275,6 +275,27 @@ def read_sequences(paths, format: str = "sessions", *, separate_files: bool = Fa
     raise InputError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
 
 
+def split_validation(seqs: list[Sequence], fraction: float, seed: int) -> tuple[list[Sequence], list[Sequence]]:
+    """Hold out ``fraction`` of the sessions at random (seeded), or the last part of each stream."""
+    if fraction <= 0:
+        return seqs, []
+    if all(s.complete for s in seqs):
+        if len(seqs) < 2:
+            return seqs, []
+        rng = np.random.default_rng(seed)
+        n_valid = max(1, int(round(fraction * len(seqs))))
+        hold = set(rng.permutation(len(seqs))[:n_valid].tolist())
+        return ([s for i, s in enumerate(seqs) if i not in hold],
+                [s for i, s in enumerate(seqs) if i in hold])
+    train, valid = [], []
+    for s in seqs:
+        cut = int(round(len(s) * (1 - fraction)))
+        train.append(s.slice(0, cut))
+        if cut < len(s):
+            valid.append(s.slice(cut))
+    return train, valid
+
+
 def as_sequences(data, format: str = "sessions", text_tokens: str = "chars") -> list[Sequence]:
     """Accept paths, a list of :class:`Sequence`, or a list of token lists."""
     if isinstance(data, (str, os.PathLike)):

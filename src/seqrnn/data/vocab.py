@@ -16,6 +16,13 @@ PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 
 
+def with_end(ids: np.ndarray, complete: bool) -> np.ndarray:
+    """The events a model predicts in a sequence: a finished session ends with ``<eos>``, an event
+    like any other (one that stops too early is found there); an unfinished one has no end yet."""
+    ids = np.asarray(ids, dtype=np.int64)
+    return np.concatenate((ids, [EOS])) if complete else ids
+
+
 class Vocabulary:
     def __init__(self, tokens: Iterable[str] = (), counts: Iterable[int] | None = None):
         self.itos: list[str] = list(SPECIALS) + list(tokens)

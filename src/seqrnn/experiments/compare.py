@@ -64,15 +64,11 @@ def build_model(name: str, seed: int, rnn_settings: dict | None = None):
     return REGISTRY[kind](**settings, seed=seed)
 
 
-def has_surprise_view(model) -> bool:
-    return getattr(model, "event_view", True)
-
-
 def run_once(names: list[str], train: list[Sequence], normal: list[Sequence], abnormal: list[Sequence],
              seed: int, prevalence: float, rnn_settings: dict | None = None, target_fpr: float | None = None,
              progress=None) -> dict:
     """Train and judge every model once; row name -> metrics (and the scores, for the ROC plot)."""
-    from ..detect import Detector
+    from ..detect import DEFAULT_TARGET_FPR, Detector
     from ..metrics import detection_metrics
     from ..score import score_sequences
 
@@ -84,17 +80,17 @@ def run_once(names: list[str], train: list[Sequence], normal: list[Sequence], ab
     for name in names:
         model = build_model(name, seed, rnn_settings)
         t0 = time.perf_counter()
-        model.fit(shuffled, target_fpr=target_fpr)
+        detector = Detector(model, target_fpr=DEFAULT_TARGET_FPR if target_fpr is None else target_fpr).fit(shuffled)  # fits the model, then its thresholds
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         scores = score_sequences(model, test)
         t_score = time.perf_counter() - t0
         variants = [(name, True)]
-        if has_surprise_view(model) and (model.calibration_ or {}).get("count"):
+        if model.event_view and detector.count_threshold_ is not None:
             variants.append((name + " --no-counts", False))
         for row, use_counts in variants:
             t0 = time.perf_counter()
-            d = Detector(model, use_counts=use_counts).decide(test, scores=scores)
+            d = detector.with_options(use_counts=use_counts).decide(test, scores=scores)
             t_detect = t_score + time.perf_counter() - t0
             m = detection_metrics(y, d.anomalous, d.scores, prevalence)
             m.update(train_seconds=t_train, detect_seconds=t_detect)

@@ -56,7 +56,7 @@ DEFAULT_SPACE: dict = {
     "batch_size": [16, 32, 64, 128],
 }
 # Never searched: they do not change what a model learns, or they must stay fixed across trials.
-NOT_SEARCHED = ("seed", "threads", "minutes", "validation", "topk")
+NOT_SEARCHED = ("seed", "threads", "minutes", "validation_split", "topk")
 PRUNE_STARTUP_TRIALS = 5  # trials that finish before any is pruned
 PRUNE_FROM_EPOCH = 3  # the first epoch at which a trial can be pruned (steps are epochs, from 1)
 STATES_COUNTED = ("COMPLETE", "PRUNED")  # what --trials counts (a failed or interrupted trial is run again)
@@ -136,13 +136,12 @@ class DetectionTarget:
     metric: str = "pr_auc"  # or roc_auc, f1, f1_at_prevalence
     prevalence: float | None = None
 
-    def score(self, model) -> dict:
+    def score(self, detector) -> dict:
         import numpy as np
 
-        from ..detect import Detector
         from ..metrics import detection_metrics
 
-        d = Detector(model).decide(self.normal + self.abnormal)
+        d = detector.decide(self.normal + self.abnormal)
         y = np.r_[np.zeros(len(self.normal), bool), np.ones(len(self.abnormal), bool)]
         return detection_metrics(y, d.anomalous, d.scores, self.prevalence)
 
@@ -169,7 +168,7 @@ def _pruning_callback(trial, sign: float, deadline: float | None):
     return Pruning()
 
 
-def make_objective(seqs, space: dict, fixed: dict, *, validation=None, data_format: str = "sessions",
+def make_objective(seqs, space: dict, fixed: dict, *, validation_data=None, data_format: str = "sessions",
                    text_tokens: str = "chars", detection: DetectionTarget | None = None,
                    deadline: float | None = None, verbose: int = 0):
     """The function Optuna calls for each trial: train one model, return its score."""
@@ -185,8 +184,8 @@ def make_objective(seqs, space: dict, fixed: dict, *, validation=None, data_form
         trial.set_user_attr("settings", model._settings())
         pruning = _pruning_callback(trial, sign, deadline)
         try:
-            model.fit(seqs, validation=validation, format=data_format, text_tokens=text_tokens,
-                      calibrate=detection is not None, callbacks=[pruning], verbose=verbose)
+            model.fit(seqs, validation_data=validation_data, format=data_format, text_tokens=text_tokens,
+                      callbacks=[pruning], verbose=verbose)
         except Exception as exc:  # shown in the trial's line, and the table
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             raise
@@ -201,7 +200,9 @@ def make_objective(seqs, space: dict, fixed: dict, *, validation=None, data_form
             return math.nan  # Optuna records the trial as failed
         if detection is None:
             return val_loss
-        metrics = detection.score(model)
+        from ..detect import Detector
+
+        metrics = detection.score(Detector(model).fit(seqs, validation_data=validation_data))
         trial.set_user_attr("detection", metrics)
         return metrics[detection.metric]
 

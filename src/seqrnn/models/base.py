@@ -1,9 +1,11 @@
-"""The one interface every model keeps, neural or not.
+"""The one interface every next-event model keeps, neural or not, and ``load``.
 
 A model learns, from normal sequences, a distribution over the next event.
-What it must implement is small:
+What a subclass must implement is small:
 
-* ``_fit(train, valid)`` on encoded sequences;
+* ``__init__`` stores its settings (an unknown keyword is a ``TypeError``),
+  ``_settings()`` gives them back as JSON;
+* ``_fit(train, train_complete, valid, valid_complete)`` on encoded sequences;
 * ``log_proba(ids_list, complete_list)``: for each sequence of ``n`` events
   the ``(n, V)`` (or ``(n + 1, V)`` for a finished session, the end being an
   event too) log-probabilities of every vocabulary entry at each position,
@@ -12,12 +14,14 @@ What it must implement is small:
   read in pieces, with the model's state carried from piece to piece;
 * ``_tensors()`` / ``_load_tensors()`` for the weights, if any.
 
-Everything else (scores, evaluation, predictions, detection, saving) is
-written once, here and in :mod:`seqrnn.score` and :mod:`seqrnn.detect`.
-The detection side follows scikit-learn and PyOD: ``fit`` learns and
-returns ``self``, learned state ends in ``_``, ``decision_function`` gives
-higher-is-more-abnormal scores and ``predict`` compares them with the
-calibrated ``threshold_``.
+The optional parts are declared here with their defaults: ``event_view``,
+``count_profile``, ``sequence_views``, ``sequence_view_reason``,
+``view_floor``, ``stream_end``, ``n_parameters`` and ``describe``.
+
+Everything else (scores, evaluation, predictions, saving) is written once,
+here and in :mod:`seqrnn.score`. Models score; they know nothing of
+decisions: thresholds, calibration and their files belong to
+:class:`seqrnn.detect.Detector`.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ import time
 import numpy as np
 
 from .. import artifacts
-from ..data.formats import Sequence, as_sequences
-from ..data.vocab import Vocabulary
+from ..config import LEGACY_SETTINGS
+from ..data.formats import Sequence, as_sequences, split_validation
+from ..data.vocab import EOS, Vocabulary
 from ..errors import InputError
 
 REGISTRY: dict[str, type] = {}
@@ -43,9 +48,47 @@ def register(cls):
 class SequenceModel:
     kind = "base"
 
+    # --- optional parts, with their defaults ------------------------------------------
+    #: The model's next-event probabilities are a view of the Detector (surprise).
+    event_view = True
+    #: The Detector's count-profile view applies to this model's sessions.
+    count_profile = True
+    #: Distances of the model's own sequence views below this are no evidence (their threshold's floor).
+    view_floor = 0.0
+
+    def sequence_views(self, ids_list: list[np.ndarray], leave_one_out: bool = False) -> dict[str, np.ndarray]:
+        """The model's own sequence-level views: name -> distance of each finished session (events
+        without ``<eos>``) to what training showed; with ``leave_one_out`` the sessions are the
+        training sessions, each compared with the others. Default: none."""
+        return {}
+
+    def sequence_view_reason(self, name: str, scores) -> tuple[int, str, list]:
+        """Where and why view ``name`` fired on a session: position, reason, count deviations."""
+        raise NotImplementedError(f"{type(self).__name__} has no sequence view {name!r}")
+
+    def stream_end(self, state) -> np.ndarray:
+        """The distribution after the last event read (where ``<eos>`` is scored)."""
+        lp, _ = self.stream_step(np.array([EOS]), state)
+        return lp
+
+    def n_parameters(self) -> int | None:
+        """Trained parameters (weights) of a neural model; ``None`` for the others."""
+        return None
+
+    def describe(self) -> list[str]:
+        """Lines that describe the fitted model to a person (``seqrnn info``)."""
+        lines = [f"model      {self.kind}: " + ", ".join(f"{k} {v}" for k, v in self._settings().items())]
+        lines += self._describe_data()
+        t = self.training_summary()
+        lines.append(f"training   {t.get('sequences')} sequences, {t.get('events')} events, {t.get('seconds')}s")
+        return lines
+
+    def _describe_data(self) -> list[str]:
+        return [f"vocabulary {len(self.vocab_) - 4} events (+4 reserved), format {self.format_}"]
+
     # --- what subclasses provide ------------------------------------------------
     def _fit(self, train: list[np.ndarray], train_complete: list[bool],
-             valid: list[np.ndarray], valid_complete: list[bool], **kwargs) -> None:
+             valid: list[np.ndarray], valid_complete: list[bool]) -> None:
         raise NotImplementedError
 
     def log_proba(self, ids_list: list[np.ndarray], complete: list[bool]) -> list[np.ndarray]:
@@ -67,65 +110,6 @@ class SequenceModel:
     def _load_tensors(self, tensors: dict) -> None:
         pass
 
-    # --- fitting -------------------------------------------------------------
-    def split_validation(self, seqs: list[Sequence], fraction: float, seed: int):
-        """Hold out ``fraction`` of the sessions at random, or the last part of each stream."""
-        if fraction <= 0:
-            return seqs, []
-        if all(s.complete for s in seqs):
-            if len(seqs) < 2:
-                return seqs, []
-            rng = np.random.default_rng(seed)
-            n_valid = max(1, int(round(fraction * len(seqs))))
-            perm = rng.permutation(len(seqs))
-            hold = set(perm[:n_valid].tolist())
-            return ([s for i, s in enumerate(seqs) if i not in hold],
-                    [s for i, s in enumerate(seqs) if i in hold])
-        train, valid = [], []
-        for s in seqs:
-            cut = int(round(len(s) * (1 - fraction)))
-            train.append(s.slice(0, cut))
-            if cut < len(s):
-                valid.append(s.slice(cut))
-        return train, valid
-
-    def encode(self, seqs: list[Sequence]) -> tuple[list[np.ndarray], list[bool]]:
-        return [self.vocab_.encode(s.tokens) for s in seqs], [s.complete for s in seqs]
-
-    def fit(self, X, validation=None, format: str = "sessions", calibrate: bool = True,
-            target_fpr: float | None = None, text_tokens: str = "chars", **kwargs):
-        """Learn from normal sequences (paths, :class:`Sequence` list, or token lists).
-
-        ``validation`` (sequences or paths) replaces the default hold-out split.
-        With ``calibrate`` the detection thresholds are then set on the held-out
-        normal data for ``target_fpr`` (see :mod:`seqrnn.detect`).
-        """
-        if target_fpr is not None and not 0.0 < target_fpr < 1.0:
-            raise InputError(f"target false-positive rate must be in (0, 1), not {target_fpr}")
-        seqs = as_sequences(X, format, text_tokens)
-        if validation is not None:
-            train, valid = seqs, as_sequences(validation, format, text_tokens)
-        else:
-            train, valid = self.split_validation(seqs, self._validation_fraction(), self._seed())
-        if not any(len(s) for s in train):
-            raise InputError("the training data holds no events")
-        self.vocab_ = Vocabulary.build(train, min_count=self._min_count())
-        self.format_ = format
-        self.text_tokens_ = text_tokens
-        t0 = time.perf_counter()
-        tr_ids, tr_c = self.encode(train)
-        va_ids, va_c = self.encode(valid)
-        self._fit(tr_ids, tr_c, va_ids, va_c, **kwargs)
-        self.fit_seconds_ = time.perf_counter() - t0
-        self.n_train_sequences_ = len(train)
-        self.n_train_events_ = int(sum(len(s) for s in train))
-        if calibrate:
-            from ..detect import DEFAULT_TARGET_FPR
-            from ..detect import calibrate as _calibrate
-
-            _calibrate(self, train, valid, target_fpr=DEFAULT_TARGET_FPR if target_fpr is None else target_fpr)
-        return self
-
     def _validation_fraction(self) -> float:
         return 0.1
 
@@ -135,60 +119,81 @@ class SequenceModel:
     def _min_count(self) -> int:
         return 1
 
-    def _read(self, X, format: str | None):
-        """Input as sequences, read in the format (and text unit) the model was trained on by default."""
-        return as_sequences(X, format or self.format_, getattr(self, "text_tokens_", "chars"))
+    # --- fitting -------------------------------------------------------------
+    def split(self, seqs: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
+        """The model's training and held-out parts of ``seqs`` (its validation fraction and seed)."""
+        return split_validation(seqs, self._validation_fraction(), self._seed())
+
+    def encode(self, seqs: list[Sequence]) -> tuple[list[np.ndarray], list[bool]]:
+        return [self.vocab_.encode(s.tokens) for s in seqs], [s.complete for s in seqs]
+
+    def fit(self, X, validation_data=None, *, format: str = "sessions", text_tokens: str = "chars"):
+        """Learn from normal sequences (paths, :class:`Sequence` list, or token lists).
+
+        ``validation_data`` (sequences or paths) replaces the held-out split
+        of ``X``. Returns ``self``; the thresholds of detection are learned
+        by :class:`seqrnn.detect.Detector`.
+        """
+        train, valid = self._prepare(X, validation_data, format, text_tokens)
+        t0 = time.perf_counter()
+        self._fit(*self.encode(train), *self.encode(valid))
+        self._finish_fit(train, time.perf_counter() - t0)
+        return self
+
+    def _prepare(self, X, validation_data, format: str, text_tokens: str):
+        """Read, split and build the vocabulary: the training and held-out sequences."""
+        seqs = as_sequences(X, format, text_tokens)
+        if validation_data is not None:
+            train, valid = seqs, as_sequences(validation_data, format, text_tokens)
+        else:
+            train, valid = self.split(seqs)
+        if not any(len(s) for s in train):
+            raise InputError("the training data holds no events")
+        self.vocab_ = Vocabulary.build(train, min_count=self._min_count())
+        self.format_ = format
+        self.text_tokens_ = text_tokens
+        return train, valid
+
+    def _finish_fit(self, train: list[Sequence], seconds: float) -> None:
+        self.fit_seconds_ = seconds
+        self.n_train_sequences_ = len(train)
+        self.n_train_events_ = int(sum(len(s) for s in train))
+
+    def is_fitted(self) -> bool:
+        return hasattr(self, "vocab_")
 
     def _check_fitted(self):
-        if not hasattr(self, "vocab_"):
+        if not self.is_fitted():
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() or seqrnn.load()")
+
+    def read(self, X, format: str | None = None) -> list[Sequence]:
+        """Input as sequences, read in the format (and text unit) the model was trained on by default."""
+        self._check_fitted()
+        return as_sequences(X, format or self.format_, self.text_tokens_)
 
     # --- using a fitted model --------------------------------------------------
     def score_events(self, X, format: str | None = None, topk: int = 5):
         """Per-event scores of each sequence (see :mod:`seqrnn.score`)."""
         from ..score import score_sequences
 
-        self._check_fitted()
-        return score_sequences(self, self._read(X, format), topk=topk)
+        return score_sequences(self, self.read(X, format), topk=topk)
 
     def evaluate(self, X, format: str | None = None) -> dict:
         """Loss, perplexity, accuracy and top-k accuracy (k = 1..10) of next-event prediction."""
         from ..score import evaluate
 
-        self._check_fitted()
-        return evaluate(self, self._read(X, format))
+        return evaluate(self, self.read(X, format))
 
     def predict_next(self, X, k: int = 5, format: str | None = None):
         """The ``k`` most likely events at each position, next to the true ones."""
         return self.score_events(X, format, topk=k)
 
-    def score_samples(self, X, format: str | None = None) -> np.ndarray:
-        """Sequence anomaly scores, higher is more abnormal (PyOD's sign; scikit-learn's is the opposite)."""
-        return self.decision_function(X, format)
-
-    def decision_function(self, X, format: str | None = None) -> np.ndarray:
-        from ..detect import Detector
-
-        self._check_fitted()
-        return Detector(self).decide(self._read(X, format)).scores
-
-    def predict(self, X, format: str | None = None) -> np.ndarray:
-        """``True`` for each anomalous sequence, by the calibrated decision rule."""
-        from ..detect import Detector
-
-        self._check_fitted()
-        return Detector(self).decide(self._read(X, format)).anomalous
-
     # --- saving ------------------------------------------------------------------
     def save(self, model_dir: str) -> str:
+        """Write the weights, then ``config.json`` that names them (each file atomically)."""
         self._check_fitted()
         os.makedirs(model_dir, exist_ok=True)
-        artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), self._tensors(),
-                               {"kind": self.kind})
-        if getattr(self, "calibration_", None) is not None:
-            from ..detect import save_detector
-
-            save_detector(self, model_dir)
+        artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), self._tensors(), {"kind": self.kind})
         artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), self._config_dict())
         return model_dir
 
@@ -199,14 +204,14 @@ class SequenceModel:
             "kind": self.kind,
             "settings": self._settings(),
             "data_format": self.format_,
-            "text_tokens": getattr(self, "text_tokens_", "chars"),
+            "text_tokens": self.text_tokens_,
             "vocabulary": self.vocab_.to_dict(),
-            "training": self._training_summary(),
-            "calibration": getattr(self, "calibration_", None),
+            "training": self.training_summary(),
             "versions": artifacts.versions(),
         }
 
-    def _training_summary(self) -> dict:
+    def training_summary(self) -> dict:
+        """What training saw and how long it took (``config.json``'s ``training``)."""
         return {
             "sequences": getattr(self, "n_train_sequences_", None),
             "events": getattr(self, "n_train_events_", None),
@@ -215,23 +220,18 @@ class SequenceModel:
 
     @classmethod
     def _from_config(cls, config: dict, model_dir: str):
-        model = cls(**config.get("settings", {}))
+        settings = {LEGACY_SETTINGS.get(k, k): v for k, v in (config.get("settings") or {}).items()}
+        model = cls(**settings)
         model.vocab_ = Vocabulary.from_dict(config["vocabulary"])
         model.format_ = config.get("data_format", "sessions")
         model.text_tokens_ = config.get("text_tokens", "chars")
-        model.calibration_ = config.get("calibration")
         training = config.get("training") or {}
         model.n_train_sequences_ = training.get("sequences")
         model.n_train_events_ = training.get("events")
         model.fit_seconds_ = training.get("seconds", 0.0)
         model._loaded_training = training
-        tensors = artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS))
-        model._load_tensors(tensors)
-        from ..detect import load_detector
-
-        load_detector(model, model_dir)
+        model._load_tensors(artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS)))
         return model
-
 
 
 class BaselineModel(SequenceModel):
@@ -242,16 +242,16 @@ class BaselineModel(SequenceModel):
     ``_settings``.
     """
 
-    def __init__(self, seed: int = 0, validation: float = 0.1, min_count: int = 1):
-        if not 0.0 <= validation < 1.0:
-            raise InputError(f"validation fraction must be in [0, 1), not {validation}")
-        self.seed, self.validation, self.min_count = seed, validation, min_count
+    def __init__(self, seed: int = 0, validation_split: float = 0.1, min_count: int = 1):
+        if not 0.0 <= validation_split < 1.0:
+            raise InputError(f"validation_split (a fraction) must be in [0, 1), not {validation_split}")
+        self.seed, self.validation_split, self.min_count = seed, validation_split, min_count
 
     def _settings(self) -> dict:
-        return {"seed": self.seed, "validation": self.validation, "min_count": self.min_count}
+        return {"seed": self.seed, "validation_split": self.validation_split, "min_count": self.min_count}
 
     def _validation_fraction(self) -> float:
-        return self.validation
+        return self.validation_split
 
     def _seed(self) -> int:
         return self.seed
@@ -259,12 +259,14 @@ class BaselineModel(SequenceModel):
     def _min_count(self) -> int:
         return self.min_count
 
-def load(model_dir: str) -> SequenceModel:
-    """Load a model directory written by ``save`` or ``seqrnn train``; never unpickles."""
+
+def load(model_dir: str):
+    """Load a model directory written by ``save`` or ``seqrnn train`` (any kind, the classifier
+    included); never unpickles."""
     from ..errors import ModelFileError
     from . import MODULES, model_class
 
-    config = artifacts.read_config(model_dir)
+    config = artifacts.read_config(model_dir, (artifacts.FORMAT, "seqrnn-classifier"))  # the latter: before 0.2
     kind = config.get("kind")
     if kind in MODULES:
         model_class(kind)  # imports its module, which registers it

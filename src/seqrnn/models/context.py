@@ -133,6 +133,9 @@ class ContextModel(RNNModel):
             raise InputError("the context model predicts every event from both sides; "
                              "mapping and bidirectional do not apply to it")
 
+    def _reads(self, mapping: str) -> str:
+        return "each event from the events before and after it"
+
     def _make_net(self) -> nn.Module:
         return ContextNet(len(self.vocab_), self.model_config)
 
@@ -181,7 +184,4 @@ class ContextModel(RNNModel):
         self._no_stream()
 
     def stream_step(self, ids, state):
-        self._no_stream()
-
-    def stream_end(self, state):
         self._no_stream()

@@ -11,7 +11,7 @@ HDFS). Each keeps the one model interface so every command accepts it:
   Detector's unseen-event rule decide.
 * views, each a distance calibrated on the training sessions (the
   ``1 - target_fpr`` quantile of the leave-one-out distances, at least
-  ``MIN_THRESHOLD``, so that anything never seen fires when training shows
+  ``view_floor``, so that anything never seen fires when training shows
   no spread), combined by :class:`seqrnn.detect.Detector` like its own:
 
   ``length``
@@ -29,16 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.vocab import EOS
+from ..data.vocab import EOS, with_end
 from ..errors import InputError
+from ..profiles import count_matrix, deviations, deviations_text, first_surplus, nearest_to
+from ..profiles import leave_one_out as profiles_loo
 from .base import BaselineModel, register
 from .markov import support_mask
-
-MIN_THRESHOLD = 0.5  # below one event's difference: a length or count vector never seen fires
-
-
-def loo_threshold(distances_loo: np.ndarray, target_fpr: float) -> float:
-    return max(float(np.quantile(distances_loo, 1.0 - target_fpr)), MIN_THRESHOLD)
 
 
 class SequenceLevelModel(BaselineModel):
@@ -46,18 +42,19 @@ class SequenceLevelModel(BaselineModel):
     views: tuple[str, ...] = ()
     event_view = False  # the unigram is no detector: no surprise view
     count_profile = False  # its own count view (if any) replaces the Detector's count profile
+    view_floor = 0.5  # below one event's difference: a length or count vector never seen fires
 
-    def __init__(self, idf: bool = False, seed: int = 0, validation: float = 0.1, min_count: int = 1):
-        super().__init__(seed, validation, min_count)
+    def __init__(self, idf: bool = False, seed: int = 0, validation_split: float = 0.1, min_count: int = 1):
+        super().__init__(seed, validation_split, min_count)
         self.idf = bool(idf)
 
     def _settings(self) -> dict:
         return {"idf": self.idf, **super()._settings()}
 
     # --- fitting ------------------------------------------------------------------------
-    def _fit(self, train, train_complete, valid, valid_complete, **_):
+    def _fit(self, train, train_complete, valid, valid_complete):
         V = len(self.vocab_)
-        y = np.concatenate([np.concatenate((a, [EOS])) if c else a for a, c in zip(train, train_complete)])
+        y = np.concatenate([with_end(a, c) for a, c in zip(train, train_complete)])
         mask = support_mask(V)
         counts = np.bincount(y, minlength=V).astype(np.float64)
         p = np.where(mask, counts + 1.0, 0.0)
@@ -66,12 +63,6 @@ class SequenceLevelModel(BaselineModel):
         sessions = [a for a, c in zip(train, train_complete) if c]
         if self.views and len(sessions) < 2:
             raise InputError(f"the {self.kind} detector needs at least two finished sessions (--format sessions)")
-        self._fit_views(sessions)
-
-    def _fit_views(self, sessions: list[np.ndarray]) -> None:
-        from ..detect import count_matrix
-
-        V = len(self.vocab_)
         self.lengths_ = np.unique([len(a) for a in sessions]).astype(np.int64) if sessions else np.zeros(0, np.int64)
         counts = count_matrix(sessions, V) if sessions else np.zeros((0, V), np.float32)
         if self.idf and len(counts):
@@ -80,28 +71,6 @@ class SequenceLevelModel(BaselineModel):
         else:
             self.weights_ = np.ones(V, np.float32)
         self.profiles_ = np.unique(counts, axis=0).astype(np.float32)
-        # leave-one-out distances, kept for the calibration that follows
-        self._loo = {}
-        if "length" in self.views:
-            self._loo["length"] = self._length_loo([len(a) for a in sessions])
-        if "count" in self.views:
-            from ..detect import nearest
-
-            unique, inverse, mult = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
-            loo, _ = nearest(unique, unique, self.weights_, exclude_self=True)
-            self._loo["count"] = np.where(mult > 1, 0.0, loo)[inverse.ravel()]
-
-    @staticmethod
-    def _length_loo(lengths) -> np.ndarray:
-        lengths = np.asarray(lengths, np.int64)
-        uniq, inverse, mult = np.unique(lengths, return_inverse=True, return_counts=True)
-        gaps = np.diff(uniq).astype(np.float64)
-        near = np.minimum(np.r_[np.inf, gaps], np.r_[gaps, np.inf])
-        return np.where(mult > 1, 0.0, near)[inverse.ravel()]
-
-    def calibrate_views(self, target_fpr: float) -> dict:
-        """Thresholds of the views from the training sessions' leave-one-out distances."""
-        return {name: loo_threshold(self._loo[name], target_fpr) for name in self.views}
 
     def _tensors(self) -> dict:
         return {"log_unigram": self.log_unigram_, "lengths": self.lengths_, "profiles": self.profiles_,
@@ -123,14 +92,26 @@ class SequenceLevelModel(BaselineModel):
         return np.broadcast_to(self.log_unigram_, (len(ids), len(self.log_unigram_))), state
 
     # --- the sequence-level views (see seqrnn.detect.Detector) ------------------------------------
-    def sequence_views(self, ids_list: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """Each view's distance for each finished session (events without ``<eos>``)."""
+    def sequence_views(self, ids_list: list[np.ndarray], leave_one_out: bool = False) -> dict[str, np.ndarray]:
+        """Each view's distance for each finished session (events without ``<eos>``); with
+        ``leave_one_out``, of each training session to the others."""
         out = {}
+        lengths = np.array([len(a) for a in ids_list], np.int64)
         if "length" in self.views:
-            out["length"] = self._length_distance(np.array([len(a) for a in ids_list], np.int64))
+            out["length"] = self._length_loo(lengths) if leave_one_out else self._length_distance(lengths)
         if "count" in self.views:
-            out["count"] = self._count_nearest(ids_list)[0]
+            counts = count_matrix(ids_list, len(self.vocab_))
+            out["count"] = (profiles_loo(counts, self.weights_)[0] if leave_one_out
+                            else nearest_to(counts, self.profiles_, self.weights_)[0])
         return out
+
+    @staticmethod
+    def _length_loo(lengths) -> np.ndarray:
+        lengths = np.asarray(lengths, np.int64)
+        uniq, inverse, mult = np.unique(lengths, return_inverse=True, return_counts=True)
+        gaps = np.diff(uniq).astype(np.float64)
+        near = np.minimum(np.r_[np.inf, gaps], np.r_[gaps, np.inf])
+        return np.where(mult > 1, 0.0, near)[inverse.ravel()]
 
     def _length_distance(self, lengths: np.ndarray) -> np.ndarray:
         ref = self.lengths_
@@ -141,27 +122,16 @@ class SequenceLevelModel(BaselineModel):
         hi = ref[np.clip(pos, 0, len(ref) - 1)]
         return np.minimum(np.abs(lengths - lo), np.abs(lengths - hi)).astype(np.float64)
 
-    def _count_nearest(self, ids_list):
-        from ..detect import count_matrix, nearest
-
-        counts = count_matrix(ids_list, len(self.vocab_))
-        uniq, inv = np.unique(counts, axis=0, return_inverse=True)
-        d, a = nearest(uniq, self.profiles_, self.weights_)
-        return d[inv.ravel()], counts, a[inv.ravel()]
-
     def sequence_view_reason(self, name: str, sc) -> tuple[int, str, list]:
         """Where and why view ``name`` fired on the session scored in ``sc``: position, reason, deviations."""
-        from ..detect import _count_deviations, _count_position
-
         ids = sc.ids[sc.ids != EOS]
         if name == "length":
             near = int(self.lengths_[np.argmin(np.abs(self.lengths_ - len(ids)))])
             return len(sc.ids) - 1, f"unusual length: {len(ids)} events (nearest normal {near})", []
-        _, counts, arg = self._count_nearest([ids])
-        dev = _count_deviations(counts[0], self.profiles_[arg[0]], self.weights_, self.vocab_)
-        reason = "unusual event counts: " + ", ".join(
-            f"{d['event']} x{d['count']} (normal x{d['normal']})" for d in dev[:3])
-        return _count_position(sc, dev, self.vocab_), reason, dev
+        counts = count_matrix([ids], len(self.vocab_))
+        _, arg = nearest_to(counts, self.profiles_, self.weights_)
+        dev = deviations(counts[0], self.profiles_[arg[0]], self.weights_, self.vocab_)
+        return first_surplus(sc.ids, dev, self.vocab_), deviations_text(dev), dev
 
 
 @register

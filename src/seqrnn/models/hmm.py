@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.vocab import EOS
+from ..data.vocab import EOS, with_end
 from ..errors import InputError
 from .base import BaselineModel, register
 from .markov import support_mask
@@ -33,26 +33,26 @@ class HMMModel(BaselineModel):
 
     kind = "hmm"
 
-    def __init__(self, states: int = 10, iterations: int = 30, seed: int = 0, validation: float = 0.1,
+    def __init__(self, states: int = 10, iterations: int = 30, seed: int = 0, validation_split: float = 0.1,
                  min_count: int = 1):
         if not isinstance(states, int) or states < 1:
             raise InputError(f"states must be an integer >= 1, not {states!r}")
         if not isinstance(iterations, int) or iterations < 1:
             raise InputError(f"iterations must be an integer >= 1, not {iterations!r}")
-        super().__init__(seed, validation, min_count)
+        super().__init__(seed, validation_split, min_count)
         self.states, self.iterations = states, iterations
 
     def _settings(self) -> dict:
         return {"states": self.states, "iterations": self.iterations, **super()._settings()}
 
-    def _fit(self, train, train_complete, valid, valid_complete, **_):
+    def _fit(self, train, train_complete, valid, valid_complete):
         try:
             from hmmlearn.hmm import CategoricalHMM
         except ImportError:
             raise InputError("the hmm model needs hmmlearn: pip install hmmlearn") from None
 
         V = len(self.vocab_)
-        seqs = [np.concatenate((a, [EOS])) if c else a for a, c in zip(train, train_complete)]
+        seqs = [with_end(a, c) for a, c in zip(train, train_complete)]
         seqs = [s for s in seqs if len(s)]
         X = np.concatenate(seqs).astype(np.int64)[:, None]
         hmm = CategoricalHMM(n_components=self.states, n_features=V, n_iter=self.iterations, tol=1e-3,
@@ -103,7 +103,7 @@ class HMMModel(BaselineModel):
 
     def log_proba(self, ids_list, complete):
         V = len(self.vocab_)
-        ys = [np.concatenate((a, [EOS])) if c else np.asarray(a, np.int64) for a, c in zip(ids_list, complete)]
+        ys = [with_end(a, c) for a, c in zip(ids_list, complete)]
         out: list[np.ndarray | None] = [None] * len(ys)
         order = np.argsort([len(y) for y in ys], kind="stable")
         for s in range(0, len(order), BATCH):

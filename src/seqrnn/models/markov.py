@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.vocab import BOS, EOS, PAD
+from ..data.vocab import BOS, PAD, with_end
 from ..errors import InputError
 from .base import BaselineModel, register
 
@@ -45,7 +45,7 @@ def histories(ids: np.ndarray, complete: bool, order: int, prefix: np.ndarray | 
     ``prefix`` (the last ``order`` events already read, for streams) replaces the padding.
     """
     ids = np.asarray(ids, dtype=np.int64)
-    y = np.concatenate((ids, [EOS])) if complete else ids
+    y = with_end(ids, complete)
     pad = np.full(order, BOS, np.int64) if prefix is None else np.asarray(prefix, np.int64)
     seq = np.concatenate((pad, ids))
     if order == 0:
@@ -152,15 +152,15 @@ class _Level:
 class MarkovModel(HistoryModel):
     """n-gram Markov chain with Witten-Bell interpolation down to a uniform floor.
 
-    >>> MarkovModel(order=3).fit("train.txt").predict("test.txt")  # doctest: +SKIP
+    >>> Detector(MarkovModel(order=3)).fit("train.txt").predict("test.txt")  # doctest: +SKIP
     """
 
     kind = "markov"
 
-    def __init__(self, order: int = 1, seed: int = 0, validation: float = 0.1, min_count: int = 1):
+    def __init__(self, order: int = 1, seed: int = 0, validation_split: float = 0.1, min_count: int = 1):
         if not isinstance(order, int) or order < 0:
             raise InputError(f"order must be an integer >= 0, not {order!r}")
-        super().__init__(seed, validation, min_count)
+        super().__init__(seed, validation_split, min_count)
         self.order = order
 
     @property
@@ -171,7 +171,7 @@ class MarkovModel(HistoryModel):
         return {"order": self.order, **super()._settings()}
 
     # --- fitting -------------------------------------------------------------------
-    def _fit(self, train, train_complete, valid, valid_complete, **_):
+    def _fit(self, train, train_complete, valid, valid_complete):
         V = len(self.vocab_)
         pairs = [histories(a, c, self.order) for a, c in zip(train, train_complete)]
         y = np.concatenate([p[0] for p in pairs]) if pairs else np.zeros(0, np.int64)

@@ -40,13 +40,13 @@ class NaiveBayesModel(HistoryModel):
 
     kind = "nb"
 
-    def __init__(self, window: int = 10, alpha: float = 1.0, seed: int = 0, validation: float = 0.1,
+    def __init__(self, window: int = 10, alpha: float = 1.0, seed: int = 0, validation_split: float = 0.1,
                  min_count: int = 1):
         if not isinstance(window, int) or window < 1:
             raise InputError(f"window must be an integer >= 1, not {window!r}")
         if not alpha > 0:
             raise InputError(f"alpha (Lidstone smoothing) must be > 0, not {alpha}")
-        super().__init__(seed, validation, min_count)
+        super().__init__(seed, validation_split, min_count)
         self.window, self.alpha = window, alpha
 
     @property
@@ -56,7 +56,7 @@ class NaiveBayesModel(HistoryModel):
     def _settings(self) -> dict:
         return {"window": self.window, "alpha": self.alpha, **super()._settings()}
 
-    def _fit(self, train, train_complete, valid, valid_complete, **_):
+    def _fit(self, train, train_complete, valid, valid_complete):
         V, w, a = len(self.vocab_), self.window, self.alpha
         if w * V * V > TABLE_LIMIT:
             raise InputError(f"Naive Bayes over {V - 4} events and a window of {w} needs a table of {w * V * V:,} "

@@ -9,13 +9,15 @@ sequence, or one batched pass over all windows.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
-
 import numpy as np
 import torch
 from torch import nn
 
-from ..config import ModelConfig, TrainConfig, make_configs
+from dataclasses import fields
+
+from ..config import LEGACY_SETTINGS, ModelConfig, TrainConfig, make_configs
 from ..data.batching import Windows, inputs_targets, length_buckets, pad
 from ..data.vocab import BOS, PAD
 from .base import SequenceModel, register
@@ -59,6 +61,10 @@ class RNNModel(SequenceModel):
     kind = "rnn"
 
     def __init__(self, preset: str | None = None, **settings):
+        known = {f.name for f in fields(ModelConfig) + fields(TrainConfig)} | set(LEGACY_SETTINGS)
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
         self.preset = preset
         self.model_config, self.train_config = make_configs(preset, **settings)
 
@@ -67,7 +73,7 @@ class RNNModel(SequenceModel):
         return {**asdict(self.model_config), **asdict(self.train_config)}
 
     def _validation_fraction(self) -> float:
-        return self.train_config.validation
+        return self.train_config.validation_split
 
     def _seed(self) -> int:
         return self.train_config.seed
@@ -80,8 +86,8 @@ class RNNModel(SequenceModel):
             torch.set_num_threads(self.train_config.threads)
 
     # --- fitting --------------------------------------------------------------
-    def _fit(self, train, train_complete, valid, valid_complete, model_dir=None, resume=False,
-             callbacks=(), verbose=0):
+    def _fit(self, train, train_complete, valid, valid_complete, *, model_dir=None, resume=False, callbacks=(),
+             verbose=0):
         from ..train import Trainer
 
         mc, tc = self.model_config, self.train_config
@@ -96,23 +102,27 @@ class RNNModel(SequenceModel):
         self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
         self.net_.eval()
 
-    def fit(self, X, validation=None, format="sessions", calibrate=True, target_fpr=None, text_tokens="chars", *,
-            model_dir=None, resume=False, callbacks=(), verbose=0):
-        """Train on normal sequences.
+    def fit(self, X, validation_data=None, *, format: str = "sessions", text_tokens: str = "chars",
+            model_dir: str | None = None, resume: bool = False, callbacks=(), verbose: int = 0):
+        """Train on normal sequences (paths, :class:`~seqrnn.data.formats.Sequence` list, or token lists).
 
-        With ``model_dir`` the best epoch, ``history.csv`` and a checkpoint for
-        ``resume`` are written there as training goes, and the finished model
-        (with its calibration) at the end. ``callbacks`` are
-        :class:`~seqrnn.train.Callback` objects; ``verbose=1`` prints progress.
+        ``validation_data`` replaces the held-out split of ``X``. With
+        ``model_dir`` the best epoch, ``history.csv`` and a checkpoint for
+        ``resume`` are written there as training goes, and the finished
+        model at the end. ``callbacks`` are :class:`~seqrnn.train.Callback`
+        objects; ``verbose=1`` prints progress.
         """
-        super().fit(X, validation, format, calibrate, target_fpr, text_tokens, model_dir=model_dir, resume=resume,
-                    callbacks=callbacks, verbose=verbose)
+        train, valid = self._prepare(X, validation_data, format, text_tokens)
+        t0 = time.perf_counter()
+        self._fit(*self.encode(train), *self.encode(valid), model_dir=model_dir, resume=resume,
+                  callbacks=callbacks, verbose=verbose)
+        self._finish_fit(train, time.perf_counter() - t0)
         if model_dir:
             self.save(model_dir)
         return self
 
-    def _training_summary(self) -> dict:
-        out = super()._training_summary()
+    def training_summary(self) -> dict:
+        out = super().training_summary()
         history = getattr(self, "history_", None) or []
         if history:
             key = "val_loss" if "val_loss" in history[-1] else "loss"
@@ -142,6 +152,23 @@ class RNNModel(SequenceModel):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.net_.parameters())
+
+    def describe(self) -> list[str]:
+        mc = self.model_config
+        if mc.mapping == "many-to-one":
+            reads = f"many-to-one (window {mc.window}{', bidirectional' if mc.bidirectional else ''})"
+        else:
+            reads = mc.mapping
+        t = self.training_summary()
+        return [f"model      {self.kind}: {mc.layers}x{mc.hidden} {mc.cell.upper()}, embedding {mc.embedding_dim}, "
+                f"dropout {mc.dropout}, {self._reads(reads)}",
+                f"parameters {self.n_parameters():,}",
+                *self._describe_data(),
+                f"training   {t.get('sequences')} sequences, {t.get('events')} events, {t.get('epochs')} epochs, "
+                f"{t.get('seconds')}s; best val_loss {t.get('best_val_loss')}"]
+
+    def _reads(self, mapping: str) -> str:
+        return mapping
 
     # --- scoring -------------------------------------------------------------------
     @torch.inference_mode()
@@ -216,10 +243,3 @@ class RNNModel(SequenceModel):
         logits, rnn_state = self.net_(torch.from_numpy(x)[None], state["rnn"])
         lp = torch.log_softmax(logits[0].float(), dim=-1).numpy()
         return lp, {"prev": int(ids[-1]), "rnn": rnn_state}
-
-    def stream_end(self, state):
-        """The distribution after the last event read (where EOS is scored)."""
-        from ..data.vocab import EOS
-
-        lp, _ = self.stream_step(np.array([EOS]), state)
-        return lp

@@ -1,0 +1,87 @@
+"""Count profiles of sessions: event count vectors and the distance to the nearest known one.
+
+Shared by the Detector's count-profile view (:mod:`seqrnn.detect`) and the
+sequence-level baselines (:mod:`seqrnn.models.counts`). A profile is the
+vector of how often each event occurs in a session; two are compared by a
+weighted L1 distance, and a session is judged by its nearest profile among
+those of the training sessions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data.vocab import UNK
+
+
+def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
+    """One row of event counts per sequence; unseen events are judged by their own rule, not counted."""
+    out = np.zeros((len(ids_list), vocab_size), dtype=np.float32)
+    for i, ids in enumerate(ids_list):
+        np.add.at(out[i], ids, 1.0)
+    out[:, UNK] = 0.0
+    return out
+
+
+def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
+            exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted L1 distance of each profile to its nearest reference profile, and its index.
+
+    With ``exclude_self`` the profiles are the reference itself and each is
+    compared with the others only. Computed in blocks of bounded memory.
+    """
+    dist = np.empty(len(profiles), dtype=np.float64)
+    arg = np.empty(len(profiles), dtype=np.int64)
+    step = max(1, (1 << 24) // max(1, reference.size))
+    for start in range(0, len(profiles), step):
+        block = profiles[start:start + step]
+        d = (np.abs(block[:, None, :] - reference[None, :, :]) * weights).sum(-1)
+        if exclude_self:
+            d[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
+        arg[start:start + step] = d.argmin(1)
+        dist[start:start + step] = d.min(1)
+    return dist, arg
+
+
+def leave_one_out(counts: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's distance to the nearest *other* row (0 where it occurs twice), and the distinct rows.
+
+    Identical sessions are compared once: the distance is computed over the
+    distinct rows and spread back to every row.
+    """
+    unique, inverse, multiplicity = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
+    if len(unique) < 2:
+        return np.zeros(len(counts)), unique
+    loo, _ = nearest(unique, unique, weights, exclude_self=True)
+    return np.where(multiplicity > 1, 0.0, loo)[inverse.ravel()], unique
+
+
+def nearest_to(counts: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest` for rows that repeat: each distinct row is computed once."""
+    uniq, inv = np.unique(counts, axis=0, return_inverse=True)
+    d, a = nearest(uniq, reference, weights)
+    return d[inv.ravel()], a[inv.ravel()]
+
+
+def deviations(counts: np.ndarray, reference: np.ndarray, weights: np.ndarray, vocab) -> list[dict]:
+    """The events whose count differs from the reference profile, largest weighted difference first."""
+    diff = counts - reference
+    order = np.argsort(-np.abs(diff) * weights, kind="stable")
+    return [{"event": vocab.itos[j], "count": int(counts[j]), "normal": int(reference[j])}
+            for j in order if diff[j] != 0]
+
+
+def deviations_text(devs: list[dict], most: int = 3) -> str:
+    return "unusual event counts: " + ", ".join(f"{d['event']} x{d['count']} (normal x{d['normal']})"
+                                                for d in devs[:most])
+
+
+def first_surplus(ids: np.ndarray, devs: list[dict], vocab) -> int:
+    """Where the first surplus event occurs in ``ids``; the last position if events are only missing."""
+    best = len(ids) - 1
+    for d in devs:
+        if d["count"] > d["normal"]:
+            where = np.flatnonzero(ids == vocab.stoi[d["event"]])
+            if len(where) > d["normal"]:
+                best = min(best, int(where[d["normal"]]))
+    return best
