@@ -1,0 +1,98 @@
+"""The one model contract: settings in ``__init__``, data in ``fit``, every kind the same way.
+
+A misspelled setting or ``fit`` keyword must fail loudly (``TypeError``), not
+be swallowed; every kind fits, describes itself, saves and loads through
+``seqrnn.load``; and no model module knows about decisions.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+import seqrnn
+from seqrnn.models import MODULES, model_class
+
+pytest.importorskip("torch")
+
+SMALL = {"rnn": dict(hidden=8, embedding_dim=4, layers=1, epochs=1, threads=1),
+         "context": dict(hidden=8, embedding_dim=4, layers=1, epochs=1, threads=1),
+         "hmm": dict(states=2, iterations=3)}
+NEXT_EVENT_KINDS = sorted(k for k in MODULES if k != "classifier")
+
+
+def data():
+    return [["a", "b", "c"], ["a", "b", "b", "c"], ["a", "c"], ["a", "b", "c"], ["b", "c"]] * 4
+
+
+@pytest.mark.parametrize("kind", NEXT_EVENT_KINDS)
+def test_unknown_setting_is_a_type_error(kind):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hiden'"):
+        model_class(kind)(hiden=8)
+
+
+@pytest.mark.parametrize("kind", NEXT_EVENT_KINDS)
+def test_misspelled_fit_keyword_is_a_type_error(kind, tmp_path):
+    model = model_class(kind)(**SMALL.get(kind, {}))
+    with pytest.raises(TypeError, match="resuem|model_dri"):
+        model.fit(data(), resuem=True) if kind in ("rnn", "context") else model.fit(data(), model_dri="d")
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["markov", "nb", "hmm", "count"])
+def test_training_options_of_the_neural_models_are_refused_by_the_others(kind):
+    with pytest.raises(TypeError, match="model_dir"):
+        model_class(kind)(**SMALL.get(kind, {})).fit(data(), model_dir="somewhere")
+
+
+@pytest.mark.parametrize("kind", NEXT_EVENT_KINDS)
+def test_every_kind_keeps_the_contract(kind, tmp_path):
+    model = model_class(kind)(**SMALL.get(kind, {}))
+    assert not model.is_fitted()
+    assert model.fit(data()) is model and model.is_fitted()
+    lines = model.describe()
+    assert lines and all(isinstance(line, str) for line in lines) and kind in lines[0]
+    assert (model.n_parameters() is None) == (kind not in ("rnn", "context"))
+    detector = seqrnn.Detector(model).fit(data())
+    detector.save(model.save(str(tmp_path / kind)))
+    again = seqrnn.Detector.load(str(tmp_path / kind))
+    assert type(again.model) is type(model) and again.calibration == detector.calibration
+    test = [["a", "b", "c"], ["c", "b", "a", "a", "a"], ["a", "zz", "c"]]
+    assert again.decision_function(test).tolist() == pytest.approx(detector.decision_function(test).tolist())
+    assert again.predict(test)[2]  # an unseen event, whatever the model
+
+
+def test_detector_settings_are_keywords_and_checked():
+    model = model_class("markov")()
+    with pytest.raises(TypeError):
+        seqrnn.Detector(model, 0.01)  # noqa: the rate is a keyword
+    with pytest.raises(seqrnn.InputError, match="target_fpr"):
+        seqrnn.Detector(model, target_fpr=1.5)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        seqrnn.Detector(model).predict([["a"]])
+
+
+def test_models_know_nothing_of_decisions():
+    """No module under models/ imports the Detector's module."""
+    folder = os.path.dirname(seqrnn.models.__file__)
+    for name in os.listdir(folder):
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse(open(os.path.join(folder, name), encoding="utf-8").read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").endswith("detect"), f"models/{name} imports {node.module}"
+
+
+def test_command_modules_import_no_other_command_module():
+    from seqrnn.cli import COMMANDS
+
+    folder = os.path.dirname(seqrnn.cli.__file__)
+    commands = {c.replace("-", "_") for c in COMMANDS}
+    for name in commands:
+        tree = ast.parse(open(os.path.join(folder, name + ".py"), encoding="utf-8").read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module not in commands, f"cli/{name}.py imports cli/{node.module}.py"
