@@ -96,3 +96,30 @@ def test_command_modules_import_no_other_command_module():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 assert node.module not in commands, f"cli/{name}.py imports cli/{node.module}.py"
+
+
+@pytest.mark.parametrize("change", [
+    {"nll_threshold": "NaN"}, {"nll_threshold": -1}, {"views": [1, 2]}, {"views": {"count": "inf"}},
+    {"target_fpr": 2}, {"count": {"threshold": 1.0}}, {"format": "something-else"}, None])
+def test_crafted_detector_files_are_refused(change, tmp_path):
+    import json
+
+    model = model_class("count")()
+    seqrnn.Detector(model).fit(data()).save(model.save(str(tmp_path)))
+    path = tmp_path / "detector.json"
+    if change is None:
+        path.write_text("{not json", encoding="utf-8")
+    else:
+        path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), **change}), encoding="utf-8")
+    with pytest.raises(seqrnn.ModelFileError):
+        seqrnn.Detector.load(str(tmp_path))
+
+
+def test_a_model_without_detector_files_is_refused_by_detect(tmp_path, capsys):
+    from seqrnn.cli import main
+
+    model = model_class("markov")().fit(data())
+    model.save(str(tmp_path))  # as a training stopped before calibration leaves it
+    (tmp_path / "in.txt").write_text("a b c\n", encoding="utf-8")
+    assert main(["detect", str(tmp_path), str(tmp_path / "in.txt")]) == 2
+    assert "detector.json is missing" in capsys.readouterr().err

@@ -66,6 +66,14 @@ FORMAT = "seqrnn-detector"
 FORMAT_VERSION = 1
 
 
+def _positive(value) -> float:
+    """A threshold read from a file: a finite number above zero, or a ValueError."""
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"a threshold must be a finite number above 0, not {value}")
+    return value
+
+
 # --- decisions ---------------------------------------------------------------------------
 @dataclass
 class Finding:
@@ -269,15 +277,15 @@ class Detector:
         try:
             det = cls(model, target_fpr=float(cal["target_fpr"]), margin=float(cal["margin"]), use_counts=use_counts,
                       top_g=top_g, threshold=threshold, topk=topk)
-            det.nll_threshold_ = None if cal["nll_threshold"] is None else float(cal["nll_threshold"])
+            det.nll_threshold_ = None if cal["nll_threshold"] is None else _positive(cal["nll_threshold"])
             det.held_out_max_nll_ = cal.get("held_out_max_nll")
             det.n_held_out_ = cal.get("held_out_sequences")
-            det.view_thresholds_ = {str(k): float(v) for k, v in (cal.get("views") or {}).items()}
+            det.view_thresholds_ = {str(k): _positive(v) for k, v in dict(cal.get("views") or {}).items()}
             count = cal.get("count")
             det.count_threshold_ = det.count_profiles_ = det.count_weights_ = det.count_loo_max_ = None
             if count:
                 t = artifacts.load_tensors(os.path.join(model_dir, DETECTOR_TENSORS))
-                det.count_threshold_ = float(count["threshold"])
+                det.count_threshold_ = _positive(count["threshold"])
                 det.count_loo_max_ = count.get("leave_one_out_max")
                 det.count_profiles_, det.count_weights_ = t["count_profiles"], t["count_weights"]
                 if det.count_profiles_.shape[1:] != (len(model.vocab_),) or det.count_weights_.shape != (
@@ -285,7 +293,7 @@ class Detector:
                     raise ValueError("count profiles do not match the vocabulary")
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, InputError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
             raise ModelFileError(f"detector files do not fit the model ({type(exc).__name__}: {exc})",
                                  model_dir) from None
         return det
