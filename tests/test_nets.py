@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from torch import nn
 
-from seqrnn.config import ModelConfig  # noqa: E402
-from seqrnn.data.vocab import PAD  # noqa: E402
-from seqrnn.models.context import ContextNet  # noqa: E402
-from seqrnn.models.nets import embedding, recurrent  # noqa: E402
-from seqrnn.models.rnn import RNNNet  # noqa: E402
+from seqrnn.config import ModelConfig
+from seqrnn.data.vocab import PAD
+from seqrnn.models.context import ContextNet
+from seqrnn.models.nets import embedding, recurrent
+from seqrnn.models.rnn import RNNNet
 
 V = 11
 CONFIGS = [ModelConfig(cell=cell, layers=layers, hidden=8, embedding_dim=5, dropout=0.3, bidirectional=bi)
@@ -48,8 +48,8 @@ def _context_net_reference(mc: ModelConfig) -> dict:
 
 def _same(got: dict, want: dict) -> None:
     assert list(got) == list(want)
-    for k in want:
-        assert torch.equal(got[k], want[k]), k
+    for k, w in want.items():
+        assert torch.equal(got[k], w), k
 
 
 @pytest.mark.parametrize("mc", CONFIGS, ids=lambda mc: f"{mc.cell}-{mc.layers}-bi{int(mc.bidirectional)}")
