@@ -135,15 +135,10 @@ def read_settings(path: str) -> dict:
     best configuration). Keys are setting names (``embedding_dim`` or ``embedding-dim``);
     an unknown one is an :class:`~seqrnn.errors.InputError`.
     """
-    import json
-
+    from .artifacts import read_json
     from .errors import InputError
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a JSON settings file ({exc})", path) from None
+    data = read_json(path, InputError, "settings file")
     if isinstance(data, dict) and isinstance(data.get("settings"), dict):
         data = data["settings"]
     if not isinstance(data, dict):

@@ -27,7 +27,6 @@ Optuna, like torch, is imported inside the functions: ``--help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -89,11 +88,9 @@ def load_space(path: str | None = None) -> dict:
     """:data:`DEFAULT_SPACE`, with the entries of the JSON file at ``path`` replacing its own."""
     space = dict(DEFAULT_SPACE)
     if path:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"not a JSON search space ({exc})", path) from None
+        from ..artifacts import read_json
+
+        data = read_json(path, InputError, "search space")
         if not isinstance(data, dict):
             raise InputError("a search space is one JSON object of settings", path)
         space.update(check_space(data, path))
