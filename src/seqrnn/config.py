@@ -129,6 +129,19 @@ def to_dict(cfg) -> dict:
     return asdict(cfg)
 
 
+def setting_names(data: dict, source: str | None = None) -> dict:
+    """``data`` with its keys as setting names (``embedding-dim`` -> ``embedding_dim``); a key that
+    names no setting is an :class:`~seqrnn.errors.InputError` naming ``source`` (the file it came from)."""
+    from .errors import InputError
+
+    out = {str(k).replace("-", "_"): v for k, v in data.items()}
+    try:
+        split_settings(out)
+    except ValueError as exc:
+        raise InputError(str(exc), source) from None
+    return out
+
+
 def read_settings(path: str) -> dict:
     """Settings from a JSON file: an object of settings (``{"hidden": 128, ...}``), or a
     file with a ``"settings"`` object inside (a model's ``config.json``, ``seqrnn tune``'s
@@ -143,9 +156,4 @@ def read_settings(path: str) -> dict:
         data = data["settings"]
     if not isinstance(data, dict):
         raise InputError("a settings file holds one JSON object of settings", path)
-    settings = {str(k).replace("-", "_"): v for k, v in data.items()}
-    try:
-        split_settings(settings)
-    except ValueError as exc:
-        raise InputError(str(exc), path) from None
-    return settings
+    return setting_names(data, path)

@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..config import split_settings
+from ..config import setting_names
 from ..errors import InputError
 
 # A list is a choice, a dict a range, anything else a fixed value.
@@ -64,11 +64,7 @@ STATES_COUNTED = ("COMPLETE", "PRUNED")  # what --trials counts (a failed or int
 # --- the search space -------------------------------------------------------------------------
 def check_space(space: dict, source: str | None = None) -> dict:
     """Normalise keys (``embedding-dim`` -> ``embedding_dim``) and check every entry."""
-    out = {str(k).replace("-", "_"): v for k, v in space.items()}
-    try:
-        split_settings(out)
-    except ValueError as exc:
-        raise InputError(str(exc), source) from None
+    out = setting_names(space, source)
     for name, spec in out.items():
         if isinstance(spec, list):
             if not spec or any(not isinstance(v, (str, int, float, bool)) for v in spec):
