@@ -46,22 +46,17 @@ def _context_net_reference(mc: ModelConfig) -> dict:
     return m.state_dict()
 
 
-def _same(got: dict, want: dict) -> None:
+@pytest.mark.parametrize("net,reference", [(RNNNet, _rnn_net_reference), (ContextNet, _context_net_reference)],
+                         ids=["RNNNet", "ContextNet"])
+@pytest.mark.parametrize("mc", CONFIGS, ids=lambda mc: f"{mc.cell}-{mc.layers}-bi{int(mc.bidirectional)}")
+def test_nets_keep_their_names_and_initial_weights(net, reference, mc):
+    torch.manual_seed(3)
+    want = reference(mc)
+    torch.manual_seed(3)
+    got = net(V, mc).state_dict()
     assert list(got) == list(want)
     for k, w in want.items():
         assert torch.equal(got[k], w), k
-
-
-@pytest.mark.parametrize("mc", CONFIGS, ids=lambda mc: f"{mc.cell}-{mc.layers}-bi{int(mc.bidirectional)}")
-def test_nets_keep_their_names_and_initial_weights(mc):
-    torch.manual_seed(3)
-    want = _rnn_net_reference(mc)
-    torch.manual_seed(3)
-    _same(RNNNet(V, mc).state_dict(), want)
-    torch.manual_seed(3)
-    want = _context_net_reference(mc)
-    torch.manual_seed(3)
-    _same(ContextNet(V, mc).state_dict(), want)
 
 
 def test_helpers():
