@@ -129,28 +129,31 @@ def to_dict(cfg) -> dict:
     return asdict(cfg)
 
 
+def setting_names(data: dict, source: str | None = None) -> dict:
+    """``data`` with its keys as setting names (``embedding-dim`` -> ``embedding_dim``); a key that
+    names no setting is an :class:`~seqrnn.errors.InputError` naming ``source`` (the file it came from)."""
+    from .errors import InputError
+
+    out = {str(k).replace("-", "_"): v for k, v in data.items()}
+    try:
+        split_settings(out)
+    except ValueError as exc:
+        raise InputError(str(exc), source) from None
+    return out
+
+
 def read_settings(path: str) -> dict:
     """Settings from a JSON file: an object of settings (``{"hidden": 128, ...}``), or a
     file with a ``"settings"`` object inside (a model's ``config.json``, ``seqrnn tune``'s
     best configuration). Keys are setting names (``embedding_dim`` or ``embedding-dim``);
     an unknown one is an :class:`~seqrnn.errors.InputError`.
     """
-    import json
-
+    from .artifacts import read_json
     from .errors import InputError
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a JSON settings file ({exc})", path) from None
+    data = read_json(path, InputError, "settings file")
     if isinstance(data, dict) and isinstance(data.get("settings"), dict):
         data = data["settings"]
     if not isinstance(data, dict):
         raise InputError("a settings file holds one JSON object of settings", path)
-    settings = {str(k).replace("-", "_"): v for k, v in data.items()}
-    try:
-        split_settings(settings)
-    except ValueError as exc:
-        raise InputError(str(exc), path) from None
-    return settings
+    return setting_names(data, path)

@@ -6,6 +6,8 @@ import csv
 import io
 import math
 import os
+from contextlib import contextmanager
+from functools import cache
 
 import numpy as np
 
@@ -88,74 +90,84 @@ def write_event_table(path: str, model, findings, k: int = 5) -> None:
                             " ".join(token_name(model, j) for j in sc.topk[p][:k])])
 
 
-def plot_findings(folder: str, findings, nll_threshold: float | None = None) -> list[str]:
-    """Probability and negative log probability per position, and their histograms, as PNG."""
+# The one look of every figure seqrnn writes (detect --plot, evaluate-detection --plot, compare, tune).
+PLOT_STYLE = {"font.size": 9, "axes.grid": True, "axes.axisbelow": True, "grid.alpha": 0.3, "grid.linewidth": 0.6,
+              "savefig.dpi": 110}
+
+
+@cache
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display), selected on the first call."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    os.makedirs(folder, exist_ok=True)
+    return plt
+
+
+@contextmanager
+def figure(path: str, *grid: int, **subplots):
+    """The axes of ``plt.subplots(*grid, **subplots)`` in the shared style (:data:`PLOT_STYLE`, constrained
+    layout); on leaving the block their figure is written to ``path`` (PNG, its folder made) and closed."""
+    plt = pyplot()
+    with plt.rc_context(PLOT_STYLE):
+        fig, axes = plt.subplots(*grid, layout="constrained", **subplots)
+        try:
+            yield axes
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            fig.savefig(path)
+        finally:
+            plt.close(fig)
+
+
+def plot_findings(folder: str, findings, nll_threshold: float | None = None) -> list[str]:
+    """Probability and negative log probability per position, and their histograms, as PNG."""
     prob = np.concatenate([f.scores.prob for f in findings])
     nll = np.concatenate([f.scores.nll for f in findings])
     flags = np.concatenate([f.event_anomalous for f in findings])
     x = np.arange(len(prob))
     paths = []
     for name, values, label in (("probability", prob, "p(true event)"), ("nll", nll, "-log p(true event)")):
-        fig, ax = plt.subplots(figsize=(12, 3.5))
-        ax.plot(x, values, lw=0.6, color="tab:blue")
-        ax.scatter(x[flags], values[flags], s=10, color="tab:red", label="anomalous event", zorder=3)
-        if name == "nll" and nll_threshold is not None:
-            ax.axhline(nll_threshold, color="tab:red", ls="--", lw=0.8, label="threshold")
-        ax.set_xlabel("position (sequences one after another)")
-        ax.set_ylabel(label)
-        if flags.any():
-            ax.legend(loc="upper right")
-        fig.tight_layout()
         paths.append(os.path.join(folder, f"{name}.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    axes[0].hist(prob, bins=50, color="tab:blue")
-    axes[0].set_xlabel("p(true event)")
-    axes[0].set_yscale("log")
-    axes[1].hist(nll[np.isfinite(nll)], bins=50, color="tab:blue")
-    if nll_threshold is not None:
-        axes[1].axvline(nll_threshold, color="tab:red", ls="--", lw=0.8)
-    axes[1].set_xlabel("-log p(true event)")
-    axes[1].set_yscale("log")
-    fig.tight_layout()
+        with figure(paths[-1], figsize=(12, 3.5)) as ax:
+            ax.plot(x, values, lw=0.6, color="tab:blue")
+            ax.scatter(x[flags], values[flags], s=10, color="tab:red", label="anomalous event", zorder=3)
+            if name == "nll" and nll_threshold is not None:
+                ax.axhline(nll_threshold, color="tab:red", ls="--", lw=0.8, label="threshold")
+            ax.set_xlabel("position (sequences one after another)")
+            ax.set_ylabel(label)
+            if flags.any():
+                ax.legend(loc="upper right")
     paths.append(os.path.join(folder, "histogram.png"))
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    with figure(paths[-1], 1, 2, figsize=(10, 3.5)) as axes:
+        axes[0].hist(prob, bins=50, color="tab:blue")
+        axes[0].set_xlabel("p(true event)")
+        axes[0].set_yscale("log")
+        axes[1].hist(nll[np.isfinite(nll)], bins=50, color="tab:blue")
+        if nll_threshold is not None:
+            axes[1].axvline(nll_threshold, color="tab:red", ls="--", lw=0.8)
+        axes[1].set_xlabel("-log p(true event)")
+        axes[1].set_yscale("log")
     return paths
 
 
 def plot_curves(folder: str, y, scores, label: str = "seqrnn") -> list[str]:
     """ROC and precision-recall curves as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .metrics import curves
 
-    os.makedirs(folder, exist_ok=True)
     (fpr, tpr), (recall, precision) = curves(y, scores)
     paths = []
     for name, xs, ys, xl, yl in (("roc", fpr, tpr, "false-positive rate", "true-positive rate"),
                                  ("pr", recall, precision, "recall", "precision")):
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        ax.plot(xs, ys, label=label)
-        if name == "roc":
-            ax.set_xscale("symlog", linthresh=1e-3)
-        ax.set_xlabel(xl)
-        ax.set_ylabel(yl)
-        ax.legend(loc="lower right" if name == "roc" else "lower left")
-        fig.tight_layout()
         paths.append(os.path.join(folder, f"{name}.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        with figure(paths[-1], figsize=(4.5, 4.5)) as ax:
+            ax.plot(xs, ys, label=label)
+            if name == "roc":
+                ax.set_xscale("symlog", linthresh=1e-3)
+            ax.set_xlabel(xl)
+            ax.set_ylabel(yl)
+            ax.legend(loc="lower right" if name == "roc" else "lower left")
     return paths
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .data.distinct import distinct, sequence_keys
 from .data.formats import Sequence
 from .data.vocab import BOS, PAD, UNK, with_end
 
@@ -67,31 +68,25 @@ def event_scores(seq: Sequence, ids: np.ndarray, logp: np.ndarray, topk: int) ->
     return EventScores(seq, y, np.exp(true_lp), -true_lp, rank, top, np.exp(np.take_along_axis(lp, top, 1)))
 
 
+def distinct_log_proba(model, ids_list: list[np.ndarray], complete: list[bool]):
+    """``(first, inverse, logps)``: :func:`~seqrnn.data.distinct.distinct` of the sequences and
+    ``log_proba`` of each distinct one (``ids_list[first[j]]``), asked of the model in one call."""
+    first, inverse = distinct(sequence_keys(ids_list, complete))
+    return first, inverse, model.log_proba([ids_list[i] for i in first], [complete[i] for i in first])
+
+
 def unique_log_proba(model, ids_list: list[np.ndarray], complete: list[bool]):
     """``log_proba`` of each sequence, computing each distinct sequence once."""
-    keys = [(a.tobytes(), c) for a, c in zip(ids_list, complete)]
-    first: dict = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, i)
-    distinct = list(first.values())
-    results = model.log_proba([ids_list[i] for i in distinct], [complete[i] for i in distinct])
-    by_key = {keys[i]: r for i, r in zip(distinct, results)}
-    return [by_key[k] for k in keys], len(distinct)
+    first, inverse, logps = distinct_log_proba(model, ids_list, complete)
+    return [logps[j] for j in inverse], len(first)
 
 
 def score_sequences(model, seqs: list[Sequence], topk: int = 5) -> list[EventScores]:
     """Per-event scores of each sequence; identical sequences share their arrays."""
     ids_list, complete = model.encode(seqs)
-    logps, _ = unique_log_proba(model, ids_list, complete)
-    done: dict = {}
-    out = []
-    for s, a, lp in zip(seqs, ids_list, logps):
-        key = (a.tobytes(), s.complete)
-        if key not in done:
-            done[key] = event_scores(s, a, lp, topk)
-        first = done[key]
-        out.append(first if first.sequence is s else replace(first, sequence=s))
-    return out
+    first, inverse, logps = distinct_log_proba(model, ids_list, complete)
+    scored = [event_scores(seqs[i], ids_list[i], lp, topk) for i, lp in zip(first, logps)]
+    return [scored[j] if scored[j].sequence is s else replace(scored[j], sequence=s) for s, j in zip(seqs, inverse)]
 
 
 def evaluate(model, seqs: list[Sequence], ks=range(1, 11)) -> dict:

@@ -164,30 +164,23 @@ def write_outputs(result: dict, folder: str) -> list[str]:
 
 
 def plot_roc(path: str, y, scores: dict, seed: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ..metrics import curves
+    from ..report import figure, pyplot
 
-    fig, ax = plt.subplots(figsize=(7, 5.5))
     bases = list(dict.fromkeys(row.removesuffix(" --no-counts") for row in scores))
-    colours = plt.get_cmap("tab20" if len(bases) > 10 else "tab10").colors
-    for row, s in scores.items():
-        (fpr, tpr), _ = curves(y, s)
-        base = row.removesuffix(" --no-counts")  # a model and its --no-counts row: one colour, dashed
-        ax.plot(fpr, tpr, label=row, lw=1.2, color=colours[bases.index(base) % len(colours)],
-                ls="--" if row != base else "-")
-    ax.set_xscale("symlog", linthresh=1e-3)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("false-positive rate (linear below 0.001)")
-    ax.set_ylabel("true-positive rate")
-    ax.set_title(f"ROC, seed {seed}")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    colours = pyplot().get_cmap("tab20" if len(bases) > 10 else "tab10").colors
+    with figure(path, figsize=(7, 5.5)) as ax:
+        for row, s in scores.items():
+            (fpr, tpr), _ = curves(y, s)
+            base = row.removesuffix(" --no-counts")  # a model and its --no-counts row: one colour, dashed
+            ax.plot(fpr, tpr, label=row, lw=1.2, color=colours[bases.index(base) % len(colours)],
+                    ls="--" if row != base else "-")
+        ax.set_xscale("symlog", linthresh=1e-3)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("false-positive rate (linear below 0.001)")
+        ax.set_ylabel("true-positive rate")
+        ax.set_title(f"ROC, seed {seed}")
+        ax.legend(loc="lower right", fontsize=8)
 
 
 def to_json(result: dict) -> str:

@@ -27,14 +27,13 @@ Optuna, like torch, is imported inside the functions: ``--help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass
 
-from ..config import split_settings
+from ..config import setting_names
 from ..errors import InputError
 
 # A list is a choice, a dict a range, anything else a fixed value.
@@ -65,11 +64,7 @@ STATES_COUNTED = ("COMPLETE", "PRUNED")  # what --trials counts (a failed or int
 # --- the search space -------------------------------------------------------------------------
 def check_space(space: dict, source: str | None = None) -> dict:
     """Normalise keys (``embedding-dim`` -> ``embedding_dim``) and check every entry."""
-    out = {str(k).replace("-", "_"): v for k, v in space.items()}
-    try:
-        split_settings(out)
-    except ValueError as exc:
-        raise InputError(str(exc), source) from None
+    out = setting_names(space, source)
     for name, spec in out.items():
         if isinstance(spec, list):
             if not spec or any(not isinstance(v, (str, int, float, bool)) for v in spec):
@@ -89,11 +84,9 @@ def load_space(path: str | None = None) -> dict:
     """:data:`DEFAULT_SPACE`, with the entries of the JSON file at ``path`` replacing its own."""
     space = dict(DEFAULT_SPACE)
     if path:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"not a JSON search space ({exc})", path) from None
+        from ..artifacts import read_json
+
+        data = read_json(path, InputError, "search space")
         if not isinstance(data, dict):
             raise InputError("a search space is one JSON object of settings", path)
         space.update(check_space(data, path))
@@ -400,54 +393,40 @@ def report_text(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_history(study, path: str) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    from ..report import figure
+
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     pruned = [t for t in study.trials if t.state.name == "PRUNED" and t.intermediate_values]
-    if pruned:
-        ax.scatter([t.number for t in pruned], [_shown_value(t) for t in pruned], marker="x", color="0.6",
-                   label="pruned (last epoch reported)")
-    if done:
-        ax.scatter([t.number for t in done], [t.value for t in done], color="C0", label="complete")
-        best, xs, ys = None, [], []
-        better = min if study.direction.name == "MINIMIZE" else max
-        for t in done:
-            best = t.value if best is None else better(best, t.value)
-            xs.append(t.number)
-            ys.append(best)
-        ax.step(xs, ys, where="post", color="C3", label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(study.user_attrs.get("objective", "val_loss"))
-    if study.direction.name == "MINIMIZE" and done and min(t.value for t in done) > 0:
-        ax.set_yscale("log")
-    ax.set_title("optimisation history")
-    ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, figsize=(7, 4)) as ax:
+        if pruned:
+            ax.scatter([t.number for t in pruned], [_shown_value(t) for t in pruned], marker="x", color="0.6",
+                       label="pruned (last epoch reported)")
+        if done:
+            ax.scatter([t.number for t in done], [t.value for t in done], color="C0", label="complete")
+            best, xs, ys = None, [], []
+            better = min if study.direction.name == "MINIMIZE" else max
+            for t in done:
+                best = t.value if best is None else better(best, t.value)
+                xs.append(t.number)
+                ys.append(best)
+            ax.step(xs, ys, where="post", color="C3", label="best so far")
+        ax.set_xlabel("trial")
+        ax.set_ylabel(study.user_attrs.get("objective", "val_loss"))
+        if study.direction.name == "MINIMIZE" and done and min(t.value for t in done) > 0:
+            ax.set_yscale("log")
+        ax.set_title("optimisation history")
+        ax.legend()
 
 
 def plot_importance(imp: dict, path: str, objective: str) -> None:
-    plt = _pyplot()
+    from ..report import figure
+
     names = list(imp)[::-1]
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(names) + 1.2))
-    ax.barh(names, [imp[n] for n in names], color="C0")
-    ax.set_xlabel(f"share of {objective} variance (fANOVA)")
-    ax.set_title("parameter importance")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, figsize=(6, 0.4 * len(names) + 1.2)) as ax:
+        ax.barh(names, [imp[n] for n in names], color="C0")
+        ax.set_xlabel(f"share of {objective} variance (fANOVA)")
+        ax.set_title("parameter importance")
 
 
 def quiet_optuna(verbose: bool) -> None:

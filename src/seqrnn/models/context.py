@@ -30,6 +30,7 @@ from ..data.batching import length_buckets, pad
 from ..data.vocab import BOS, EOS, PAD
 from ..errors import InputError
 from .base import register
+from .nets import embedding, recurrent
 from .rnn import SCORE_TOKENS, RNNModel
 
 PIECE = 4096  # events scored per piece of a long unfinished sequence
@@ -50,11 +51,9 @@ def cloze_rows(ids: np.ndarray, complete: bool) -> np.ndarray:
 class ContextNet(nn.Module):
     def __init__(self, vocab_size: int, mc: ModelConfig):
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, mc.embedding_dim, padding_idx=PAD)
-        rnn = nn.LSTM if mc.cell == "lstm" else nn.GRU
-        kw = dict(num_layers=mc.layers, batch_first=True, dropout=mc.dropout if mc.layers > 1 else 0.0)
-        self.fwd = rnn(mc.embedding_dim, mc.hidden, **kw)
-        self.bwd = rnn(mc.embedding_dim, mc.hidden, **kw)
+        self.embed = embedding(vocab_size, mc.embedding_dim)
+        self.fwd = recurrent(mc.cell, mc.embedding_dim, mc.hidden, mc.layers, mc.dropout)
+        self.bwd = recurrent(mc.cell, mc.embedding_dim, mc.hidden, mc.layers, mc.dropout)
         self.drop = nn.Dropout(mc.dropout)
         self.head = nn.Linear(2 * mc.hidden, vocab_size)
 

@@ -21,6 +21,7 @@ from ..config import LEGACY_SETTINGS, ModelConfig, TrainConfig, make_configs
 from ..data.batching import Windows, inputs_targets, length_buckets, pad
 from ..data.vocab import BOS, PAD
 from .base import SequenceModel, register
+from .nets import embedding, recurrent
 
 SCORE_TOKENS = 1 << 16  # padded events in one scoring batch
 STREAM_CHUNK = 4096  # events per forward pass when scoring a long stream
@@ -29,11 +30,9 @@ STREAM_CHUNK = 4096  # events per forward pass when scoring a long stream
 class RNNNet(nn.Module):
     def __init__(self, vocab_size: int, mc: ModelConfig):
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, mc.embedding_dim, padding_idx=PAD)
-        rnn = nn.LSTM if mc.cell == "lstm" else nn.GRU
+        self.embed = embedding(vocab_size, mc.embedding_dim)
         self.bidirectional = mc.bidirectional
-        self.rnn = rnn(mc.embedding_dim, mc.hidden, num_layers=mc.layers, batch_first=True,
-                       dropout=mc.dropout if mc.layers > 1 else 0.0, bidirectional=mc.bidirectional)
+        self.rnn = recurrent(mc.cell, mc.embedding_dim, mc.hidden, mc.layers, mc.dropout, mc.bidirectional)
         self.drop = nn.Dropout(mc.dropout)
         self.head = nn.Linear(mc.hidden * (2 if mc.bidirectional else 1), vocab_size)
 
