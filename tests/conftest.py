@@ -39,6 +39,15 @@ def write_toy_sessions(path, n: int = 60, seed: int = 0):
     return path
 
 
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run ``seqrnn ARGV...`` in-process: its exit code, standard output and standard error."""
+    from seqrnn.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture
 def toy_sessions(tmp_path):
     """Path of a sessions file with 60 ``id,``-prefixed sessions (ids ``s0``..``s59``)."""

@@ -1,9 +1,12 @@
 """The ``seqrnn`` command line, run in-process through ``seqrnn.cli.main``
-(which returns the exit code), plus two subprocess checks of start-up.
+(which returns the exit code), plus subprocess checks of start-up.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import io
 import json
 import os
 import subprocess
@@ -11,16 +14,11 @@ import sys
 
 import pytest
 
-from seqrnn.cli import main
+from conftest import run_cli
+from seqrnn.cli import build_parser, main
 
 TINY_FLAGS = ["--hidden", "16", "--embedding-dim", "8", "--layers", "1", "--epochs", "2", "--threads", "1",
               "--batch-size", "16"]
-
-
-def run_cli(capsys, *argv: str):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str) -> str:
@@ -43,6 +41,37 @@ def test_cli_import_does_not_import_torch():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_no_help_imports_numpy_or_torch():
+    # Every command's --help (and the subcommands' of classify) answers without numpy or torch.
+    code = """
+import argparse, contextlib, io, sys
+from seqrnn.cli import build_parser, main
+
+def commands(parser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield prefix + (name,)
+                yield from commands(sub, prefix + (name,))
+
+done = []
+for argv in [()] + list(commands(build_parser())):
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        try:
+            main([*argv, "--help"])
+        except SystemExit:
+            pass
+    assert "usage: seqrnn" in out.getvalue(), argv
+    heavy = sorted(m for m in ("numpy", "torch", "optuna", "matplotlib") if m in sys.modules)
+    assert not heavy, (argv, heavy)
+    done.append(" ".join(argv))
+print(len(done))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) >= 15  # seqrnn, its 11 commands and classify's 3
 
 
 # ============================================================================ the workflow
@@ -181,3 +210,242 @@ def test_session_too_long(capsys, tmp_path, model_dir):
     code, out, err = run_cli(capsys, "evaluate", model_dir, long, "--max-length", "20")
     assert code == 2
     assert f"{long}:2:" in one_error_line(err)
+
+
+# ============================================================================ errors: parameters and flags
+def test_error_names_the_flag_on_the_command_line_and_the_parameter_in_python(capsys, toy_sessions, tmp_path):
+    from seqrnn.errors import InputError
+    from seqrnn.models.rnn import RNNModel
+
+    with pytest.raises(InputError) as exc:
+        RNNModel(embedding_dim=0)
+    assert str(exc.value) == "embedding_dim must be >= 1, not 0"
+    code, out, err = run_cli(capsys, "train", toy_sessions, "-m", tmp_path / "m", "--embedding-dim", "0", "-q")
+    assert code == 2
+    assert one_error_line(err) == "seqrnn train: error: --embedding-dim must be >= 1, not 0"
+
+    # several parameters in one message; a flag whose dest is not its name (--validation-split)
+    code, out, err = run_cli(capsys, "train", toy_sessions, "-m", tmp_path / "m", "--bidirectional", "-q")
+    assert code == 2 and one_error_line(err).startswith("seqrnn train: error: --bidirectional needs --mapping "
+                                                        "many-to-one")
+    code, out, err = run_cli(capsys, "train", toy_sessions, "-m", tmp_path / "m", "--validation-split", "1.5")
+    assert code == 2 and "--validation-split (a fraction) must be in [0, 1), not 1.5" in err
+
+    # a command that passes a flag to a parameter of another name (SampleCallback's every)
+    code, out, err = run_cli(capsys, "train", toy_sessions, "-m", tmp_path / "m", *TINY_FLAGS, "--sample-every",
+                             "-1", "-q")
+    assert code == 2 and one_error_line(err) == "seqrnn train: error: --sample-every must be >= 1, not -1"
+
+    # experiments: compare's repeat
+    code, out, err = run_cli(capsys, "compare", toy_sessions, "--normal", toy_sessions, "--abnormal", toy_sessions,
+                             "--repeat", "0", "-q")
+    assert code == 2 and one_error_line(err) == "seqrnn compare: error: --repeat must be at least 1, not 0"
+
+
+def test_error_keeps_the_file_and_line_and_renames_whole_words_only():
+    from seqrnn.errors import InputError
+
+    exc = InputError("session too long (use format stream, or a larger max_length; max_length_x stays)",
+                     "/data/max_length/format.txt", 3, params=("format", "max_length"))
+    assert str(exc).startswith("/data/max_length/format.txt:3: session too long (use format stream")
+    renamed = exc.renamed({"format": "--format", "max_length": "--max-length", "other": "--other"})
+    assert renamed == ("/data/max_length/format.txt:3: session too long (use --format stream, or a larger "
+                       "--max-length; max_length_x stays)")
+    assert InputError("top_k must be >= 0", params="top_k").renamed({}) == "top_k must be >= 0"
+
+
+def test_session_too_long_names_the_flags(capsys, tmp_path, model_dir):
+    from seqrnn.data.formats import read_sessions
+    from seqrnn.errors import InputError
+
+    long = tmp_path / "long.txt"
+    long.write_text("s1,a b c d\ns2," + "b " * 50 + "\n")
+    with pytest.raises(InputError, match=r"use format stream for one long sequence, or a larger max_length\)"):
+        read_sessions(str(long), max_length=20)
+    code, out, err = run_cli(capsys, "evaluate", model_dir, long, "--max-length", "20")
+    assert code == 2
+    assert one_error_line(err).endswith("(use --format stream for one long sequence, or a larger --max-length)")
+
+
+# ============================================================================ settings: flags reach the model
+def _subparser(name: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+def _setting_flags(kind: str) -> tuple[list[str], dict]:
+    """A value for every setting flag of ``train`` that model ``kind`` takes: flags, dest -> value."""
+    from seqrnn.cli.train import accepted_settings
+    from seqrnn.models import model_class
+
+    parser = _subparser("train")
+    accepted = accepted_settings(model_class(kind))
+    flags, values = [], {}
+    for action in parser._actions:
+        dest = action.dest
+        if dest not in parser.get_default("settings") or dest not in accepted:
+            continue
+        if action.choices:
+            value = list(action.choices)[-1] if dest != "preset" else "deeplog"
+        elif action.nargs == 0:  # a switch
+            value = True
+        elif dest == "threads":
+            value = 1
+        else:
+            value = {int: 2, float: 0.25}[action.type]
+        values[dest] = value
+        flags += [action.option_strings[0]] + ([] if value is True else [str(value)])
+    return flags, values
+
+
+@pytest.mark.parametrize("kind", ["rnn", "markov", "nb", "hmm", "count"])
+def test_every_setting_flag_reaches_the_model(capsys, toy_sessions, tmp_path, kind):
+    import seqrnn
+
+    flags, values = _setting_flags(kind)
+    assert len(values) >= {"rnn": 25, "markov": 4}.get(kind, 4)
+    code, out, err = run_cli(capsys, "train", toy_sessions, "-m", tmp_path / kind, "--model", kind, *flags, "-q")
+    assert code == 0, err
+    settings = seqrnn.load(str(tmp_path / kind))._settings()
+    values.pop("preset", None)  # a preset is a starting point, every setting here overrides it
+    assert {k: settings[k] for k in values} == values
+
+
+def test_a_setting_the_model_does_not_take_is_refused(capsys, toy_sessions, tmp_path):
+    code, out, err = run_cli(capsys, "train", toy_sessions, "-m", tmp_path / "m", "--model", "markov",
+                             "--hidden", "8", "--embedding-dim", "4")
+    assert code == 2
+    assert one_error_line(err) == "seqrnn train: error: --embedding-dim, --hidden do not apply to --model markov"
+    code, out, err = run_cli(capsys, "train", toy_sessions, "-m", tmp_path / "m", "--order", "2")
+    assert code == 2 and "--order does not apply to --model rnn" in err
+    code, out, err = run_cli(capsys, "train", toy_sessions, "-m", tmp_path / "m", "--model", "nb", "--resume")
+    assert code == 2 and "--resume does not apply to --model nb" in err
+    assert not (tmp_path / "m").exists()
+
+
+# ============================================================================ detect --follow
+class Typist:
+    """Standard input that gives its lines one at a time and, before each read, notes what the
+    watched files hold then: a line decided is in them before the next line is read."""
+
+    def __init__(self, lines, watch=(), interrupt=False):
+        self.buffer = self
+        self.lines, self.watch, self.interrupt = list(lines), list(watch), interrupt
+        self.seen: list[list[str]] = []
+
+    def readline(self) -> bytes:
+        self.seen.append([p.read_text() if p.exists() else "" for p in self.watch])
+        if self.lines:
+            return (self.lines.pop(0) + "\n").encode()
+        if self.interrupt:
+            raise KeyboardInterrupt
+        return b""
+
+
+PROBE = ["p1,a b c d", "p2,a b b c e d", "p3,a zzz c d", "p4,a b c"]
+PLOTS = ("probability.png", "nll.png", "histogram.png")
+
+
+@pytest.fixture
+def stream_dir(tmp_path, toy_sessions, capsys):
+    stream = tmp_path / "stream.txt"
+    stream.write_text("".join(t + "\n" for line in toy_sessions.read_text().splitlines()
+                              for t in line.split(",")[1].split()))
+    d = tmp_path / "stream-model"
+    code, _, err = run_cli(capsys, "train", stream, "--format", "stream", "-m", d, *TINY_FLAGS, "--epochs", "1",
+                           "-q")
+    assert code == 0, err
+    return d
+
+
+def _stdin(lines) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BytesIO("".join(line + "\n" for line in lines).encode()))
+
+
+def _csv(path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def test_follow_takes_parameters_and_matches_detect(capsys, monkeypatch, tmp_path, model_dir):
+    from seqrnn.detect import Detector
+    from seqrnn.follow import follow
+
+    detector = Detector.load(str(model_dir), topk=3)
+    monkeypatch.setattr(sys, "stdin", Typist(PROBE))
+    out = io.StringIO()
+    anomalous, decided = follow(detector, "-", format="sessions", out=out, events=str(tmp_path / "f.csv"),
+                                plot=str(tmp_path / "plots"))
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert decided == 4 and [r["id"] for r in rows] == ["p1", "p2", "p3", "p4"]
+    assert anomalous == sum(r["anomalous"] for r in rows) and rows[2]["event"] == "zzz"
+    assert all(len(r.get("expected", [])) <= 3 for r in rows)  # k: the detector's topk
+    assert all((tmp_path / "plots" / name).stat().st_size > 0 for name in PLOTS)
+
+    # the same lines, the same table as detect's, read at once
+    monkeypatch.setattr(sys, "stdin", _stdin(PROBE))
+    code, batch, err = run_cli(capsys, "detect", model_dir, "-", "-k", "3", "--events", tmp_path / "b.csv")
+    assert code == 0, err
+    assert [json.loads(line) for line in batch.splitlines()] == rows
+    assert _csv(tmp_path / "f.csv") == _csv(tmp_path / "b.csv")
+
+    # only the anomalous ones, and the text format refused by parameter name
+    monkeypatch.setattr(sys, "stdin", Typist(PROBE))
+    out = io.StringIO()
+    follow(detector, "-", only_anomalous=True, out=out)
+    assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == [r["id"] for r in rows
+                                                                               if r["anomalous"]]
+    from seqrnn.errors import InputError
+
+    with pytest.raises(InputError, match="^follow reads sessions or a stream of events, not text$"):
+        follow(detector, "-", format="text")
+
+
+def test_follow_writes_output_and_events_line_by_line(capsys, monkeypatch, tmp_path, model_dir):
+    found, events, plots = tmp_path / "found.jsonl", tmp_path / "events.csv", tmp_path / "plots"
+    typist = Typist(PROBE, watch=[found, events])
+    monkeypatch.setattr(sys, "stdin", typist)
+    code, out, err = run_cli(capsys, "detect", model_dir, "-", "--follow", "--output", found, "--events", events,
+                             "--plot", plots)
+    assert code == 0, err
+    assert out == "" and "of 4 sequences anomalous" in err
+    assert [json.loads(line)["id"] for line in found.read_text().splitlines()] == ["p1", "p2", "p3", "p4"]
+    table = _csv(events)
+    lengths = [len(line.split(",")[1].split()) + 1 for line in PROBE]  # the events and the end
+    assert len(table) == 1 + sum(lengths)
+    # before reading line i + 1, the i lines before it were in both files
+    for i, (jsonl, csv_text) in enumerate(typist.seen[1:]):
+        assert len(jsonl.splitlines()) == i + 1
+        assert len(csv_text.splitlines()) == 1 + sum(lengths[: i + 1])
+    assert all((plots / name).stat().st_size > 0 for name in PLOTS)
+
+
+def test_follow_interrupted_writes_plots_and_exits_130(capsys, monkeypatch, tmp_path, model_dir):
+    found, plots = tmp_path / "found.jsonl", tmp_path / "plots"
+    monkeypatch.setattr(sys, "stdin", Typist(PROBE[:2], interrupt=True))
+    code, out, err = run_cli(capsys, "detect", model_dir, "-", "--follow", "-o", found, "--plot", plots)
+    assert code == 130 and "interrupted" in err
+    assert len(found.read_text().splitlines()) == 2
+    assert all((plots / name).stat().st_size > 0 for name in PLOTS)
+
+
+def test_follow_stream_events_table_matches_detect(capsys, monkeypatch, tmp_path, stream_dir):
+    tokens = ["a", "b", "b", "c", "zzz", "d", "a"]
+    monkeypatch.setattr(sys, "stdin", Typist(tokens))
+    code, out, err = run_cli(capsys, "detect", stream_dir, "-", "--follow", "--events", tmp_path / "f.csv",
+                             "--plot", tmp_path / "plots")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["event"] for r in rows] == tokens and rows[4]["anomalous"] is True
+    assert "of 7 events anomalous" in err
+    assert all((tmp_path / "plots" / name).stat().st_size > 0 for name in PLOTS)
+    monkeypatch.setattr(sys, "stdin", _stdin(tokens))
+    code, out, err = run_cli(capsys, "detect", stream_dir, "-", "--format", "stream", "--events", tmp_path / "b.csv")
+    assert code == 0, err
+    follow_table, batch_table = _csv(tmp_path / "f.csv"), _csv(tmp_path / "b.csv")
+    assert len(follow_table) == len(batch_table) == 1 + len(tokens)
+    for f, b in zip(follow_table, batch_table):
+        # id, position, location, event, (probability, nll: one step at a time), rank, anomalous, expected
+        assert f[:4] + f[6:] == b[:4] + b[6:]
+    for f, b in zip(follow_table[1:], batch_table[1:]):
+        assert float(f[4]) == pytest.approx(float(b[4]), rel=1e-4)

@@ -13,8 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TINY_SETTINGS
-from seqrnn.cli import main
+from conftest import TINY_SETTINGS, run_cli
 from seqrnn.data.vocab import BOS, EOS, PAD, UNK
 from seqrnn.errors import InputError
 
@@ -200,12 +199,6 @@ def test_sample_callback_prints_and_leaves_training_alone(tmp_path):
 
 
 # ============================================================================ command line
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_generate_text(capsys, text_model):
     _, folder = text_model
     code, out, _ = run_cli(capsys, "generate", folder, "--prompt", "ROMEO:", "--length", "50",

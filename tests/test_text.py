@@ -239,7 +239,7 @@ def test_bad_schedule_settings():
 
     with pytest.raises(InputError, match="schedule"):
         make_configs(schedule="linear")
-    with pytest.raises(InputError, match="eval-every"):
+    with pytest.raises(InputError, match="eval_every"):
         make_configs(eval_every=-1)
 
 

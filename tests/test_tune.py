@@ -9,9 +9,8 @@ import time
 
 import pytest
 
-from conftest import toy_session_lines
+from conftest import run_cli, toy_session_lines
 from seqrnn.experiments import tune
-from seqrnn.cli import main
 from seqrnn.data.formats import read_sessions
 
 # Tiny models, few epochs: every trial trains in a fraction of a second.
@@ -25,12 +24,6 @@ def space_file(tmp_path):
     path = tmp_path / "space.json"
     path.write_text(json.dumps(TINY_SPACE))
     return path
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def tune_cli(capsys, data, study, space_file, *more):

@@ -85,7 +85,7 @@ def make_configs(preset: str | None = None, **overrides) -> tuple[ModelConfig, T
     settings: dict = {}
     if preset:
         if preset not in PRESETS:
-            raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+            raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", params="preset")
         settings.update(PRESETS[preset])
     settings.update({k: v for k, v in overrides.items() if v is not None})
     try:
@@ -98,31 +98,38 @@ def make_configs(preset: str | None = None, **overrides) -> tuple[ModelConfig, T
 
 
 def validate(mc: ModelConfig, tc: TrainConfig) -> None:
+    """Raise :class:`~seqrnn.errors.InputError` for the first setting out of its range, naming it."""
     from .errors import InputError
 
+    def at_least(name: str, value, low) -> tuple:
+        return value >= low, f"{name} must be >= {low}, not {value}", (name,)
+
     checks = [
-        (mc.cell in CELLS, f"cell must be one of {CELLS}"),
-        (mc.mapping in MAPPINGS, f"mapping must be one of {MAPPINGS}"),
-        (tc.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
-        (mc.layers >= 1 and mc.hidden >= 1 and mc.embedding_dim >= 1, "layers, hidden and embedding-dim must be >= 1"),
-        (0.0 <= mc.dropout < 1.0, "dropout must be in [0, 1)"),
-        (mc.window >= 1, "window must be >= 1"),
+        (mc.cell in CELLS, f"cell must be one of {CELLS}, not {mc.cell!r}", ("cell",)),
+        (mc.mapping in MAPPINGS, f"mapping must be one of {MAPPINGS}, not {mc.mapping!r}", ("mapping",)),
+        (tc.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, not {tc.optimizer!r}", ("optimizer",)),
+        at_least("layers", mc.layers, 1), at_least("hidden", mc.hidden, 1),
+        at_least("embedding_dim", mc.embedding_dim, 1),
+        (0.0 <= mc.dropout < 1.0, f"dropout must be in [0, 1), not {mc.dropout}", ("dropout",)),
+        at_least("window", mc.window, 1),
         # A bidirectional many-to-many model would read each target through its backward pass and learn to copy.
         (not mc.bidirectional or mc.mapping == "many-to-one",
          "bidirectional needs mapping many-to-one: a bidirectional many-to-many model sees the event it "
-         "predicts through its backward pass (for context on both sides of an event use the context model)"),
-        (tc.lr > 0, "lr must be > 0"),
-        (tc.weight_decay >= 0 and tc.patience >= 0 and tc.clip >= 0 and tc.minutes >= 0,
-         "weight-decay, patience, clip and minutes must be >= 0"),
-        (tc.batch_size >= 1 and tc.epochs >= 1 and tc.chunk >= 2, "batch-size and epochs must be >= 1, chunk >= 2"),
-        (0.0 <= tc.validation_split < 1.0, "validation_split (a fraction) must be in [0, 1)"),
-        (tc.topk >= 1, "topk must be >= 1"),
-        (tc.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
-        (tc.warmup >= 0 and tc.eval_every >= 0, "warmup and eval-every must be >= 0"),
+         "predicts through its backward pass (for context on both sides of an event use the context model)",
+         ("bidirectional", "mapping")),
+        (tc.lr > 0, f"lr must be > 0, not {tc.lr}", ("lr",)),
+        at_least("weight_decay", tc.weight_decay, 0), at_least("patience", tc.patience, 0),
+        at_least("clip", tc.clip, 0), at_least("minutes", tc.minutes, 0),
+        at_least("batch_size", tc.batch_size, 1), at_least("epochs", tc.epochs, 1), at_least("chunk", tc.chunk, 2),
+        (0.0 <= tc.validation_split < 1.0,
+         f"validation_split (a fraction) must be in [0, 1), not {tc.validation_split}", ("validation_split",)),
+        at_least("topk", tc.topk, 1),
+        (tc.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, not {tc.schedule!r}", ("schedule",)),
+        at_least("warmup", tc.warmup, 0), at_least("eval_every", tc.eval_every, 0),
     ]
-    for ok, msg in checks:
+    for ok, msg, params in checks:
         if not ok:
-            raise InputError(msg)
+            raise InputError(msg, params=params)
 
 
 def to_dict(cfg) -> dict:

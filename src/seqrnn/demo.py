@@ -7,7 +7,6 @@ anomalous sessions and explain two of them.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -15,7 +14,10 @@ import time
 from .datasets import PREVALENCE_HDFS as PREVALENCE
 
 
-def run_demo(args) -> int:
+def run_demo(model_dir: str | None = None, epochs: int = 10, quiet: bool = False) -> dict:
+    """Train on the HDFS sample (into ``model_dir``, default a temporary folder) for ``epochs``, evaluate,
+    detect and explain, saying how it goes on standard error unless ``quiet``. Returns the summary:
+    the model folder, seconds of training and detection, top-9 accuracy and the detection metrics."""
     import numpy as np
 
     from .data.formats import read_sessions
@@ -25,18 +27,18 @@ def run_demo(args) -> int:
     from .models.rnn import RNNModel
     from .report import finding_dict, load_templates
 
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     work = tempfile.mkdtemp(prefix="seqrnn-demo-")
     files = hdfs_sample(work)
-    model_dir = args.model_dir or f"{work}/model"
+    model_dir = model_dir or f"{work}/model"
     train = read_sessions(files["hdfs_train"])
     normal = read_sessions(files["hdfs_test_normal"])
     abnormal = read_sessions(files["hdfs_test_abnormal"])
     say(f"HDFS sample: {len(train)} normal training sessions, {len(normal)} normal and {len(abnormal)} "
         f"anomalous test sessions (see seqrnn/datasets/NOTICE)")
-    say(f"1. train: 2x64 LSTM (deeplog preset), many-to-many, {args.epochs} epochs -> {model_dir}")
+    say(f"1. train: 2x64 LSTM (deeplog preset), many-to-many, {epochs} epochs -> {model_dir}")
     t0 = time.perf_counter()
-    model = RNNModel("deeplog", epochs=args.epochs).fit(train, model_dir=model_dir, verbose=0 if args.quiet else 1)
+    model = RNNModel("deeplog", epochs=epochs).fit(train, model_dir=model_dir, verbose=0 if quiet else 1)
     detector = Detector(model).fit(train)
     detector.save(model_dir)
     t_train = time.perf_counter() - t0
@@ -62,7 +64,6 @@ def run_demo(args) -> int:
             shown += 1
     summary = {"model_dir": model_dir, "train_seconds": round(t_train, 2), "detect_seconds": round(t_detect, 2),
                "top9_accuracy": ev["topk_accuracy"]["9"], "detection": m}
-    print(json.dumps(summary, indent=2))
     say(f"next: seqrnn detect {model_dir} {files['hdfs_test_abnormal']} --templates "
         f"{files['hdfs_templates.csv']} | head")
-    return 0
+    return summary

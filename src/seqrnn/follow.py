@@ -1,19 +1,22 @@
-"""``seqrnn detect --follow``: decide on each event as soon as it is read.
+"""Decide on each event as soon as it is read (``seqrnn detect --follow``).
 
 Streams carry the model's state from event to event, so each decision costs
 one step of the network. Sessions are decided line by line.
+
+>>> follow(Detector.load("runs/hdfs"), "events.log", format="stream", out=open("found.jsonl", "w"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
 import time
 
-from .data.formats import Sequence, has_session_ids, parse_session_line
+from .data.formats import DEFAULT_MAX_LENGTH, Sequence, has_session_ids, parse_session_line
 from .errors import InputError
-from .report import finding_dict, token_name
+from .report import EVENT_FIELDS, finding_dict, plot_findings, token_name
 from .score import event_scores
 
 
@@ -43,30 +46,77 @@ def lines(path: str, poll: float = 0.2):
             raise InputError("line is not UTF-8 text", path, number) from None
 
 
-def follow(model, detector, args, templates) -> int:
-    if len(args.inputs) != 1:
-        raise InputError("--follow reads one input (a file or '-')")
-    path = args.inputs[0]
+def follow(detector, path: str, *, format: str | None = None, max_length: int = DEFAULT_MAX_LENGTH,
+           only_anomalous: bool = False, k: int | None = None, templates: dict | None = None, out=None,
+           events: str | None = None, plot: str | None = None) -> tuple[int, int]:
+    """Read ``path`` (a file, followed as it grows, or ``"-"``: standard input, to its end) and decide
+    on each session (``format`` ``"sessions"``) or each event (``"stream"``) as soon as it is read.
+
+    Each decision is one JSON line on ``out`` (default: standard output), flushed, for the anomalous
+    ones alone with ``only_anomalous``; ``k`` expected events are listed (default: the detector's
+    ``topk``), with their text from ``templates`` (event -> template). ``events``: a CSV file that
+    gets each scored event's row (the columns of :func:`seqrnn.report.write_event_table`) as it is
+    decided. ``plot``: a folder that gets :func:`seqrnn.report.plot_findings`'s plots of everything
+    read, when the input ends or on ``KeyboardInterrupt`` (raised again after). ``format`` defaults to
+    the model's, ``max_length`` bounds a session line. Returns ``(anomalous, decided)``.
+    """
+    model = detector.model
+    fmt = format or model.format_
+    if fmt == "text":
+        raise InputError("follow reads sessions or a stream of events, not text", params="follow")
     if path != "-" and not os.path.isfile(path):
         raise InputError("no such file", path)
     name = "<stdin>" if path == "-" else path
-    fmt = args.format or model.format_
-    if fmt == "text":
-        raise InputError("--follow reads sessions or a stream of events, not text")
-    out = sys.stdout
-    if fmt == "sessions":
-        with_id = None
-        for number, text in lines(path):
-            if not text.strip():
-                continue
-            if with_id is None:
-                with_id = has_session_ids([text])
-            sid, tokens = parse_session_line(text, with_id, number, name, args.max_length)
-            f = detector.decide([Sequence(sid, tokens, name, number)]).findings[0]
-            if f.anomalous or not args.only_anomalous:
-                out.write(json.dumps(finding_dict(model, f, templates, args.k)) + "\n")
+    k = detector.topk if k is None else k
+    out = sys.stdout if out is None else out
+    found = _sessions(detector, path, name, max_length) if fmt == "sessions" else _stream(detector, path, name, k)
+    table = open(events, "w", newline="", encoding="utf-8") if events else None
+    seen = [] if plot else None
+    anomalous = decided = 0
+    try:
+        if table is not None:
+            rows = csv.writer(table)
+            rows.writerow(EVENT_FIELDS)
+            table.flush()
+        for f in found:
+            if f.anomalous or not only_anomalous:
+                line = finding_dict(model, f, templates, k) if fmt == "sessions" else _event_dict(model, f, templates)
+                out.write(json.dumps(line) + "\n")
                 out.flush()
-        return 0
+            if table is not None:
+                first = decided if fmt == "stream" else 0  # a stream's events are numbered across the stream
+                rows.writerows(_event_rows(model, f, k, first))
+                table.flush()
+            if seen is not None:
+                seen.append(f)
+            anomalous += f.anomalous
+            decided += 1
+    except KeyboardInterrupt:
+        _plot(detector, plot, seen)
+        raise
+    finally:
+        if table is not None:
+            table.close()
+    _plot(detector, plot, seen)
+    return anomalous, decided
+
+
+def _sessions(detector, path: str, name: str, max_length: int):
+    """The decision on each session line of ``path``, as it is read."""
+    with_id = None
+    for number, text in lines(path):
+        if not text.strip():
+            continue
+        if with_id is None:
+            with_id = has_session_ids([text])
+        sid, tokens = parse_session_line(text, with_id, number, name, max_length)
+        yield detector.decide([Sequence(sid, tokens, name, number)]).findings[0]
+
+
+def _stream(detector, path: str, name: str, k: int):
+    """The decision on each event of the stream ``path``: a one-event finding, judged exactly as
+    ``detect`` judges the events of a stream, the model's state carried from one to the next."""
+    model = detector.model
     state = model.stream_start()
     for number, text in lines(path):
         token = text.strip()
@@ -74,17 +124,34 @@ def follow(model, detector, args, templates) -> int:
             continue
         ids = model.vocab_.encode([token])
         logp, state = model.stream_step(ids, state)
-        # One event scored and judged exactly as `detect` judges the events of a stream.
-        sc = event_scores(Sequence("stream", [token], name, number, complete=False), ids, logp, args.k)
-        anomalous = bool(detector.event_flags(sc)[0])
-        if anomalous or not args.only_anomalous:
-            row = {"location": f"{name}:{number}", "event": token, "anomalous": anomalous,
-                   "probability": float(sc.prob[0]), "rank": int(sc.rank[0]),
-                   "expected": [token_name(model, j) for j in sc.topk[0]]}
-            if anomalous:
-                row["reason"] = detector.event_reason(sc, 0)
-            if templates is not None:
-                row["event_template"] = templates.get(token)
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-    return 0
+        seq = Sequence("stream", [token], name, number, complete=False)
+        yield detector.decide([seq], [event_scores(seq, ids, logp, k)]).findings[0]
+
+
+def _event_dict(model, f, templates: dict | None) -> dict:
+    """The JSON line of one event of a stream."""
+    sc = f.scores
+    token = sc.sequence.tokens[0]
+    row = {"location": sc.sequence.location(0), "event": token, "anomalous": f.anomalous,
+           "probability": float(sc.prob[0]), "rank": int(sc.rank[0]),
+           "expected": [token_name(model, j) for j in sc.topk[0]]}
+    if f.anomalous:
+        row["reason"] = f.reason
+    if templates is not None:
+        row["event_template"] = templates.get(token)
+    return row
+
+
+def _event_rows(model, f, k: int, first: int = 0):
+    """The rows of :data:`seqrnn.report.EVENT_FIELDS` for a finding's events, numbered from ``first``."""
+    sc = f.scores
+    seq = sc.sequence
+    for p in range(len(sc)):
+        event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])  # unseen: its own name
+        yield [seq.id, first + p, seq.location(p), event, f"{sc.prob[p]:.6g}", f"{sc.nll[p]:.6g}",
+               int(sc.rank[p]), int(f.event_anomalous[p]), " ".join(token_name(model, j) for j in sc.topk[p][:k])]
+
+
+def _plot(detector, folder: str | None, seen: list | None) -> None:
+    if folder and seen:
+        plot_findings(folder, seen, None if detector.top_g else detector.nll_cut)

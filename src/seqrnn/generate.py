@@ -89,12 +89,14 @@ def pick(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: 
 
 
 def check_settings(length: int, temperature: float, top_k: int, top_p: float, num_samples: int) -> None:
-    checks = [(length >= 0, "length must be >= 0"), (temperature >= 0, "temperature must be >= 0"),
-              (top_k >= 0, "top-k must be >= 0 (0: all tokens)"), (0 < top_p <= 1, "top-p must be in (0, 1]"),
-              (num_samples >= 1, "num-samples must be >= 1")]
-    for ok, msg in checks:
+    checks = [(length >= 0, f"length must be >= 0, not {length}", "length"),
+              (temperature >= 0, f"temperature must be >= 0, not {temperature}", "temperature"),
+              (top_k >= 0, f"top_k must be >= 0 (0: all tokens), not {top_k}", "top_k"),
+              (0 < top_p <= 1, f"top_p must be in (0, 1], not {top_p}", "top_p"),
+              (num_samples >= 1, f"num_samples must be >= 1, not {num_samples}", "num_samples")]
+    for ok, msg, param in checks:
         if not ok:
-            raise InputError(msg)
+            raise InputError(msg, params=param)
 
 
 def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, top_k: int = 0,
@@ -229,7 +231,7 @@ class SampleCallback(Callback):
     def __init__(self, model, every: int = 1, temperatures=SAMPLE_TEMPERATURES, length: int = 200,
                  prompt=None, seed: int = 0, file=None):
         if every < 1:
-            raise InputError("sample-every must be >= 1")
+            raise InputError(f"every must be >= 1, not {every}", params="every")
         self.model, self.every, self.temperatures = model, every, tuple(temperatures)
         self.length, self.prompt, self.seed, self.file = length, prompt, seed, file
         self.rows = 0

@@ -3,6 +3,12 @@
 ``--help`` and argument errors answer at once) that sets ``func`` to the
 function running the command. The argument groups several commands share
 live in :mod:`seqrnn.cli.args`.
+
+Library errors name Python parameters (``top_k must be >= 0``); :func:`main`
+prints the flag the command declares for each instead (``--top-k``), found
+from the parser: a flag's ``dest`` is the parameter it is passed to. Where a
+command passes a flag to a parameter of another name, it says so with
+``set_defaults(parameter_dests={parameter: dest})``.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import SeqrnnError
+from ..errors import InputError, SeqrnnError
 
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "detect", "evaluate-detection", "info", "demo",
                              "generate", "compare", "tune", "classify")
@@ -32,13 +38,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def flag_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """Parameter -> flag, for the command ``args`` were parsed for: each option's ``dest`` to its
+    first long option string (``top_k`` -> ``--top-k``), the command's own over the top level's."""
+    names: dict[str, str] = {}
+    while parser is not None:
+        inner = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                inner = action.choices.get(getattr(args, action.dest, None))
+            elif action.option_strings:
+                names[action.dest] = next((o for o in action.option_strings if o.startswith("--")),
+                                          action.option_strings[0])
+        parser = inner
+    for parameter, dest in (getattr(args, "parameter_dests", None) or {}).items():
+        if dest in names:
+            names[parameter] = names[dest]
+    return names
+
+
+def error_message(exc: SeqrnnError, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The error as the command line says it: with its flags where the library names parameters."""
+    return exc.renamed(flag_names(parser, args)) if isinstance(exc, InputError) and exc.params else str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
     except SeqrnnError as exc:
-        print(f"seqrnn {args.command}: error: {exc}", file=sys.stderr)
+        print(f"seqrnn {args.command}: error: {error_message(exc, parser, args)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

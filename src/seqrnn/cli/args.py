@@ -12,82 +12,160 @@ import sys
 from ..datasets import PREVALENCE_HDFS  # noqa: F401  (help texts quote it)
 
 
-def add_input(p: argparse.ArgumentParser, default_format: str | None = None) -> None:
-    p.add_argument("inputs", nargs="+", metavar="PATH",
-                   help="input files, folders or globs ('-' reads standard input)")
-    p.add_argument("--format", choices=("sessions", "stream", "text"), default=default_format,
+FORMATS = ("sessions", "stream", "text")
+MAX_LENGTH = 100_000  # seqrnn.data.formats.DEFAULT_MAX_LENGTH (that module loads numpy)
+
+
+# --- reading sequences ------------------------------------------------------------------------
+def add_reading(p: argparse.ArgumentParser, default_format: str | None = None) -> None:
+    """How input paths are read: ``--format``, ``--separate-files``, ``--tokens``, ``--max-length``
+    (what :func:`read_inputs` passes on). ``default_format`` None: the model's format."""
+    g = p.add_argument_group("reading the input")
+    g.add_argument("--format", choices=FORMATS, default=default_format,
                    help="sessions: one sequence per line, optional 'id,' prefix; stream: one event per line, "
-                        "files joined in name order; text: characters or words"
-                        + ("" if default_format else " (default: the format the model was trained on)"))
-    p.add_argument("--separate-files", action="store_true", help="stream: keep each file a sequence of its own")
-    p.add_argument("--tokens", choices=("chars", "words"), default=None,
+                        "files joined in name order; text: characters or words "
+                        + ("(default: %(default)s)" if default_format else
+                           "(default: the format the model was trained on)"))
+    g.add_argument("--separate-files", action="store_true", help="stream: keep each file a sequence of its own")
+    g.add_argument("--tokens", choices=("chars", "words"), default=None,
                    help="text: the unit of a token (default: the model's, or chars)")
-    p.add_argument("--max-length", type=int, default=100_000, metavar="N",
+    g.add_argument("--max-length", type=int, default=MAX_LENGTH, metavar="N",
                    help="sessions: longest line accepted, in tokens (default: %(default)s)")
 
 
-def add_output(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", "-o", metavar="FILE", help="write the results to FILE instead of standard output")
-    p.add_argument("--json", action="store_true", help="machine-readable JSON")
+def add_input(p: argparse.ArgumentParser, default_format: str | None = None, *, required: bool = True,
+              help: str = "input files, folders or globs ('-' reads standard input)") -> None:
+    """The input paths (``args.inputs``: ``PATH ...``, ``-`` for standard input) and
+    :func:`add_reading`'s options."""
+    p.add_argument("inputs", nargs="+" if required else "*", metavar="PATH", help=help)
+    add_reading(p, default_format)
+
+
+def add_labelled(p: argparse.ArgumentParser, *, required: bool = True, title: str = "labelled input",
+                 what: str = "sequences", reading: bool = False, default_format: str | None = None):
+    """``--normal PATH ...`` and ``--abnormal PATH ...`` (labelled ``what``) in an argument group
+    titled ``title``, returned for more flags; with ``reading``, :func:`add_reading`'s options too
+    (for a command without input paths of its own)."""
+    g = p.add_argument_group(title)
+    g.add_argument("--normal", nargs="+", required=required, metavar="PATH", help=f"normal {what}")
+    g.add_argument("--abnormal", nargs="+", required=required, metavar="PATH", help=f"anomalous {what}")
+    if reading:
+        add_reading(p, default_format)
+    return g
+
+
+def add_validation_file(g) -> None:
+    """``--validation FILE`` (``args.validation_file``): held-out sequences instead of a split."""
+    g.add_argument("--validation", metavar="FILE", dest="validation_file",
+                   help="validate on FILE instead of a split of the training data")
+
+
+# --- writing results --------------------------------------------------------------------------
+def add_output(p: argparse.ArgumentParser, what: str = "the results",
+               json_help: str | None = "machine-readable JSON") -> None:
+    """``--output/-o FILE`` (``what`` goes there instead of standard output) and, unless
+    ``json_help`` is None, ``--json``."""
+    p.add_argument("--output", "-o", metavar="FILE", help=f"write {what} to FILE instead of standard output")
+    if json_help is not None:
+        p.add_argument("--json", action="store_true", help=json_help)
+
+
+# --- deciding -----------------------------------------------------------------------------------
+def add_decision_options(p: argparse.ArgumentParser) -> None:
+    """The decision-time options of a :class:`~seqrnn.detect.Detector` (see :func:`decision_options`)."""
+    g = p.add_argument_group("decision (default: the rule calibrated at training)")
+    g.add_argument("--top-g", type=int, metavar="G",
+                   help="DeepLog's rule: an event outside the top G predictions is anomalous")
+    g.add_argument("--threshold", type=float, metavar="P",
+                   help="an event with a probability below P is anomalous (default: calibrated at training)")
+    g.add_argument("--no-counts", action="store_true", help="do not use the count-profile view")
+
+
+def decision_options(args) -> dict:
+    """:func:`add_decision_options`'s flags as keywords of ``Detector.load``."""
+    return {"top_g": args.top_g, "threshold": args.threshold, "use_counts": not args.no_counts}
+
+
+# --- model settings ----------------------------------------------------------------------------
+def settings_adder(p: argparse.ArgumentParser, group):
+    """``add_argument`` of ``group`` for flags that are settings of a model's constructor (the flag's
+    ``dest`` is the parameter's name); each is recorded in ``args.settings`` (a tuple of dests), so
+    that ``train`` passes every one it was given to a model that takes it, and refuses the others."""
+
+    def add(*flags, **kwargs):
+        action = group.add_argument(*flags, **kwargs)
+        p.set_defaults(settings=(p.get_default("settings") or ()) + (action.dest,))
+        return action
+
+    return add
+
+
+def given_settings(args) -> dict:
+    """The settings (see :func:`settings_adder`) given on the command line: dest -> value."""
+    return {k: getattr(args, k) for k in args.settings if getattr(args, k) is not None}
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (any flag overrides the preset)")
-    g.add_argument("--preset", choices=("deeplog", "seed", "text"),
-                   help="deeplog: 2x64 LSTM, Adam, window 10; seed: the 2016 model, 2x512 LSTM, dropout 0.2, "
-                        "RMSprop 1e-3, length 40; text (the default with --format text): 2x512 LSTM, "
-                        "dropout 0.1, Adam 3e-3, schedule wsd, chunks of 50, validation every 200 steps")
-    g.add_argument("--cell", choices=("lstm", "gru"))
-    g.add_argument("--layers", type=int)
-    g.add_argument("--hidden", type=int, help="units per recurrent layer")
-    g.add_argument("--embedding-dim", type=int)
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--mapping", choices=("many-to-many", "many-to-one"),
-                   help="many-to-many (default): next event at every position, each event trained once; "
-                        "many-to-one: a window of --window events predicts the next (DeepLog)")
-    g.add_argument("--window", type=int, help="many-to-one: events in a window")
-    g.add_argument("--bidirectional", action="store_true", default=None,
-                   help="many-to-one only: read the window both ways (the window never holds the target)")
+    setting = settings_adder(p, g)
+    setting("--preset", choices=("deeplog", "seed", "text"),
+            help="deeplog: 2x64 LSTM, Adam, window 10; seed: the 2016 model, 2x512 LSTM, dropout 0.2, "
+                 "RMSprop 1e-3, length 40; text (the default with --format text): 2x512 LSTM, "
+                 "dropout 0.1, Adam 3e-3, schedule wsd, chunks of 50, validation every 200 steps")
+    setting("--cell", choices=("lstm", "gru"))
+    setting("--layers", type=int)
+    setting("--hidden", type=int, help="units per recurrent layer")
+    setting("--embedding-dim", type=int)
+    setting("--dropout", type=float)
+    setting("--mapping", choices=("many-to-many", "many-to-one"),
+            help="many-to-many (default): next event at every position, each event trained once; "
+                 "many-to-one: a window of --window events predicts the next (DeepLog)")
+    setting("--window", type=int, help="many-to-one: events in a window")
+    setting("--bidirectional", action="store_true", default=None,
+            help="many-to-one only: read the window both ways (the window never holds the target)")
     t = p.add_argument_group("training")
-    t.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
-    t.add_argument("--lr", type=float, help="learning rate")
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--batch-size", type=int,
-                   help="sequences per batch (streams: parallel rows; many-to-one: 32x this many windows)")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--clip", type=float, help="largest gradient norm (0: no clipping)")
-    t.add_argument("--patience", type=int, help="validations (epochs, or --eval-every periods) without a better "
-                        "validation loss before stopping (0: never)")
-    t.add_argument("--validation-split", dest="validation_split", type=float,
-                   help="fraction of the training sequences held out for validation (default 0.1)")
-    t.add_argument("--validation", metavar="FILE", dest="validation_file",
-                   help="validate on FILE instead of a split of the training data")
-    t.add_argument("--chunk", type=int, help="streams: steps of truncated back-propagation")
-    t.add_argument("--minutes", type=float, help="stop training after this many minutes")
-    t.add_argument("--schedule", choices=("constant", "cosine", "wsd"),
-                   help="learning rate: constant; cosine: decays to a tenth of --lr by the end of --minutes "
-                        "(or of --epochs, if that comes first); wsd: held, then the same decay over the last 30%%")
-    t.add_argument("--warmup", type=int, help="optimizer steps of linear learning-rate warm-up")
-    t.add_argument("--eval-every", type=int, metavar="STEPS",
-                   help="validate (and write a history row) every STEPS optimizer steps, not only per epoch")
+    setting = settings_adder(p, t)
+    setting("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
+    setting("--lr", type=float, help="learning rate")
+    setting("--weight-decay", type=float)
+    setting("--batch-size", type=int,
+            help="sequences per batch (streams: parallel rows; many-to-one: 32x this many windows)")
+    setting("--epochs", type=int)
+    setting("--clip", type=float, help="largest gradient norm (0: no clipping)")
+    setting("--patience", type=int, help="validations (epochs, or --eval-every periods) without a better "
+                                         "validation loss before stopping (0: never)")
+    setting("--validation-split", type=float,
+            help="fraction of the training sequences held out for validation (default 0.1)")
+    add_validation_file(t)
+    setting("--chunk", type=int, help="streams: steps of truncated back-propagation")
+    setting("--minutes", type=float, help="stop training after this many minutes")
+    setting("--schedule", choices=("constant", "cosine", "wsd"),
+            help="learning rate: constant; cosine: decays to a tenth of --lr by the end of --minutes "
+                 "(or of --epochs, if that comes first); wsd: held, then the same decay over the last 30%%")
+    setting("--warmup", type=int, help="optimizer steps of linear learning-rate warm-up")
+    setting("--eval-every", type=int, metavar="STEPS",
+            help="validate (and write a history row) every STEPS optimizer steps, not only per epoch")
     t.add_argument("--sample-every", type=int, metavar="N",
                    help="print samples at temperatures 0.2, 0.5, 1.0, 1.2 after every N history rows "
                         "(epochs, or --eval-every periods)")
     t.add_argument("--sample-prompt", default=None, help="the prompt of those samples (default: none)")
-    t.add_argument("--min-count", type=int, help="tokens seen fewer times in training are unknown")
-    t.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    t.add_argument("--seed", type=int, help="random seed (default 0): same seed, same weights")
+    setting("--min-count", type=int, help="tokens seen fewer times in training are unknown")
+    setting("--threads", type=int, help="CPU threads (default: all cores)")
+    setting("--seed", type=int, help="random seed (default 0): same seed, same weights")
     t.add_argument("--target-fpr", type=float, default=None,
                    help="false-positive rate the detection thresholds are calibrated for (default 0.001)")
 
 
+# --- reading and writing ------------------------------------------------------------------------
 def read_inputs(args, model=None, paths=None):
+    """The sequences of ``paths`` (default: ``args.inputs``) read as :func:`add_reading`'s flags say,
+    in ``model``'s format and text unit by default."""
     from ..data.formats import read_sequences
 
     fmt = args.format or (model.format_ if model is not None else "sessions")
     tokens = getattr(args, "tokens", None) or (model.text_tokens_ if model is not None else "chars")
     return read_sequences(paths or args.inputs, fmt, separate_files=getattr(args, "separate_files", False),
-                          max_length=getattr(args, "max_length", 100_000), text_tokens=tokens)
+                          max_length=getattr(args, "max_length", MAX_LENGTH), text_tokens=tokens)
 
 
 def open_output(path: str | None):

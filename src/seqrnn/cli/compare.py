@@ -9,7 +9,7 @@ MODELS_HELP = ("comma-separated: lstm, gru (the RNN), markovN (order N), nb or n
 
 
 def add_parser(sub) -> None:
-    from .args import PREVALENCE_HDFS, add_input
+    from .args import PREVALENCE_HDFS, add_input, add_labelled, settings_adder
 
     p = sub.add_parser(
         "compare", help="train several models (RNN and baselines) and compare their detection",
@@ -19,8 +19,7 @@ def add_parser(sub) -> None:
                     "--no-counts: its decision without the count-profile view. --output-dir gets the table as "
                     "CSV, JSON and Markdown and a ROC plot of all models.")
     add_input(p, "sessions")
-    p.add_argument("--normal", nargs="+", required=True, metavar="PATH", help="normal test sequences")
-    p.add_argument("--abnormal", nargs="+", required=True, metavar="PATH", help="anomalous test sequences")
+    add_labelled(p, title="test sequences", what="test sequences")
     p.add_argument("--models", default="lstm,gru,markov1,markov3,nb,hmm,unseen,length,count,count-idf,combined,combined-idf",
                    help=MODELS_HELP + " (default: %(default)s)")
     p.add_argument("--repeat", type=int, default=1,
@@ -30,11 +29,11 @@ def add_parser(sub) -> None:
                    help="share of anomalies for the F1@prev column (default: the test set's; HDFS full data: "
                         "%.4f)" % PREVALENCE_HDFS)
     p.add_argument("--target-fpr", type=float, help="false-positive rate the thresholds are calibrated for")
-    g = p.add_argument_group("the RNN (lstm, gru)")
-    g.add_argument("--preset", choices=("deeplog", "seed"), default="deeplog", help="(default: %(default)s)")
-    g.add_argument("--epochs", type=int, help="most epochs (early stopping on the validation loss still applies)")
-    g.add_argument("--patience", type=int)
-    g.add_argument("--threads", type=int, help="CPU threads for the RNN")
+    setting = settings_adder(p, p.add_argument_group("the RNN (lstm, gru)"))
+    setting("--preset", choices=("deeplog", "seed"), default="deeplog", help="(default: %(default)s)")
+    setting("--epochs", type=int, help="most epochs (early stopping on the validation loss still applies)")
+    setting("--patience", type=int)
+    setting("--threads", type=int, help="CPU threads for the RNN")
     p.add_argument("--output-dir", "-o", metavar="DIR",
                    help="write compare.csv, compare.json, compare.md and roc.png here")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of the table")
@@ -43,17 +42,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .args import read_inputs
+    from .args import given_settings, read_inputs
     from ..experiments.compare import compare, markdown_table, to_json, write_outputs
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     train = read_inputs(args)
     normal = read_inputs(args, paths=args.normal)
     abnormal = read_inputs(args, paths=args.abnormal)
-    rnn = {"preset": args.preset, "epochs": args.epochs, "patience": args.patience, "threads": args.threads}
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = compare(names, train, normal, abnormal, repeat=args.repeat, seed=args.seed,
-                     prevalence=args.prevalence, rnn_settings={k: v for k, v in rnn.items() if v is not None},
+                     prevalence=args.prevalence, rnn_settings=given_settings(args),
                      target_fpr=args.target_fpr, progress=progress)
     if args.output_dir:
         paths = write_outputs(result, args.output_dir)

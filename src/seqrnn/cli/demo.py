@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-
+import json
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="train and detect on a sample of HDFS shipped with the package")
     p.add_argument("--model-dir", "-m", help="keep the model here (default: a temporary folder)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs (default %(default)s)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the JSON summary")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..demo import run_demo
 
-    return run_demo(args)
+    summary = run_demo(model_dir=args.model_dir, epochs=args.epochs, quiet=args.quiet)
+    print(json.dumps(summary, indent=2))
+    return 0

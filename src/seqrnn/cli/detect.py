@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .args import add_input, open_output, read_inputs
+from .args import add_decision_options, add_input, add_output, decision_options, open_output, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -14,16 +14,15 @@ def add_parser(sub) -> None:
                                    "Writes one JSON object per input sequence, in input order.")
     p.add_argument("model_dir", metavar="MODEL")
     add_input(p)
-    p.add_argument("--output", "-o", metavar="FILE", help="JSON lines file (default: standard output)")
+    add_output(p, "the JSON lines", json_help=None)
     p.add_argument("--events", metavar="CSV", help="also write the per-event table (probability, rank, -log p)")
     p.add_argument("--templates", metavar="FILE", help="event templates, to print their text in the output")
     p.add_argument("--plot", metavar="DIR", help="write probability, -log p and histogram plots (PNG)")
-    p.add_argument("--top-g", type=int, help="DeepLog's rule: an event outside the top g predictions is anomalous")
-    p.add_argument("--threshold", type=float,
-                   help="an event with a probability below this is anomalous (default: calibrated at training)")
-    p.add_argument("--no-counts", action="store_true", help="do not use the count-profile view")
+    add_decision_options(p)
     p.add_argument("--follow", action="store_true",
-                   help="read the input as it grows and print each decision as soon as its event is read")
+                   help="read the input as it grows (standard input: to its end) and write each decision as soon "
+                        "as its event is read; --output and --events get a line per decision, --plot draws "
+                        "what was read at the end of the input or on Ctrl-C")
     p.add_argument("--only-anomalous", action="store_true", help="print only anomalous sequences (or events)")
     p.add_argument("-k", type=int, default=5, help="expected events to list (default %(default)s)")
     p.set_defaults(func=run)
@@ -34,13 +33,10 @@ def run(args) -> int:
     from ..report import finding_dict, load_templates, plot_findings, write_event_table
 
     templates = load_templates(args.templates) if args.templates else None
-    detector = Detector.load(args.model_dir, top_g=args.top_g, threshold=args.threshold,
-                             use_counts=not args.no_counts, topk=args.k)
+    detector = Detector.load(args.model_dir, **decision_options(args), topk=args.k)
     model = detector.model
     if args.follow:
-        from ..follow import follow
-
-        return follow(model, detector, args, templates)
+        return _follow(args, detector, templates)
     seqs = read_inputs(args, model)
     decisions = detector.decide(seqs)
     out = open_output(args.output)
@@ -59,4 +55,23 @@ def run(args) -> int:
     if args.plot:
         plot_findings(args.plot, decisions.findings, None if args.top_g else detector.nll_cut)
     print(f"{n_anom} of {len(seqs)} sequences anomalous", file=sys.stderr)
+    return 0
+
+
+def _follow(args, detector, templates) -> int:
+    from ..errors import InputError
+    from ..follow import follow
+
+    if len(args.inputs) != 1:
+        raise InputError("--follow reads one input (a file or '-')")
+    fmt = args.format or detector.model.format_
+    out = open_output(args.output)
+    try:
+        anomalous, decided = follow(detector, args.inputs[0], format=fmt, max_length=args.max_length,
+                                    only_anomalous=args.only_anomalous, k=args.k, templates=templates, out=out,
+                                    events=args.events, plot=args.plot)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"{anomalous} of {decided} {'events' if fmt == 'stream' else 'sequences'} anomalous", file=sys.stderr)
     return 0

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 
-from .args import add_output, emit, read_inputs, PREVALENCE_HDFS
+from .args import PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate-detection", help="detection metrics on labelled normal and anomalous inputs")
     p.add_argument("model_dir", metavar="MODEL")
-    p.add_argument("--normal", nargs="+", required=True, metavar="PATH", help="normal sequences")
-    p.add_argument("--abnormal", nargs="+", required=True, metavar="PATH", help="anomalous sequences")
-    p.add_argument("--format", choices=("sessions", "stream"), default=None)
-    p.add_argument("--prevalence", type=float,
+    g = add_labelled(p, reading=True)
+    g.add_argument("--prevalence", type=float,
                    help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)
-    p.add_argument("--top-g", type=int)
-    p.add_argument("--threshold", type=float)
-    p.add_argument("--no-counts", action="store_true")
+    add_decision_options(p)
     p.add_argument("--plot", metavar="DIR", help="write ROC and precision-recall curves (PNG)")
     add_output(p)
     p.set_defaults(func=run)
@@ -29,8 +25,7 @@ def run(args) -> int:
     from ..detect import Detector
     from ..metrics import detection_metrics
 
-    detector = Detector.load(args.model_dir, top_g=args.top_g, threshold=args.threshold,
-                             use_counts=not args.no_counts)
+    detector = Detector.load(args.model_dir, **decision_options(args))
     normal = read_inputs(args, detector.model, paths=args.normal)
     abnormal = read_inputs(args, detector.model, paths=args.abnormal)
     d = detector.decide(normal + abnormal)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .args import add_output, emit
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -25,14 +27,12 @@ def add_parser(sub) -> None:
     p.add_argument("--num-samples", "-n", type=int, default=1, help="samples to draw (default %(default)s)")
     p.add_argument("--seed", type=int, help="random seed: the same seed gives the same samples")
     p.add_argument("--no-prompt", action="store_true", help="print only the generated tokens, not the prompt")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the samples to FILE instead of standard output")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object per sample: tokens, text, whether it ended, its log-probability")
+    add_output(p, "the samples",
+               json_help="one JSON object per sample: tokens, text, whether it ended, its log-probability")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from .args import emit
     from ..generate import generate, render
     from ..models.base import load
 

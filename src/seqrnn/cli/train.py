@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .args import add_input, add_model_flags, read_inputs
+from .args import add_input, add_model_flags, given_settings, read_inputs, settings_adder
 
 
 def add_parser(sub) -> None:
@@ -26,78 +26,76 @@ def add_parser(sub) -> None:
                         "events before and after it (bidirectional, never sees the event it scores); "
                         "markov: n-gram chain; nb: windowed Naive Bayes; hmm: hidden Markov model; "
                         "unseen, length, count, combined: sequence-level detectors (docs/compare.md)")
-    b.add_argument("--order", type=int, help="markov: events of context (default 1)")
-    b.add_argument("--alpha", type=float, help="nb: Lidstone smoothing (default 1: Laplace)")
-    b.add_argument("--states", type=int, help="hmm: hidden states (default 10)")
-    b.add_argument("--iterations", type=int, help="hmm: most Baum-Welch iterations (default 30)")
-    b.add_argument("--idf", action="store_true", default=None, help="count, combined: weigh events by idf")
+    setting = settings_adder(p, b)
+    setting("--order", type=int, help="markov: events of context (default 1)")
+    setting("--alpha", type=float, help="nb: Lidstone smoothing (default 1: Laplace)")
+    setting("--states", type=int, help="hmm: hidden states (default 10)")
+    setting("--iterations", type=int, help="hmm: most Baum-Welch iterations (default 30)")
+    setting("--idf", action="store_true", default=None, help="count, combined: weigh events by idf")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --model-dir")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print the final history row and evaluation as JSON")
-    p.set_defaults(func=run)
+    # SampleCallback(every=...) gets --sample-every: its errors name the flag.
+    p.set_defaults(func=run, parameter_dests={"every": "sample_every"})
 
 
-def train_other(args) -> int:
-    """``train --model KIND`` for the models that are not the RNN: the settings KIND takes, the others refused."""
+def accepted_settings(cls) -> set[str]:
+    """The settings a model class takes: its constructor's parameters, and for a constructor that takes
+    ``**settings`` (the neural models) the fields of :class:`~seqrnn.config.ModelConfig` and
+    :class:`~seqrnn.config.TrainConfig`."""
+    import inspect
+    from dataclasses import fields
+
+    from ..config import ModelConfig, TrainConfig
+
+    params = inspect.signature(cls.__init__).parameters.values()
+    names = {q.name for q in params if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)} - {"self"}
+    if any(q.kind is q.VAR_KEYWORD for q in params):
+        names |= {f.name for f in fields(ModelConfig) + fields(TrainConfig)}
+    return names
+
+
+def trains_with_checkpoints(cls) -> bool:
+    """Whether ``cls.fit`` writes a model directory as it trains (and so takes ``--resume`` and samples)."""
     import inspect
 
+    return "model_dir" in inspect.signature(cls.fit).parameters
+
+
+def model_settings(args, cls) -> dict:
+    """The settings given on the command line (with the preset ``--format text`` implies), for
+    ``cls``; one that ``cls`` does not take is an error."""
     from ..errors import InputError
-    from ..models import model_class
 
-    cls = model_class(args.model)
-    accepted = set(inspect.signature(cls.__init__).parameters)
-    given = {k: v for k, v in vars(args).items() if v is not None and k in {
-        "order", "alpha", "states", "iterations", "idf", "window", "seed", "min_count", "cell", "layers", "hidden",
-        "embedding_dim", "dropout", "mapping", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "clip",
-        "patience", "chunk", "minutes", "threads", "preset", "validation_file", "schedule", "warmup", "eval_every",
-        "sample_every", "bidirectional", "validation_split"}}
-    refused = sorted(k for k in given if k not in accepted and k != "validation_file")
-    refused += [k for k in ("resume", "config") if getattr(args, k)]
+    given = given_settings(args)
+    accepted = accepted_settings(cls)
+    if args.format == "text" and "preset" in accepted:
+        given.setdefault("preset", "text")
+    refused = sorted(k for k in given if k not in accepted)
+    if not trains_with_checkpoints(cls):
+        refused += [k for k in ("resume", "config", "sample_every") if getattr(args, k)]
     if refused:
-        names = ", ".join("--" + k.replace("_", "-") for k in refused)
-        raise InputError(f"{names} does not apply to --model {args.model}")
-    valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
-    model = cls(**{k: v for k, v in given.items() if k in accepted})
-    seqs = read_inputs(args)
-    model.fit(seqs, validation_data=valid, format=args.format, text_tokens=args.tokens or "chars")
-    model.save(args.model_dir)
-    detector = _calibrate(args, model, seqs, valid)
-    if args.json:
-        print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
-                          "calibration": detector.calibration}, indent=2))
-    elif not args.quiet:
-        print(f"saved {args.model_dir}: {args.model}, {len(model.vocab_) - 4} events, {model.fit_seconds_:.2f}s",
-              file=sys.stderr)
-    return 0
-
-
-def _calibrate(args, model, seqs, valid):
-    """The Detector's thresholds, learned on the model's held-out and training sequences, saved beside it."""
-    from ..detect import DEFAULT_TARGET_FPR, Detector
-
-    target_fpr = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
-    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid)
-    detector.save(args.model_dir)
-    return detector
+        raise InputError(f"{', '.join(refused)} {'does' if len(refused) == 1 else 'do'} not apply to "
+                         f"--model {args.model}", params=refused)
+    return given
 
 
 def run(args) -> int:
-    if args.model not in ("rnn", "context"):
-        return train_other(args)
     from ..models import model_class
+
+    cls = model_class(args.model)
+    settings = model_settings(args, cls)
+    if not trains_with_checkpoints(cls):
+        return _train_baseline(args, cls, settings)
     from ..train import TrainingInterrupted
 
-    settings = {k: getattr(args, k) for k in (
-        "cell", "layers", "hidden", "embedding_dim", "dropout", "mapping", "window", "bidirectional", "optimizer",
-        "lr", "weight_decay", "batch_size", "epochs", "clip", "patience", "chunk", "minutes", "min_count",
-        "threads", "seed", "schedule", "warmup", "eval_every", "validation_split")}
     if args.config:  # preset < config file < explicit flags
         from ..config import read_settings
 
-        settings = {**read_settings(args.config), **{k: v for k, v in settings.items() if v is not None}}
+        settings = {**read_settings(args.config), **settings}
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
-    model = model_class(args.model)(args.preset or ("text" if args.format == "text" else None), **settings)
+    model = cls(**settings)
     callbacks = []
     if args.sample_every:
         from ..generate import SampleCallback
@@ -122,3 +120,30 @@ def run(args) -> int:
               f"best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "
               f"{model.fit_seconds_:.1f}s", file=sys.stderr)
     return 0
+
+
+def _train_baseline(args, cls, settings) -> int:
+    """``train --model KIND`` for a model that trains in one go (no epochs, no checkpoint)."""
+    valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    model = cls(**settings)
+    seqs = read_inputs(args)
+    model.fit(seqs, validation_data=valid, format=args.format, text_tokens=args.tokens or "chars")
+    model.save(args.model_dir)
+    detector = _calibrate(args, model, seqs, valid)
+    if args.json:
+        print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
+                          "calibration": detector.calibration}, indent=2))
+    elif not args.quiet:
+        print(f"saved {args.model_dir}: {args.model}, {len(model.vocab_) - 4} events, {model.fit_seconds_:.2f}s",
+              file=sys.stderr)
+    return 0
+
+
+def _calibrate(args, model, seqs, valid):
+    """The Detector's thresholds, learned on the model's held-out and training sequences, saved beside it."""
+    from ..detect import DEFAULT_TARGET_FPR, Detector
+
+    target_fpr = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
+    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid)
+    detector.save(args.model_dir)
+    return detector

@@ -13,7 +13,7 @@ METRICS = ("pr_auc", "roc_auc", "f1", "f1_at_prevalence")
 
 
 def add_parser(sub) -> None:
-    from .args import PREVALENCE_HDFS
+    from .args import PREVALENCE_HDFS, add_input, add_labelled, add_validation_file
 
     p = sub.add_parser(
         "tune", help="search hyper-parameters with Optuna (TPE, pruning on the validation loss)",
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
                     "(--study) so that a stopped search resumes and two processes can share it. At the end "
                     "(or with --report) prints the table of trials and writes STUDY.best.json (for "
                     "'seqrnn train --config'), STUDY.history.png and STUDY.importance.png.")
-    p.add_argument("inputs", nargs="*", metavar="PATH", help="normal training sequences (not needed with --report)")
+    add_input(p, "sessions", required=False, help="normal training sequences (not needed with --report)")
     p.add_argument("--study", required=True, metavar="FILE", help="SQLite file of the study (created if missing)")
     p.add_argument("--study-name", default="seqrnn", help="study inside the file (default %(default)s)")
     p.add_argument("--report", action="store_true", help="report on the study without searching")
@@ -37,16 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of every trial: the validation split and the initial weights (default %(default)s)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads per trial (default: all cores)")
-    p.add_argument("--format", choices=("sessions", "stream", "text"), default="sessions")
-    p.add_argument("--tokens", choices=("chars", "words"), default=None, help="text: the unit of a token")
-    p.add_argument("--separate-files", action="store_true", help="stream: keep each file a sequence of its own")
-    p.add_argument("--max-length", type=int, default=100_000, metavar="N",
-                   help="sessions: longest line accepted, in tokens (default: %(default)s)")
-    p.add_argument("--validation", metavar="FILE", dest="validation_file",
-                   help="validate on FILE instead of a split of the training data")
-    d = p.add_argument_group("detection objective (instead of the validation loss)")
-    d.add_argument("--normal", nargs="+", metavar="PATH", help="labelled normal validation sequences")
-    d.add_argument("--abnormal", nargs="+", metavar="PATH", help="labelled anomalous validation sequences")
+    add_validation_file(p)
+    d = add_labelled(p, required=False, title="detection objective (instead of the validation loss)",
+                     what="validation sequences")
     d.add_argument("--metric", choices=METRICS, default=None,
                    help="detection metric to maximise (default: f1_at_prevalence with --prevalence, else pr_auc)")
     d.add_argument("--prevalence", type=float,

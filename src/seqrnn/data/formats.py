@@ -147,8 +147,8 @@ def parse_session_line(text: str, with_id: bool, number: int, name: str, max_len
         # Cheap guard before splitting a huge line.
         raise InputError(
             f"line is {len(text):,} characters long, more than a session of at most "
-            f"{max_length:,} tokens can be (use --format stream for one long sequence, or --max-length)",
-            name, number,
+            f"{max_length:,} tokens can be (use format stream for one long sequence, or a larger max_length)",
+            name, number, params=("format", "max_length"),
         )
     if with_id:
         sid, sep, rest = text.partition(",")
@@ -161,8 +161,8 @@ def parse_session_line(text: str, with_id: bool, number: int, name: str, max_len
     if len(tokens) > max_length:
         raise InputError(
             f"session has {len(tokens):,} tokens, more than the limit of {max_length:,} "
-            "(use --format stream for one long sequence, or --max-length)",
-            name, number,
+            "(use format stream for one long sequence, or a larger max_length)",
+            name, number, params=("format", "max_length"),
         )
     return sid, tokens
 
@@ -221,7 +221,7 @@ def read_stream(paths, separate_files: bool = False) -> list[Sequence]:
             if any(c.isspace() for c in token):
                 raise InputError(
                     "a stream has one event per line, this line has several "
-                    "(use --format sessions for one sequence per line)", name, number,
+                    "(use format sessions for one sequence per line)", name, number, params="format",
                 )
             if not tokens:
                 first_line = number
@@ -247,7 +247,7 @@ def read_stream(paths, separate_files: bool = False) -> list[Sequence]:
 def read_text(paths, tokens: str = "chars") -> list[Sequence]:
     """Read the ``text`` format: each file is one sequence of characters or words."""
     if tokens not in ("chars", "words"):
-        raise InputError(f"--tokens must be chars or words, not {tokens!r}")
+        raise InputError(f"tokens must be chars or words, not {tokens!r}", params="tokens")
     out: list[Sequence] = []
     for path in expand_paths(paths):
         name = "<stdin>" if path == "-" else path

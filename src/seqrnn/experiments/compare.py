@@ -48,7 +48,7 @@ def model_spec(name: str) -> tuple[str, dict]:
     if m:
         key = {"markov": "order", "nb": "window", "hmm": "states"}[m.group(1)]
         return m.group(1), {key: int(m.group(2))}
-    raise InputError(f"unknown model {name!r} for --models; use lstm, gru, markovN, nb[N], hmm[N], unseen, "
+    raise InputError(f"unknown model {name!r}; use lstm, gru, markovN, nb[N], hmm[N], unseen, "
                      "length, count, count-idf, combined, combined-idf")
 
 
@@ -106,7 +106,7 @@ def compare(names: list[str], train: list[Sequence], normal: list[Sequence], abn
             target_fpr: float | None = None, progress=None) -> dict:
     """Run every model ``repeat`` times (seeds ``seed``, ``seed + 1``, ...); the result as a JSON-able dict."""
     if repeat < 1:
-        raise InputError(f"--repeat must be at least 1, not {repeat}")
+        raise InputError(f"repeat must be at least 1, not {repeat}", params="repeat")
     if not normal or not abnormal:
         raise InputError("compare needs normal and anomalous test sequences")
     for name in names:
@@ -114,7 +114,7 @@ def compare(names: list[str], train: list[Sequence], normal: list[Sequence], abn
     if prevalence is None:
         prevalence = len(abnormal) / (len(normal) + len(abnormal))
     elif not 0.0 < prevalence < 1.0:
-        raise InputError(f"--prevalence must be in (0, 1), not {prevalence}")
+        raise InputError(f"prevalence must be in (0, 1), not {prevalence}", params="prevalence")
     runs, roc = [], {}
     for r in range(repeat):
         rows = run_once(names, train, normal, abnormal, seed + r, prevalence, rnn_settings, target_fpr, progress)
