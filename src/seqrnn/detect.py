@@ -127,18 +127,19 @@ class Detector:
                              "event, so a Detector cannot judge with it (for a classifier: use seqrnn classify "
                              "predict or evaluate)")
         if not 0.0 < target_fpr < 1.0:
-            raise InputError(f"target_fpr (a false-positive rate) must be in (0, 1), not {target_fpr}")
+            raise InputError(f"target_fpr (a false-positive rate) must be in (0, 1), not {target_fpr}",
+                             params="target_fpr")
         if not margin >= 0:
-            raise InputError(f"margin must be >= 0 nats, not {margin}")
+            raise InputError(f"margin must be >= 0 nats, not {margin}", params="margin")
         self.model, self.target_fpr, self.margin = model, target_fpr, margin
         self.use_counts, self.topk = use_counts, topk
         self._set_overrides(top_g, threshold)
 
     def _set_overrides(self, top_g, threshold) -> None:
         if threshold is not None and not 0.0 < threshold < 1.0:
-            raise InputError(f"threshold is a probability in (0, 1), not {threshold}")
+            raise InputError(f"threshold is a probability in (0, 1), not {threshold}", params="threshold")
         if top_g is not None and top_g < 1:
-            raise InputError(f"top_g must be at least 1, not {top_g}")
+            raise InputError(f"top_g must be at least 1, not {top_g}", params="top_g")
         self.top_g, self.threshold = top_g, threshold
 
     def with_options(self, *, use_counts: bool | None = None, top_g: int | None = None,

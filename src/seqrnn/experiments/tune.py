@@ -236,7 +236,7 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
     if saved is None:
         study.set_user_attr("objective", objective)
     elif saved != objective:
-        raise InputError(f"the study was searched for {saved}, not {objective}; use another --study", path)
+        raise InputError(f"the study was searched for {saved}, not {objective}; use another study file", path, params="study")
     running = any(t.state.name == "RUNNING" for t in study.trials)  # another process searching now
     sampler_seed = seed + len(study.trials) + (os.getpid() if running else 0)
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed)

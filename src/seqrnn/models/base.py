@@ -244,7 +244,8 @@ class BaselineModel(SequenceModel):
 
     def __init__(self, seed: int = 0, validation_split: float = 0.1, min_count: int = 1):
         if not 0.0 <= validation_split < 1.0:
-            raise InputError(f"validation_split (a fraction) must be in [0, 1), not {validation_split}")
+            raise InputError(f"validation_split (a fraction) must be in [0, 1), not {validation_split}",
+                             params="validation_split")
         self.seed, self.validation_split, self.min_count = seed, validation_split, min_count
 
     def _settings(self) -> dict:

@@ -130,7 +130,7 @@ class ContextModel(RNNModel):
         super().__init__(preset, **settings)
         if self.model_config.mapping != "many-to-many" or self.model_config.bidirectional:
             raise InputError("the context model predicts every event from both sides; "
-                             "mapping and bidirectional do not apply to it")
+                             "mapping and bidirectional do not apply to it", params=("mapping", "bidirectional"))
 
     def _reads(self, mapping: str) -> str:
         return "each event from the events before and after it"
@@ -176,8 +176,8 @@ class ContextModel(RNNModel):
     # --- streaming: not possible --------------------------------------------------------
     def _no_stream(self):
         raise InputError("the context model scores an event from the events after it too, so it cannot "
-                         "judge a stream as it is read (--follow); use a model of kind rnn for that, or "
-                         "detect on the whole file")
+                         "judge a stream as it is read (follow); use a model of kind rnn for that, or "
+                         "detect on the whole file", params="follow")
 
     def stream_start(self):
         self._no_stream()

@@ -62,7 +62,8 @@ class SequenceLevelModel(BaselineModel):
             self.log_unigram_ = np.log(p / p.sum()).astype(np.float32)
         sessions = [a for a, c in zip(train, train_complete) if c]
         if self.views and len(sessions) < 2:
-            raise InputError(f"the {self.kind} detector needs at least two finished sessions (--format sessions)")
+            raise InputError(f"the {self.kind} detector needs at least two finished sessions (format sessions)",
+                             params="format")
         self.lengths_ = np.unique([len(a) for a in sessions]).astype(np.int64) if sessions else np.zeros(0, np.int64)
         counts = count_matrix(sessions, V) if sessions else np.zeros((0, V), np.float32)
         if self.idf and len(counts):

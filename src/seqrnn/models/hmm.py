@@ -36,9 +36,9 @@ class HMMModel(BaselineModel):
     def __init__(self, states: int = 10, iterations: int = 30, seed: int = 0, validation_split: float = 0.1,
                  min_count: int = 1):
         if not isinstance(states, int) or states < 1:
-            raise InputError(f"states must be an integer >= 1, not {states!r}")
+            raise InputError(f"states must be an integer >= 1, not {states!r}", params="states")
         if not isinstance(iterations, int) or iterations < 1:
-            raise InputError(f"iterations must be an integer >= 1, not {iterations!r}")
+            raise InputError(f"iterations must be an integer >= 1, not {iterations!r}", params="iterations")
         super().__init__(seed, validation_split, min_count)
         self.states, self.iterations = states, iterations
 

@@ -159,7 +159,7 @@ class MarkovModel(HistoryModel):
 
     def __init__(self, order: int = 1, seed: int = 0, validation_split: float = 0.1, min_count: int = 1):
         if not isinstance(order, int) or order < 0:
-            raise InputError(f"order must be an integer >= 0, not {order!r}")
+            raise InputError(f"order must be an integer >= 0, not {order!r}", params="order")
         super().__init__(seed, validation_split, min_count)
         self.order = order
 

@@ -43,9 +43,9 @@ class NaiveBayesModel(HistoryModel):
     def __init__(self, window: int = 10, alpha: float = 1.0, seed: int = 0, validation_split: float = 0.1,
                  min_count: int = 1):
         if not isinstance(window, int) or window < 1:
-            raise InputError(f"window must be an integer >= 1, not {window!r}")
+            raise InputError(f"window must be an integer >= 1, not {window!r}", params="window")
         if not alpha > 0:
-            raise InputError(f"alpha (Lidstone smoothing) must be > 0, not {alpha}")
+            raise InputError(f"alpha (Lidstone smoothing) must be > 0, not {alpha}", params="alpha")
         super().__init__(seed, validation_split, min_count)
         self.window, self.alpha = window, alpha
 
@@ -60,7 +60,7 @@ class NaiveBayesModel(HistoryModel):
         V, w, a = len(self.vocab_), self.window, self.alpha
         if w * V * V > TABLE_LIMIT:
             raise InputError(f"Naive Bayes over {V - 4} events and a window of {w} needs a table of {w * V * V:,} "
-                             "floats; use a smaller --window or a larger --min-count")
+                             "floats; use a smaller window or a larger min_count", params=("window", "min_count"))
         pairs = [histories(x, c, w) for x, c in zip(train, train_complete)]
         y = np.concatenate([p[0] for p in pairs])
         X = np.concatenate([p[1] for p in pairs])
