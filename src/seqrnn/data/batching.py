@@ -127,7 +127,31 @@ class BatchMaker(Protocol):
         """One epoch's batches, tuples of numpy arrays (and flags), shuffled by ``rng`` (``None``: fixed order)."""
 
 
-class SessionBatches:
+class LengthBuckets:
+    """The makers that batch whole rows, rows of similar length together (:func:`length_buckets`).
+
+    A subclass sets ``lengths`` (one per row), ``batch_size`` (rows in a
+    batch, at most), ``events`` (its ``len``) and ``epoch``; a batch holds at
+    most ``tokens_per_row x batch_size`` padded events.
+    """
+
+    tokens_per_row = 64
+    lengths: np.ndarray
+    batch_size: int
+    events: int
+
+    def __len__(self) -> int:
+        return self.events
+
+    def n_batches(self) -> int:
+        return len(self.buckets(None))
+
+    def buckets(self, rng: np.random.Generator | None) -> list[np.ndarray]:
+        """The row indices of each batch of one epoch, in a shuffled order (``rng``) or a fixed one."""
+        return length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * self.tokens_per_row)
+
+
+class SessionBatches(LengthBuckets):
     """Finished sessions, many-to-many: ``[BOS, e1 .. en]`` -> ``[e1 .. en, EOS]``, in length buckets."""
 
     def __init__(self, ids: list[np.ndarray], complete: list[bool], batch_size: int):
@@ -138,16 +162,6 @@ class SessionBatches:
         self.lengths = np.array([len(y) for y in self.y])
         self.events = int(self.lengths.sum())
         self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return self.events
-
-    def n_batches(self) -> int:
-        return len(self.buckets(None))
-
-    def buckets(self, rng: np.random.Generator | None) -> list[np.ndarray]:
-        """The batches of one epoch, sequences of similar length together."""
-        return length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 64)
 
     def epoch(self, rng: np.random.Generator | None):
         for idx in self.buckets(rng):
@@ -222,7 +236,7 @@ def cloze_rows(ids: np.ndarray, complete: bool) -> np.ndarray:
     return np.concatenate(([BOS], ids, tail)).astype(np.int64)
 
 
-class ClozeBatches:
+class ClozeBatches(LengthBuckets):
     """The context model's batches: ``(z, y, False)``, ``z`` its :func:`cloze_rows` padded, ``y = z[:, 1:]``.
 
     In length buckets; unfinished sequences (streams) are cut into pieces of
@@ -241,45 +255,30 @@ class ClozeBatches:
         self.events = int(self.lengths.sum())
         self.batch_size = batch_size
 
-    def __len__(self) -> int:
-        return self.events
-
-    def n_batches(self) -> int:
-        return len(self.buckets(None))
-
-    def buckets(self, rng: np.random.Generator | None) -> list[np.ndarray]:
-        return length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 64)
-
     def epoch(self, rng: np.random.Generator | None):
         for idx in self.buckets(rng):
             z = pad([self.z[i] for i in idx])
             yield z, np.ascontiguousarray(z[:, 1:]), False
 
 
-class LabelledBatches:
+class LabelledBatches(LengthBuckets):
     """Labelled rows for the classifier: ``(x, y, w)`` padded rows, float32 labels and weights.
 
     Each row is a distinct ``(sequence, label)`` weighted by how often it
     occurs, so ``len`` (the items of one epoch) is the sum of the weights.
-    Length buckets of up to ``batch_size`` rows and ``256 x batch_size``
-    padded events.
+    Whole sequences are longer than next-event rows: up to ``256 x
+    batch_size`` padded events a batch.
     """
+
+    tokens_per_row = 256
 
     def __init__(self, rows: list[np.ndarray], labels: np.ndarray, weights: np.ndarray, batch_size: int):
         self.rows = rows
         self.labels = np.asarray(labels, np.float32)
         self.weights = np.asarray(weights, np.float32)
         self.lengths = np.array([len(r) for r in rows])
+        self.events = int(round(float(self.weights.sum())))
         self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return int(round(float(self.weights.sum())))
-
-    def n_batches(self) -> int:
-        return len(self.buckets(None))
-
-    def buckets(self, rng: np.random.Generator | None) -> list[np.ndarray]:
-        return length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 256)
 
     def epoch(self, rng: np.random.Generator | None):
         for idx in self.buckets(rng):
