@@ -68,6 +68,14 @@ class TestLearning:
         c = SequenceClassifier(**{**SMALL, "epochs": 1}).fit([X[i] for i in keep], y[keep])
         assert c.pos_weight_ == pytest.approx(32 / 8)  # the training split: 80% of each class
 
+    def test_trains_with_the_trainers_schedule_to_zero(self):
+        X, y = b_then_a(120, seed=5)
+        c = SequenceClassifier(**{**SMALL, "epochs": 4, "schedule": "cosine"}).fit(X, y)
+        assert c.train_config.lr_floor == 0.0  # the classifier's default; the next-event models end at a tenth
+        lrs = [r["lr"] for r in c.history_]
+        assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.05 * c.train_config.lr
+        assert [r["step"] for r in c.history_] == [c.trainer_.step // 4 * k for k in (1, 2, 3, 4)]
+
 
 class TestAttention:
     def test_sums_to_one_over_events_zero_on_padding(self):

@@ -12,6 +12,7 @@ MAPPINGS = ("many-to-many", "many-to-one")
 CELLS = ("lstm", "gru")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "wsd")
+COSINE_FLOOR = 0.1  # the cosine and wsd schedules end at this fraction of lr, by default
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TrainConfig:
     schedule: str = "constant"  # learning rate: constant, cosine (to a tenth), wsd (held, then decayed)
     warmup: int = 0  # optimizer steps of linear learning-rate warm-up
     eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
+    lr_floor: float = COSINE_FLOOR  # the fraction of lr the cosine and wsd schedules decay to
 
 
 PRESETS: dict[str, dict] = {
@@ -114,6 +116,7 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         (tc.topk >= 1, "topk must be >= 1"),
         (tc.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
         (tc.warmup >= 0 and tc.eval_every >= 0, "warmup and eval-every must be >= 0"),
+        (0.0 <= tc.lr_floor <= 1.0, "lr_floor must be in [0, 1]"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -25,13 +25,12 @@ import numpy as np
 import torch
 
 from . import artifacts
-from .config import TrainConfig
+from .config import COSINE_FLOOR, TrainConfig  # noqa: F401  (COSINE_FLOOR: lr_floor's default)
 from .data.batching import BatchMaker
 
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "topk_accuracy", "val_loss", "val_accuracy",
                   "val_topk_accuracy", "val_bits", "lr", "events", "events_per_second", "seconds",
                   "step", "time")
-COSINE_FLOOR = 0.1  # the cosine schedule ends at this fraction of --lr
 WSD_DECAY = 0.3  # the share of training at the end over which the "wsd" schedule decays
 
 
@@ -76,7 +75,8 @@ def lr_factor(tc: TrainConfig, step: int, progress: float) -> float:
     """The learning rate's multiplier at optimizer ``step``, ``progress`` (0..1) into training.
 
     Linear warm-up over ``tc.warmup`` steps, then constant, or a cosine decay
-    from 1 to :data:`COSINE_FLOOR` as ``progress`` goes from 0 to 1 ("cosine"),
+    from 1 to ``tc.lr_floor`` (by default :data:`COSINE_FLOOR`, a tenth) as
+    ``progress`` goes from 0 to 1 ("cosine"),
     or held at 1 and then the same decay over the last :data:`WSD_DECAY` of
     training ("wsd": warm-up, stable, decay), which keeps the rate high for
     longer when the budget is a fixed time.
@@ -88,7 +88,7 @@ def lr_factor(tc: TrainConfig, step: int, progress: float) -> float:
         p = max(0.0, (p - (1 - WSD_DECAY)) / WSD_DECAY)
     elif tc.schedule != "cosine":
         return 1.0
-    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * p))
+    return tc.lr_floor + (1 - tc.lr_floor) * 0.5 * (1 + math.cos(math.pi * p))
 
 
 def detach(state):

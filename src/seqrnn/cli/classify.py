@@ -45,8 +45,10 @@ def add_parser(sub) -> None:
     g.add_argument("--batch-size", type=int)
     g.add_argument("--epochs", type=int, help="default 40")
     g.add_argument("--schedule", choices=("cosine", "constant", "wsd"),
-                   help="learning rate: cosine (default) decays it to a tenth of --lr by the end of --epochs (or "
-                        "--minutes); constant; wsd: held, then the same decay over the last 30%%")
+                   help="learning rate: cosine (default) decays it to --lr-floor x --lr by the end of --epochs "
+                        "(or --minutes); constant; wsd: held, then the same decay over the last 30%%")
+    g.add_argument("--lr-floor", type=float,
+                   help="the fraction of --lr that cosine and wsd decay to (default 0 here; 0.1 for seqrnn train)")
     g.add_argument("--warmup", type=int, help="optimizer steps of linear learning-rate warm-up")
     g.add_argument("--minutes", type=float, help="stop training after this many minutes")
     g.add_argument("--patience", type=int,
