@@ -43,7 +43,7 @@ class TrainConfig:
     minutes: float = 0.0  # wall-clock bound on training; 0: none
     min_count: int = 1  # tokens seen fewer times are unknown
     topk: int = 9  # k of the top-k accuracy in the history
-    schedule: str = "constant"  # learning rate: constant, cosine (to a tenth), wsd (held, then decayed)
+    schedule: str = "constant"  # learning rate: constant, cosine (to lr_floor), wsd (held, then decayed)
     warmup: int = 0  # optimizer steps of linear learning-rate warm-up
     eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
     lr_floor: float = COSINE_FLOOR  # the fraction of lr the cosine and wsd schedules decay to
