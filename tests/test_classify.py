@@ -3,6 +3,7 @@ explains, threshold choice, class weighting, model files and the command line.""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -14,6 +15,7 @@ torch = pytest.importorskip("torch")
 from seqrnn.models.classifier import (  # noqa: E402
     AttentionClassifierNet,
     ClassifierConfig,
+    LabelledLoss,
     SequenceClassifier,
     choose_threshold,
     load_classifier,
@@ -21,6 +23,7 @@ from seqrnn.models.classifier import (  # noqa: E402
 from seqrnn.cli import main  # noqa: E402
 from seqrnn.data.vocab import PAD  # noqa: E402
 from seqrnn.errors import InputError, ModelFileError  # noqa: E402
+from seqrnn.train import Callback, TrainingInterrupted  # noqa: E402
 
 SMALL = dict(hidden=16, embedding_dim=8, attention=16, epochs=12, schedule="constant", batch_size=32, seed=0, threads=1,
              patience=0, dropout=0.0)
@@ -64,6 +67,14 @@ class TestLearning:
         keep = np.r_[np.flatnonzero(~y), np.flatnonzero(y)[:10]]  # 40 normal, 10 anomalous
         c = SequenceClassifier(**{**SMALL, "epochs": 1}).fit([X[i] for i in keep], y[keep])
         assert c.pos_weight_ == pytest.approx(32 / 8)  # the training split: 80% of each class
+
+    def test_trains_with_the_trainers_schedule_to_zero(self):
+        X, y = b_then_a(120, seed=5)
+        c = SequenceClassifier(**{**SMALL, "epochs": 4, "schedule": "cosine"}).fit(X, y)
+        assert c.train_config.lr_floor == 0.0  # the classifier's default; the next-event models end at a tenth
+        lrs = [r["lr"] for r in c.history_]
+        assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.05 * c.train_config.lr
+        assert [r["step"] for r in c.history_] == [c.trainer_.step // 4 * k for k in (1, 2, 3, 4)]
 
 
 class TestAttention:
@@ -128,12 +139,51 @@ class TestFiles:
             Detector(SequenceClassifier())
 
     def test_bad_settings(self):
-        with pytest.raises(InputError, match="validation"):
+        with pytest.raises(InputError, match="validation_split"):
             SequenceClassifier(validation_split=0.0)
-        with pytest.raises(InputError, match="unknown setting"):
-            SequenceClassifier(window=3)
         with pytest.raises(InputError, match="two normal and two anomalous"):
             SequenceClassifier().fit([["a"], ["b"], ["c"]], [False, False, True])
+
+    def test_unknown_keywords_are_type_errors(self):
+        with pytest.raises(TypeError, match="window"):
+            SequenceClassifier(window=3)
+        with pytest.raises(TypeError, match="validation"):
+            SequenceClassifier(validation=0.2)  # now validation_split
+        X, y = b_then_a(20, seed=6)
+        with pytest.raises(TypeError, match="resuem"):
+            SequenceClassifier(**SMALL).fit(X, y, resuem=True)
+        with pytest.raises(TypeError):
+            SequenceClassifier(**SMALL).fit(X, y, "sessions")  # keywords only after X and y
+
+    def test_seqrnn_load_reads_a_classifier(self, clf, tmp_path):
+        import seqrnn
+
+        clf.save(str(tmp_path / "c"))
+        config = json.loads((tmp_path / "c" / "config.json").read_text())
+        assert config["format"] == "seqrnn-model" and config["kind"] == "classifier"
+        loaded = seqrnn.load(str(tmp_path / "c"))
+        assert isinstance(loaded, SequenceClassifier)
+        X, _ = b_then_a(50, seed=4)
+        np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
+        np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+        assert loaded._settings() == clf._settings()
+        assert loaded.n_parameters() == clf.n_parameters()
+        lines = loaded.describe()
+        assert lines[0].startswith("model      classifier: 1x16 bidirectional LSTM")
+        assert any(line.startswith("threshold") and "F1" in line for line in lines)
+
+    def test_an_older_classifier_directory_still_loads(self, clf, tmp_path):
+        """Written before seqrnn.load read classifiers: its own format name, and ``validation`` for the split."""
+        clf.save(str(tmp_path / "c"))
+        path = tmp_path / "c" / "config.json"
+        config = json.loads(path.read_text())
+        settings = config["settings"]
+        settings["validation"] = settings.pop("validation_split")
+        path.write_text(json.dumps({**config, "format": "seqrnn-classifier"}))
+        loaded = load_classifier(str(tmp_path / "c"))
+        assert loaded.config.validation_split == clf.config.validation_split
+        X, _ = b_then_a(50, seed=4)
+        np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
 
 
 class TestCommandLine:
@@ -167,22 +217,90 @@ class TestCommandLine:
         assert "no such model directory" in capsys.readouterr().err
 
 
-def test_ctrl_c_keeps_and_saves_the_best_epoch(tmp_path, monkeypatch):
-    X, y = b_then_a(120, seed=5)
-    calls = {"n": 0}
-    real = SequenceClassifier._train_epoch
+class StopAt(Callback):
+    """Ctrl-C at the end of epoch ``epoch``."""
 
-    def interrupted_on_the_third(self, *args):
-        calls["n"] += 1
-        if calls["n"] == 3:
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, logs):
+        if logs["epoch"] == self.epoch:
             raise KeyboardInterrupt
-        return real(self, *args)
 
-    monkeypatch.setattr(SequenceClassifier, "_train_epoch", interrupted_on_the_third)
-    clf = SequenceClassifier(**{**SMALL, "epochs": 10}).fit(X, y, model_dir=str(tmp_path / "c"))
-    assert clf.interrupted_ and len(clf.history_) == 2
-    loaded = load_classifier(str(tmp_path / "c"))
+
+def test_ctrl_c_writes_a_checkpoint_and_keeps_the_best_epoch(tmp_path):
+    X, y = b_then_a(120, seed=5)
+    model_dir = str(tmp_path / "c")
+    clf = SequenceClassifier(**{**SMALL, "epochs": 10})
+    with pytest.raises(TrainingInterrupted) as err:
+        clf.fit(X, y, model_dir=model_dir, callbacks=[StopAt(2)])
+    assert err.value.checkpoint == os.path.join(model_dir, "checkpoint")
+    state = json.loads((tmp_path / "c" / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 2 and [r["epoch"] for r in state["history"]] == [1, 2]
+    # the best epoch so far is the fitted and saved classifier
+    assert len(clf.history_) == 2
+    loaded = load_classifier(model_dir)
     np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
-    calls["n"] = 2  # interrupted before any epoch ends: nothing to keep, the interrupt goes on
-    with pytest.raises(KeyboardInterrupt):
-        SequenceClassifier(**SMALL).fit(X, y)
+
+
+def test_ctrl_c_in_the_first_epoch_leaves_nothing_fitted(monkeypatch):
+    X, y = b_then_a(120, seed=5)
+
+    def interrupt(self, batch, state):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LabelledLoss, "loss", interrupt)
+    clf = SequenceClassifier(**SMALL)
+    with pytest.raises(TrainingInterrupted) as err:
+        clf.fit(X, y)
+    assert err.value.checkpoint is None  # no model_dir, no checkpoint
+    assert not hasattr(clf, "threshold_")
+
+
+def write_labelled(tmp_path, n: int, seed: int) -> tuple[str, str]:
+    X, y = b_then_a(n, seed=seed)
+    normal, abnormal = tmp_path / "normal", tmp_path / "abnormal"
+    normal.write_text("".join(f"n{i}," + " ".join(s) + "\n" for i, (s, v) in enumerate(zip(X, y)) if not v))
+    abnormal.write_text("".join(f"x{i}," + " ".join(s) + "\n" for i, (s, v) in enumerate(zip(X, y)) if v))
+    return str(normal), str(abnormal)
+
+
+def test_classify_train_resumes_after_ctrl_c_as_if_never_stopped(tmp_path, monkeypatch, capsys):
+    """Interrupted after epoch 2 of 4 and resumed: the weights, history and threshold of one straight run."""
+    from seqrnn.artifacts import load_tensors
+
+    normal, abnormal = write_labelled(tmp_path, 160, seed=7)
+
+    def train(model_dir, *extra):
+        return main(["classify", "train", "--normal", normal, "--abnormal", abnormal, "--model-dir", model_dir,
+                     "--hidden", "16", "--embedding-dim", "8", "--attention", "16", "--epochs", "4",
+                     "--batch-size", "16", "--threads", "1", "--dropout", "0.2", "--quiet", *extra])
+
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    assert train(straight) == 0
+    real_fit = SequenceClassifier.fit
+
+    def fit_with_ctrl_c(self, X, y, **kwargs):
+        return real_fit(self, X, y, **{**kwargs, "callbacks": [StopAt(2)]})
+
+    monkeypatch.setattr(SequenceClassifier, "fit", fit_with_ctrl_c)
+    capsys.readouterr()
+    assert train(resumed) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted: checkpoint saved in {os.path.join(resumed, 'checkpoint')}; continue with --resume" in err
+    monkeypatch.undo()
+    assert train(resumed, "--resume") == 0
+
+    a = load_tensors(os.path.join(straight, "model.safetensors"))
+    b = load_tensors(os.path.join(resumed, "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+    def history(model_dir):
+        with open(os.path.join(model_dir, "history.csv"), encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        return [{k: r[k] for k in ("epoch", "loss", "val_loss", "val_f1", "val_auc", "lr", "step")} for r in rows]
+
+    assert [r["epoch"] for r in history(resumed)] == ["1", "2", "3", "4"]
+    assert history(resumed) == history(straight)
+    ca, cb = (json.loads(open(os.path.join(d, "config.json")).read()) for d in (straight, resumed))
+    assert ca["threshold"] == cb["threshold"] and ca["validation"] == cb["validation"]

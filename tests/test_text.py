@@ -19,8 +19,9 @@ from seqrnn.data.vocab import PAD
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from seqrnn.models.rnn import RNNModel, RNNNet  # noqa: E402
-from seqrnn.train import COSINE_FLOOR, Batches, Trainer, lr_factor  # noqa: E402
+from seqrnn.data.batching import StreamBatches  # noqa: E402
+from seqrnn.models.rnn import RNNModel, RNNNet, next_event_loss  # noqa: E402
+from seqrnn.train import COSINE_FLOOR, Trainer, lr_factor  # noqa: E402
 
 TINY = dict(hidden=16, embedding_dim=8, layers=1, batch_size=4, chunk=10, seed=0, threads=1)
 
@@ -68,15 +69,14 @@ def test_fit_validates_on_the_last_tenth(tmp_path):
 
 # ============================================================================ stream batches
 def stream_batches(ids, rows=4, chunk=10, training=True):
-    mc, tc = make_configs(**{**TINY, "batch_size": rows, "chunk": chunk})
-    return Batches([ids], [False], mc, tc, training=training)
+    return StreamBatches([ids], batch_size=rows, chunk=chunk, training=training)
 
 
 @pytest.mark.parametrize("n", [103, 120, 41])
 def test_every_event_trained_once_per_epoch(n):
     ids = np.arange(4, 4 + n, dtype=np.int64)
     b = stream_batches(ids)
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y, carry in b.epoch(None)])
+    xs, ys = zip(*[(x, y) for x, y, carry in b.epoch(None)])
     assert all(carry for _, _, carry in b.epoch(None))
     x, y = np.concatenate(xs, 1), np.concatenate(ys, 1)
     assert x.shape[0] == min(4, n // 10)
@@ -88,11 +88,12 @@ def test_every_event_trained_once_per_epoch(n):
     np.testing.assert_array_equal(inputs[1:], ids[:-1])
 
 
-def chunked_and_full_loss(net, b: Batches, carry: bool = True) -> tuple[float, float]:
+def chunked_and_full_loss(net, b: StreamBatches, carry: bool = True) -> tuple[float, float]:
     """Mean loss read in chunks (state carried, or not), and over whole rows at once."""
     total, n, state = 0.0, 0, None
     with torch.no_grad():
         for x, y, _ in b.epoch(None):
+            x, y = torch.from_numpy(x), torch.from_numpy(y)
             logits, new = net(x, state)
             state = new if carry else None
             total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
@@ -118,10 +119,10 @@ def test_stateful_chunks_equal_one_forward_pass(cell):
     assert abs(no_carry - full) > 1e-4  # the state matters: dropping it changes the loss
 
     # The trainer's own loop (validation, then a training epoch at a negligible rate) reads the same.
-    trainer = Trainer(net, mc, tc, verbose=0)
+    trainer = Trainer(net, tc, next_event_loss(net, tc.topk), verbose=0)
     assert trainer.run_epoch(b, False)["loss"] == pytest.approx(full, abs=1e-5)
     tc.lr = 1e-12
-    trainer = Trainer(net, mc, tc, verbose=0)
+    trainer = Trainer(net, tc, next_event_loss(net, tc.topk), verbose=0)
     assert trainer.run_epoch(b, True)["loss"] == pytest.approx(full, abs=1e-5)
 
 
@@ -132,8 +133,8 @@ def test_gradients_of_a_chunk_equal_truncated_backprop():
     torch.manual_seed(0)
     net = RNNNet(20, mc).eval()
     b = stream_batches(ids, rows=2, chunk=20)
-    batches = list(b.epoch(None))
-    (x1, _, _), (x2, y2, _) = batches[0], batches[1]
+    batches = [tuple(torch.from_numpy(a) for a in batch[:2]) for batch in b.epoch(None)]
+    (x1, _), (x2, y2) = batches[0], batches[1]
     with torch.no_grad():
         _, state = net(x1)
     net.zero_grad()
@@ -179,8 +180,9 @@ def test_validation_loss_is_mean_over_the_last_tenth(tmp_path):
     (seq,) = read_sequences(str(path), "text")
     cut = int(round(len(seq) * 0.9))
     # Training-time validation reads the last tenth as parallel rows; its count is every character once.
-    mc, tc = model.model_config, model.train_config
-    vb = Batches([model.vocab_.encode(seq.tokens[cut:])], [False], mc, tc, training=False)
+    tc = model.train_config
+    vb = StreamBatches([model.vocab_.encode(seq.tokens[cut:])], batch_size=tc.batch_size, chunk=tc.chunk,
+                       training=False)
     assert len(vb) == len(seq) - cut
     v = model.trainer_.run_epoch(vb, False)
     assert v["events"] == len(seq) - cut

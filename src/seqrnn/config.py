@@ -12,6 +12,7 @@ MAPPINGS = ("many-to-many", "many-to-one")
 CELLS = ("lstm", "gru")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "wsd")
+COSINE_FLOOR = 0.1  # the cosine and wsd schedules end at this fraction of lr, by default
 
 
 @dataclass
@@ -42,9 +43,10 @@ class TrainConfig:
     minutes: float = 0.0  # wall-clock bound on training; 0: none
     min_count: int = 1  # tokens seen fewer times are unknown
     topk: int = 9  # k of the top-k accuracy in the history
-    schedule: str = "constant"  # learning rate: constant, cosine (to a tenth), wsd (held, then decayed)
+    schedule: str = "constant"  # learning rate: constant, cosine (to lr_floor), wsd (held, then decayed)
     warmup: int = 0  # optimizer steps of linear learning-rate warm-up
     eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
+    lr_floor: float = COSINE_FLOOR  # the fraction of lr the cosine and wsd schedules decay to
 
 
 PRESETS: dict[str, dict] = {
@@ -126,6 +128,7 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         at_least("topk", tc.topk, 1),
         (tc.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, not {tc.schedule!r}", ("schedule",)),
         at_least("warmup", tc.warmup, 0), at_least("eval_every", tc.eval_every, 0),
+        (0.0 <= tc.lr_floor <= 1.0, f"lr_floor must be in [0, 1], not {tc.lr_floor}", ("lr_floor",)),
     ]
     for ok, msg, params in checks:
         if not ok:

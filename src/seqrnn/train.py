@@ -1,10 +1,12 @@
-"""The training loop: batches, optimiser, history, callbacks, checkpoints.
+"""The training loop of every neural model: optimiser, schedule, history, callbacks, checkpoints.
 
-Shaped like Keras ``fit``: a validation set, a per-epoch history (also
-written as ``history.csv``), early stopping on the validation loss, the best
-weights kept, a progress bar with events/s. Beyond it: ``resume`` continues
-from the last epoch's checkpoint (weights, optimiser, random state), and
-Ctrl-C writes that checkpoint before it stops.
+The model supplies the network, the batches (:mod:`seqrnn.data.batching`)
+and a loss hook that turns one batch into a summed loss; the loop is the
+same for all. Shaped like Keras ``fit``: a validation set, a per-epoch
+history (also written as ``history.csv``), early stopping on the validation
+loss, the best weights kept, a progress bar with events/s. Beyond it:
+``resume`` continues from the last epoch's checkpoint (weights, optimiser,
+random state), and Ctrl-C writes that checkpoint before it stops.
 """
 
 from __future__ import annotations
@@ -16,23 +18,24 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import artifacts
-from .config import ModelConfig, TrainConfig
-from .data.batching import Windows, inputs_targets, length_buckets, pad
-from .data.vocab import PAD
+from .config import COSINE_FLOOR, TrainConfig  # noqa: F401  (COSINE_FLOOR: lr_floor's default)
+from .data.batching import BatchMaker
 
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "topk_accuracy", "val_loss", "val_accuracy",
                   "val_topk_accuracy", "val_bits", "lr", "events", "events_per_second", "seconds",
                   "step", "time")
-COSINE_FLOOR = 0.1  # the cosine schedule ends at this fraction of --lr
 WSD_DECAY = 0.3  # the share of training at the end over which the "wsd" schedule decays
+
+
+# loss(batch, state) -> (summed loss, count, summed metrics, state for the next batch); see Trainer.
+LossHook = Callable[[tuple, object], "tuple[torch.Tensor, float, dict, object]"]
 
 
 class TrainingInterrupted(Exception):
@@ -72,7 +75,8 @@ def lr_factor(tc: TrainConfig, step: int, progress: float) -> float:
     """The learning rate's multiplier at optimizer ``step``, ``progress`` (0..1) into training.
 
     Linear warm-up over ``tc.warmup`` steps, then constant, or a cosine decay
-    from 1 to :data:`COSINE_FLOOR` as ``progress`` goes from 0 to 1 ("cosine"),
+    from 1 to ``tc.lr_floor`` (by default :data:`COSINE_FLOOR`, a tenth) as
+    ``progress`` goes from 0 to 1 ("cosine"),
     or held at 1 and then the same decay over the last :data:`WSD_DECAY` of
     training ("wsd": warm-up, stable, decay), which keeps the rate high for
     longer when the budget is a fixed time.
@@ -84,7 +88,7 @@ def lr_factor(tc: TrainConfig, step: int, progress: float) -> float:
         p = max(0.0, (p - (1 - WSD_DECAY)) / WSD_DECAY)
     elif tc.schedule != "cosine":
         return 1.0
-    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * p))
+    return tc.lr_floor + (1 - tc.lr_floor) * 0.5 * (1 + math.cos(math.pi * p))
 
 
 def detach(state):
@@ -95,97 +99,54 @@ def detach(state):
     return state.detach()
 
 
-class Batches:
-    """The training data of one mapping, ready to iterate epoch by epoch."""
-
-    def __init__(self, ids: list[np.ndarray], complete: list[bool], mc: ModelConfig, tc: TrainConfig,
-                 training: bool):
-        self.mode = ("windows" if mc.mapping == "many-to-one"
-                     else "sessions" if all(complete) else "stream")
-        self.batch_size = tc.batch_size
-        if self.mode == "sessions":
-            pairs = [inputs_targets(a, c) for a, c in zip(ids, complete)]
-            pairs = [p for p in pairs if len(p[1])]
-            self.x = [p[0] for p in pairs]
-            self.y = [p[1] for p in pairs]
-            self.lengths = np.array([len(y) for y in self.y])
-            self.events = int(self.lengths.sum())
-        elif self.mode == "stream":
-            xs, ys = zip(*(inputs_targets(a, False) for a in ids if len(a))) if ids else ((), ())
-            x = np.concatenate(xs) if xs else np.zeros(0, np.int64)
-            y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
-            rows = min(tc.batch_size, max(1, len(y) // tc.chunk)) if training else min(tc.batch_size, max(1, len(y) // 8))
-            # Rows of contiguous events; the last row is padded (PAD targets are not trained),
-            # so that every event is trained, or validated, exactly once per epoch.
-            width = -(-len(y) // rows)
-            self.x = np.full(rows * width, PAD, np.int64)
-            self.y = np.full(rows * width, PAD, np.int64)
-            self.x[: len(x)], self.y[: len(y)] = x, y
-            self.x, self.y = self.x.reshape(rows, width), self.y.reshape(rows, width)
-            self.chunk = tc.chunk
-            self.events = int(len(y))
-        else:
-            self.windows = Windows(ids, complete, mc.window)
-            self.y = self.windows.y
-            self.events = int(len(self.y))
-            self.window_batch = tc.batch_size * 32
-
-    def __len__(self) -> int:
-        return self.events
-
-    def n_batches(self) -> int:
-        """Batches (optimizer steps, in training) in one epoch."""
-        if self.mode == "sessions":
-            return len(self.buckets(None))
-        if self.mode == "stream":
-            return -(-self.x.shape[1] // self.chunk)
-        return -(-len(self.y) // self.window_batch)
-
-    def buckets(self, rng: np.random.Generator | None) -> list[np.ndarray]:
-        """Sessions: the batches of one epoch, sequences of similar length together."""
-        return length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 64)
-
-    def epoch(self, rng: np.random.Generator | None):
-        """Yield ``(x, y, carry_state)`` tensors for one pass over the data."""
-        if self.mode == "sessions":
-            for idx in self.buckets(rng):
-                yield (torch.from_numpy(pad([self.x[i] for i in idx])),
-                       torch.from_numpy(pad([self.y[i] for i in idx])), False)
-        elif self.mode == "stream":
-            for start in range(0, self.x.shape[1], self.chunk):
-                yield (torch.from_numpy(np.ascontiguousarray(self.x[:, start:start + self.chunk])),
-                       torch.from_numpy(np.ascontiguousarray(self.y[:, start:start + self.chunk])), True)
-        else:
-            order = rng.permutation(len(self.y)) if rng is not None else np.arange(len(self.y))
-            for start in range(0, len(order), self.window_batch):
-                idx = order[start:start + self.window_batch]
-                yield torch.from_numpy(self.windows.x(idx)), torch.from_numpy(self.y[idx][:, None]), False
+def write_history(path: str, rows: list[dict], fields=HISTORY_FIELDS) -> None:
+    """``history.csv``: one row per epoch (or validation period), the columns ``fields``."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    artifacts.atomic_write_text(path, buf.getvalue())
 
 
-def _step_metrics(logits, y, k):
-    """Summed loss, correct and top-k correct over the non-padding targets."""
-    flat = logits.reshape(-1, logits.shape[-1])
-    target = y.reshape(-1)
-    mask = target != PAD
-    loss = F.cross_entropy(flat, target, ignore_index=PAD, reduction="sum")
-    with torch.no_grad():
-        true_logit = flat.gather(1, target[:, None])
-        # rank 0 means the true event has the highest logit
-        rank = (flat > true_logit).sum(1)
-        correct = int(((rank == 0) & mask).sum())
-        topk = int(((rank < k) & mask).sum())
-    return loss, int(mask.sum()), correct, topk
+def _tensors(batch: tuple) -> tuple:
+    """A batch maker's numpy arrays as tensors (sharing their memory); flags pass as they are."""
+    return tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in batch)
 
 
 class Trainer:
-    def __init__(self, net: torch.nn.Module, mc: ModelConfig, tc: TrainConfig, model_dir: str | None = None,
-                 callbacks=(), verbose: int = 1, on_best: Callable[[], None] | None = None,
-                 vocabulary: list[str] | None = None):
-        self.net, self.mc, self.tc = net, mc, tc
+    """Trains one network on batches, through a loss hook; knows nothing of what the network models.
+
+    ``loss(batch, state)`` turns one batch (a batch maker's tuple, its numpy
+    arrays made tensors) into ``(summed_loss, count, metrics, new_state)``:
+    the loss summed over the ``count`` events (or weighted items) of the
+    batch, a dict of metrics summed over them too (the history reports each
+    divided by the count, with ``val_`` in front for validation), and the
+    state the next batch of the same pass receives (``None`` at the start of
+    every pass; the trainer detaches it). The trainer steps the optimiser on
+    ``summed_loss / count``.
+
+    ``validation_metrics(summary)``, if given, is called after each
+    validation pass with that pass's ``{"loss": .., metric: ..}`` and
+    returns extra history fields (``{"val_f1": ..}``).
+
+    ``model_config`` (a dataclass or dict) and ``vocabulary`` are written in
+    the checkpoint; resuming with others is refused.
+    """
+
+    def __init__(self, net: torch.nn.Module, tc: TrainConfig, loss: LossHook, *,
+                 validation_metrics: Callable[[dict], dict] | None = None, model_config=None,
+                 vocabulary: list[str] | None = None, model_dir: str | None = None, callbacks=(), verbose: int = 1,
+                 on_best: Callable[[], None] | None = None, history_fields: tuple[str, ...] = HISTORY_FIELDS):
+        self.net, self.tc = net, tc
+        self.loss = loss
+        self.validation_metrics = validation_metrics
+        self.model_config = (asdict(model_config) if is_dataclass(model_config) else dict(model_config or {}))
         self.model_dir = model_dir
         self.callbacks = list(callbacks)
         self.verbose = verbose
         self.on_best = on_best
+        self.history_fields = history_fields
         self.optimizer = make_optimizer(net.parameters(), tc)
         self.history: list[dict] = []
         self.best_loss = math.inf
@@ -224,7 +185,7 @@ class Trainer:
             "epoch": self.epoch, "step": self.step, "history": self.history, "best_loss": self.best_loss,
             "bad_epochs": self.bad_epochs, "param_groups": opt["param_groups"], "opt_scalars": scalars,
             "numpy_rng": self.rng.bit_generator.state,
-            "model_config": asdict(self.mc), "train_config": asdict(self.tc), "vocabulary": self.vocabulary,
+            "model_config": self.model_config, "train_config": asdict(self.tc), "vocabulary": self.vocabulary,
         }
         os.makedirs(folder, exist_ok=True)
         # Weights first, then the JSON that points at them: a crash between leaves the old pair.
@@ -246,7 +207,7 @@ class Trainer:
             raise ModelFileError(f"checkpoint is truncated or not JSON ({exc})", folder) from None
         # Resuming continues the same run: the network, optimiser and vocabulary must match.
         saved = {**state.get("model_config", {}), "optimizer": state.get("train_config", {}).get("optimizer")}
-        current = {**asdict(self.mc), "optimizer": self.tc.optimizer}
+        current = {**self.model_config, "optimizer": self.tc.optimizer}
         changed = sorted(k for k in current if saved.get(k) != current[k])
         if state.get("vocabulary") != self.vocabulary:
             changed.append("vocabulary (the training data)")
@@ -279,38 +240,33 @@ class Trainer:
         return True
 
     def write_history(self) -> None:
-        if not self.model_dir:
-            return
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for row in self.history:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        artifacts.atomic_write_text(os.path.join(self.model_dir, artifacts.HISTORY), buf.getvalue())
+        if self.model_dir:
+            write_history(os.path.join(self.model_dir, artifacts.HISTORY), self.history, self.history_fields)
 
     # --- the loop ----------------------------------------------------------------
-    def run_epoch(self, data: Batches, train: bool, deadline: float | None = None, bar=None,
-                  valid: Batches | None = None) -> dict:
+    def run_epoch(self, data: BatchMaker, train: bool, deadline: float | None = None, bar=None,
+                  valid: BatchMaker | None = None) -> dict:
         """One pass over ``data``; in training, every ``eval_every`` steps a validation closes a period."""
         net = self.net
         net.train(train)
-        k = self.tc.topk
-        total_loss, n, correct, topk = 0.0, 0, 0, 0
+        total_loss, n, sums = 0.0, 0, {}
         state = None
         t0 = time.perf_counter()
         grad = torch.enable_grad() if train else torch.inference_mode()
         n_batches = data.n_batches() if train else 0
         batches = 0
         scheduled = self.tc.schedule != "constant" or self.tc.warmup > 0
+
+        def summary(seconds: float) -> dict:
+            return {"loss": total_loss / max(n, 1), **{k: v / max(n, 1) for k, v in sums.items()},
+                    "events": n, "seconds": seconds}
+
         with grad:
-            for i, (x, y, carry) in enumerate(data.epoch(self.rng if train else None)):
+            for i, batch in enumerate(data.epoch(self.rng if train else None)):
                 if train and scheduled:
                     for group in self.optimizer.param_groups:
                         group["lr"] = self.tc.lr * lr_factor(self.tc, self.step, self._progress())
-                logits, new_state = net(x, state if carry else None)
-                if data.mode == "windows":
-                    logits = logits[:, -1:, :]
-                loss, count, c1, ck = _step_metrics(logits, y, k)
+                loss, count, metrics, new_state = self.loss(_tensors(batch), state)
                 if train:
                     self.optimizer.zero_grad(set_to_none=True)
                     (loss / max(count, 1)).backward()
@@ -319,11 +275,11 @@ class Trainer:
                     self.optimizer.step()
                     self.step += 1
                 batches = i + 1
-                state = detach(new_state) if carry else None
+                state = detach(new_state)
                 total_loss += float(loss.detach())
                 n += count
-                correct += c1
-                topk += ck
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0) + v
                 if bar is not None:
                     bar.update(count)
                     bar.set_postfix_str(f"loss {total_loss / max(n, 1):.4f}", refresh=False)
@@ -332,20 +288,16 @@ class Trainer:
                     break
                 if train and self.tc.eval_every and self.step % self.tc.eval_every == 0 and i + 1 < n_batches:
                     # A validation inside the epoch: one long text makes a long epoch.
-                    seconds = time.perf_counter() - t0
-                    self._end_period({"loss": total_loss / max(n, 1), "accuracy": correct / max(n, 1),
-                                      "topk_accuracy": topk / max(n, 1), "events": n, "seconds": seconds},
-                                     valid, round(self.epoch + (i + 1) / n_batches, 3))
-                    total_loss, n, correct, topk = 0.0, 0, 0, 0
+                    self._end_period(summary(time.perf_counter() - t0), valid,
+                                     round(self.epoch + (i + 1) / n_batches, 3))
+                    total_loss, n, sums = 0.0, 0, {k: 0 for k in sums}
                     t0 = time.perf_counter()
                     net.train(True)  # validation and callbacks may have switched dropout off
                     if self.stop_training:
                         break
-        seconds = time.perf_counter() - t0
-        return {"loss": total_loss / max(n, 1), "accuracy": correct / max(n, 1),
-                "topk_accuracy": topk / max(n, 1), "events": n, "seconds": seconds, "batches": batches}
+        return {**summary(time.perf_counter() - t0), "batches": batches}
 
-    def fit(self, train: Batches, valid: Batches | None, resume: bool = False) -> list[dict]:
+    def fit(self, train: BatchMaker, valid: BatchMaker | None, resume: bool = False) -> list[dict]:
         if resume and self.load_checkpoint() and self.verbose:
             print(f"resuming after epoch {self.epoch} from {self.checkpoint_dir}", file=sys.stderr)
         start = self.started = time.perf_counter()
@@ -362,7 +314,7 @@ class Trainer:
             self.net.load_state_dict(self.best_state)
         return self.history
 
-    def _one_epoch(self, train: Batches, valid: Batches | None, deadline: float | None) -> None:
+    def _one_epoch(self, train: BatchMaker, valid: BatchMaker | None, deadline: float | None) -> None:
         bar = None
         if self.verbose and sys.stderr.isatty():
             from tqdm import tqdm
@@ -390,7 +342,7 @@ class Trainer:
             p = max(p, (time.perf_counter() - self.started) / (self.tc.minutes * 60))
         return p
 
-    def _end_period(self, logs: dict, valid: Batches | None, epoch: float) -> None:
+    def _end_period(self, logs: dict, valid: BatchMaker | None, epoch: float) -> None:
         """Validate, keep the best weights, log a history row, call the callbacks, checkpoint."""
         logs = {"epoch": epoch, **logs,
                 "events_per_second": logs["events"] / max(logs["seconds"], 1e-9),
@@ -398,8 +350,11 @@ class Trainer:
                 "time": time.perf_counter() - self.started}
         if valid is not None and len(valid):
             v = self.run_epoch(valid, False)
-            logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"], val_topk_accuracy=v["topk_accuracy"],
-                        val_bits=v["loss"] / math.log(2))
+            for key in ("events", "seconds", "batches"):
+                del v[key]
+            logs.update({f"val_{k}": x for k, x in v.items()})
+            if self.validation_metrics is not None:
+                logs.update(self.validation_metrics(v))
             monitor = v["loss"]
         else:
             monitor = logs["loss"]
@@ -422,11 +377,15 @@ class Trainer:
         self.save_checkpoint()
 
 
+BOOKKEEPING = ("epoch", "lr", "events", "events_per_second", "seconds", "step", "time")
+
+
 def format_logs(logs: dict, tc: TrainConfig) -> str:
-    parts = [f"epoch {logs['epoch']:>3}/{tc.epochs}", f"loss {logs['loss']:.4f}",
-             f"acc {logs['accuracy']:.4f}", f"top{tc.topk} {logs['topk_accuracy']:.4f}"]
-    if "val_loss" in logs:
-        parts += [f"val_loss {logs['val_loss']:.4f}", f"val_top{tc.topk} {logs['val_topk_accuracy']:.4f}"]
+    """One history row as a line: the losses and metrics, then the speed."""
+    short = {"accuracy": "acc", "topk_accuracy": f"top{tc.topk}", "val_topk_accuracy": f"val_top{tc.topk}"}
+    parts = [f"epoch {logs['epoch']:>3}/{tc.epochs}"]
+    parts += [f"{short.get(k, k)} {v:.4f}" for k, v in logs.items()
+              if k not in BOOKKEEPING and isinstance(v, (int, float))]
     parts += [f"{logs['events_per_second']:,.0f} ev/s", f"{logs['seconds']:.1f}s"]
     return "  ".join(parts)
 

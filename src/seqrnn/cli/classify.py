@@ -28,7 +28,8 @@ def add_parser(sub) -> None:
     t = csub.add_parser("train", help="train on labelled normal and anomalous sequences",
                         description="Train on labelled sequences. A stratified share (--validation-split) is held "
                                     "out to pick the best epoch and the decision threshold (maximum F1, at "
-                                    "--prevalence if given). Writes config.json, model.safetensors, history.csv.")
+                                    "--prevalence if given). Writes config.json, model.safetensors, history.csv "
+                                    "and a checkpoint for --resume; Ctrl-C saves the checkpoint.")
     _add_labelled(t)
     t.add_argument("--model-dir", "-m", required=True, help="where to write the classifier")
     g = t.add_argument_group("model and training")
@@ -43,13 +44,18 @@ def add_parser(sub) -> None:
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--epochs", type=int, help="default 40")
-    g.add_argument("--schedule", choices=("cosine", "constant"),
-                   help="learning rate: cosine (default) decays it to zero over the epochs")
+    g.add_argument("--schedule", choices=("cosine", "constant", "wsd"),
+                   help="learning rate: cosine (default) decays it to --lr-floor x --lr by the end of --epochs "
+                        "(or --minutes); constant; wsd: held, then the same decay over the last 30%%")
+    g.add_argument("--lr-floor", type=float,
+                   help="the fraction of --lr that cosine and wsd decay to (default 0 here; 0.1 for seqrnn train)")
+    g.add_argument("--warmup", type=int, help="optimizer steps of linear learning-rate warm-up")
+    g.add_argument("--minutes", type=float, help="stop training after this many minutes")
     g.add_argument("--patience", type=int,
                    help="epochs without a better validation loss before stopping (default 0: never; "
                         "the best epoch is kept)")
     g.add_argument("--clip", type=float)
-    g.add_argument("--validation-split", dest="validation", type=float,
+    g.add_argument("--validation-split", dest="validation_split", type=float,
                    help="share of each class held out to choose the epoch and threshold (default 0.2)")
     g.add_argument("--prevalence", type=float,
                    help="choose the threshold for the best F1 at this share of anomalies (default: plain F1 on "
@@ -60,6 +66,7 @@ def add_parser(sub) -> None:
     g.add_argument("--min-count", type=int)
     g.add_argument("--seed", type=int)
     g.add_argument("--threads", type=int)
+    t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --model-dir")
     t.add_argument("--quiet", "-q", action="store_true")
     t.add_argument("--json", action="store_true", help="print the training summary as JSON")
     t.set_defaults(func=run)
@@ -106,18 +113,16 @@ def _labelled(args, model=None):
 
 
 def _train(args) -> int:
-    from ..models.classifier import SequenceClassifier
+    from ..models.classifier import SETTINGS, SequenceClassifier
+    from ..train import TrainingInterrupted
 
-    settings = {k: getattr(args, k) for k in (
-        "cell", "layers", "hidden", "embedding_dim", "attention", "dropout", "optimizer", "lr", "weight_decay",
-        "batch_size", "epochs", "schedule", "patience", "clip", "validation", "prevalence", "threshold_on",
-        "min_count", "seed", "threads")}
-    clf = SequenceClassifier(**settings)
+    clf = SequenceClassifier(**{k: getattr(args, k, None) for k in SETTINGS})  # no flag: the default
     seqs, y = _labelled(args)
-    clf.fit(seqs, y, format=args.format or "sessions", model_dir=args.model_dir, verbose=0 if args.quiet else 1,
-            text_tokens=args.tokens or "chars")
-    if clf.interrupted_:
-        print(f"\ninterrupted: the best of {len(clf.history_)} epochs is saved in {args.model_dir}", file=sys.stderr)
+    try:
+        clf.fit(seqs, y, format=args.format or "sessions", text_tokens=args.tokens or "chars",
+                model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1)
+    except TrainingInterrupted as exc:
+        print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
         return 130
     summary = {"model_dir": args.model_dir, "epochs": len(clf.history_), "threshold": clf.threshold_,
                "pos_weight": clf.pos_weight_, "validation": clf.validation_, "train": clf.n_train_,

@@ -10,6 +10,7 @@ MODULES = {
     "rnn": "rnn", "context": "context",
     "markov": "markov", "nb": "naive_bayes", "hmm": "hmm",
     "unseen": "counts", "length": "counts", "count": "counts", "combined": "counts",
+    "classifier": "classifier",
 }
 
 

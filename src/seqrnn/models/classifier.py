@@ -6,6 +6,10 @@ not of an event in it), attention pooling weighs its events, and a linear
 layer gives the logit of "anomalous" (the Keras imdb_bidirectional_lstm
 example's task; LogRobust's model for logs).
 
+* Training: :class:`seqrnn.train.Trainer`, like every neural model (its
+  optimisers, schedules, early stopping on the validation loss, best epoch,
+  checkpoints, ``resume``, Ctrl-C), on each distinct (sequence, label) once,
+  weighted by how often it occurs.
 * Class weighting: the loss weighs anomalous sequences by
   ``n_normal / n_anomalous`` of the training split (``pos_weight``), so
   neither class dominates whatever the mix.
@@ -21,18 +25,16 @@ example's task; LogRobust's model for logs).
 * Explanation: the attention weights over the events of each sequence; they
   sum to one over its events, and padding gets none.
 
-The model directory holds ``config.json`` (settings, vocabulary, threshold,
-validation metrics), ``model.safetensors`` and ``history.csv``; nothing is
-pickled.
+The model directory holds ``config.json`` (``"kind": "classifier"``:
+settings, vocabulary, threshold, validation metrics), ``model.safetensors``,
+``history.csv`` and ``checkpoint/``; :func:`seqrnn.load` reads it, and
+nothing is pickled.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, fields
 
@@ -42,62 +44,60 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import artifacts
-from ..config import CELLS, OPTIMIZERS
-from ..data.batching import length_buckets, pad
+from ..config import CELLS, ModelConfig, TrainConfig, validate
+from ..data.batching import LabelledBatches, length_buckets, pad
 from ..data.formats import Sequence, as_sequences
 from ..data.vocab import EOS, PAD, Vocabulary
-from ..metrics import choose_threshold, roc_auc
 from ..errors import InputError, ModelFileError
-from ..train import make_optimizer
+from ..metrics import choose_threshold, roc_auc
+from .base import register
 
-FORMAT = "seqrnn-classifier"
-FORMAT_VERSION = 1
-HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_f1", "val_auc", "seconds")
+LEGACY_FORMAT = "seqrnn-classifier"  # the "format" of classifier directories before seqrnn.load read them
+HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_f1", "val_auc", "lr", "events", "events_per_second", "seconds",
+                  "step", "time")
 SCORE_TOKENS = 1 << 16  # padded events in one scoring batch
+# The TrainConfig settings that apply to the classifier (not chunk or topk, which are next-event
+# settings, nor validation: the classifier's held-out share is its validation_split) ...
+TRAIN_SETTINGS = ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "clip", "patience", "schedule",
+                  "lr_floor", "warmup", "eval_every", "minutes", "seed", "threads", "min_count")
+# ... and its defaults where they differ from TrainConfig's: a rate decaying to zero settles the
+# weights (at a constant 3e-3 the loss on HDFS jumps now and then; decayed to a tenth, two seeds
+# of four gave 2-3 more false positives in bench/classify_hdfs.py), and the best epoch is kept anyway.
+TRAIN_DEFAULTS = dict(epochs=40, patience=0, schedule="cosine", lr_floor=0.0)
 
 
 @dataclass
 class ClassifierConfig:
+    """The classifier's own settings (its training settings are a :class:`~seqrnn.config.TrainConfig`)."""
+
     cell: str = "lstm"
     layers: int = 1
     hidden: int = 64  # units per direction
     embedding_dim: int = 32
     attention: int = 64  # units of the attention scorer
     dropout: float = 0.1
-    optimizer: str = "adam"
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int = 40
-    schedule: str = "cosine"  # learning rate: "cosine" decays it to zero over the epochs; "constant"
-    patience: int = 0  # epochs without a better validation loss before stopping; 0 never stops
-    clip: float = 1.0
-    validation: float = 0.2  # share of each class held out to choose the epoch and the threshold
+    validation_split: float = 0.2  # share of each class held out to choose the epoch and the threshold
     prevalence: float | None = None  # share of anomalies the threshold is tuned for (None: plain F1)
     threshold_on: str = "validation+normal"  # or "validation": the held-out split alone
-    seed: int = 0
-    threads: int = 0
-    min_count: int = 1
 
     def check(self) -> None:
         checks = [
             (self.cell in CELLS, f"cell must be one of {CELLS}"),
-            (self.schedule in ("cosine", "constant"), "schedule must be cosine or constant"),
             (self.threshold_on in ("validation", "validation+normal"),
-             "threshold-on must be validation or validation+normal"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+             "threshold_on must be validation or validation+normal"),
             (min(self.layers, self.hidden, self.embedding_dim, self.attention) >= 1,
-             "layers, hidden, embedding-dim and attention must be >= 1"),
+             "layers, hidden, embedding_dim and attention must be >= 1"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
-            (self.lr > 0 and self.weight_decay >= 0 and self.clip >= 0, "lr must be > 0, weight-decay and clip >= 0"),
-            (self.batch_size >= 1 and self.epochs >= 1 and self.patience >= 0,
-             "batch-size and epochs must be >= 1, patience >= 0"),
-            (0.0 < self.validation < 1.0, "validation fraction must be in (0, 1): the threshold is chosen on it"),
+            (0.0 < self.validation_split < 1.0,
+             "validation_split must be in (0, 1): the epoch and the threshold are chosen on it"),
             (self.prevalence is None or 0.0 < self.prevalence < 1.0, "prevalence must be in (0, 1)"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise InputError(msg)
+
+
+SETTINGS = (*(f.name for f in fields(ClassifierConfig)), *TRAIN_SETTINGS)
 
 
 class AttentionClassifierNet(nn.Module):
@@ -165,104 +165,133 @@ class Prediction:
     attention: np.ndarray  # one weight per event (empty for an empty sequence)
 
 
+class LabelledLoss:
+    """The trainer's hooks for the classifier: the count- and class-weighted loss of a batch, and
+    F1 (at the prevalence) and ROC-AUC over each validation pass."""
+
+    def __init__(self, net: nn.Module, pos_weight: float, prevalence: float | None):
+        self.net, self.pos_weight, self.prevalence = net, torch.tensor(pos_weight), prevalence
+        self.seen: list[tuple] = []  # the current validation pass's logits, labels and weights
+
+    def loss(self, batch, state):
+        x, y, w = batch
+        logits, _ = self.net(x)
+        bce = F.binary_cross_entropy_with_logits(logits, y, pos_weight=self.pos_weight, reduction="none")
+        if not self.net.training:  # a validation pass: F1 and ROC-AUC are measured at its end
+            self.seen.append((logits.numpy().astype(np.float64), y.numpy() > 0.5, w.numpy()))
+        return (w * bce).sum(), float(w.sum()), {}, None
+
+    def validation_metrics(self, summary: dict) -> dict:
+        scores, labels, weights = (np.concatenate(a) for a in zip(*self.seen))
+        self.seen = []
+        # Each distinct row stands for as many sequences as its weight counts.
+        counts = weights.astype(np.int64)
+        scores, labels = np.repeat(scores, counts), np.repeat(labels, counts)
+        _, f1 = choose_threshold(scores, labels, self.prevalence)
+        return {"val_f1": f1, "val_auc": roc_auc(labels, scores)}
+
+
+@register
 class SequenceClassifier:
     """A bidirectional RNN with attention pooling that labels whole sequences.
 
-    scikit-learn style: ``fit(X, y)`` returns ``self`` (``y``: ``True`` for
-    anomalous); ``decision_function`` gives logits, higher is more
-    anomalous; ``predict`` compares them with ``threshold_``;
-    ``predict_proba`` gives the probability of anomalous.
+    scikit-learn style: settings in the constructor (the fields of
+    :class:`ClassifierConfig` and the training settings in
+    :data:`TRAIN_SETTINGS`; an unknown one is a ``TypeError``), data in
+    ``fit(X, y)``, which returns ``self`` (``y``: ``True`` for anomalous);
+    ``decision_function`` gives logits, higher is more anomalous;
+    ``predict`` compares them with ``threshold_``; ``predict_proba`` gives
+    the probability of anomalous.
 
     >>> clf = SequenceClassifier(prevalence=0.03).fit(seqs, labels)  # doctest: +SKIP
     """
 
+    kind = "classifier"
     text_tokens_ = "chars"  # the unit of a token when reading text
 
     def __init__(self, **settings):
-        names = {f.name for f in fields(ClassifierConfig)}
-        unknown = set(settings) - names
+        unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
-            raise InputError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        self.config = ClassifierConfig(**{k: v for k, v in settings.items() if v is not None})
+            raise TypeError(f"SequenceClassifier got unexpected keyword argument(s) {', '.join(unknown)}; "
+                            f"its settings are {', '.join(SETTINGS)}")
+        given = {k: v for k, v in settings.items() if v is not None}
+        own = {f.name for f in fields(ClassifierConfig)}
+        self.config = ClassifierConfig(**{k: v for k, v in given.items() if k in own})
+        self.train_config = TrainConfig(**{**TRAIN_DEFAULTS, **{k: v for k, v in given.items() if k not in own}})
         self.config.check()
+        validate(ModelConfig(), self.train_config)  # the training settings' checks (the model's are above)
+
+    def _settings(self) -> dict:
+        """Every setting, as the constructor takes them."""
+        return {**asdict(self.config), **{k: getattr(self.train_config, k) for k in TRAIN_SETTINGS}}
 
     # --- data ------------------------------------------------------------------------
     def _rows(self, seqs: list[Sequence]) -> list[np.ndarray]:
         # An empty sequence is read as a lone end marker, so that every row has an event to attend to.
         return [self.vocab_.encode(s.tokens) if len(s) else np.array([EOS], np.int64) for s in seqs]
 
-    def _batches(self, rows, rng=None):
-        lengths = np.array([len(r) for r in rows])
-        return length_buckets(lengths, self.config.batch_size, rng, max_tokens=self.config.batch_size * 256)
-
     # --- fitting ---------------------------------------------------------------------
-    def fit(self, X, y, format: str = "sessions", model_dir: str | None = None, verbose: int = 0,
-            text_tokens: str = "chars"):
-        """Learn from sequences ``X`` (paths, :class:`Sequence` list or token lists) and labels ``y``."""
-        c = self.config
+    def fit(self, X, y, *, format: str = "sessions", text_tokens: str = "chars", model_dir: str | None = None,
+            resume: bool = False, callbacks=(), verbose: int = 0):
+        """Learn from sequences ``X`` (paths, :class:`Sequence` list or token lists) and labels ``y``.
+
+        With ``model_dir`` the history and a checkpoint for ``resume`` are
+        written there as training goes, and the classifier at the end.
+        ``callbacks`` are :class:`~seqrnn.train.Callback` objects;
+        ``verbose=1`` prints progress. Ctrl-C raises
+        :class:`~seqrnn.train.TrainingInterrupted` once the checkpoint is
+        written; the best epoch so far is then the fitted (and saved)
+        classifier.
+        """
+        from ..train import Trainer, TrainingInterrupted
+
+        c, tc = self.config, self.train_config
         seqs = as_sequences(X, format, text_tokens)
         y = np.asarray(y, bool)
         if len(y) != len(seqs):
             raise InputError(f"{len(seqs)} sequences but {len(y)} labels")
         if y.sum() < 2 or (~y).sum() < 2:
             raise InputError("the classifier needs at least two normal and two anomalous sequences")
-        tr, va = stratified_split(y, c.validation, c.seed)
-        train_seqs = [seqs[i] for i in tr]
-        self.vocab_ = Vocabulary.build(train_seqs, min_count=c.min_count)
+        tr, va = stratified_split(y, c.validation_split, tc.seed)
+        self.vocab_ = Vocabulary.build([seqs[i] for i in tr], min_count=tc.min_count)
         self.format_ = format
         self.text_tokens_ = text_tokens
-        if c.threads > 0:
-            torch.set_num_threads(c.threads)
-        torch.manual_seed(c.seed)
-        rng = np.random.default_rng(c.seed)
+        if tc.threads > 0:
+            torch.set_num_threads(tc.threads)
+        torch.manual_seed(tc.seed)
         t0 = time.perf_counter()
         rows = self._rows(seqs)
-        x_tr, y_tr = [rows[i] for i in tr], y[tr]
-        x_va, y_va = [rows[i] for i in va], y[va]
+        y_tr = y[tr]
         self.pos_weight_ = float((~y_tr).sum() / max(1, y_tr.sum()))
         self.n_train_ = {"normal": int((~y_tr).sum()), "anomalous": int(y_tr.sum())}
+        self.net_ = AttentionClassifierNet(len(self.vocab_), c)
         # Logs repeat themselves (HDFS: one distinct session in four): train on each distinct
         # (sequence, label) once, weighted by how often it occurs; the same loss, fewer steps.
-        x_tr, y_tr, w_tr = _distinct(x_tr, y_tr)
-        self.net_ = AttentionClassifierNet(len(self.vocab_), c)
-        opt = make_optimizer(self.net_.parameters(), c)
-        # A decaying rate settles the weights: at a constant 3e-3 the loss on HDFS jumps now and then.
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, c.epochs) if c.schedule == "cosine" else None
-        pos_weight = torch.tensor(self.pos_weight_)
-        self.history_, best, bad = [], math.inf, 0
-        best_state = None
-        self.interrupted_ = False
+        train_b = LabelledBatches(*_distinct([rows[i] for i in tr], y_tr), tc.batch_size)
+        valid_b = LabelledBatches(*_distinct([rows[i] for i in va], y[va]), tc.batch_size)
+        hooks = LabelledLoss(self.net_, self.pos_weight_, c.prevalence)
+        # A resumed run must be the same run; the threshold's settings may change.
+        same_run = {k: v for k, v in asdict(c).items() if k not in ("prevalence", "threshold_on")}
+        self.trainer_ = Trainer(self.net_, tc, hooks.loss, validation_metrics=hooks.validation_metrics,
+                                model_config=same_run, vocabulary=self.vocab_.itos, model_dir=model_dir,
+                                callbacks=callbacks, verbose=verbose, history_fields=HISTORY_FIELDS)
         try:
-            for epoch in range(1, c.epochs + 1):
-                e0 = time.perf_counter()
-                train_loss = self._train_epoch(x_tr, y_tr, w_tr, opt, pos_weight, rng)
-                if sched is not None:
-                    sched.step()
-                s_va = self._logits(x_va)
-                val_loss = float(F.binary_cross_entropy_with_logits(
-                    torch.from_numpy(s_va), torch.from_numpy(y_va.astype(np.float32)), pos_weight=pos_weight))
-                _, val_f1 = choose_threshold(s_va, y_va, c.prevalence)
-                logs = {"epoch": epoch, "loss": train_loss, "val_loss": val_loss, "val_f1": val_f1,
-                        "val_auc": roc_auc(y_va, s_va), "seconds": time.perf_counter() - e0}
-                self.history_.append(logs)
-                if verbose:
-                    print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                    for k, v in logs.items()), file=sys.stderr, flush=True)
-                if val_loss < best - 1e-6:
-                    best, bad = val_loss, 0
-                    best_state = {k: v.detach().clone() for k, v in self.net_.state_dict().items()}
-                else:
-                    bad += 1
-                    if c.patience and bad >= c.patience:
-                        break
-        except KeyboardInterrupt:  # Ctrl-C: keep the best epoch so far, calibrate and save it
-            if best_state is None:
-                raise
-            self.interrupted_ = True
-        if best_state is not None:
-            self.net_.load_state_dict(best_state)
+            self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
+        except TrainingInterrupted:
+            if self.trainer_.best_state is not None:  # the best epoch so far is a classifier: finish it
+                self.history_ = self.trainer_.history
+                self.net_.load_state_dict(self.trainer_.best_state)
+                self._finish(rows, y, tr, va, t0, model_dir)
+            raise
+        self._finish(rows, y, tr, va, t0, model_dir)
+        return self
+
+    def _finish(self, rows, y, tr, va, t0: float, model_dir: str | None) -> None:
+        """Choose the threshold with the trained network, and save."""
+        c = self.config
         self.net_.eval()
-        s_va = self._logits(x_va)
+        y_va = y[va]
+        s_va = self._logits([rows[i] for i in va])
         s_th, y_th = s_va, y_va
         if c.threshold_on == "validation+normal":
             # A false-positive rate of 1e-3 cannot be seen on a few hundred held-out normal sessions;
@@ -279,30 +308,11 @@ class SequenceClassifier:
         self.fit_seconds_ = time.perf_counter() - t0
         if model_dir:
             self.save(model_dir)
-        return self
-
-    def _train_epoch(self, x, y, w, opt, pos_weight, rng) -> float:
-        """One pass over the distinct training rows; the count-weighted mean loss."""
-        self.net_.train()
-        total, n = 0.0, 0.0
-        for idx in self._batches(x, rng):
-            logits, _ = self.net_(torch.from_numpy(pad([x[i] for i in idx])))
-            wb = torch.from_numpy(w[idx])
-            loss = (wb * F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y[idx].astype(np.float32)),
-                                                            pos_weight=pos_weight, reduction="none")).sum()
-            opt.zero_grad(set_to_none=True)
-            (loss / float(wb.sum())).backward()
-            if self.config.clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.net_.parameters(), self.config.clip)
-            opt.step()
-            total += float(loss.detach())
-            n += float(wb.sum())
-        return total / max(n, 1.0)
 
     # --- using a fitted model -----------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "net_"):
-            raise RuntimeError("SequenceClassifier is not fitted yet: call fit() or load_classifier()")
+            raise RuntimeError("SequenceClassifier is not fitted yet: call fit() or seqrnn.load()")
 
     @torch.inference_mode()
     def _forward(self, rows):
@@ -353,38 +363,67 @@ class SequenceClassifier:
         return [Prediction(s, float(z), float(1 / (1 + math.exp(-z))), bool(z > self.threshold_),
                            a if len(s) else np.zeros(0, np.float32)) for s, z, a in zip(seqs, logits, att)]
 
-    # --- saving -----------------------------------------------------------------------
-    def save(self, model_dir: str) -> str:
-        self._check_fitted()
-        os.makedirs(model_dir, exist_ok=True)
-        artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), dict(self.net_.state_dict()),
-                               {"kind": "classifier"})
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for row in getattr(self, "history_", []):
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        artifacts.atomic_write_text(os.path.join(model_dir, artifacts.HISTORY), buf.getvalue())
-        # The config last: it names a complete set of files.
-        artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "kind": "classifier",
-            "settings": asdict(self.config), "data_format": self.format_,
-            "text_tokens": self.text_tokens_, "vocabulary": self.vocab_.to_dict(),
-            "threshold": self.threshold_, "pos_weight": self.pos_weight_, "validation": self.validation_,
-            "training": {**getattr(self, "n_train_", {}), "epochs": len(getattr(self, "history_", [])),
-                         "seconds": round(getattr(self, "fit_seconds_", 0.0), 3)},
-            "versions": artifacts.versions()})
-        return model_dir
-
+    # --- describing -------------------------------------------------------------------
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.net_.parameters())
 
+    def _training_summary(self) -> dict:
+        history = getattr(self, "history_", None)
+        if history is None:  # loaded: as it was saved
+            return dict(getattr(self, "training_", {}))
+        out = {**getattr(self, "n_train_", {}), "epochs": len(history),
+               "seconds": round(getattr(self, "fit_seconds_", 0.0), 3)}
+        if history:
+            best = min(history, key=lambda r: r.get("val_loss", math.inf))
+            out.update(best_epoch=best["epoch"], best_val_loss=best.get("val_loss"))
+        return out
 
-def load_classifier(model_dir: str) -> SequenceClassifier:
-    """Load a classifier directory written by ``save``; never unpickles."""
-    config = artifacts.read_config(model_dir, FORMAT, FORMAT_VERSION)
-    try:
-        clf = SequenceClassifier(**config["settings"])
+    def describe(self) -> list[str]:
+        """Human lines for ``seqrnn info``: architecture, parameters, vocabulary, training, threshold."""
+        self._check_fitted()
+        c, tr, v = self.config, self._training_summary(), getattr(self, "validation_", {}) or {}
+        lines = [f"model      classifier: {c.layers}x{c.hidden} bidirectional {c.cell.upper()}, embedding "
+                 f"{c.embedding_dim}, attention pooling ({c.attention} units), dropout {c.dropout}",
+                 f"parameters {self.n_parameters():,}",
+                 f"vocabulary {len(self.vocab_) - 4} events (+4 reserved), format {self.format_}"]
+        best = (f"; best val_loss {tr['best_val_loss']:.4g} (epoch {tr.get('best_epoch')})"
+                if tr.get("best_val_loss") is not None else "")
+        lines.append(f"training   {tr.get('normal')} normal and {tr.get('anomalous')} anomalous sequences, "
+                     f"{tr.get('epochs')} epochs, {tr.get('seconds')}s{best}")
+        p = 1.0 / (1.0 + math.exp(-self.threshold_))
+        f1 = (f"F1 at prevalence {c.prevalence} {v['f1_at_prevalence']:.4f}" if "f1_at_prevalence" in v
+              else f"F1 {v['f1']:.4f}" if "f1" in v else "F1 unknown")
+        rates = (f" (recall {v['recall']:.4f}, FPR {v['fpr']:.4f})" if "recall" in v and "fpr" in v else "")
+        lines.append(f"threshold  p(anomalous) > {p:.3g} (logit {self.threshold_:.4g}), chosen on "
+                     f"{v.get('threshold_on', c.threshold_on)}; validation {f1}{rates}")
+        return lines
+
+    # --- saving -----------------------------------------------------------------------
+    def save(self, model_dir: str) -> str:
+        from ..train import write_history
+
+        self._check_fitted()
+        os.makedirs(model_dir, exist_ok=True)
+        artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), dict(self.net_.state_dict()),
+                               {"kind": self.kind})
+        if getattr(self, "history_", None) is not None:
+            write_history(os.path.join(model_dir, artifacts.HISTORY), self.history_, HISTORY_FIELDS)
+        # The config last: it names a complete set of files.
+        artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), {
+            "format": artifacts.FORMAT, "format_version": artifacts.FORMAT_VERSION, "kind": self.kind,
+            "settings": self._settings(), "data_format": self.format_,
+            "text_tokens": self.text_tokens_, "vocabulary": self.vocab_.to_dict(),
+            "threshold": self.threshold_, "pos_weight": self.pos_weight_, "validation": self.validation_,
+            "training": self._training_summary(), "versions": artifacts.versions()})
+        return model_dir
+
+    @classmethod
+    def _from_config(cls, config: dict, model_dir: str) -> "SequenceClassifier":
+        """The fitted classifier of a directory whose ``config.json`` is ``config`` (weights from safetensors)."""
+        settings = dict(config["settings"])
+        if "validation" in settings:  # written before the setting was named validation_split
+            settings["validation_split"] = settings.pop("validation")
+        clf = cls(**settings)
         clf.vocab_ = Vocabulary.from_dict(config["vocabulary"])
         clf.format_ = config.get("data_format", "sessions")
         clf.text_tokens_ = config.get("text_tokens", "chars")
@@ -395,9 +434,25 @@ def load_classifier(model_dir: str) -> SequenceClassifier:
         clf.net_ = AttentionClassifierNet(len(clf.vocab_), clf.config)
         tensors = artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS))
         clf.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+        clf.net_.eval()
+        return clf
+
+
+def load_classifier(model_dir: str) -> SequenceClassifier:
+    """Load a classifier directory (as :func:`seqrnn.load` does, and older ones too); never unpickles."""
+    try:
+        config = artifacts.read_config(model_dir)
+    except ModelFileError as first:
+        try:
+            config = artifacts.read_config(model_dir, LEGACY_FORMAT)
+        except ModelFileError:
+            raise first from None
+    if config.get("kind") != SequenceClassifier.kind:
+        raise ModelFileError(f"not a classifier (kind {config.get('kind')!r}: "
+                             f"{artifacts.KINDS[artifacts.FORMAT]})", model_dir)
+    try:
+        return SequenceClassifier._from_config(config, model_dir)
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
         raise ModelFileError(f"model files do not fit together ({type(exc).__name__}: {exc})", model_dir) from None
-    clf.net_.eval()
-    return clf

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from ..data.batching import length_buckets, pad
-from ..data.vocab import BOS, EOS, PAD
+from ..data.batching import ClozeBatches, cloze_rows, length_buckets, pad
+from ..data.vocab import PAD
 from ..errors import InputError
 from .base import register
 from .nets import embedding, recurrent
@@ -35,17 +35,6 @@ from .rnn import SCORE_TOKENS, RNNModel
 
 PIECE = 4096  # events scored per piece of a long unfinished sequence
 OVERLAP = 256  # events of context read on each side of a piece
-
-
-def cloze_rows(ids: np.ndarray, complete: bool) -> np.ndarray:
-    """The network's input for one sequence: ``[BOS, targets...]``.
-
-    The targets are the events, then ``EOS`` for a finished session. Row
-    ``j`` of the output is computed from ``BOS`` and the targets before ``j``
-    (forward) and the targets after ``j`` (backward), never from target ``j``.
-    """
-    tail = [EOS] if complete else []
-    return np.concatenate(([BOS], ids, tail)).astype(np.int64)
 
 
 class ContextNet(nn.Module):
@@ -73,43 +62,6 @@ class ContextNet(nn.Module):
         hb = ob.gather(1, back_idx[:, :, None].expand(-1, -1, ob.shape[-1]))
         hb = hb * (steps < m - 1)[:, :, None]  # nothing after the last target
         return self.head(self.drop(torch.cat((hf, hb), dim=-1))), None
-
-
-class ClozeBatches:
-    """Training batches for :class:`seqrnn.train.Trainer`: ``(z, y)`` padded, in length buckets.
-
-    Unfinished sequences (streams) are cut into pieces of ``chunk`` events,
-    each an unfinished sequence of its own.
-    """
-
-    mode = "sessions"
-
-    def __init__(self, ids, complete, batch_size: int, chunk: int):
-        rows = []
-        for a, c in zip(ids, complete):
-            if c:
-                rows.append(cloze_rows(a, True))
-            else:
-                rows.extend(cloze_rows(a[s:s + chunk], False) for s in range(0, len(a), chunk))
-        self.z = [r for r in rows if len(r) > 1]
-        self.lengths = np.array([len(r) - 1 for r in self.z])
-        self.events = int(self.lengths.sum())
-        self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return self.events
-
-    def n_batches(self) -> int:
-        """Optimizer steps in one epoch (the Trainer's schedule and --eval-every count them)."""
-        return len(self.buckets(None))
-
-    def buckets(self, rng):
-        return length_buckets(self.lengths, self.batch_size, rng, max_tokens=self.batch_size * 64)
-
-    def epoch(self, rng):
-        for idx in self.buckets(rng):
-            z = pad([self.z[i] for i in idx])
-            yield torch.from_numpy(z), torch.from_numpy(np.ascontiguousarray(z[:, 1:])), False
 
 
 @register

@@ -9,16 +9,18 @@ sequence, or one batched pass over all windows.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dataclasses import fields
 
 from ..config import LEGACY_SETTINGS, ModelConfig, TrainConfig, make_configs
-from ..data.batching import Windows, inputs_targets, length_buckets, pad
+from ..data.batching import Windows, inputs_targets, length_buckets, next_event_batches, pad
 from ..data.vocab import BOS, PAD
 from .base import SequenceModel, register
 from .nets import embedding, recurrent
@@ -44,6 +46,40 @@ class RNNNet(nn.Module):
             h = out.shape[-1] // 2
             out = torch.cat((out[:, -1:, :h], out[:, :1, h:]), dim=-1)
         return self.head(self.drop(out)), state
+
+
+def next_event_loss(net: nn.Module, topk: int, last_only: bool = False):
+    """The trainer's loss hook for next-event networks: ``(x, y, carry)`` batches -> summed cross-entropy.
+
+    Its metrics count the targets predicted first (``accuracy``) and within
+    the ``topk`` most likely (``topk_accuracy``). The recurrent state runs on
+    into the next batch where the batch says so (a stream's chunks).
+    ``last_only``: the logits of the last position alone are scored (a
+    many-to-one window predicts the event after it).
+    """
+
+    def loss(batch, state):
+        x, y, carry = batch
+        logits, new_state = net(x, state if carry else None)
+        if last_only:
+            logits = logits[:, -1:, :]
+        flat = logits.reshape(-1, logits.shape[-1])
+        target = y.reshape(-1)
+        mask = target != PAD
+        summed = F.cross_entropy(flat, target, ignore_index=PAD, reduction="sum")
+        with torch.no_grad():
+            true_logit = flat.gather(1, target[:, None])
+            rank = (flat > true_logit).sum(1)  # 0: the true event has the highest logit
+            metrics = {"accuracy": int(((rank == 0) & mask).sum()),
+                       "topk_accuracy": int(((rank < topk) & mask).sum())}
+        return summed, int(mask.sum()), metrics, new_state if carry else None
+
+    return loss
+
+
+def bits_per_event(validation: dict) -> dict:
+    """The trainer's validation hook: the validation loss in bits per event."""
+    return {"val_bits": validation["loss"] / math.log(2)}
 
 
 @register
@@ -96,8 +132,10 @@ class RNNModel(SequenceModel):
         train_b = self._batches(train, train_complete, training=True)
         valid_b = self._batches(valid, valid_complete, training=False) if valid else None
         on_best = (lambda: self.save(model_dir)) if model_dir else None
-        self.trainer_ = Trainer(self.net_, mc, tc, model_dir=model_dir, callbacks=callbacks,
-                                verbose=verbose, on_best=on_best, vocabulary=self.vocab_.itos)
+        loss = next_event_loss(self.net_, tc.topk, last_only=mc.mapping == "many-to-one")
+        self.trainer_ = Trainer(self.net_, tc, loss, validation_metrics=bits_per_event, model_config=mc,
+                                vocabulary=self.vocab_.itos, model_dir=model_dir, callbacks=callbacks,
+                                verbose=verbose, on_best=on_best)
         self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
         self.net_.eval()
 
@@ -140,9 +178,9 @@ class RNNModel(SequenceModel):
         return RNNNet(len(self.vocab_), self.model_config)
 
     def _batches(self, ids, complete, training: bool):
-        from ..train import Batches
-
-        return Batches(ids, complete, self.model_config, self.train_config, training=training)
+        mc, tc = self.model_config, self.train_config
+        return next_event_batches(ids, complete, mapping=mc.mapping, window=mc.window, batch_size=tc.batch_size,
+                                  chunk=tc.chunk, training=training)
 
     def _load_tensors(self, tensors: dict) -> None:
         self.net_ = self._make_net()
