@@ -172,6 +172,18 @@ class TestFiles:
         assert lines[0].startswith("model      classifier: 1x16 bidirectional LSTM")
         assert any(line.startswith("threshold") and "F1" in line for line in lines)
 
+    def test_next_event_commands_refuse_a_classifier(self, clf, tmp_path, capsys):
+        clf.save(str(tmp_path / "c"))
+        data = tmp_path / "x.txt"
+        data.write_text("a b c\n", encoding="utf-8")
+        for command in (["detect"], ["evaluate"], ["predict"]):
+            assert main([*command, str(tmp_path / "c"), str(data)]) == 2
+            assert "use seqrnn classify predict or evaluate" in capsys.readouterr().err
+        assert main(["generate", str(tmp_path / "c")]) == 2
+        assert "use seqrnn classify" in capsys.readouterr().err
+        assert main(["info", str(tmp_path / "c")]) == 0
+        assert "model      classifier" in capsys.readouterr().out
+
     def test_an_older_classifier_directory_still_loads(self, clf, tmp_path):
         """Written before seqrnn.load read classifiers: its own format name, and ``validation`` for the split."""
         clf.save(str(tmp_path / "c"))

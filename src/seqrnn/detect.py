@@ -66,6 +66,15 @@ FORMAT = "seqrnn-detector"
 FORMAT_VERSION = 1
 
 
+def _check_model(model) -> None:
+    from .models.base import SequenceModel
+
+    if not isinstance(model, SequenceModel):
+        raise InputError(f"a {getattr(model, 'kind', type(model).__name__)} model does not predict the next "
+                         "event, so a Detector cannot judge with it (for a classifier: use seqrnn classify "
+                         "predict or evaluate)")
+
+
 def _positive(value) -> float:
     """A threshold read from a file: a finite number above zero, or a ValueError."""
     value = float(value)
@@ -120,12 +129,7 @@ class Detector:
 
     def __init__(self, model, *, target_fpr: float = DEFAULT_TARGET_FPR, margin: float = DEFAULT_MARGIN,
                  use_counts: bool = True, top_g: int | None = None, threshold: float | None = None, topk: int = 5):
-        from .models.base import SequenceModel
-
-        if not isinstance(model, SequenceModel):
-            raise InputError(f"a {getattr(model, 'kind', type(model).__name__)} model does not predict the next "
-                             "event, so a Detector cannot judge with it (for a classifier: use seqrnn classify "
-                             "predict or evaluate)")
+        _check_model(model)
         if not 0.0 < target_fpr < 1.0:
             raise InputError(f"target_fpr (a false-positive rate) must be in (0, 1), not {target_fpr}",
                              params="target_fpr")
@@ -261,9 +265,10 @@ class Detector:
              threshold: float | None = None, topk: int = 5) -> "Detector":
         """The detector saved in ``model_dir`` (with its model, loaded from there unless given)."""
         if model is None:
-            from .models.base import load
+            from .models.base import load_next_event_model as load
 
             model = load(model_dir)
+        _check_model(model)
         path = os.path.join(model_dir, DETECTOR_JSON)
         if os.path.isfile(path):
             cal = artifacts.read_json(path, ModelFileError)

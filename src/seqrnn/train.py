@@ -200,11 +200,7 @@ class Trainer:
             return False
         from .errors import InputError, ModelFileError
 
-        try:
-            with open(os.path.join(folder, "state.json"), encoding="utf-8") as fh:
-                state = json.load(fh)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"checkpoint is truncated or not JSON ({exc})", folder) from None
+        state = artifacts.read_json(os.path.join(folder, "state.json"), ModelFileError, "checkpoint")
         # Resuming continues the same run: the network, optimiser and vocabulary must match.
         saved = {**state.get("model_config", {}), "optimizer": state.get("train_config", {}).get("optimizer")}
         current = {**self.model_config, "optimizer": self.tc.optimizer}
@@ -213,7 +209,8 @@ class Trainer:
             changed.append("vocabulary (the training data)")
         if changed:
             raise InputError(f"the checkpoint was trained with other {', '.join(changed)}; "
-                             "resume with the same data and flags, or train without --resume", folder)
+                             "resume with the same data and settings, or train without resume", folder,
+                             params=(*changed, "resume"))
         tensors = {k: torch.from_numpy(v.copy()) for k, v in
                    artifacts.load_tensors(os.path.join(folder, "state.safetensors")).items()}
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})

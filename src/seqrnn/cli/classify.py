@@ -9,12 +9,12 @@ No torch or numpy at import: ``--help`` stays fast.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 
-from .args import PREVALENCE_HDFS, add_input, emit, open_output, read_inputs
+from .args import (PREVALENCE_HDFS, add_input, add_labelled, add_output, emit, given_settings, open_output,
+                   read_inputs, settings_adder)
 
 TOP_EVENTS = 3  # most attended events named in each line's reason
 
@@ -30,42 +30,43 @@ def add_parser(sub) -> None:
                                     "out to pick the best epoch and the decision threshold (maximum F1, at "
                                     "--prevalence if given). Writes config.json, model.safetensors, history.csv "
                                     "and a checkpoint for --resume; Ctrl-C saves the checkpoint.")
-    _add_labelled(t)
+    add_labelled(t, reading=True)
     t.add_argument("--model-dir", "-m", required=True, help="where to write the classifier")
     g = t.add_argument_group("model and training")
-    g.add_argument("--cell", choices=("lstm", "gru"))
-    g.add_argument("--layers", type=int)
-    g.add_argument("--hidden", type=int, help="units per direction (default 64)")
-    g.add_argument("--embedding-dim", type=int)
-    g.add_argument("--attention", type=int, help="units of the attention scorer (default 64)")
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
-    g.add_argument("--lr", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--epochs", type=int, help="default 40")
-    g.add_argument("--schedule", choices=("cosine", "constant", "wsd"),
-                   help="learning rate: cosine (default) decays it to --lr-floor x --lr by the end of --epochs "
-                        "(or --minutes); constant; wsd: held, then the same decay over the last 30%%")
-    g.add_argument("--lr-floor", type=float,
-                   help="the fraction of --lr that cosine and wsd decay to (default 0 here; 0.1 for seqrnn train)")
-    g.add_argument("--warmup", type=int, help="optimizer steps of linear learning-rate warm-up")
-    g.add_argument("--minutes", type=float, help="stop training after this many minutes")
-    g.add_argument("--patience", type=int,
-                   help="epochs without a better validation loss before stopping (default 0: never; "
-                        "the best epoch is kept)")
-    g.add_argument("--clip", type=float)
-    g.add_argument("--validation-split", dest="validation_split", type=float,
-                   help="share of each class held out to choose the epoch and threshold (default 0.2)")
-    g.add_argument("--prevalence", type=float,
-                   help="choose the threshold for the best F1 at this share of anomalies (default: plain F1 on "
-                        "the validation split; HDFS full data: %.4f)" % PREVALENCE_HDFS)
-    g.add_argument("--threshold-on", choices=("validation+normal", "validation"),
-                   help="sequences the threshold is chosen on: the validation split and the training split's "
-                        "normal sequences (default), or the validation split alone")
-    g.add_argument("--min-count", type=int)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--threads", type=int)
+    setting = settings_adder(t, g)
+    setting("--cell", choices=("lstm", "gru"))
+    setting("--layers", type=int)
+    setting("--hidden", type=int, help="units per direction (default 64)")
+    setting("--embedding-dim", type=int)
+    setting("--attention", type=int, help="units of the attention scorer (default 64)")
+    setting("--dropout", type=float)
+    setting("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"))
+    setting("--lr", type=float)
+    setting("--weight-decay", type=float)
+    setting("--batch-size", type=int)
+    setting("--epochs", type=int, help="default 40")
+    setting("--schedule", choices=("cosine", "constant", "wsd"),
+            help="learning rate: cosine (default) decays it to --lr-floor x --lr by the end of --epochs "
+                 "(or --minutes); constant; wsd: held, then the same decay over the last 30%%")
+    setting("--lr-floor", type=float,
+            help="the fraction of --lr that cosine and wsd decay to (default 0 here; 0.1 for seqrnn train)")
+    setting("--warmup", type=int, help="optimizer steps of linear learning-rate warm-up")
+    setting("--minutes", type=float, help="stop training after this many minutes")
+    setting("--patience", type=int,
+            help="epochs without a better validation loss before stopping (default 0: never; "
+                 "the best epoch is kept)")
+    setting("--clip", type=float)
+    setting("--validation-split", dest="validation_split", type=float,
+            help="share of each class held out to choose the epoch and threshold (default 0.2)")
+    setting("--prevalence", type=float,
+            help="choose the threshold for the best F1 at this share of anomalies (default: plain F1 on "
+                 "the validation split; HDFS full data: %.4f)" % PREVALENCE_HDFS)
+    setting("--threshold-on", choices=("validation+normal", "validation"),
+            help="sequences the threshold is chosen on: the validation split and the training split's "
+                 "normal sequences (default), or the validation split alone")
+    setting("--min-count", type=int)
+    setting("--seed", type=int)
+    setting("--threads", type=int)
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --model-dir")
     t.add_argument("--quiet", "-q", action="store_true")
     t.add_argument("--json", action="store_true", help="print the training summary as JSON")
@@ -82,22 +83,11 @@ def add_parser(sub) -> None:
 
     e = csub.add_parser("evaluate", help="precision, recall, F1, FPR, ROC-AUC, PR-AUC on labelled inputs")
     e.add_argument("model_dir", metavar="MODEL")
-    _add_labelled(e)
+    add_labelled(e, reading=True)
     e.add_argument("--prevalence", type=float,
                    help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)
-    e.add_argument("--output", "-o", metavar="FILE")
-    e.add_argument("--json", action="store_true")
+    add_output(e, "the metrics")
     e.set_defaults(func=run)
-
-
-def _add_labelled(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--normal", nargs="+", required=True, metavar="PATH", help="normal sequences")
-    p.add_argument("--abnormal", nargs="+", required=True, metavar="PATH", help="anomalous sequences")
-    p.add_argument("--format", choices=("sessions", "stream", "text"), default=None,
-                   help="input format (default: sessions, or the classifier's)")
-    p.add_argument("--separate-files", action="store_true", help="stream: each file a sequence of its own")
-    p.add_argument("--tokens", choices=("chars", "words"), default=None)
-    p.add_argument("--max-length", type=int, default=100_000, metavar="N")
 
 
 def run(args) -> int:
@@ -113,10 +103,10 @@ def _labelled(args, model=None):
 
 
 def _train(args) -> int:
-    from ..models.classifier import SETTINGS, SequenceClassifier
+    from ..models.classifier import SequenceClassifier
     from ..train import TrainingInterrupted
 
-    clf = SequenceClassifier(**{k: getattr(args, k, None) for k in SETTINGS})  # no flag: the default
+    clf = SequenceClassifier(**given_settings(args))
     seqs, y = _labelled(args)
     try:
         clf.fit(seqs, y, format=args.format or "sessions", text_tokens=args.tokens or "chars",

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..models.base import load
+    from ..models.base import load_next_event_model as load
 
     model = load(args.model_dir)
     result = model.evaluate(read_inputs(args, model), format=args.format)

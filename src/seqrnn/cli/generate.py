@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..generate import generate, render
-    from ..models.base import load
+    from ..models.base import load_next_event_model as load
 
     model = load(args.model_dir)
     samples = generate(model, args.prompt, length=args.length, temperature=args.temperature, top_k=args.top_k,

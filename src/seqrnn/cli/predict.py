@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..models.base import load
+    from ..models.base import load_next_event_model as load
     from ..report import token_name
 
     model = load(args.model_dir)

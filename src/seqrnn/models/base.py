@@ -279,3 +279,14 @@ def load(model_dir: str):
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"model files do not fit together ({type(exc).__name__}: {exc})", model_dir) from None
+
+
+def load_next_event_model(model_dir: str) -> SequenceModel:
+    """:func:`load` for the commands that need a next-event model (detect, evaluate, predict, generate)."""
+    from ..errors import ModelFileError
+
+    model = load(model_dir)
+    if not isinstance(model, SequenceModel):
+        raise ModelFileError(f"a {model.kind} model, which does not predict the next event: use seqrnn "
+                             f"{'classify predict or evaluate' if model.kind == 'classifier' else 'info'}", model_dir)
+    return model

@@ -50,7 +50,9 @@ from ..data.formats import Sequence, as_sequences
 from ..data.vocab import EOS, PAD, Vocabulary
 from ..errors import InputError, ModelFileError
 from ..metrics import choose_threshold, roc_auc
+from ..data.distinct import distinct
 from .base import register
+from .nets import embedding, recurrent
 
 LEGACY_FORMAT = "seqrnn-classifier"  # the "format" of classifier directories before seqrnn.load read them
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_f1", "val_auc", "lr", "events", "events_per_second", "seconds",
@@ -82,19 +84,20 @@ class ClassifierConfig:
 
     def check(self) -> None:
         checks = [
-            (self.cell in CELLS, f"cell must be one of {CELLS}"),
+            (self.cell in CELLS, f"cell must be one of {CELLS}, not {self.cell!r}", ("cell",)),
             (self.threshold_on in ("validation", "validation+normal"),
-             "threshold_on must be validation or validation+normal"),
-            (min(self.layers, self.hidden, self.embedding_dim, self.attention) >= 1,
-             "layers, hidden, embedding_dim and attention must be >= 1"),
-            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+             f"threshold_on must be validation or validation+normal, not {self.threshold_on!r}", ("threshold_on",)),
+            *((getattr(self, n) >= 1, f"{n} must be >= 1, not {getattr(self, n)}", (n,))
+              for n in ("layers", "hidden", "embedding_dim", "attention")),
+            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), not {self.dropout}", ("dropout",)),
             (0.0 < self.validation_split < 1.0,
-             "validation_split must be in (0, 1): the epoch and the threshold are chosen on it"),
-            (self.prevalence is None or 0.0 < self.prevalence < 1.0, "prevalence must be in (0, 1)"),
+             "validation_split must be in (0, 1): the epoch and the threshold are chosen on it",
+             ("validation_split",)),
+            (self.prevalence is None or 0.0 < self.prevalence < 1.0, "prevalence must be in (0, 1)", ("prevalence",)),
         ]
-        for ok, msg in checks:
+        for ok, msg, params in checks:
             if not ok:
-                raise InputError(msg)
+                raise InputError(msg, params=params)
 
 
 SETTINGS = (*(f.name for f in fields(ClassifierConfig)), *TRAIN_SETTINGS)
@@ -105,10 +108,8 @@ class AttentionClassifierNet(nn.Module):
 
     def __init__(self, vocab_size: int, c: ClassifierConfig):
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, c.embedding_dim, padding_idx=PAD)
-        rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
-        self.rnn = rnn(c.embedding_dim, c.hidden, num_layers=c.layers, batch_first=True, bidirectional=True,
-                       dropout=c.dropout if c.layers > 1 else 0.0)
+        self.embed = embedding(vocab_size, c.embedding_dim)
+        self.rnn = recurrent(c.cell, c.embedding_dim, c.hidden, c.layers, c.dropout, bidirectional=True)
         self.drop = nn.Dropout(c.dropout)
         self.att = nn.Sequential(nn.Linear(2 * c.hidden, c.attention), nn.Tanh(), nn.Linear(c.attention, 1))
         self.out = nn.Linear(2 * c.hidden, 1)
@@ -129,16 +130,9 @@ class AttentionClassifierNet(nn.Module):
 
 def _distinct(rows, y):
     """Each distinct (row, label) once, with its number of occurrences as a float32 weight."""
-    index: dict = {}
-    for r, label in zip(rows, y):
-        key = (r.tobytes(), bool(label))
-        if key in index:
-            index[key][2] += 1.0
-        else:
-            index[key] = [r, bool(label), 1.0]
-    items = list(index.values())
-    return ([it[0] for it in items], np.array([it[1] for it in items], bool),
-            np.array([it[2] for it in items], np.float32))
+    first, inverse = distinct((r.tobytes(), bool(label)) for r, label in zip(rows, y))
+    return ([rows[i] for i in first], np.array([bool(y[i]) for i in first], bool),
+            np.bincount(inverse, minlength=len(first)).astype(np.float32))
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -318,12 +312,8 @@ class SequenceClassifier:
     def _forward(self, rows):
         """Logits and per-row attention weights; each distinct row is computed once."""
         self.net_.eval()
-        keys = [r.tobytes() for r in rows]
-        first: dict = {}
-        for i, k in enumerate(keys):
-            first.setdefault(k, i)
-        distinct = list(first.values())
-        d_rows = [rows[i] for i in distinct]
+        first, inverse = distinct(r.tobytes() for r in rows)
+        d_rows = [rows[i] for i in first]
         lengths = np.array([len(r) for r in d_rows])
         logits = np.zeros(len(d_rows), np.float64)
         att: list[np.ndarray | None] = [None] * len(d_rows)
@@ -333,8 +323,7 @@ class SequenceClassifier:
             for r, j in enumerate(batch):
                 logits[j] = float(lg[r])
                 att[j] = w[r, : lengths[j]]
-        where = {keys[i]: j for j, i in enumerate(distinct)}
-        return np.array([logits[where[k]] for k in keys]), [att[where[k]] for k in keys]
+        return logits[inverse], [att[j] for j in inverse]
 
     def _logits(self, rows) -> np.ndarray:
         return self._forward(rows)[0] if rows else np.zeros(0)
