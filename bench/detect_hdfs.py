@@ -58,6 +58,7 @@ def main() -> None:
         t0 = time.perf_counter()
         model = model_class(args.preset, seed=seed).fit(train, model_dir=model_dir)
         detector = Detector(model).fit(train)  # calibration: counted in the training time, as before
+        detector.save(model_dir)  # beside the model, as seqrnn train does (the CLI run below reads it)
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         d = detector.decide(normal + abnormal)
