@@ -316,3 +316,31 @@ def test_classify_train_resumes_after_ctrl_c_as_if_never_stopped(tmp_path, monke
     assert history(resumed) == history(straight)
     ca, cb = (json.loads(open(os.path.join(d, "config.json")).read()) for d in (straight, resumed))
     assert ca["threshold"] == cb["threshold"] and ca["validation"] == cb["validation"]
+
+
+@pytest.mark.parametrize("edit", ["list", "epoch", "history", "best_loss", "opt_scalars", "tensor"])
+def test_a_damaged_checkpoint_is_refused_in_one_line(edit, tmp_path, capsys):
+    """classify train --resume on a tampered checkpoint: exit 2 and one line, never a traceback."""
+    from safetensors.numpy import load_file, save_file
+
+    X, y = b_then_a(60, seed=5)
+    normal, abnormal = tmp_path / "n.txt", tmp_path / "a.txt"
+    normal.write_text("\n".join(" ".join(s) for s, lab in zip(X, y) if not lab) + "\n", encoding="utf-8")
+    abnormal.write_text("\n".join(" ".join(s) for s, lab in zip(X, y) if lab) + "\n", encoding="utf-8")
+    args = ["classify", "train", "--normal", str(normal), "--abnormal", str(abnormal), "-m", str(tmp_path / "c"),
+            "--epochs", "2", "--hidden", "8", "--threads", "1", "-q"]
+    assert main(args) == 0
+    state_json = tmp_path / "c" / "checkpoint" / "state.json"
+    state = json.loads(state_json.read_text(encoding="utf-8"))
+    if edit == "tensor":
+        t = load_file(str(tmp_path / "c" / "checkpoint" / "state.safetensors"))
+        del t["rng.torch"]
+        save_file(t, str(tmp_path / "c" / "checkpoint" / "state.safetensors"))
+    else:
+        state = [] if edit == "list" else {**state, edit: {"epoch": "x", "history": "abc", "best_loss": "abc"}.get(
+            edit, None)}
+        state_json.write_text(json.dumps(state), encoding="utf-8")
+    capsys.readouterr()
+    assert main(args + ["--resume", "--epochs", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoint" in err[0], err

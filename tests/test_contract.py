@@ -67,7 +67,7 @@ def test_every_kind_keeps_the_contract(kind, tmp_path):
 def test_detector_settings_are_keywords_and_checked():
     model = model_class("markov")()
     with pytest.raises(TypeError):
-        seqrnn.Detector(model, 0.01)  # noqa: the rate is a keyword
+        seqrnn.Detector(model, 0.01)  # the rate is a keyword
     with pytest.raises(seqrnn.InputError, match="target_fpr"):
         seqrnn.Detector(model, target_fpr=1.5)
     with pytest.raises(RuntimeError, match="not fitted"):
@@ -123,3 +123,61 @@ def test_a_model_without_detector_files_is_refused_by_detect(tmp_path, capsys):
     (tmp_path / "in.txt").write_text("a b c\n", encoding="utf-8")
     assert main(["detect", str(tmp_path), str(tmp_path / "in.txt")]) == 2
     assert "detector.json is missing" in capsys.readouterr().err
+
+
+def test_detector_files_of_another_model_are_refused(tmp_path):
+    """Detector files copied from another model, or left by an earlier training, are not used."""
+    import shutil
+
+    a = model_class("markov")().fit(data())
+    seqrnn.Detector(a).fit(data()).save(a.save(str(tmp_path / "a")))
+    b = model_class("markov")().fit(data()[::-1] + [["c", "a"]] * 3)  # same kind, other counts
+    b.save(str(tmp_path / "b"))
+    for name in ("detector.json",):
+        shutil.copy(tmp_path / "a" / name, tmp_path / "b" / name)
+    with pytest.raises(seqrnn.ModelFileError, match="learned for another model"):
+        seqrnn.Detector.load(str(tmp_path / "b"))
+    seqrnn.Detector.load(str(tmp_path / "a"))  # its own model: fine
+
+
+@pytest.mark.parametrize("tensors", [
+    {"count_profiles": "nan"}, {"count_profiles": "empty"}, {"count_profiles": "bool"}, {"count_weights": "negative"}])
+def test_crafted_count_profiles_are_refused(tensors, tmp_path):
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    model = model_class("rnn")(**SMALL["rnn"]).fit(data())
+    seqrnn.Detector(model).fit(data()).save(model.save(str(tmp_path)))
+    t = load_file(str(tmp_path / "detector.safetensors"))
+    name, how = next(iter(tensors.items()))
+    t[name] = {"nan": lambda a: np.full_like(a, np.nan), "empty": lambda a: a[:0],
+               "bool": lambda a: a > 0, "negative": lambda a: -a - 1}[how](t[name])
+    save_file(t, str(tmp_path / "detector.safetensors"))
+    with pytest.raises(seqrnn.ModelFileError, match="detector files do not fit"):
+        seqrnn.Detector.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("change", [{"format_version": 99}, {"nll_threshold": True}, {"nll_threshold": "7.5"},
+                                    {"views": {"bogus": 3}}, {"nll_threshold": None}])
+def test_detector_json_values_are_checked(change, tmp_path):
+    import json
+
+    model = model_class("markov")().fit(data())
+    seqrnn.Detector(model).fit(data()).save(model.save(str(tmp_path)))
+    path = tmp_path / "detector.json"
+    path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), **change}), encoding="utf-8")
+    with pytest.raises(seqrnn.ModelFileError):
+        seqrnn.Detector.load(str(tmp_path))
+
+
+def test_bad_decision_options_are_the_users_not_the_files(tmp_path, capsys):
+    from seqrnn.cli import main
+
+    model = model_class("markov")().fit(data())
+    seqrnn.Detector(model).fit(data()).save(model.save(str(tmp_path)))
+    (tmp_path / "in.txt").write_text("a b c\n", encoding="utf-8")
+    for flags, shown in ((["--threshold", "2"], "--threshold is a probability"), (["--top-g", "0"], "--top-g"),
+                         (["-k", "0"], "-k")):
+        assert main(["detect", str(tmp_path), str(tmp_path / "in.txt"), *flags]) == 2
+        err = capsys.readouterr().err
+        assert shown in err and "do not fit" not in err, err

@@ -99,9 +99,27 @@ def make_configs(preset: str | None = None, **overrides) -> tuple[ModelConfig, T
     return mc, tc
 
 
-def validate(mc: ModelConfig, tc: TrainConfig) -> None:
-    """Raise :class:`~seqrnn.errors.InputError` for the first setting out of its range, naming it."""
+def check_types(cfg) -> None:
+    """Raise :class:`~seqrnn.errors.InputError` for a setting of the wrong type (``hidden="16"``, ``epochs=2.5``,
+    ``hidden=True``), naming it: the dataclass's annotation is the type (an int is a float too)."""
     from .errors import InputError
+
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+              "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+              "str": isinstance(v, str), "bool": isinstance(v, bool)}.get(str(f.type), True)
+        if not ok:
+            raise InputError(f"{f.name} must be of type {f.type}, not {v!r}", params=f.name)
+
+
+def validate(mc: ModelConfig, tc: TrainConfig) -> None:
+    """Raise :class:`~seqrnn.errors.InputError` for the first setting of the wrong type or out of its
+    range, naming it."""
+    from .errors import InputError
+
+    check_types(mc)
+    check_types(tc)
 
     def at_least(name: str, value, low) -> tuple:
         return value >= low, f"{name} must be >= {low}, not {value}", (name,)
@@ -166,4 +184,7 @@ def read_settings(path: str) -> dict:
         data = data["settings"]
     if not isinstance(data, dict):
         raise InputError("a settings file holds one JSON object of settings", path)
+    empty = sorted(k for k, v in data.items() if v is None)
+    if empty:
+        raise InputError(f"setting {empty[0]} is null: give it a value, or leave it out for its default", path)
     return setting_names(data, path)

@@ -69,18 +69,56 @@ FORMAT_VERSION = 1
 def _check_model(model) -> None:
     from .models.base import SequenceModel
 
+    if isinstance(model, (str, os.PathLike)):
+        raise InputError(f"a Detector takes a model, not the path {str(model)!r}: Detector.load(model_dir) reads a "
+                         "model directory with its detector")
     if not isinstance(model, SequenceModel):
         raise InputError(f"a {getattr(model, 'kind', type(model).__name__)} model does not predict the next "
                          "event, so a Detector cannot judge with it (for a classifier: use seqrnn classify "
                          "predict or evaluate)")
 
 
+def _number(value) -> float:
+    """A number read from a file (not a string or a bool), finite, or a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number, not {value!r}")
+    return float(value)
+
+
 def _positive(value) -> float:
     """A threshold read from a file: a finite number above zero, or a ValueError."""
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"a threshold must be a finite number above 0, not {value}")
+    value = _number(value)
+    if not value > 0:
+        raise ValueError(f"a threshold must be above 0, not {value}")
     return value
+
+
+def _profiles(tensors: dict, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The count profiles and weights of ``detector.safetensors``, checked: floating point, finite,
+    non-negative, at least one profile, one column per vocabulary entry."""
+    profiles, weights = tensors["count_profiles"], tensors["count_weights"]
+    for name, a in (("count_profiles", profiles), ("count_weights", weights)):
+        if a.dtype.kind != "f" or not np.isfinite(a).all() or (a < 0).any():
+            raise ValueError(f"{name} must hold finite numbers >= 0 (floating point)")
+    if profiles.ndim != 2 or len(profiles) == 0 or profiles.shape[1] != vocab_size or weights.shape != (vocab_size,):
+        raise ValueError(f"count profiles {profiles.shape} and weights {weights.shape} do not fit a vocabulary "
+                         f"of {vocab_size}")
+    return profiles.astype(np.float32), weights.astype(np.float32)
+
+
+def model_fingerprint(model) -> str:
+    """A hash of what a model computes from: its kind, vocabulary and weights (as saved)."""
+    import hashlib
+
+    h = hashlib.sha256(model.kind.encode())
+    h.update("\x00".join(model.vocab_.itos).encode("utf-8"))
+    for name, value in sorted(model._tensors().items()):
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().contiguous().numpy()
+        value = np.ascontiguousarray(value)
+        h.update(f"\x00{name}:{value.dtype.str}:{value.shape}".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()[:32]
 
 
 # --- decisions ---------------------------------------------------------------------------
@@ -133,8 +171,10 @@ class Detector:
         if not 0.0 < target_fpr < 1.0:
             raise InputError(f"target_fpr (a false-positive rate) must be in (0, 1), not {target_fpr}",
                              params="target_fpr")
-        if not margin >= 0:
-            raise InputError(f"margin must be >= 0 nats, not {margin}", params="margin")
+        if not (margin >= 0 and math.isfinite(margin)):
+            raise InputError(f"margin must be a finite number >= 0 nats, not {margin}", params="margin")
+        if not (isinstance(topk, int) and topk >= 1):
+            raise InputError(f"topk must be an integer >= 1, not {topk!r}", params="topk")
         self.model, self.target_fpr, self.margin = model, target_fpr, margin
         self.use_counts, self.topk = use_counts, topk
         self._set_overrides(top_g, threshold)
@@ -142,7 +182,7 @@ class Detector:
     def _set_overrides(self, top_g, threshold) -> None:
         if threshold is not None and not 0.0 < threshold < 1.0:
             raise InputError(f"threshold is a probability in (0, 1), not {threshold}", params="threshold")
-        if top_g is not None and top_g < 1:
+        if top_g is not None and not (isinstance(top_g, int) and top_g >= 1):
             raise InputError(f"top_g must be at least 1, not {top_g}", params="top_g")
         self.top_g, self.threshold = top_g, threshold
 
@@ -250,20 +290,26 @@ class Detector:
 
     # --- files ---------------------------------------------------------------------------------
     def save(self, model_dir: str) -> str:
-        """Write ``detector.safetensors`` (the count profiles), then ``detector.json`` that names them."""
+        """Write ``detector.safetensors`` (the count profiles), then ``detector.json`` that names them and
+        the fingerprint of the model they were learned for."""
         cal = self.calibration
         os.makedirs(model_dir, exist_ok=True)
         if self.count_profiles_ is not None:
             artifacts.save_tensors(os.path.join(model_dir, DETECTOR_TENSORS),
                                    {"count_profiles": self.count_profiles_, "count_weights": self.count_weights_})
         artifacts.write_json(os.path.join(model_dir, DETECTOR_JSON),
-                             {"format": FORMAT, "format_version": FORMAT_VERSION, **cal})
+                             {"format": FORMAT, "format_version": FORMAT_VERSION,
+                              "model_fingerprint": model_fingerprint(self.model), **cal})
         return model_dir
 
     @classmethod
     def load(cls, model_dir: str, model=None, *, use_counts: bool = True, top_g: int | None = None,
              threshold: float | None = None, topk: int = 5) -> "Detector":
-        """The detector saved in ``model_dir`` (with its model, loaded from there unless given)."""
+        """The detector saved in ``model_dir`` (with its model, loaded from there unless given).
+
+        The files are refused unless they were written for this very model (its vocabulary and
+        weights: a fingerprint), hold finite thresholds and profiles of the model's vocabulary.
+        """
         if model is None:
             from .models.base import load_next_event_model as load
 
@@ -271,37 +317,58 @@ class Detector:
         _check_model(model)
         path = os.path.join(model_dir, DETECTOR_JSON)
         if os.path.isfile(path):
-            cal = artifacts.read_json(path, ModelFileError)
+            cal = artifacts.read_json(path, ModelFileError, "detector file")
             if not isinstance(cal, dict) or cal.get("format") != FORMAT:
                 raise ModelFileError(f"not a detector file (no \"format\": \"{FORMAT}\")", path)
+            version = cal.get("format_version")
+            if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+                raise ModelFileError(f"detector file of format version {version!r}, which this seqrnn does not "
+                                     "read (upgrade seqrnn)", path)
+            if cal.get("model_fingerprint") != model_fingerprint(model):
+                raise ModelFileError(
+                    "the detector was learned for another model (its fingerprint differs): the model was "
+                    "trained again after it, and that training did not finish; train again", path)
+        elif os.path.exists(path):
+            raise ModelFileError("not a regular file", path)
         else:  # written before the detector had files of its own: the calibration lived in config.json
             cal = (artifacts.read_config(model_dir).get("calibration")) or None
             if cal is None:
                 raise ModelFileError(
-                    f"{DETECTOR_JSON} is missing: the model was never calibrated (its training did not finish); "
-                    "train it again, or resume the training", model_dir)
+                    f"{DETECTOR_JSON} is missing: the model has no detector. seqrnn train writes one when "
+                    "training finishes (so a training that was stopped leaves none: train again or resume it); "
+                    "in Python, Detector(model).fit(X).save(dir)", model_dir)
         try:
-            det = cls(model, target_fpr=float(cal["target_fpr"]), margin=float(cal["margin"]), use_counts=use_counts,
-                      top_g=top_g, threshold=threshold, topk=topk)
-            det.nll_threshold_ = None if cal["nll_threshold"] is None else _positive(cal["nll_threshold"])
-            det.held_out_max_nll_ = cal.get("held_out_max_nll")
-            det.n_held_out_ = cal.get("held_out_sequences")
-            det.view_thresholds_ = {str(k): _positive(v) for k, v in dict(cal.get("views") or {}).items()}
+            target_fpr, margin = _number(cal["target_fpr"]), _number(cal["margin"])
+            if not (0.0 < target_fpr < 1.0 and margin >= 0):
+                raise ValueError(f"target_fpr {target_fpr} or margin {margin} out of range")
+            nll_threshold = None if cal["nll_threshold"] is None else _positive(cal["nll_threshold"])
+            if (nll_threshold is None) == model.event_view:
+                raise ValueError("a surprise threshold where the model has no surprise view, or none where it has")
+            views = cal.get("views") or {}
+            if not isinstance(views, dict) or (views and set(views) != set(model.views)):
+                raise ValueError(f"views {sorted(views)} are not the model's {sorted(model.views)}")
+            views = {str(k): _positive(v) for k, v in views.items()}
             count = cal.get("count")
-            det.count_threshold_ = det.count_profiles_ = det.count_weights_ = det.count_loo_max_ = None
+            profiles = weights = None
             if count:
+                if not model.count_profile:
+                    raise ValueError("a count profile for a model without one")
                 t = artifacts.load_tensors(os.path.join(model_dir, DETECTOR_TENSORS))
-                det.count_threshold_ = _positive(count["threshold"])
-                det.count_loo_max_ = count.get("leave_one_out_max")
-                det.count_profiles_, det.count_weights_ = t["count_profiles"], t["count_weights"]
-                if det.count_profiles_.shape[1:] != (len(model.vocab_),) or det.count_weights_.shape != (
-                        len(model.vocab_),):
-                    raise ValueError("count profiles do not match the vocabulary")
+                profiles, weights = _profiles(t, len(model.vocab_))
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"detector files do not fit the model ({type(exc).__name__}: {exc})",
                                  model_dir) from None
+        det = cls(model, target_fpr=target_fpr, margin=margin, use_counts=use_counts, top_g=top_g,
+                  threshold=threshold, topk=topk)
+        det.nll_threshold_, det.view_thresholds_ = nll_threshold, views
+        det.held_out_max_nll_, det.n_held_out_ = cal.get("held_out_max_nll"), cal.get("held_out_sequences")
+        det.count_threshold_ = det.count_profiles_ = det.count_weights_ = det.count_loo_max_ = None
+        if count:
+            det.count_threshold_ = _positive(count["threshold"]) if isinstance(count, dict) else None
+            det.count_loo_max_ = count.get("leave_one_out_max")
+            det.count_profiles_, det.count_weights_ = profiles, weights
         return det
 
     # --- deciding ----------------------------------------------------------------------------------

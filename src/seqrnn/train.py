@@ -201,6 +201,27 @@ class Trainer:
         from .errors import InputError, ModelFileError
 
         state = artifacts.read_json(os.path.join(folder, "state.json"), ModelFileError, "checkpoint")
+        try:
+            self._restore(folder, state)
+        except (InputError, ModelFileError):
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            # A damaged checkpoint: the same network and optimiser must come back, or none.
+            raise ModelFileError(f"checkpoint is damaged ({type(exc).__name__}: {str(exc)[:200]}); train "
+                                 "without resume to start again", folder) from None
+        return True
+
+    def _restore(self, folder: str, state: dict) -> None:
+        from .errors import InputError
+
+        number = (int, float)
+        if not isinstance(state, dict) or not all(
+                isinstance(state.get(k), t) and not isinstance(state.get(k), bool) for k, t in (
+                    ("epoch", int), ("step", int), ("bad_epochs", int), ("history", list),
+                    ("opt_scalars", dict), ("param_groups", list), ("numpy_rng", dict))) \
+                or state["epoch"] < 0 or not (state.get("best_loss") is None or isinstance(state["best_loss"], number)) \
+                or not all(isinstance(row, dict) for row in state["history"]):
+            raise ValueError("state.json is not a checkpoint's state")
         # Resuming continues the same run: the network, optimiser and vocabulary must match.
         saved = {**state.get("model_config", {}), "optimizer": state.get("train_config", {}).get("optimizer")}
         current = {**self.model_config, "optimizer": self.tc.optimizer}
@@ -234,7 +255,6 @@ class Trainer:
         self.history = state["history"]
         self.best_loss = state["best_loss"] if state["best_loss"] is not None else math.inf
         self.bad_epochs = state["bad_epochs"]
-        return True
 
     def write_history(self) -> None:
         if self.model_dir:

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
                         "what was read at the end of the input or on Ctrl-C")
     p.add_argument("--only-anomalous", action="store_true", help="print only anomalous sequences (or events)")
     p.add_argument("-k", type=int, default=5, help="expected events to list (default %(default)s)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parameter_dests={"topk": "k"})
 
 
 def run(args) -> int:

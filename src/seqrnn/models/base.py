@@ -16,7 +16,7 @@ What a subclass must implement is small:
 
 The optional parts are declared here with their defaults: ``event_view``,
 ``count_profile``, ``sequence_views``, ``sequence_view_reason``,
-``view_floor``, ``stream_end``, ``n_parameters`` and ``describe``.
+``view_floor``, ``views``, ``stream_end``, ``n_parameters`` and ``describe``.
 
 Everything else (scores, evaluation, predictions, saving) is written once,
 here and in :mod:`seqrnn.score`. Models score; they know nothing of
@@ -55,6 +55,8 @@ class SequenceModel:
     count_profile = True
     #: Distances of the model's own sequence views below this are no evidence (their threshold's floor).
     view_floor = 0.0
+    #: The names of the model's own sequence views (see :meth:`sequence_views`).
+    views: tuple[str, ...] = ()
 
     def sequence_views(self, ids_list: list[np.ndarray], leave_one_out: bool = False) -> dict[str, np.ndarray]:
         """The model's own sequence-level views: name -> distance of each finished session (events
