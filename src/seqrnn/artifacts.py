@@ -47,18 +47,24 @@ def write_json(path: str, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def save_tensors(path: str, tensors: dict, metadata: dict | None = None) -> None:
-    """Write a dict of numpy arrays or torch tensors as safetensors, atomically."""
+def as_arrays(tensors: dict) -> dict:
+    """numpy arrays or torch tensors as contiguous numpy arrays: what a weights file holds."""
     import numpy as np
-    from safetensors.numpy import save
 
     arrays = {}
     for k, v in tensors.items():
         if hasattr(v, "detach"):
             v = v.detach().cpu().contiguous().numpy()
         arrays[k] = np.ascontiguousarray(v)
+    return arrays
+
+
+def save_tensors(path: str, tensors: dict, metadata: dict | None = None) -> None:
+    """Write a dict of numpy arrays or torch tensors as safetensors, atomically."""
+    from safetensors.numpy import save
+
     meta = {k: str(v) for k, v in (metadata or {}).items()}
-    atomic_write_bytes(path, save(arrays, metadata=meta))
+    atomic_write_bytes(path, save(as_arrays(tensors), metadata=meta))
 
 
 def load_tensors(path: str) -> dict:

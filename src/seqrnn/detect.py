@@ -112,10 +112,7 @@ def model_fingerprint(model) -> str:
 
     h = hashlib.sha256(model.kind.encode())
     h.update("\x00".join(model.vocab_.itos).encode("utf-8"))
-    for name, value in sorted(model._tensors().items()):
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().contiguous().numpy()
-        value = np.ascontiguousarray(value)
+    for name, value in sorted(artifacts.as_arrays(model._tensors()).items()):
         h.update(f"\x00{name}:{value.dtype.str}:{value.shape}".encode())
         h.update(value.tobytes())
     return h.hexdigest()[:32]

@@ -46,10 +46,6 @@ class EventScores:
         return len(self.ids)
 
 
-def targets(ids: np.ndarray, complete: bool) -> np.ndarray:
-    return with_end(ids, complete)
-
-
 def true_log_proba_and_rank(logp: np.ndarray, y: np.ndarray):
     """Log-probability of each true event and its rank among the events a model can expect."""
     lp = logp.astype(np.float64, copy=True)
@@ -61,7 +57,7 @@ def true_log_proba_and_rank(logp: np.ndarray, y: np.ndarray):
 
 
 def event_scores(seq: Sequence, ids: np.ndarray, logp: np.ndarray, topk: int) -> EventScores:
-    y = targets(ids, seq.complete)
+    y = with_end(ids, seq.complete)
     true_lp, rank, lp = true_log_proba_and_rank(logp, y)
     k = min(topk, lp.shape[1] - len(NOT_PREDICTED))
     top = np.argsort(-lp, axis=1, kind="stable")[:, :k]
@@ -96,7 +92,7 @@ def evaluate(model, seqs: list[Sequence], ks=range(1, 11)) -> dict:
     nll_sum, n, unknown = 0.0, 0, 0
     hits = np.zeros(max(ks) + 1)
     for a, c, lp in zip(ids_list, complete, logps):
-        y = targets(a, c)
+        y = with_end(a, c)
         true_lp, rank, _ = true_log_proba_and_rank(lp, y)
         nll_sum += float(-true_lp.sum())
         n += len(y)

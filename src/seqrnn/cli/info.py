@@ -17,12 +17,12 @@ def run(args) -> int:
     from ..artifacts import read_config
     from ..detect import Detector
     from ..errors import ModelFileError
-    from ..models.base import load
+    from ..models.base import SequenceModel, load
 
     config = read_config(args.model_dir, ("seqrnn-model", "seqrnn-classifier"))
     model = load(args.model_dir)
     try:  # a next-event model has a detector beside it once its training finished
-        detector = Detector.load(args.model_dir, model) if hasattr(model, "sequence_views") else None
+        detector = Detector.load(args.model_dir, model) if isinstance(model, SequenceModel) else None
     except ModelFileError as exc:
         detector, missing = None, str(exc)
     else:

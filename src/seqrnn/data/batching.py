@@ -25,17 +25,13 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from .vocab import BOS, EOS, PAD
+from .vocab import BOS, PAD, with_end
 
 
 def inputs_targets(ids: np.ndarray, complete: bool) -> tuple[np.ndarray, np.ndarray]:
     """The next-event pairs of one sequence: ``x[t]`` is followed by ``y[t]``."""
-    x = np.concatenate(([BOS], ids)).astype(np.int64)
-    if complete:
-        y = np.concatenate((ids, [EOS])).astype(np.int64)
-    else:
-        x = x[:-1] if len(ids) else x[:0]
-        y = ids.astype(np.int64)
+    y = with_end(ids, complete)
+    x = np.concatenate(([BOS], y[:-1])).astype(np.int64) if len(y) else np.zeros(0, np.int64)
     return x, y
 
 
@@ -232,8 +228,7 @@ def cloze_rows(ids: np.ndarray, complete: bool) -> np.ndarray:
     ``j`` of the output is computed from ``BOS`` and the targets before ``j``
     (forward) and the targets after ``j`` (backward), never from target ``j``.
     """
-    tail = [EOS] if complete else []
-    return np.concatenate(([BOS], ids, tail)).astype(np.int64)
+    return np.concatenate(([BOS], with_end(ids, complete))).astype(np.int64)
 
 
 class ClozeBatches(LengthBuckets):
