@@ -12,38 +12,18 @@ import csv
 import json
 import os
 import sys
-import time
 
 from .data.formats import DEFAULT_MAX_LENGTH, Sequence, has_session_ids, parse_session_line
 from .errors import InputError
 from .report import EVENT_FIELDS, finding_dict, plot_findings, token_name
 from .score import event_scores
+from .tail import Tailer
 
 
 def lines(path: str, poll: float = 0.2):
-    """Yield ``(number, text)`` as lines arrive; a file is followed like ``tail -f``."""
-    if path == "-":
-        fh, follow_file = sys.stdin.buffer, False
-    else:
-        fh, follow_file = open(path, "rb"), True
-    number = 0
-    pending = b""
-    while True:
-        raw = fh.readline()
-        if not raw:
-            if not follow_file:
-                break
-            time.sleep(poll)
-            continue
-        if not raw.endswith(b"\n") and follow_file:
-            pending += raw  # a line still being written
-            continue
-        raw, pending = pending + raw, b""
-        number += 1
-        try:
-            yield number, raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise InputError("line is not UTF-8 text", path, number) from None
+    """Yield ``(number, text)`` as lines arrive; a file is followed like ``tail -F`` (through rotation
+    and truncation, complete lines only: see :class:`seqrnn.tail.Tailer`)."""
+    yield from Tailer(path, poll=poll).lines()
 
 
 def follow(detector, path: str, *, format: str | None = None, max_length: int = DEFAULT_MAX_LENGTH,

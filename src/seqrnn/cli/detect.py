@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
                         "as its event is read; --output and --events get a line per decision, --plot draws "
                         "what was read at the end of the input or on Ctrl-C")
     p.add_argument("--only-anomalous", action="store_true", help="print only anomalous sequences (or events)")
+    p.add_argument("--explain", action="store_true",
+                   help="input from seqrnn parse: add to each anomaly the templates of its event and of the "
+                        "expected ones, its parameters and the raw lines (file:line) of the session around it")
     p.add_argument("-k", type=int, default=5, help="expected events to list (default %(default)s)")
     p.set_defaults(func=run, parameter_dests={"topk": "k"})
 
@@ -37,6 +40,7 @@ def run(args) -> int:
     model = detector.model
     if args.follow:
         return _follow(args, detector, templates)
+    explainer = _explainer(args) if args.explain else None
     seqs = read_inputs(args, model)
     decisions = detector.decide(seqs)
     out = open_output(args.output)
@@ -46,7 +50,10 @@ def run(args) -> int:
             n_anom += f.anomalous
             if args.only_anomalous and not f.anomalous:
                 continue
-            out.write(json.dumps(finding_dict(model, f, templates, args.k)) + "\n")
+            found = finding_dict(model, f, templates, args.k)
+            if explainer is not None and f.anomalous:
+                found["explain"] = explainer.explain(found, f.scores.sequence)
+            out.write(json.dumps(found) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
@@ -58,12 +65,25 @@ def run(args) -> int:
     return 0
 
 
+def _explainer(args):
+    from ..errors import InputError
+    from ..parse.explain import Explainer
+    from ..parse.folder import is_parsed_folder
+
+    if len(args.inputs) != 1 or not is_parsed_folder(args.inputs[0]):
+        raise InputError("--explain reads one parsed folder (written by seqrnn parse)", params="explain")
+    return Explainer(args.inputs[0])
+
+
 def _follow(args, detector, templates) -> int:
     from ..errors import InputError
     from ..follow import follow
 
     if len(args.inputs) != 1:
         raise InputError("--follow reads one input (a file or '-')")
+    if args.explain:
+        raise InputError("--explain applies to a parsed folder; to follow a raw log with explanations, use "
+                         "seqrnn watch")
     fmt = args.format or detector.model.format_
     out = open_output(args.output)
     try:

@@ -82,6 +82,8 @@ def model_settings(args, cls) -> dict:
 
 def run(args) -> int:
     from ..models import model_class
+    from ..parse.folder import keep_parser
+    from ..parse.sniff import refuse_raw_logs
 
     cls = model_class(args.model)
     settings = model_settings(args, cls)
@@ -93,6 +95,7 @@ def run(args) -> int:
         from ..config import read_settings
 
         settings = {**read_settings(args.config), **settings}
+    refuse_raw_logs(args.inputs, args.format)
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     model = cls(**settings)
@@ -109,6 +112,7 @@ def run(args) -> int:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
         return 130
     detector = _calibrate(args, model, seqs, valid)
+    keep_parser(args.inputs, args.model_dir)
     last = model.history_[-1] if model.history_ else {}
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "epochs": len(model.history_), "last": last,
@@ -124,12 +128,17 @@ def run(args) -> int:
 
 def _train_baseline(args, cls, settings) -> int:
     """``train --model KIND`` for a model that trains in one go (no epochs, no checkpoint)."""
+    from ..parse.folder import keep_parser
+    from ..parse.sniff import refuse_raw_logs
+
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     model = cls(**settings)
+    refuse_raw_logs(args.inputs, args.format)
     seqs = read_inputs(args)
     model.fit(seqs, validation_data=valid, format=args.format, text_tokens=args.tokens or "chars")
     model.save(args.model_dir)
     detector = _calibrate(args, model, seqs, valid)
+    keep_parser(args.inputs, args.model_dir)
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
                           "calibration": detector.calibration}, indent=2))

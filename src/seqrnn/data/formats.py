@@ -265,7 +265,13 @@ def read_text(paths, tokens: str = "chars") -> list[Sequence]:
 
 def read_sequences(paths, format: str = "sessions", *, separate_files: bool = False,
                    max_length: int = DEFAULT_MAX_LENGTH, text_tokens: str = "chars") -> list[Sequence]:
-    """Read sequences in any supported format (see the module docstring)."""
+    """Read sequences in any supported format (see the module docstring); a folder written by
+    ``seqrnn parse`` is read as its sessions or its event stream (:mod:`seqrnn.parse.folder`)."""
+    from ..parse.folder import parsed_inputs
+
+    parsed = parsed_inputs(paths, format)
+    if parsed is not None:
+        return parsed
     if format == "sessions":
         return read_sessions(paths, max_length=max_length)
     if format == "stream":
