@@ -33,16 +33,18 @@ class _Session:
 
 class Watcher:
     """Decide on raw lines one at a time (see the module docstring). ``grouper`` None: one stream
-    (a model trained on a stream). ``explain``: add templates, parameters and raw lines to alerts."""
+    (a model trained on a stream). ``explain``: add templates, parameters and raw lines to alerts.
+    ``on_malformed(file, line, why)``: told of each line that does not fit the log format (counted in
+    ``malformed``, never fatal)."""
 
     def __init__(self, detector, parser, grouper=None, *, idle: float = 60.0, k: int | None = None,
-                 explain: bool = True):
+                 explain: bool = True, on_malformed=None):
         model = detector.model
         if grouper is None and model.format_ == "sessions":
             raise InputError("the model was trained on sessions: watch needs a grouping (the parsed folder's, "
                              "or --session, --session-field, --session-lines, --window)", params="session")
         self.detector, self.model, self.parser, self.grouper = detector, model, parser, grouper
-        self.idle, self.explain = idle, explain
+        self.idle, self.explain, self.on_malformed = idle, explain, on_malformed
         self.k = detector.topk if k is None else k
         self.known = set(model.vocab_.stoi)
         self.sessions: dict[str, _Session] = {}
@@ -59,8 +61,9 @@ class Watcher:
         parsed = self.parser.parse(text)
         if parsed is None:
             self.malformed += 1
-            return [{"alert": "malformed line", "location": f"{source}:{number}", "line": text}] \
-                if self.malformed <= 5 else []
+            if self.on_malformed is not None:
+                self.on_malformed(source, number, "does not fit the log format")
+            return []
         token = str(parsed.event)
         location = f"{source}:{number}"
         new_template = self.parser.miner.drain.clusters_counter > before and parsed.event > before

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
                         "<Content> is the message (default: the whole line; with --resume: the saved one)")
     p.add_argument("--resume", metavar="DIR",
                    help="start from the parser state of this parsed folder: known templates keep their ids, "
-                        "new ones are numbered after them")
+                        "new ones are numbered after them; its log format and grouping apply unless given")
     m = p.add_argument_group("masking and mining (saved in the parser state; --resume keeps them)")
     m.add_argument("--mask", nargs="*", metavar="KIND", default=None,
                    help="kinds of variable tokens: digits (numbers, IPs, ids, times), paths, hex (default: all)")
@@ -85,6 +85,11 @@ def run(args) -> int:
     parser = make_parser(args)
     group = grouper(args.session, args.session_field, args.session_lines, args.window, args.step,
                     args.time_fields, args.time_format, parser.format.fields)
+    if group is None and args.resume:  # the resumed folder's grouping, unless another is given
+        from ..parse.folder import read_info
+        from ..watch import grouper_from
+
+        group = grouper_from(read_info(args.resume).get("grouping"), parser.format.fields)
     shown = []
 
     def malformed(name, number, why):

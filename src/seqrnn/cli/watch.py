@@ -52,7 +52,17 @@ def run(args) -> int:
     parser = Parser.load(os.path.join(folder, "parser.json"), args.log_format or info.get("log_format"))
     grouper = IdGrouper(args.session) if args.session else grouper_from(info.get("grouping"), parser.format.fields)
     detector = Detector.load(args.model_dir, **decision_options(args), topk=args.k)
-    watcher = Watcher(detector, parser, grouper, idle=args.idle, k=args.k, explain=args.explain)
+    import torch
+
+    torch.set_num_threads(1)  # one event at a time: threads only wait on each other
+
+    def malformed(name, number, why):
+        if watcher.malformed <= 5:
+            print(f"{name}:{number}: {why}, skipped" + (" (further ones counted only)" if watcher.malformed == 5
+                                                        else ""), file=sys.stderr, flush=True)
+
+    watcher = Watcher(detector, parser, grouper, idle=args.idle, k=args.k, explain=args.explain,
+                      on_malformed=malformed)
     out = open_output(args.output)
     try:
         summary = watch(watcher, args.input, out, from_end=args.from_end)
