@@ -91,5 +91,10 @@ class Tailer:
             raise InputError("line is not UTF-8 text", self.name, number) from None
 
     def _stdin(self):
-        for number, raw in enumerate(sys.stdin.buffer, start=1):
+        stdin, number = sys.stdin.buffer, 0
+        while True:
+            raw = stdin.readline()  # one line at a time: a decision never waits for a buffer to fill
+            if not raw:
+                return
+            number += 1
             yield number, self._decode(raw, number)
