@@ -243,3 +243,13 @@ def test_loghub_hdfs_sessions_and_accuracy(tmp_path):
     pairs = {(a, b) for sid in want for a, b in zip(want[sid], got[sid])}
     assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})  # one-to-one renaming
     assert all(len(got[s]) == len(want[s]) for s in want)
+
+
+def test_shipped_raw_hdfs_sample_parses_into_block_sessions(tmp_path):
+    from seqrnn.datasets import parse_hdfs_log_sample
+
+    out = parse_hdfs_log_sample(str(tmp_path / "hdfs"))
+    info = json.loads((tmp_path / "hdfs" / "parse.json").read_text())
+    assert info["lines"] == info["events"] == 2000 and info["malformed"] == 0 and info["sessions"] > 1000
+    seqs = read_parsed(out)
+    assert seqs[0].location(0) == os.path.join(out, "raw", "hdfs_2k.log") + ":1"

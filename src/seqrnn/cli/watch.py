@@ -64,13 +64,15 @@ def run(args) -> int:
     watcher = Watcher(detector, parser, grouper, idle=args.idle, k=args.k, explain=args.explain,
                       on_malformed=malformed)
     out = open_output(args.output)
+    code, summary = 0, {}
     try:
         summary = watch(watcher, args.input, out, from_end=args.from_end)
+    except KeyboardInterrupt:  # the open sessions were judged and their alerts written
+        code = 130
     finally:
         if out is not sys.stdout:
             out.close()
-        print(f"watched {watcher.lines:,} lines ({watcher.malformed:,} malformed), {watcher.alerts:,} alerts",
-              file=sys.stderr)
-    if summary.get("lines_per_second"):
-        print(f"{summary['lines_per_second']:,} lines/s", file=sys.stderr)
-    return 0
+    rate = f", {summary['lines_per_second']:,} lines/s" if summary.get("lines_per_second") else ""
+    print(f"watched {watcher.lines:,} lines ({watcher.malformed:,} malformed), {watcher.alerts:,} alerts{rate}",
+          file=sys.stderr)
+    return code

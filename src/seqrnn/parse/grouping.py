@@ -52,7 +52,7 @@ class FieldGrouper:
 class CountGrouper:
     def __init__(self, n: int):
         if n < 1:
-            raise InputError("lines per session must be >= 1", params="session_lines")
+            raise InputError("session_lines must be >= 1", params="session_lines")
         self.n = n
         self.describe = {"by": "lines", "lines": n}
 

@@ -102,11 +102,20 @@ class Miner:
         self.alias: dict[int, int] = {}  # cluster id -> the event it is part of
         self._siblings: dict[tuple, list[int]] = {}  # one word position left out -> clusters
         self._merged: set[tuple] = set()
+        self._seen: dict[tuple, LogCluster] = {}  # masked tokens -> the cluster they matched last
 
     def event(self, cluster_id: int) -> int:
         return self.alias.get(cluster_id, cluster_id)
 
     def add(self, tokens: list[str]) -> tuple[int, tuple]:
+        key = tuple(tokens)
+        cluster = self._seen.get(key)
+        if cluster is not None and cluster.log_template_tokens == key:
+            # The same masked message again, and its cluster's template is the message itself:
+            # Drain would match it there (every constant equal) and change nothing.
+            cluster.size += 1
+            event = self.alias.get(cluster.cluster_id, cluster.cluster_id)
+            return event, (key if event == cluster.cluster_id else self.drain.id_to_cluster[event].log_template_tokens)
         drain = self.drain
         cluster = drain.tree_search(drain.root_node, tokens, drain.sim_th, False)
         if cluster is None:
@@ -121,6 +130,9 @@ class Miner:
             if any(a != b for a, b in zip(template, tokens)):
                 cluster.log_template_tokens = tuple(a if a == b else PARAM for a, b in zip(template, tokens))
             cluster.size += 1
+        if len(self._seen) > 100_000:
+            self._seen.clear()
+        self._seen[key] = cluster
         event = self.alias.get(cluster.cluster_id, cluster.cluster_id)
         if event == cluster.cluster_id:
             return event, cluster.log_template_tokens
