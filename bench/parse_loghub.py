@@ -15,7 +15,11 @@ the same kinds of variables; medians of several runs, same process.
     python bench/parse_loghub.py [--repeats 5] [--copies 50] [--extra DIR]
 
 ``--extra DIR``: more ``*_structured.csv`` files (Loghub's ``Content`` and
-``EventId`` columns) to report accuracy on, as validation beyond ../shared.
+``EventId`` columns) to report accuracy on, as validation beyond ../shared;
+and ``*_templates.txt`` files (one Loghub template a line): each template
+written three times with its ``<*>`` filled by numbers, addresses and ids,
+for a template-level check (are distinct templates kept apart, and each
+one's lines together).
 Writes ``bench/results/parse_loghub.json``.
 """
 
@@ -63,6 +67,22 @@ def structured(path: str):
     with open(path, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     return [r["Content"] for r in rows], [r["EventId"] for r in rows]
+
+
+def instantiated(path: str, copies: int = 3):
+    """Each template of ``path`` written ``copies`` times, its ``<*>`` filled at random (seeded)."""
+    import random
+
+    rng = random.Random(0)
+    fills = ["12", "0x3f", "10.1.2.3", "4096", "7", "host-12", "abc9"]
+    with open(path, encoding="utf-8") as fh:
+        templates = [t for t in fh.read().splitlines() if t.strip()]
+    contents, truth = [], []
+    for _ in range(copies):
+        for i, t in enumerate(templates):
+            contents.append(t.replace("<*>", rng.choice(fills)))
+            truth.append(i)
+    return contents, truth
 
 
 def drain3_miner(masked: bool):
@@ -131,6 +151,11 @@ def main() -> None:
         for path in sorted(glob.glob(os.path.join(args.extra, "*_structured.csv"))):
             contents, truth = structured(path)
             name = os.path.basename(path).split("_")[0]
+            result["validation"][name] = {"lines": len(contents), "seqrnn": round(ours_accuracy(contents, truth), 4),
+                                          "drain3_defaults": round(drain3_accuracy(contents, truth), 4)}
+        for path in sorted(glob.glob(os.path.join(args.extra, "*_templates.txt"))):
+            contents, truth = instantiated(path)
+            name = os.path.basename(path).split("_")[0] + " (templates x3)"
             result["validation"][name] = {"lines": len(contents), "seqrnn": round(ours_accuracy(contents, truth), 4),
                                           "drain3_defaults": round(drain3_accuracy(contents, truth), 4)}
     # The parse command's own result on the raw HDFS lines, grouped by block id.

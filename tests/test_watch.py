@@ -180,3 +180,14 @@ def test_watch_command_on_standard_input(capsys, monkeypatch, tmp_path):
     assert rows[0]["alert"] == "unseen template" and rows[0]["location"] == "<stdin>:8"
     assert any(r["alert"] == "anomalous session" and r["lines"][0]["text"] == UNSEEN for r in rows)
     assert "<stdin>:9: does not fit the log format, skipped" in err and "1 malformed" in err and "lines/s" in err
+
+
+def test_tailer_from_the_end_keeps_the_file_line_numbers(tmp_path):
+    path = tmp_path / "app.log"
+    path.write_text("one\ntwo\nthr")
+    gen = Tailer(str(path), poll=0.01, from_end=True).lines(idle=True)
+    assert take(gen, 1, idles=3) == []
+    with open(path, "a") as fh:
+        fh.write("ee\nfour\n")
+    assert take(gen, 2) == [(3, "three"), (4, "four")]
+    gen.close()

@@ -35,10 +35,14 @@ class Tailer:
         if not os.path.isfile(self.path):
             raise InputError("no such file", self.path)
         fh, ident = self._open()
-        if self.from_end:
-            fh.seek(0, os.SEEK_END)
         number = 0
         pending = b""
+        if self.from_end:  # skip what is there, but count its lines: numbers stay the file's
+            for raw in iter(fh.readline, b""):
+                if raw.endswith(b"\n"):
+                    number += 1
+                else:
+                    pending = raw
         try:
             while True:
                 chunk = fh.readline()

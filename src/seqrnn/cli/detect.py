@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     add_input(p)
     add_output(p, "the JSON lines", json_help=None)
     p.add_argument("--events", metavar="CSV", help="also write the per-event table (probability, rank, -log p)")
-    p.add_argument("--templates", metavar="FILE", help="event templates, to print their text in the output")
+    p.add_argument("--templates", metavar="FILE",
+                   help="event templates, to print their text in the output (default for a parsed folder: its own)")
     p.add_argument("--plot", metavar="DIR", help="write probability, -log p and histogram plots (PNG)")
     add_decision_options(p)
     p.add_argument("--follow", action="store_true",
@@ -41,6 +42,10 @@ def run(args) -> int:
     if args.follow:
         return _follow(args, detector, templates)
     explainer = _explainer(args) if args.explain else None
+    if templates is None and len(args.inputs) == 1:  # a parsed folder brings its templates
+        from ..parse.folder import is_parsed_folder, read_templates
+
+        templates = read_templates(args.inputs[0]) if is_parsed_folder(args.inputs[0]) else None
     seqs = read_inputs(args, model)
     decisions = detector.decide(seqs)
     out = open_output(args.output)

@@ -54,12 +54,15 @@ _WORDS: dict[str, bool] = {}
 
 
 def _is_word(token: str) -> bool:
-    """A plain word, maybe in quotes, brackets or before a comma (``"GET``, ``Resumed``, ``(spawning).``)."""
+    """A plain word or name, maybe in quotes, brackets or before a comma (``"GET``, ``Resumed``,
+    ``(spawning).``, ``mapred.task.id``): letters, joined by ``.``, ``_`` or ``-``, no digit."""
     known = _WORDS.get(token)
     if known is None:
         if len(_WORDS) > 100_000:
             _WORDS.clear()
-        known = _WORDS[token] = token.strip(_PUNCT).isalpha()
+        core = token.strip(_PUNCT)
+        known = _WORDS[token] = bool(core) and core[0].isalpha() and core.replace(".", "").replace(
+            "_", "").replace("-", "").isalpha()
     return known
 
 
