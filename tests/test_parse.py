@@ -80,6 +80,9 @@ def test_words_that_differ_are_two_events_until_they_are_many():
     # five one-word siblings make the word a variable: every one of them is the first one's event
     assert {p.miner.event(e) for e in users} == {users[0]}
     assert p.template(users[-1]) == "Invalid user <*> from <*>"
+    # lone words are not siblings, and a template of wildcards alone does not take words
+    lone = [p.parse(m).event for m in ("1 2 3", "clear()", "initEnviroument", "getStatus", "flush", "reStart", "x")]
+    assert len(set(lone)) == len(lone)
 
 
 def test_grouping_accuracy_is_loghubs():

@@ -55,14 +55,14 @@ _WORDS: dict[str, bool] = {}
 
 def _is_word(token: str) -> bool:
     """A plain word or name, maybe in quotes, brackets or before a comma (``"GET``, ``Resumed``,
-    ``(spawning).``, ``mapred.task.id``): letters, joined by ``.``, ``_`` or ``-``, no digit."""
+    ``(spawning).``, ``mapred.task.id``): letters, joined by ``.``, ``_``, ``-`` or ``:``, no digit."""
     known = _WORDS.get(token)
     if known is None:
         if len(_WORDS) > 100_000:
             _WORDS.clear()
         core = token.strip(_PUNCT)
         known = _WORDS[token] = bool(core) and core[0].isalpha() and core.replace(".", "").replace(
-            "_", "").replace("-", "").isalpha()
+            "_", "").replace("-", "").replace(":", "").isalpha()
     return known
 
 
@@ -83,7 +83,10 @@ class _ConstantsDrain(Drain):
         n_params = len(seq1) - constants
         if include_params:
             return (same + n_params) / len(seq1) if len(seq1) else 1.0, n_params
-        return (same / constants) if constants else 1.0, n_params
+        if constants:
+            return same / constants, n_params
+        # A template of wildcards alone takes messages of wildcards alone, not any message of its length.
+        return (1.0 if all(t == PARAM for t in seq2) else 0.0), n_params
 
 
 class Miner:
@@ -150,6 +153,11 @@ class Miner:
         return event, self.drain.id_to_cluster[event].log_template_tokens
 
     def _keys(self, tokens) -> list[tuple]:
+        """One key per word position: the template with that word left out (templates without another
+        constant token have no siblings: lone words are not variables)."""
+        constants = sum(t != PARAM for t in tokens)
+        if constants < 2:
+            return []
         return [(i, len(tokens), tokens[:i], tokens[i + 1:]) for i, t in enumerate(tokens) if _is_word(t)]
 
     def _link(self, cluster, merge: bool = True) -> None:
