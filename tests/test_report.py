@@ -22,7 +22,7 @@ def toy(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("toy")
     train = write_toy_sessions(root / "train", n=120, seed=1)
-    normal = write_toy_sessions(root / "normal", n=20, seed=2)
+    write_toy_sessions(root / "normal", n=20, seed=2)
     abnormal = root / "abnormal"
     abnormal.write_text("x1,a b c z d\nx2,a d c b\nx3,a " + "b " * 30 + "c d\nx4,b a c d\n", encoding="utf-8")
     (root / "templates.csv").write_text("EventId,EventTemplate\na,open <*>\nb,read block <*>\nc,close <*>\n"

@@ -308,7 +308,6 @@ def raw_line(seq, p: int) -> str | None:
 
 
 def _example(model, f, cut, templates) -> str:
-    from . import plots
 
     sc = f.scores
     seq = sc.sequence
