@@ -224,3 +224,28 @@ def test_report_of_a_tune_study(capsys, tmp_path):
     html = (tmp_path / "t.html").read_text(encoding="utf-8")
     assert code == 0 and ">Hyper-parameter search</h2>" in html and "trial 1" in html
     assert html.count("<td>complete</td>") == 3 and len(images(html)) >= 1
+
+
+# --- the demo ------------------------------------------------------------------------------------------
+def test_demo_runs_its_steps_in_order_and_a_new_step_slots_in(tmp_path):
+    from seqrnn.demo import STEPS, Step, run_demo
+
+    assert [s.name for s in STEPS] == ["data", "train", "calibrate", "detect", "compare", "report"]
+    seen = []
+
+    def parse(run):
+        seen.append(sorted(run.files))
+        return "parsed"
+
+    summary = run_demo(str(tmp_path / "run"), steps=[STEPS[0], Step("parse", "parse raw logs", parse)], quiet=True)
+    assert seen == [["hdfs_templates.csv", "hdfs_test_abnormal", "hdfs_test_normal", "hdfs_train"]]
+    assert list(summary["seconds"]) == ["data", "parse", "total"]
+    assert (tmp_path / "run" / "data" / "hdfs_train").stat().st_size > 100_000
+
+
+def test_demo_refuses_bad_flags_before_training(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "demo", "-o", tmp_path / "d", "--baselines", "markov1,nope")
+    assert code == 2 and "unknown model 'nope'" in err
+    code, _, err = run_cli(capsys, "demo", "-o", tmp_path / "d", "--epochs", "0")
+    assert code == 2 and "--epochs" in err
+    assert not (tmp_path / "d").exists()

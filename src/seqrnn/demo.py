@@ -120,7 +120,7 @@ def detect(run: Run) -> str:
 def compare_baselines(run: Run) -> str:
     import numpy as np
 
-    from .experiments.compare import compare, markdown_table, write_outputs
+    from .experiments.compare import compare, write_outputs
     from .metrics import detection_metrics
     from .progress import bar
 
@@ -154,7 +154,12 @@ def compare_baselines(run: Run) -> str:
     write_outputs(result, run.path("compare"))
     run.manifest["compare"] = "compare"
     run.made["compare"] = result
-    return markdown_table(result)
+    best = max((r for r in table if r != "lstm"), key=lambda r: table[r]["f1_at_prevalence"]["mean"], default=None)
+    line = f"{len(names)} baselines -> {run.path('compare')}"
+    if best:
+        line += (f"; best of them at F1@prev: {best} {table[best]['f1_at_prevalence']['mean']:.4f} "
+                 f"(lstm {table['lstm']['f1_at_prevalence']['mean']:.4f})")
+    return line
 
 
 def report(run: Run) -> str:

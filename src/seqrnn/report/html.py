@@ -34,7 +34,7 @@ nav a { margin-right: 14px; color: var(--ink); }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 13.5px; }
 th, td { border-bottom: 1px solid var(--line); padding: 3px 10px 3px 0; text-align: left; vertical-align: top; }
 th { font-weight: 600; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.bad td { color: var(--bad); font-weight: 600; }
 tr.gap td { color: var(--muted); text-align: center; }
 code, pre, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12.5px; }

@@ -271,8 +271,11 @@ def detection_sections(model, detector, decisions, judged, y, metrics, data, tem
         predicted = np.array([f.anomalous for f in labelled])
         keys = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "fpr", "roc_auc", "pr_auc",
                 "precision_at_prevalence", "f1_at_prevalence")
-        body += H.table([k for k in keys if k in metrics], [[metrics[k] for k in keys if k in metrics]],
-                        numeric=range(len(keys)))
+        labels = {"tp": "found", "fp": "false alarms", "fn": "missed", "tn": "normal passed", "f1": "F1",
+                  "fpr": "FPR", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "precision_at_prevalence": "precision@prev",
+                  "f1_at_prevalence": "F1@prev"}
+        shown = [k for k in keys if k in metrics]
+        body += H.table([labels.get(k, k) for k in shown], [[metrics[k] for k in shown]], numeric=range(len(shown)))
         body += H.figure(lambda t: plots.plot_roc_pr(t, y, scores, predicted, data.prevalence), "ROC and PR",
                          "The dot is where the detector runs (its calibrated threshold). "
                          + ("Precision is computed at the prevalence given."
@@ -338,15 +341,17 @@ def _example(model, f, cut, templates) -> str:
             text = "never seen in training" + (f": {text}" if text else "")
         raw = raw_line(seq, p)
         detail = H.esc(text or "") + (f'<br><span class="mono">{H.esc(raw)}</span>' if raw else "")
-        row = [p, event, H.Raw(detail), float(sc.prob[p]), H.Raw(exp_html)]
+        row = [p, event, H.Raw(detail), "unseen" if sc.unknown[p] else float(sc.prob[p]), H.Raw(exp_html)]
         rows.append(row + [seq.location(p)] if stream else row)
         classes.append("bad" if p in flagged else "")
     headers = ("pos", "event", "template" + (" / raw line" if stream else ""), "p", "expected instead (p)")
     out.append(H.table(headers + (("where",) if stream else ()), rows, numeric=(0, 3),
                        row_class=lambda r: classes[r]))
     if f.count_deviations:
+        from ..profiles import deviations_text
+
         out.append("<p>Event counts against the nearest normal session: "
-                   + H.esc(f.reason.split(":", 1)[-1].strip()) + "</p>")
+                   + H.esc(deviations_text(f.count_deviations, most=8).split(":", 1)[-1].strip()) + "</p>")
     out.append("</div>")
     return "".join(out)
 
