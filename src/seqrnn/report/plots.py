@@ -169,10 +169,10 @@ def plot_findings(folder: str, findings, nll_threshold: float | None = None) -> 
         scores = np.array([f.score for f in findings], float)
         x = np.arange(len(findings))
         with figure(paths[1], figsize=(8, 3.2)) as ax:
-            ax.scatter(x[~flagged_seq], np.maximum(scores[~flagged_seq], 1e-3), s=6, color=NORMAL, label="normal",
-                       rasterized=True)
+            ax.scatter(x[~flagged_seq], np.maximum(scores[~flagged_seq], 1e-3), s=6, color=NORMAL,
+                       label="not flagged", rasterized=True)
             ax.scatter(x[flagged_seq], np.maximum(scores[flagged_seq], 1e-3), s=10, color=ANOMALOUS,
-                       label="anomalous", rasterized=True)
+                       label="flagged anomalous", rasterized=True)
             ax.axhline(1.0, color=THRESHOLD, ls="--", lw=0.8, label="threshold (score 1)")
             ax.set_yscale("log")
             ax.set_xlabel("sequence, in input order")
@@ -206,7 +206,7 @@ def plot_findings(folder: str, findings, nll_threshold: float | None = None) -> 
     with figure(paths[2], 1, 2, figsize=(9, 3.2)) as axes:
         axes[0].hist(nll, bins=50, color=NORMAL)
         if nll_threshold is not None:
-            axes[0].axvline(nll_threshold, color=THRESHOLD, ls="--", lw=0.8, label="threshold")
+            axes[0].axvline(nll_threshold, color=THRESHOLD, ls=":", lw=1.0, label="event threshold (-log p)")
         axes[0].set_yscale("log")
         axes[0].set_xlabel("-log p(event that came)")
         axes[0].set_ylabel("events")
@@ -214,10 +214,10 @@ def plot_findings(folder: str, findings, nll_threshold: float | None = None) -> 
         scores = np.array([f.score for f in findings], float)
         if len(scores):
             bins = np.logspace(np.log10(max(scores.min(), 1e-3)), np.log10(max(scores.max(), 2.0)), 40)
-            axes[1].hist(np.maximum(scores[~flagged_seq], 1e-3), bins=bins, color=NORMAL, label="normal")
-            axes[1].hist(np.maximum(scores[flagged_seq], 1e-3), bins=bins, color=ANOMALOUS, label="anomalous")
+            axes[1].hist(np.maximum(scores[~flagged_seq], 1e-3), bins=bins, color=NORMAL, label="not flagged")
+            axes[1].hist(np.maximum(scores[flagged_seq], 1e-3), bins=bins, color=ANOMALOUS, label="flagged anomalous")
             axes[1].set_xscale("log")
-        axes[1].axvline(1.0, color=THRESHOLD, ls="--", lw=0.8, label="threshold (1)")
+        axes[1].axvline(1.0, color=THRESHOLD, ls="--", lw=0.8, label="sequence threshold (score 1)")
         axes[1].set_yscale("log")
         axes[1].set_xlabel("sequence score")
         axes[1].set_ylabel("sequences")
