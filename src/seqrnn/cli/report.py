@@ -11,13 +11,13 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser(
         "report", help="write one self-contained HTML page about a model, a compare output or a tune study",
-        description="Write one HTML file (figures inside it, no script, nothing fetched) about PATH: a model "
+        description="Write one HTML file (figures inside it, no script, nothing fetched) about DIR: a model "
                     "directory (data, model, calibration, training curves; with data to judge, detection, and "
                     "with --normal/--abnormal its metrics, ROC and PR curves; anomalous sequences drawn event by "
                     "event with the expected events and template text; a text model's samples), a compare "
                     "output folder (its table and ROC), a tune study file (trials and plots), or a demo's run "
                     "folder (all of them).")
-    p.add_argument("path", metavar="PATH", help="model directory, compare output folder, tune study or demo run")
+    p.add_argument("path", metavar="DIR", help="model directory, compare output folder, tune study file or demo run")
     add_input(p, required=False, help="sequences to judge with the model (files, folders, globs)")
     add_labelled(p, required=False, title="labelled data (metrics, ROC and PR)", what="test sequences")
     p.add_argument("--train", nargs="+", metavar="PATH", default=[],

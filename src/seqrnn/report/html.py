@@ -51,7 +51,7 @@ footer { margin-top: 40px; font-size: 13px; color: var(--muted); border-top: 1px
   body { font-size: 11pt; }
   main { max-width: none; padding: 0; }
   nav { display: none; }
-  h2 { break-after: avoid; }
+  h2, h3, .example > p { break-after: avoid; }
   figure, table, .card, .example pre { break-inside: avoid; }
   figure img { max-width: 100%; max-height: 240mm; border: none; }
   .wide { overflow: visible; }
