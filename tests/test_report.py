@@ -249,3 +249,18 @@ def test_demo_refuses_bad_flags_before_training(capsys, tmp_path):
     code, _, err = run_cli(capsys, "demo", "-o", tmp_path / "d", "--epochs", "0")
     assert code == 2 and "--epochs" in err
     assert not (tmp_path / "d").exists()
+
+
+def test_report_of_a_text_model_shows_its_curve_and_samples(capsys, tmp_path):
+    from seqrnn.models.rnn import RNNModel
+
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. the dog sat on the log. " * 40, encoding="utf-8")
+    RNNModel(hidden=16, embedding_dim=8, layers=1, batch_size=4, chunk=10, seed=0, threads=1, epochs=2).fit(
+        str(text), format="text", model_dir=str(tmp_path / "m"), verbose=0)
+    code, _, _ = run_cli(capsys, "report", tmp_path / "m", "-o", tmp_path / "t.html")
+    html = (tmp_path / "t.html").read_text(encoding="utf-8")
+    assert code == 0 and ">Training</h2>" in html and ">Detection</h2>" not in html
+    samples = re.findall(r"<h3>temperature ([0-9.]+)</h3><pre>(.*?)</pre>", html, re.S)
+    assert [t for t, _ in samples] == ["0.2", "0.5", "1.0", "1.2"]
+    assert all(len(s) >= 250 and set(s) <= set("the catsondmlg.") for _, s in samples)
