@@ -47,12 +47,12 @@ def run(args) -> int:
 
         templates = read_templates(args.inputs[0]) if is_parsed_folder(args.inputs[0]) else None
     seqs = read_inputs(args, model)
-    decisions = detector.decide(seqs)
+    from ..progress import decide
+
+    decisions = decide(detector, seqs)
     out = open_output(args.output)
-    n_anom = 0
     try:
         for f in decisions.findings:
-            n_anom += f.anomalous
             if args.only_anomalous and not f.anomalous:
                 continue
             found = finding_dict(model, f, templates, args.k)
@@ -66,7 +66,13 @@ def run(args) -> int:
         write_event_table(args.events, model, decisions.findings, args.k)
     if args.plot:
         plot_findings(args.plot, decisions.findings, None if args.top_g else detector.nll_cut)
-    print(f"{n_anom} of {len(seqs)} sequences anomalous", file=sys.stderr)
+    from ..report.summary import detection_summary
+
+    # The summary a person reads: counts by reason, the worst ten, the promise, where the output went.
+    print(detection_summary(model, detector, decisions.findings, templates,
+                            {"findings": args.output if args.output not in (None, "-") else None,
+                             "only_anomalous": args.only_anomalous, "events": args.events, "plot": args.plot}),
+          file=sys.stderr)
     return 0
 
 

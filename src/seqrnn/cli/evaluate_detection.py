@@ -34,7 +34,7 @@ def run(args) -> int:
     if args.plot:
         from ..report import plot_curves
 
-        plot_curves(args.plot, y, d.scores)
+        plot_curves(args.plot, y, d.scores, predicted=d.anomalous, prevalence=args.prevalence)
     if args.json:
         emit(args, json.dumps(metrics, indent=2))
     else:

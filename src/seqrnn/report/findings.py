@@ -1,0 +1,93 @@
+"""What the user reads as data: JSON findings, the per-event table, templates."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+
+from ..data.formats import iter_lines
+from ..data.vocab import EOS
+from ..errors import InputError
+
+
+def load_templates(path: str) -> dict[str, str]:
+    """Event id -> template text.
+
+    Two layouts: one template per line, event ``N`` on line ``N`` (as in the
+    HDFS data here), or a CSV with ``EventId`` and ``EventTemplate`` columns
+    (loghub's ``*_templates.csv``).
+    """
+    lines = [t for _, t in iter_lines(path)]
+    if not lines:
+        raise InputError("template file is empty", path)
+    header = lines[0].split(",")
+    if "EventId" in header and "EventTemplate" in header:
+        rows = csv.DictReader(io.StringIO("\n".join(lines)))
+        return {r["EventId"]: r["EventTemplate"] for r in rows}
+    return {str(i): t for i, t in enumerate(lines, start=1)}
+
+
+def token_name(model, i: int) -> str:
+    return "<end>" if i == EOS else model.vocab_.itos[int(i)]
+
+
+MAX_LISTED = 1000  # anomalous events listed per stream in the JSON output
+
+
+def finding_dict(model, f, templates: dict | None = None, k: int = 5) -> dict:
+    """One JSON object per input sequence."""
+    sc = f.scores
+    seq = sc.sequence
+    out = {"id": seq.id, "anomalous": f.anomalous, "score": round(f.score, 6), "length": len(seq)}
+    if f.anomalous and f.position is not None:
+        p = f.position
+        is_end = p >= len(seq)
+        event = "<end>" if is_end else seq.tokens[p]
+        expected = [token_name(model, j) for j in sc.topk[p][:k]]
+        out.update(
+            position=p, location=seq.location(p), event=event,
+            probability=float(sc.prob[p]), rank=int(sc.rank[p]),
+            expected=expected, reason=f.reason,
+        )
+        if templates is not None:
+            out["event_template"] = templates.get(event)
+            out["expected_templates"] = [templates.get(e) for e in expected]
+        if f.count_deviations:
+            out["count_deviations"] = f.count_deviations[:5]
+        flagged = np.flatnonzero(f.event_anomalous)
+        out["anomalous_events"] = int(len(flagged))
+        if len(seq) > 0 and not seq.complete:
+            # A stream is one long sequence: list each anomalous event, not only the first.
+            out["events"] = [{"position": int(q), "location": seq.location(q), "event": seq.tokens[q],
+                              "probability": float(sc.prob[q]),
+                              "expected": [token_name(model, j) for j in sc.topk[q][:k]]}
+                             for q in flagged[:MAX_LISTED]]
+    out["views"] = {k2: round(v, 6) for k2, v in f.views.items()}
+    return out
+
+
+EVENT_FIELDS = ("id", "position", "location", "event", "probability", "nll", "rank", "anomalous", "expected")
+
+
+def write_event_table(path: str, model, findings, k: int = 5) -> None:
+    """The per-event table: one row per scored event (the original's probability files)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(EVENT_FIELDS)
+        for f in findings:
+            sc = f.scores
+            seq = sc.sequence
+            for p in range(len(sc)):
+                event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])  # unseen: its own name
+                w.writerow([seq.id, p, seq.location(p), event,
+                            f"{sc.prob[p]:.6g}", f"{sc.nll[p]:.6g}", int(sc.rank[p]), int(f.event_anomalous[p]),
+                            " ".join(token_name(model, j) for j in sc.topk[p][:k])])
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4f}"
+    return str(v)
