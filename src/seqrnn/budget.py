@@ -22,7 +22,9 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
-REFERENCE_GFLOPS = 190.0  # probe_gflops() at 2 threads on the machine the table was measured on
+# probe_gflops() at 2 threads on the machine the table was measured on, in the same run as the
+# rows' chars_per_second (bench/results/text_sizing_2t.json)
+REFERENCE_GFLOPS = 129.0
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,11 @@ class Size:
 
 # Character-level text; chosen on tinyshakespeare's first 90% (docs/text.md, "Sizing for a budget").
 CHAR_SIZES = (
-    Size(2.0, 2, 256, 0.0, 25_000.0),
-    Size(5.0, 2, 256, 0.1, 25_000.0),
-    Size(20.0, 2, 384, 0.1, 12_500.0),
-    Size(40.0, 2, 512, 0.1, 8_100.0),
-    Size(math.inf, 2, 512, 0.2, 8_100.0),
+    Size(2.0, 2, 256, 0.0, 12_700.0),
+    Size(6.0, 2, 256, 0.1, 12_700.0),
+    Size(30.0, 2, 384, 0.1, 7_250.0),
+    Size(60.0, 2, 512, 0.1, 4_480.0),
+    Size(math.inf, 2, 512, 0.2, 4_480.0),
 )
 VALIDATIONS = (3, 10)  # validations in a budget-sized run: about one a minute, at least 3, at most 10
 WORD_EMBEDDING = 128
