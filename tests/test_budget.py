@@ -134,8 +134,8 @@ def test_last_validation_counts_in_the_minutes():
     tr = Trainer(net, TrainConfig(minutes=1.0), loss=None, verbose=0)
     tr._val_events = 3000
     assert tr._final_validation(1000.0) == pytest.approx(1.0)  # before any: a third of training's rate
-    tr.val_seconds = 7.5
-    assert tr._final_validation(1000.0) == 7.5  # then the last one's duration
+    tr.val_seconds = 6.0
+    assert tr._final_validation(1000.0) == 7.5  # then the last one's duration, and a quarter more
     tr.reserve_seconds = 2.5
     tr.started -= 25.0  # 25 s of a 60 s budget less 10 s for the last validation and the reserve
     assert tr._progress() == pytest.approx(0.5, abs=0.01)

@@ -153,6 +153,9 @@ def _draw(logits, steps, lps, opts):
     return nxt
 
 
+FEW_ROWS = 4  # samples drawn together up to which generation steps on one thread
+
+
 class RecurrentStep:
     """One step of an :class:`~seqrnn.models.rnn.RNNNet` (LSTM or GRU, one direction), for generation.
 
@@ -237,13 +240,22 @@ def _generate_rnn(net, prompt_ids, n, length, opts):
         opts = {**opts, "mask": mask}
     steps, lps = [], []
     ended = torch.zeros(n, dtype=torch.bool)
-    for t in range(length):
-        nxt = _draw(logits, steps, lps, opts)
-        if opts["allow_eos"]:
-            ended |= nxt == EOS
-        if t + 1 == length or (opts["allow_eos"] and bool(ended.all())):
-            break
-        logits, state = stepper.step(nxt, state)
+    threads = torch.get_num_threads()
+    if n <= FEW_ROWS:
+        # A few rows make matrix-vector products too small to share: a second thread costs more in
+        # synchronisation at each of the step's operations than it saves (several times more on a busy
+        # machine; bench/generate_speed.py).
+        torch.set_num_threads(1)
+    try:
+        for t in range(length):
+            nxt = _draw(logits, steps, lps, opts)
+            if opts["allow_eos"]:
+                ended |= nxt == EOS
+            if t + 1 == length or (opts["allow_eos"] and bool(ended.all())):
+                break
+            logits, state = stepper.step(nxt, state)
+    finally:
+        torch.set_num_threads(threads)
     return _collect(steps, lps, n)
 
 

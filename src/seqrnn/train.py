@@ -368,10 +368,11 @@ class Trainer:
         return p
 
     def _final_validation(self, train_rate: float) -> float:
-        """Seconds the validation after the last step will take: the last one's, or before the first,
-        a guess from the training rate (events/s; reading an event is about a third of training on it)."""
+        """Seconds the validation after the last step will take: the last one's with a quarter more
+        for a machine that slows down, or before the first, a guess from the training rate (events/s;
+        reading an event is about a third of training on it)."""
         if self.val_seconds is not None:
-            return self.val_seconds
+            return 1.25 * self.val_seconds
         if train_rate > 0 and self._val_events:
             self._val_guess = self._val_events / (3 * train_rate)
         return self._val_guess
