@@ -159,6 +159,11 @@ class Trainer:
         self.stop_training = False
         self.rng = np.random.default_rng(tc.seed)
         self.vocabulary = vocabulary
+        # --minutes bounds training and its last validation; reserve_seconds (set by the caller) more
+        # of it is kept for the work after fit (the CLI's calibration and saving).
+        self.reserve_seconds = 0.0
+        self.val_seconds: float | None = None  # the last validation's duration
+        self._val_events, self._val_guess = 0, 0.0
 
     # --- checkpoints -------------------------------------------------------------
     @property
@@ -300,7 +305,8 @@ class Trainer:
                 if bar is not None:
                     bar.update(count)
                     bar.set_postfix_str(f"loss {total_loss / max(n, 1):.4f}", refresh=False)
-                if deadline is not None and time.perf_counter() > deadline:
+                if deadline is not None and time.perf_counter() > deadline - self._final_validation(
+                        n / max(time.perf_counter() - t0, 1e-9) if train else 0.0):
                     self.stop_training = True
                     break
                 if train and self.tc.eval_every and self.step % self.tc.eval_every == 0 and i + 1 < n_batches:
@@ -318,7 +324,8 @@ class Trainer:
         if resume and self.load_checkpoint() and self.verbose:
             print(f"resuming after epoch {self.epoch} from {self.checkpoint_dir}", file=sys.stderr)
         start = self.started = time.perf_counter()
-        deadline = start + self.tc.minutes * 60 if self.tc.minutes > 0 else None
+        deadline = start + self.tc.minutes * 60 - self.reserve_seconds if self.tc.minutes > 0 else None
+        self._val_events = len(valid) if valid is not None else 0
         self.total_steps = self.tc.epochs * train.n_batches()
         try:
             while self.epoch < self.tc.epochs and not self.stop_training:
@@ -356,8 +363,19 @@ class Trainer:
         """How far training is, 0..1: by steps of the planned epochs, or by --minutes if sooner."""
         p = self.step / max(self.total_steps, 1)
         if self.tc.minutes > 0:
-            p = max(p, (time.perf_counter() - self.started) / (self.tc.minutes * 60))
+            budget = self.tc.minutes * 60 - self.reserve_seconds - self._final_validation(0.0)
+            p = max(p, (time.perf_counter() - self.started) / max(budget, 1e-9))
         return p
+
+    def _final_validation(self, train_rate: float) -> float:
+        """Seconds the validation after the last step will take: the last one's with a quarter more
+        for a machine that slows down, or before the first, a guess from the training rate (events/s;
+        reading an event is about a third of training on it)."""
+        if self.val_seconds is not None:
+            return 1.25 * self.val_seconds
+        if train_rate > 0 and self._val_events:
+            self._val_guess = self._val_events / (3 * train_rate)
+        return self._val_guess
 
     def _end_period(self, logs: dict, valid: BatchMaker | None, epoch: float) -> None:
         """Validate, keep the best weights, log a history row, call the callbacks, checkpoint."""
@@ -366,7 +384,19 @@ class Trainer:
                 "lr": self.optimizer.param_groups[0]["lr"], "step": self.step,
                 "time": time.perf_counter() - self.started}
         if valid is not None and len(valid):
-            v = self.run_epoch(valid, False)
+            t0 = time.perf_counter()
+            bar = None
+            if self.verbose and sys.stderr.isatty():
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(valid), unit="ev", unit_scale=True, leave=False, dynamic_ncols=True,
+                           desc="validating", file=sys.stderr)
+            try:
+                v = self.run_epoch(valid, False, bar=bar)
+            finally:
+                if bar is not None:
+                    bar.close()
+            self.val_seconds = time.perf_counter() - t0
             for key in ("events", "seconds", "batches"):
                 del v[key]
             logs.update({f"val_{k}": x for k, x in v.items()})

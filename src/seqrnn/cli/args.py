@@ -138,7 +138,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
             help="fraction of the training sequences held out for validation (default 0.1)")
     add_validation_file(t)
     setting("--chunk", type=int, help="streams: steps of truncated back-propagation")
-    setting("--minutes", type=float, help="stop training after this many minutes")
+    setting("--minutes", type=float,
+            help="stop training after this many minutes; with --format text or stream the whole command "
+                 "(validation, calibration and saving too), and text without a size given gets a model "
+                 "sized for the budget (docs/text.md)")
     setting("--schedule", choices=("constant", "cosine", "wsd"),
             help="learning rate: constant; cosine: decays to a tenth of --lr by the end of --minutes "
                  "(or of --epochs, if that comes first); wsd: held, then the same decay over the last 30%%")
