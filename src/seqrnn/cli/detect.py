@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from .args import add_decision_options, add_input, add_output, decision_options, open_output, read_inputs
@@ -33,7 +32,11 @@ def run(args) -> int:
     from ..report import finding_dict, load_templates, plot_findings, write_event_table
 
     templates = load_templates(args.templates) if args.templates else None
-    detector = Detector.load(args.model_dir, **decision_options(args), topk=args.k)
+    from ..artifacts import finite_json
+    from ..modeldir import read
+
+    detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args), topk=args.k),
+                    need="detector")
     model = detector.model
     if args.follow:
         return _follow(args, detector, templates)
@@ -46,7 +49,7 @@ def run(args) -> int:
             n_anom += f.anomalous
             if args.only_anomalous and not f.anomalous:
                 continue
-            out.write(json.dumps(finding_dict(model, f, templates, args.k)) + "\n")
+            out.write(finite_json(finding_dict(model, f, templates, args.k), args.model_dir) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()

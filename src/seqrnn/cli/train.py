@@ -81,6 +81,14 @@ def model_settings(args, cls) -> dict:
 
 
 def run(args) -> int:
+    from .. import modeldir
+
+    # One writer per model directory, from before the data is read to the detector's last file.
+    with modeldir.writing(args.model_dir):
+        return _run(args)
+
+
+def _run(args) -> int:
     from ..models import model_class
 
     cls = model_class(args.model)
@@ -107,7 +115,7 @@ def run(args) -> int:
                   callbacks=callbacks)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
-        return 130
+        return exc.exit_code
     detector = _calibrate(args, model, seqs, valid)
     last = model.history_[-1] if model.history_ else {}
     if args.json:
