@@ -23,7 +23,7 @@ from conftest import TINY_SETTINGS, run_cli, write_toy_sessions
 from seqrnn import modeldir
 from seqrnn.errors import ModelFileError
 from seqrnn.models.rnn import RNNModel
-from seqrnn.train import Callback, TrainingInterrupted
+from seqrnn.train import Callback
 
 TINY_FLAGS = ["--hidden", "16", "--embedding-dim", "8", "--layers", "1", "--batch-size", "16", "--seed", "0",
               "--threads", "1", "-q"]

@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -78,7 +79,7 @@ def holder(model_dir: str) -> str | None:
     if _key(model_dir) in _held:
         return f"process {os.getpid()} (this one)"
     try:
-        fd = os.open(os.path.join(model_dir, LOCK), os.O_RDONLY)
+        fd = os.open(os.path.join(model_dir, LOCK), os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -138,7 +139,10 @@ def _acquire(model_dir: str, param: str) -> _Session:
     deadline = time.monotonic() + LOCK_WAIT
     while True:
         os.makedirs(model_dir, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ModelFileError("is not a regular file (the lock file of a model directory)", path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -266,13 +270,16 @@ def _sha256(path: str) -> str:
 
 # --- readers -------------------------------------------------------------------------------------
 def _status_bytes(model_dir: str) -> bytes | None:
+    path = os.path.join(model_dir, STATUS)
+    if not os.path.lexists(path):
+        return None
+    if not os.path.isfile(path):  # a folder, a FIFO (which would block), a dangling link
+        raise ModelFileError("not a regular file", path)
     try:
-        with open(os.path.join(model_dir, STATUS), "rb") as fh:
+        with open(path, "rb") as fh:
             return fh.read(1 << 20)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise ModelFileError(f"{STATUS} is not a regular file", model_dir) from None
 
 
 def _parse(model_dir: str, raw: bytes) -> dict:

@@ -6,7 +6,9 @@ same for all. Shaped like Keras ``fit``: a validation set, a per-epoch
 history (also written as ``history.csv``), early stopping on the validation
 loss, the best weights kept, a progress bar with events/s. Beyond it:
 ``resume`` continues from the last epoch's checkpoint (weights, optimiser,
-random state), and Ctrl-C writes that checkpoint before it stops.
+random state, one file), and Ctrl-C (or SIGTERM, from the command line)
+writes that checkpoint before it stops. A loss or weight that becomes NaN or
+infinite stops training (:class:`TrainingDiverged`), the last checkpoint kept.
 """
 
 from __future__ import annotations

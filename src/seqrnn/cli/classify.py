@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                         description="Train on labelled sequences. A stratified share (--validation-split) is held "
                                     "out to pick the best epoch and the decision threshold (maximum F1, at "
                                     "--prevalence if given). Writes config.json, model.safetensors, history.csv "
-                                    "and a checkpoint for --resume; Ctrl-C saves the checkpoint.")
+                                    "and a checkpoint for --resume; Ctrl-C or SIGTERM saves the checkpoint.")
     add_labelled(t, reading=True)
     t.add_argument("--model-dir", "-m", required=True, help="where to write the classifier")
     g = t.add_argument_group("model and training")

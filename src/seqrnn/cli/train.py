@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a next-event model on normal sequences",
                        description="Train a next-event model on normal sequences. The model directory gets "
                                    "config.json, model.safetensors (the best epoch), history.csv and a checkpoint "
-                                   "for --resume; Ctrl-C saves the checkpoint.")
+                                   "for --resume; Ctrl-C or SIGTERM saves the checkpoint.")
     add_input(p, "sessions")
     p.add_argument("--model-dir", "-m", required=True, help="where to write the model")
     p.add_argument("--config", metavar="FILE",
