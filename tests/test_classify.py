@@ -124,7 +124,8 @@ class TestFiles:
         assert loaded.threshold_ == clf.threshold_
         for a, b in zip(loaded.explain(X), clf.explain(X)):
             np.testing.assert_array_equal(a.attention, b.attention)
-        assert sorted(os.listdir(tmp_path / "c")) == ["config.json", "history.csv", "model.safetensors"]
+        assert sorted(os.listdir(tmp_path / "c")) == [".lock", "config.json", "history.csv", "model.safetensors",
+                                                      "status.json"]
 
     def test_a_next_event_model_is_not_a_classifier(self, tmp_path):
         (tmp_path / "m").mkdir()
@@ -192,6 +193,7 @@ class TestFiles:
         settings = config["settings"]
         settings["validation"] = settings.pop("validation_split")
         path.write_text(json.dumps({**config, "format": "seqrnn-classifier"}))
+        (tmp_path / "c" / "status.json").unlink()  # written before status.json
         loaded = load_classifier(str(tmp_path / "c"))
         assert loaded.config.validation_split == clf.config.validation_split
         X, _ = b_then_a(50, seed=4)

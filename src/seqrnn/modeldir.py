@@ -299,7 +299,7 @@ CALIBRATE_HINT = "seqrnn calibrate {dir} NORMAL... (or in Python: Detector(model
 def _refuse_unfinished(model_dir: str, status: dict, need: str) -> None:
     state = status["state"]
     if state in FINAL:
-        if need == "detector" and state != "complete":
+        if need == "detector" and state != "complete" and _kind(model_dir) != "classifier":  # (its loader says)
             raise ModelFileError("the model has no detector (its training finished, its calibration did not): "
                                  f"calibrate it with {CALIBRATE_HINT.format(dir=model_dir)}", model_dir)
         if not isinstance(status.get("files"), dict):
@@ -321,6 +321,14 @@ def _refuse_unfinished(model_dir: str, status: dict, need: str) -> None:
                              f"killed?): continue it with {resume}, or train again", model_dir)
     raise ModelFileError(f"a write that did not finish ({state}, process {status.get('pid')}): write it again "
                          f"(for a training: {resume})", model_dir)
+
+
+def _kind(model_dir: str):
+    try:
+        config = artifacts.read_json(os.path.join(model_dir, artifacts.CONFIG))
+    except (OSError, ModelFileError):
+        return None
+    return config.get("kind") if isinstance(config, dict) else None
 
 
 def check_status(model_dir: str, need: str = "model") -> dict | None:
@@ -423,8 +431,9 @@ def _check_finite(model_dir: str, obj) -> None:
     tensors = model._tensors() if hasattr(model, "_tensors") else {}
     if not tensors and hasattr(model, "net_"):
         tensors = dict(model.net_.state_dict())
+    neural = hasattr(model, "net_")  # a baseline's log-probabilities may be -inf (a count of zero); never NaN
     for name, value in artifacts.as_arrays(tensors).items():
-        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+        if value.dtype.kind in "fc" and (not np.isfinite(value).all() if neural else np.isnan(value).any()):
             raise ModelFileError(f"weight {name} holds NaN or infinite values (a training that diverged): "
                                  "train again with a lower --lr", os.path.join(model_dir, artifacts.WEIGHTS))
     threshold = getattr(model, "threshold_", None)
