@@ -80,6 +80,16 @@ def load_tensors(path: str) -> dict:
         raise ModelFileError(f"weights file is truncated or not safetensors ({exc})", path) from None
 
 
+def finite_json(obj: Any, model_dir: str | None = None, **kwargs) -> str:
+    """``json.dumps`` that refuses NaN and infinity (not JSON, and never a result): a
+    :class:`ModelFileError` saying the model's numbers are broken."""
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:
+        raise ModelFileError("the model gave a value that is not a finite number (NaN or infinity): its weights "
+                             "are unusable; train again (with a lower --lr)", model_dir) from None
+
+
 def read_json(path: str, error: type = ModelFileError, what: str = "JSON"):
     """The parsed JSON file at ``path``; a file that is not UTF-8 JSON raises ``error`` naming it."""
     try:

@@ -289,14 +289,16 @@ class Detector:
     def save(self, model_dir: str) -> str:
         """Write ``detector.safetensors`` (the count profiles), then ``detector.json`` that names them and
         the fingerprint of the model they were learned for."""
+        from . import modeldir
+
         cal = self.calibration
-        os.makedirs(model_dir, exist_ok=True)
-        if self.count_profiles_ is not None:
-            artifacts.save_tensors(os.path.join(model_dir, DETECTOR_TENSORS),
-                                   {"count_profiles": self.count_profiles_, "count_weights": self.count_weights_})
-        artifacts.write_json(os.path.join(model_dir, DETECTOR_JSON),
-                             {"format": FORMAT, "format_version": FORMAT_VERSION,
-                              "model_fingerprint": model_fingerprint(self.model), **cal})
+        with modeldir.saving(model_dir):  # the directory's write lock; status.json says when it is complete
+            if self.count_profiles_ is not None:
+                artifacts.save_tensors(os.path.join(model_dir, DETECTOR_TENSORS),
+                                       {"count_profiles": self.count_profiles_, "count_weights": self.count_weights_})
+            artifacts.write_json(os.path.join(model_dir, DETECTOR_JSON),
+                                 {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                  "model_fingerprint": model_fingerprint(self.model), **cal})
         return model_dir
 
     @classmethod

@@ -62,9 +62,22 @@ def error_message(exc: SeqrnnError, parser: argparse.ArgumentParser, args: argpa
     return exc.renamed(flag_names(parser, args)) if isinstance(exc, InputError) and exc.params else str(exc)
 
 
+def _terminate(signum, frame):
+    from ..errors import Terminated
+
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM stops a command as Ctrl-C does (a training saves its checkpoint first), exit status 143.
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except SeqrnnError as exc:
@@ -76,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"seqrnn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", 2)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

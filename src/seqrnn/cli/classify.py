@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                         description="Train on labelled sequences. A stratified share (--validation-split) is held "
                                     "out to pick the best epoch and the decision threshold (maximum F1, at "
                                     "--prevalence if given). Writes config.json, model.safetensors, history.csv "
-                                    "and a checkpoint for --resume; Ctrl-C saves the checkpoint.")
+                                    "and a checkpoint for --resume; Ctrl-C or SIGTERM saves the checkpoint.")
     add_labelled(t, reading=True)
     t.add_argument("--model-dir", "-m", required=True, help="where to write the classifier")
     g = t.add_argument_group("model and training")
@@ -103,6 +103,13 @@ def _labelled(args, model=None):
 
 
 def _train(args) -> int:
+    from .. import modeldir
+
+    with modeldir.writing(args.model_dir):  # one writer per model directory, from before the data is read
+        return _train_locked(args)
+
+
+def _train_locked(args) -> int:
     from ..models.classifier import SequenceClassifier
     from ..train import TrainingInterrupted
 
@@ -113,7 +120,7 @@ def _train(args) -> int:
                 model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
-        return 130
+        return exc.exit_code
     summary = {"model_dir": args.model_dir, "epochs": len(clf.history_), "threshold": clf.threshold_,
                "pos_weight": clf.pos_weight_, "validation": clf.validation_, "train": clf.n_train_,
                "seconds": round(clf.fit_seconds_, 2)}

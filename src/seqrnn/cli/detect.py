@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from .args import add_decision_options, add_input, add_output, decision_options, open_output, read_inputs
@@ -37,7 +36,11 @@ def run(args) -> int:
     from ..report import finding_dict, load_templates, plot_findings, write_event_table
 
     templates = load_templates(args.templates) if args.templates else None
-    detector = Detector.load(args.model_dir, **decision_options(args), topk=args.k)
+    from ..artifacts import finite_json
+    from ..modeldir import read
+
+    detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args), topk=args.k),
+                    need="detector")
     model = detector.model
     if args.follow:
         return _follow(args, detector, templates)
@@ -58,7 +61,7 @@ def run(args) -> int:
             found = finding_dict(model, f, templates, args.k)
             if explainer is not None and f.anomalous:
                 found["explain"] = explainer.explain(found, f.scores.sequence)
-            out.write(json.dumps(found) + "\n")
+            out.write(finite_json(found, args.model_dir) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()

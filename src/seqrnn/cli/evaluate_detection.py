@@ -25,7 +25,9 @@ def run(args) -> int:
     from ..detect import Detector
     from ..metrics import detection_metrics
 
-    detector = Detector.load(args.model_dir, **decision_options(args))
+    from ..modeldir import read
+
+    detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args)), need="detector")
     normal = read_inputs(args, detector.model, paths=args.normal)
     abnormal = read_inputs(args, detector.model, paths=args.abnormal)
     d = detector.decide(normal + abnormal)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from .args import add_input, add_output, emit, read_inputs
 
@@ -30,7 +29,9 @@ def run(args) -> int:
         rows = [{"id": s.sequence.id, "true": [token_name(model, i) for i in s.ids],
                  "predicted": [[token_name(model, j) for j in row] for row in s.topk],
                  "probability": [round(float(p), 6) for p in s.prob]} for s in scores]
-        emit(args, "\n".join(json.dumps(r) for r in rows))
+        from ..artifacts import finite_json
+
+        emit(args, "\n".join(finite_json(r, args.model_dir) for r in rows))
         return 0
     out = []
     for s in scores:

@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a next-event model on normal sequences",
                        description="Train a next-event model on normal sequences. The model directory gets "
                                    "config.json, model.safetensors (the best epoch), history.csv and a checkpoint "
-                                   "for --resume; Ctrl-C saves the checkpoint.")
+                                   "for --resume; Ctrl-C or SIGTERM saves the checkpoint.")
     add_input(p, "sessions")
     p.add_argument("--model-dir", "-m", required=True, help="where to write the model")
     p.add_argument("--config", metavar="FILE",
@@ -92,6 +92,14 @@ CALIBRATION_SHARE, CALIBRATION_SECONDS = 0.08, (3.0, 60.0)  # of the budget, and
 
 
 def run(args) -> int:
+    from .. import modeldir
+
+    # One writer per model directory, from before the data is read to the detector's last file.
+    with modeldir.writing(args.model_dir):
+        return _run(args)
+
+
+def _run(args) -> int:
     import time
 
     started = time.perf_counter()  # --minutes bounds the whole command from here
@@ -129,7 +137,7 @@ def run(args) -> int:
                   callbacks=callbacks)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
-        return 130
+        return exc.exit_code
     last = model.history_[-1] if model.history_ else {}
     seen = float(last.get("epoch", 0) or 0)
     if 0 < seen < 1 and not args.quiet:

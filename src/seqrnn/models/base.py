@@ -152,6 +152,7 @@ class SequenceModel:
         if not any(len(s) for s in train):
             raise InputError("the training data holds no events")
         self.vocab_ = Vocabulary.build(train, min_count=self._min_count())
+        check_vocabulary(self.vocab_, train, self._min_count())
         self.format_ = format
         self.text_tokens_ = text_tokens
         return train, valid
@@ -192,12 +193,20 @@ class SequenceModel:
 
     # --- saving ------------------------------------------------------------------
     def save(self, model_dir: str) -> str:
-        """Write the weights, then ``config.json`` that names them (each file atomically)."""
+        """Write the weights, then ``config.json`` that names them (each file atomically), under the
+        directory's write lock, and record the finished directory (:mod:`seqrnn.modeldir`)."""
+        from .. import modeldir
+
         self._check_fitted()
+        with modeldir.saving(model_dir):
+            self._save_files(model_dir)
+        return model_dir
+
+    def _save_files(self, model_dir: str) -> None:
+        """The model's files alone (a training's best epoch so far: not yet a finished directory)."""
         os.makedirs(model_dir, exist_ok=True)
         artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), self._tensors(), {"kind": self.kind})
         artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), self._config_dict())
-        return model_dir
 
     def _config_dict(self) -> dict:
         return {
@@ -263,9 +272,30 @@ class BaselineModel(SequenceModel):
         return self.min_count
 
 
+def check_vocabulary(vocab: Vocabulary, train: list[Sequence], min_count: int) -> None:
+    """Refuse a ``min_count`` that leaves no event in the vocabulary (nothing to learn)."""
+    from collections import Counter
+
+    from ..data.vocab import SPECIALS
+
+    if len(vocab) > len(SPECIALS):
+        return
+
+    most = max(Counter(t for s in train for t in s.tokens).values(), default=0)
+    raise InputError(f"min_count {min_count} leaves no event in the vocabulary (the most frequent event occurs "
+                     f"{most} times in the training data)", params="min_count")
+
+
 def load(model_dir: str):
     """Load a model directory written by ``save`` or ``seqrnn train`` (any kind, the classifier
-    included); never unpickles."""
+    included); never unpickles. A directory whose training or save did not finish is refused
+    (:mod:`seqrnn.modeldir`)."""
+    from .. import modeldir
+
+    return modeldir.read(model_dir, lambda: _load(model_dir))
+
+
+def _load(model_dir: str):
     from ..errors import ModelFileError
     from . import MODULES, model_class
 

@@ -237,7 +237,14 @@ class SequenceClassifier:
         written; the best epoch so far is then the fitted (and saved)
         classifier.
         """
+        from .. import modeldir
+
+        with modeldir.writing(model_dir):  # one writer at a time, from before the data is read
+            return self._fit(X, y, format, text_tokens, model_dir, resume, callbacks, verbose)
+
+    def _fit(self, X, y, format, text_tokens, model_dir, resume, callbacks, verbose):
         from ..train import Trainer, TrainingInterrupted
+        from .base import check_vocabulary
 
         c, tc = self.config, self.train_config
         seqs = as_sequences(X, format, text_tokens)
@@ -248,6 +255,7 @@ class SequenceClassifier:
             raise InputError("the classifier needs at least two normal and two anomalous sequences")
         tr, va = stratified_split(y, c.validation_split, tc.seed)
         self.vocab_ = Vocabulary.build([seqs[i] for i in tr], min_count=tc.min_count)
+        check_vocabulary(self.vocab_, [seqs[i] for i in tr], tc.min_count)
         self.format_ = format
         self.text_tokens_ = text_tokens
         if tc.threads > 0:
@@ -293,6 +301,9 @@ class SequenceClassifier:
             # so the ones that still score high are normal patterns the network does not separate.
             s_tn = self._logits([rows[i] for i in tr if not y[i]])
             s_th, y_th = np.r_[s_va, s_tn], np.r_[y_va, np.zeros(len(s_tn), bool)]
+        if not np.isfinite(s_th).all():  # the Trainer stops a diverged loss; weights may still overflow
+            raise InputError("the classifier's scores are not finite (NaN or infinite): its training "
+                             "diverged; train again with a lower lr", params="lr")
         self.threshold_, val_f1 = choose_threshold(s_th, y_th, c.prevalence)
         self.validation_ = {"normal": int((~y_va).sum()), "anomalous": int(y_va.sum()),
                             "threshold_on": c.threshold_on, "normal_for_threshold": int((~y_th).sum()),
@@ -389,9 +400,16 @@ class SequenceClassifier:
 
     # --- saving -----------------------------------------------------------------------
     def save(self, model_dir: str) -> str:
-        from ..train import write_history
+        from .. import modeldir
 
         self._check_fitted()
+        with modeldir.saving(model_dir):
+            self._save_files(model_dir)
+        return model_dir
+
+    def _save_files(self, model_dir: str) -> None:
+        from ..train import write_history
+
         os.makedirs(model_dir, exist_ok=True)
         artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), dict(self.net_.state_dict()),
                                {"kind": self.kind})
@@ -404,7 +422,6 @@ class SequenceClassifier:
             "text_tokens": self.text_tokens_, "vocabulary": self.vocab_.to_dict(),
             "threshold": self.threshold_, "pos_weight": self.pos_weight_, "validation": self.validation_,
             "training": self._training_summary(), "versions": artifacts.versions()})
-        return model_dir
 
     @classmethod
     def _from_config(cls, config: dict, model_dir: str) -> "SequenceClassifier":
@@ -417,6 +434,8 @@ class SequenceClassifier:
         clf.format_ = config.get("data_format", "sessions")
         clf.text_tokens_ = config.get("text_tokens", "chars")
         clf.threshold_ = float(config["threshold"])
+        if not math.isfinite(clf.threshold_):
+            raise ValueError(f"the threshold is {clf.threshold_} (a training that diverged): train again")
         clf.pos_weight_ = float(config.get("pos_weight", 1.0))
         clf.validation_ = config.get("validation", {})
         clf.training_ = config.get("training", {})
@@ -428,7 +447,14 @@ class SequenceClassifier:
 
 
 def load_classifier(model_dir: str) -> SequenceClassifier:
-    """Load a classifier directory (as :func:`seqrnn.load` does, and older ones too); never unpickles."""
+    """Load a classifier directory (as :func:`seqrnn.load` does, and older ones too); never unpickles.
+    A directory whose training or save did not finish is refused (:mod:`seqrnn.modeldir`)."""
+    from .. import modeldir
+
+    return modeldir.read(model_dir, lambda: _load_classifier(model_dir))
+
+
+def _load_classifier(model_dir: str) -> SequenceClassifier:
     try:
         config = artifacts.read_config(model_dir)
     except ModelFileError as first:

@@ -131,7 +131,7 @@ class RNNModel(SequenceModel):
         self.net_ = self._make_net()
         train_b = self._batches(train, train_complete, training=True)
         valid_b = self._batches(valid, valid_complete, training=False) if valid else None
-        on_best = (lambda: self.save(model_dir)) if model_dir else None
+        on_best = (lambda: self._save_files(model_dir)) if model_dir else None  # not yet finished
         loss = next_event_loss(self.net_, tc.topk, last_only=mc.mapping == "many-to-one")
         self.trainer_ = Trainer(self.net_, tc, loss, validation_metrics=bits_per_event, model_config=mc,
                                 vocabulary=self.vocab_.itos, model_dir=model_dir, callbacks=callbacks,
@@ -149,13 +149,16 @@ class RNNModel(SequenceModel):
         model at the end. ``callbacks`` are :class:`~seqrnn.train.Callback`
         objects; ``verbose=1`` prints progress.
         """
-        train, valid = self._prepare(X, validation_data, format, text_tokens)
-        t0 = time.perf_counter()
-        self._fit(*self.encode(train), *self.encode(valid), model_dir=model_dir, resume=resume,
-                  callbacks=callbacks, verbose=verbose)
-        self._finish_fit(train, time.perf_counter() - t0)
-        if model_dir:
-            self.save(model_dir)
+        from .. import modeldir
+
+        with modeldir.writing(model_dir):  # one writer at a time, from before the data is read
+            train, valid = self._prepare(X, validation_data, format, text_tokens)
+            t0 = time.perf_counter()
+            self._fit(*self.encode(train), *self.encode(valid), model_dir=model_dir, resume=resume,
+                      callbacks=callbacks, verbose=verbose)
+            self._finish_fit(train, time.perf_counter() - t0)
+            if model_dir:
+                self.save(model_dir)
         return self
 
     def training_summary(self) -> dict:
