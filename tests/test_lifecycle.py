@@ -453,3 +453,26 @@ def test_kill_9_leaves_a_refused_directory_that_resumes(tmp_path, capsys):
     assert status(d)["state"] == "complete"
     code, out, _ = run_cli(capsys, "detect", d, data)
     assert code == 0 and len(out.splitlines()) == 60
+
+
+def test_calibrate_finishes_a_model_trained_without_calibration(tmp_path, toy_sessions, capsys):
+    d = tmp_path / "m"
+    code, _, err = train(capsys, toy_sessions, d, "--epochs", "2", "--no-calibration")
+    assert code == 0, err
+    assert status(d)["state"] == "model"
+    code, _, err = run_cli(capsys, "detect", d, toy_sessions)
+    assert code == 2 and "seqrnn calibrate" in err
+    code, _, err = run_cli(capsys, "calibrate", d, toy_sessions, "-q")
+    assert code == 0, err
+    assert status(d)["state"] == "complete"
+    code, out, err = run_cli(capsys, "detect", d, toy_sessions)
+    assert code == 0, err
+    assert len(out.splitlines()) == 60
+
+
+def test_calibrate_refuses_a_stopped_training(tmp_path, toy_sessions, capsys):
+    d = tmp_path / "m"
+    train(capsys, toy_sessions, d, "--epochs", "1")
+    modeldir.begin(str(d), "training")  # as if a training were stopped in the middle
+    code, _, err = run_cli(capsys, "calibrate", d, toy_sessions)
+    assert code == 2 and "--resume" in err

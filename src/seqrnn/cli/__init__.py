@@ -20,7 +20,7 @@ import sys
 from ..errors import InputError, SeqrnnError
 
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "detect", "evaluate-detection", "info", "demo",
-                             "generate", "compare", "tune", "classify", "report", "parse", "watch")
+                             "generate", "compare", "tune", "classify", "report", "parse", "watch", "calibrate")
 
 
 def build_parser() -> argparse.ArgumentParser:
