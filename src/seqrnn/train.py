@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import artifacts
+from . import artifacts, distributed
 from .config import COSINE_FLOOR, TrainConfig  # noqa: F401  (COSINE_FLOOR: lr_floor's default)
 from .data.batching import BatchMaker
 
@@ -109,9 +109,22 @@ def write_history(path: str, rows: list[dict], fields=HISTORY_FIELDS) -> None:
     artifacts.atomic_write_text(path, buf.getvalue())
 
 
-def _tensors(batch: tuple) -> tuple:
-    """A batch maker's numpy arrays as tensors (sharing their memory); flags pass as they are."""
-    return tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in batch)
+def _tensors(batch: tuple, device: torch.device | None = None) -> tuple:
+    """A batch maker's numpy arrays as tensors (sharing their memory); flags pass as they are. On a GPU
+    ``device``, copied there from pinned memory without waiting (the copy overlaps the computation)."""
+    out = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in batch)
+    if device is None or device.type == "cpu":
+        return out
+    return tuple(a.pin_memory().to(device, non_blocking=True) if torch.is_tensor(a) else a for a in out)
+
+
+def autocast(device: torch.device | None):
+    """bf16 autocast on a GPU (the recurrent and linear layers in bfloat16, the loss in float32); nothing on CPU."""
+    import contextlib
+
+    if device is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
 
 
 class Trainer:
@@ -159,6 +172,8 @@ class Trainer:
         self.stop_training = False
         self.rng = np.random.default_rng(tc.seed)
         self.vocabulary = vocabulary
+        self.group = distributed.current()  # the processes training together (one, unless torchrun started more)
+        self.device: torch.device | None = None  # where batches go (None: where they are, the CPU)
 
     # --- checkpoints -------------------------------------------------------------
     @property
@@ -167,8 +182,8 @@ class Trainer:
 
     def save_checkpoint(self) -> str | None:
         folder = self.checkpoint_dir
-        if folder is None:
-            return None
+        if folder is None or not self.group.writer:
+            return folder
         tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         if self.best_state is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
@@ -257,7 +272,7 @@ class Trainer:
         self.bad_epochs = state["bad_epochs"]
 
     def write_history(self) -> None:
-        if self.model_dir:
+        if self.model_dir and self.group.writer:
             write_history(os.path.join(self.model_dir, artifacts.HISTORY), self.history, self.history_fields)
 
     # --- the loop ----------------------------------------------------------------
@@ -275,18 +290,22 @@ class Trainer:
         scheduled = self.tc.schedule != "constant" or self.tc.warmup > 0
 
         def summary(seconds: float) -> dict:
-            return {"loss": total_loss / max(n, 1), **{k: v / max(n, 1) for k, v in sums.items()},
-                    "events": n, "seconds": seconds}
+            keys = sorted(sums)  # the group's sums: every process trained (or validated) its part
+            tot, events, *vals = self.group.sum([total_loss, n, *(sums[k] for k in keys)])
+            events = int(events)
+            return {"loss": tot / max(events, 1), **{k: v / max(events, 1) for k, v in zip(keys, vals)},
+                    "events": events, "seconds": seconds}
 
         with grad:
             for i, batch in enumerate(data.epoch(self.rng if train else None)):
                 if train and scheduled:
                     for group in self.optimizer.param_groups:
                         group["lr"] = self.tc.lr * lr_factor(self.tc, self.step, self._progress())
-                loss, count, metrics, new_state = self.loss(_tensors(batch), state)
+                with autocast(self.device):
+                    loss, count, metrics, new_state = self.loss(_tensors(batch, self.device), state)
                 if train:
                     self.optimizer.zero_grad(set_to_none=True)
-                    (loss / max(count, 1)).backward()
+                    (loss * self.group.loss_scale(count)).backward()
                     if self.tc.clip > 0:
                         torch.nn.utils.clip_grad_norm_(net.parameters(), self.tc.clip)
                     self.optimizer.step()
@@ -300,7 +319,7 @@ class Trainer:
                 if bar is not None:
                     bar.update(count)
                     bar.set_postfix_str(f"loss {total_loss / max(n, 1):.4f}", refresh=False)
-                if deadline is not None and time.perf_counter() > deadline:
+                if deadline is not None and self.group.any(time.perf_counter() > deadline):
                     self.stop_training = True
                     break
                 if train and self.tc.eval_every and self.step % self.tc.eval_every == 0 and i + 1 < n_batches:
@@ -333,7 +352,7 @@ class Trainer:
 
     def _one_epoch(self, train: BatchMaker, valid: BatchMaker | None, deadline: float | None) -> None:
         bar = None
-        if self.verbose and sys.stderr.isatty():
+        if self.verbose and sys.stderr.isatty() and self.group.writer:
             from tqdm import tqdm
 
             bar = tqdm(total=len(train), unit="ev", unit_scale=True, leave=False, dynamic_ncols=True,
@@ -380,13 +399,13 @@ class Trainer:
             self.best_loss = monitor
             self.bad_epochs = 0
             self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            if self.on_best is not None:
+            if self.on_best is not None and self.group.writer:
                 self.on_best()
         else:
             self.bad_epochs += 1
             if self.tc.patience and self.bad_epochs >= self.tc.patience:
                 self.stop_training = True
-        if self.verbose:
+        if self.verbose and self.group.writer:
             print(format_logs(logs, self.tc), file=sys.stderr, flush=True)
         for cb in self.callbacks:
             cb.on_epoch_end(self, logs)

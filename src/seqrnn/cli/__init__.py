@@ -20,7 +20,7 @@ import sys
 from ..errors import InputError, SeqrnnError
 
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "detect", "evaluate-detection", "info", "demo",
-                             "generate", "compare", "tune", "classify")
+                             "generate", "compare", "tune", "classify", "encode")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +65,10 @@ def error_message(exc: SeqrnnError, parser: argparse.ArgumentParser, args: argpa
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .. import runtime
+
+    runtime.configure()  # before any command imports torch (seqrnn.runtime says why)
+    runtime.set_threads(getattr(args, "threads", None))
     try:
         return args.func(args)
     except SeqrnnError as exc:

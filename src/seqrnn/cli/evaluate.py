@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .args import add_input, add_output, emit, read_inputs
+from .args import add_threads, add_input, add_output, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -12,6 +12,7 @@ def add_parser(sub) -> None:
     p.add_argument("model_dir", metavar="MODEL")
     add_input(p)
     add_output(p)
+    add_threads(p)
     p.set_defaults(func=run)
 
 

@@ -39,6 +39,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run, parameter_dests={"every": "sample_every"})
 
 
+CALIBRATION_SEQUENCES = 100_000  # a shards folder: training and held-out sequences the detector learns from
+
+
 def accepted_settings(cls) -> set[str]:
     """The settings a model class takes: its constructor's parameters, and for a constructor that takes
     ``**settings`` (the neural models) the fields of :class:`~seqrnn.config.ModelConfig` and
@@ -81,6 +84,7 @@ def model_settings(args, cls) -> dict:
 
 
 def run(args) -> int:
+    from ..errors import InputError
     from ..models import model_class
 
     cls = model_class(args.model)
@@ -93,8 +97,17 @@ def run(args) -> int:
         from ..config import read_settings
 
         settings = {**read_settings(args.config), **settings}
-    seqs = read_inputs(args)
-    valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    from ..data.shards import is_shards
+
+    shards = len(args.inputs) == 1 and is_shards(args.inputs[0])
+    if shards:  # seqrnn encode's folder: read shard by shard; its held-out part validates
+        if args.validation_file:
+            raise InputError("a shards folder holds its validation part (seqrnn encode --validation-split)",
+                             params="validation_file")
+        seqs, valid = args.inputs[0], None
+    else:
+        seqs = read_inputs(args)
+        valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     model = cls(**settings)
     callbacks = []
     if args.sample_every:
@@ -108,7 +121,18 @@ def run(args) -> int:
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
         return 130
-    detector = _calibrate(args, model, seqs, valid)
+    from .. import distributed
+
+    if not distributed.current().writer:  # torchrun's other processes: rank 0 calibrates and reports
+        distributed.finish()
+        return 0
+    distributed.finish()
+    if shards:  # the detector learns from a sample: the held-out part and the first training sequences
+        from ..data.shards import ShardSet
+
+        folder = ShardSet(seqs)
+        seqs, valid = folder.sequences("train", CALIBRATION_SEQUENCES), folder.sequences("valid", CALIBRATION_SEQUENCES)
+    detector = _calibrate(args, model, seqs, valid or None)
     last = model.history_[-1] if model.history_ else {}
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "epochs": len(model.history_), "last": last,
