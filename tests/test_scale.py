@@ -51,10 +51,14 @@ def test_default_threads_leave_out_busy_cores(monkeypatch):
     from seqrnn import runtime
 
     monkeypatch.setattr(runtime, "cores", lambda: 8)
+    monkeypatch.setattr(runtime, "running_now", lambda: 0)
     monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 0, 0))
     assert runtime.default_threads() == 5
     monkeypatch.setattr(os, "getloadavg", lambda: (30.0, 0, 0))
     assert runtime.default_threads() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0, 0))
+    monkeypatch.setattr(runtime, "running_now", lambda: 3)  # started together with three others
+    assert runtime.default_threads() == 5
     env = {}
     monkeypatch.delitem(sys.modules, "torch", raising=False)  # as if torch were not loaded yet
     assert runtime.configure(env) == {"GOMP_SPINCOUNT": runtime.SPINCOUNT, "OMP_NUM_THREADS": "1"}

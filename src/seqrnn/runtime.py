@@ -16,13 +16,17 @@ as environment variables, by :func:`configure`, which ``seqrnn``'s package
 ``__init__`` calls at import when torch is not loaded yet (the CLI imports
 torch only inside a command) and :func:`seqrnn.cli.main` calls again:
 
-* ``GOMP_SPINCOUNT`` (default :data:`SPINCOUNT`): a short spin, then sleep.
+* ``GOMP_SPINCOUNT`` (:data:`SPINCOUNT`): a short spin, then sleep.
   ``OMP_WAIT_POLICY=PASSIVE`` (no spin at all) shares as well but halves
   the speed of a small model alone (every region wakes sleeping threads);
   a short spin keeps most of the alone speed (bench/busy_machine.py);
-* ``OMP_NUM_THREADS`` (default :func:`default_threads`): the cores this
-  process may run on, less those the load average says are busy, at least
-  one: fewer threads than cores costs little alone and nothing when busy.
+* ``OMP_NUM_THREADS`` (:func:`default_threads`): the cores this process may
+  run on, less those that are busy (the 1-minute load average, or the
+  processes running right now, whichever is more), at least one. This is
+  the larger part of the remedy: threads that wait for each other at every
+  region lose most when another job takes one of their cores, whatever the
+  spin (two copies each on both cores: 32% of the alone speed; each on one
+  core, as this rule makes them: 92%).
 
 A variable the user has set is never changed. ``SEQRNN_RUNTIME=default``
 leaves everything to the libraries (the behaviour before this module; the
@@ -35,7 +39,11 @@ from __future__ import annotations
 import os
 import sys
 
-SPINCOUNT = "10000"  # libgomp spin iterations before a waiting thread sleeps (its default: 300000)
+# libgomp spin iterations before a waiting thread sleeps (its default: 300000). Measured with
+# bench/busy_machine.py (2 cores, two copies of a deeplog training each on both cores): a copy
+# beside the other kept 10% of its alone speed with 10000, 32% with 1000, 16% with the default;
+# alone, 1000 costs 12% against the default.
+SPINCOUNT = "1000"
 OFF = "default"  # SEQRNN_RUNTIME=default: leave OpenMP's and torch's defaults alone
 
 
@@ -47,14 +55,26 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def running_now() -> int:
+    """Processes running or ready to run on the machine now, this one excluded (0 where unknown)."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return max(0, int(fh.read().split()[3].split("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def default_threads() -> int:
-    """Threads for the machine as it is: its cores less the busy ones (1-minute load average), >= 1."""
+    """Threads for the machine as it is: its cores less the busy ones, at least one.
+
+    Busy: the 1-minute load average, or the other processes running now if
+    more (two copies started together see each other only that way)."""
     n = cores()
     try:
-        busy = int(os.getloadavg()[0] + 0.5)
+        load = int(os.getloadavg()[0] + 0.5)
     except (AttributeError, OSError):
-        busy = 0
-    return max(1, min(n, n - busy))
+        load = 0
+    return max(1, min(n, n - max(load, running_now())))
 
 
 def configure(environ=os.environ) -> dict:
