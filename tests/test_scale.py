@@ -61,7 +61,7 @@ def test_default_threads_leave_out_busy_cores(monkeypatch):
     assert runtime.default_threads() == 5
     env = {}
     monkeypatch.delitem(sys.modules, "torch", raising=False)  # as if torch were not loaded yet
-    assert runtime.configure(env) == {"GOMP_SPINCOUNT": runtime.SPINCOUNT, "OMP_NUM_THREADS": "1"}
+    assert runtime.configure(env) == {"GOMP_SPINCOUNT": runtime.SPINCOUNT, "OMP_NUM_THREADS": "5"}
 
 
 @pytest.mark.parametrize("command", [["demo"], ["detect", "M", "x"], ["evaluate", "M", "x"], ["predict", "M", "x"],
@@ -203,6 +203,7 @@ def test_torchrun_train_command_matches_one_process(tmp_path):
         assert float(g.split(",")[col]) == pytest.approx(float(w.split(",")[col]), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_parallel_detection_writes_one_file_in_input_order(tmp_path, capsys):
     data = write_toy_sessions(tmp_path / "t.txt", n=40)
     code, _, err = run_cli(capsys, "train", data, "-m", tmp_path / "m", "--hidden", "8", "--layers", "1",
