@@ -47,6 +47,7 @@ class TrainConfig:
     warmup: int = 0  # optimizer steps of linear learning-rate warm-up
     eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
     lr_floor: float = COSINE_FLOOR  # the fraction of lr the cosine and wsd schedules decay to
+    device: str = "auto"  # where to train: auto (a GPU if there is one), cpu, cuda, cuda:N
 
 
 PRESETS: dict[str, dict] = {
@@ -147,6 +148,8 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         (tc.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, not {tc.schedule!r}", ("schedule",)),
         at_least("warmup", tc.warmup, 0), at_least("eval_every", tc.eval_every, 0),
         (0.0 <= tc.lr_floor <= 1.0, f"lr_floor must be in [0, 1], not {tc.lr_floor}", ("lr_floor",)),
+        (tc.device in ("auto", "cpu", "cuda") or tc.device.startswith("cuda:"),
+         f"device must be auto, cpu, cuda or cuda:N, not {tc.device!r}", ("device",)),
     ]
     for ok, msg, params in checks:
         if not ok:

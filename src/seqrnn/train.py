@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import artifacts, modeldir
+from . import artifacts, distributed, modeldir
 from .config import COSINE_FLOOR, TrainConfig  # noqa: F401  (COSINE_FLOOR: lr_floor's default)
 from .data.batching import BatchMaker
 from .errors import SeqrnnError
@@ -134,9 +134,22 @@ def write_history(path: str, rows: list[dict], fields=HISTORY_FIELDS) -> None:
     artifacts.atomic_write_text(path, buf.getvalue())
 
 
-def _tensors(batch: tuple) -> tuple:
-    """A batch maker's numpy arrays as tensors (sharing their memory); flags pass as they are."""
-    return tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in batch)
+def _tensors(batch: tuple, device: torch.device | None = None) -> tuple:
+    """A batch maker's numpy arrays as tensors (sharing their memory); flags pass as they are. On a GPU
+    ``device``, copied there from pinned memory without waiting (the copy overlaps the computation)."""
+    out = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in batch)
+    if device is None or device.type == "cpu":
+        return out
+    return tuple(a.pin_memory().to(device, non_blocking=True) if torch.is_tensor(a) else a for a in out)
+
+
+def autocast(device: torch.device | None):
+    """bf16 autocast on a GPU (the recurrent and linear layers in bfloat16, the loss in float32); nothing on CPU."""
+    import contextlib
+
+    if device is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
 
 
 class Trainer:
@@ -190,6 +203,8 @@ class Trainer:
         self.val_seconds: float | None = None  # the last validation's duration
         self._val_events, self._val_guess = 0, 0.0
         self.checkpoint_epoch: int | None = None  # the epoch of the last checkpoint written or read
+        self.group = distributed.current()  # the processes training together (one, unless torchrun started more)
+        self.device: torch.device | None = None  # where batches go (None: where they are, the CPU)
 
     # --- checkpoints -------------------------------------------------------------
     @property
@@ -198,8 +213,8 @@ class Trainer:
 
     def save_checkpoint(self) -> str | None:
         folder = self.checkpoint_dir
-        if folder is None:
-            return None
+        if folder is None or not self.group.writer:
+            return folder
         tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         if self.best_state is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
@@ -300,7 +315,7 @@ class Trainer:
         self.checkpoint_epoch = self.epoch
 
     def write_history(self) -> None:
-        if self.model_dir:
+        if self.model_dir and self.group.writer:
             write_history(os.path.join(self.model_dir, artifacts.HISTORY), self.history, self.history_fields)
 
     # --- the loop ----------------------------------------------------------------
@@ -318,21 +333,25 @@ class Trainer:
         scheduled = self.tc.schedule != "constant" or self.tc.warmup > 0
 
         def summary(seconds: float) -> dict:
-            return {"loss": total_loss / max(n, 1), **{k: v / max(n, 1) for k, v in sums.items()},
-                    "events": n, "seconds": seconds}
+            keys = sorted(sums)  # the group's sums: every process trained (or validated) its part
+            tot, events, *vals = self.group.sum([total_loss, n, *(sums[k] for k in keys)])
+            events = int(events)
+            return {"loss": tot / max(events, 1), **{k: v / max(events, 1) for k, v in zip(keys, vals)},
+                    "events": events, "seconds": seconds}
 
         with grad:
             for i, batch in enumerate(data.epoch(self.rng if train else None)):
                 if train and scheduled:
                     for group in self.optimizer.param_groups:
                         group["lr"] = self.tc.lr * lr_factor(self.tc, self.step, self._progress())
-                loss, count, metrics, new_state = self.loss(_tensors(batch), state)
+                with autocast(self.device):
+                    loss, count, metrics, new_state = self.loss(_tensors(batch, self.device), state)
                 value = float(loss.detach())
                 if not math.isfinite(value):  # stop before the step: NaN weights are never saved
                     self._diverged(value)
                 if train:
                     self.optimizer.zero_grad(set_to_none=True)
-                    (loss / max(count, 1)).backward()
+                    (loss * self.group.loss_scale(count)).backward()
                     if self.tc.clip > 0:
                         torch.nn.utils.clip_grad_norm_(net.parameters(), self.tc.clip)
                     self.optimizer.step()
@@ -346,8 +365,8 @@ class Trainer:
                 if bar is not None:
                     bar.update(count)
                     bar.set_postfix_str(f"loss {total_loss / max(n, 1):.4f}", refresh=False)
-                if deadline is not None and time.perf_counter() > deadline - self._final_validation(
-                        n / max(time.perf_counter() - t0, 1e-9) if train else 0.0):
+                if deadline is not None and self.group.any(time.perf_counter() > deadline - self._final_validation(
+                        n / max(time.perf_counter() - t0, 1e-9) if train else 0.0)):
                     self.stop_training = True
                     break
                 if train and self.tc.eval_every and self.step % self.tc.eval_every == 0 and i + 1 < n_batches:
@@ -369,7 +388,8 @@ class Trainer:
             else:
                 print(f"--resume: no checkpoint in {self.checkpoint_dir or '(no model directory)'}; training from "
                       "the start", file=sys.stderr)
-        modeldir.begin(self.model_dir, "training")  # readers refuse the directory until it is finished
+        if self.group.writer:
+            modeldir.begin(self.model_dir, "training")  # readers refuse the directory until it is finished
         start = self.started = time.perf_counter()
         deadline = start + self.tc.minutes * 60 - self.reserve_seconds if self.tc.minutes > 0 else None
         self._val_events = len(valid) if valid is not None else 0
@@ -388,7 +408,7 @@ class Trainer:
 
     def _one_epoch(self, train: BatchMaker, valid: BatchMaker | None, deadline: float | None) -> None:
         bar = None
-        if self.verbose and sys.stderr.isatty():
+        if self.verbose and sys.stderr.isatty() and self.group.writer:
             from tqdm import tqdm
 
             bar = tqdm(total=len(train), unit="ev", unit_scale=True, leave=False, dynamic_ncols=True,
@@ -460,13 +480,13 @@ class Trainer:
             self.best_loss = monitor
             self.bad_epochs = 0
             self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            if self.on_best is not None:
+            if self.on_best is not None and self.group.writer:
                 self.on_best()
         else:
             self.bad_epochs += 1
             if self.tc.patience and self.bad_epochs >= self.tc.patience:
                 self.stop_training = True
-        if self.verbose:
+        if self.verbose and self.group.writer:
             print(format_logs(logs, self.tc), file=sys.stderr, flush=True)
         for cb in self.callbacks:
             cb.on_epoch_end(self, logs)

@@ -20,7 +20,7 @@ import sys
 from ..errors import InputError, SeqrnnError
 
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "detect", "evaluate-detection", "info", "demo",
-                             "generate", "compare", "tune", "classify", "report", "parse", "watch", "calibrate")
+                             "generate", "compare", "tune", "classify", "report", "parse", "watch", "calibrate", "encode")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         # SIGTERM stops a command as Ctrl-C does (a training saves its checkpoint first), exit status 143.
         previous = signal.signal(signal.SIGTERM, _terminate)
+    from .. import runtime
+
+    runtime.configure()  # before any command imports torch (seqrnn.runtime says why)
+    runtime.set_threads(getattr(args, "threads", None))
     try:
         return args.func(args)
     except SeqrnnError as exc:

@@ -13,7 +13,7 @@ import json
 import math
 import sys
 
-from .args import (PREVALENCE_HDFS, add_input, add_labelled, add_output, emit, given_settings, open_output,
+from .args import (PREVALENCE_HDFS, add_input, add_threads, add_labelled, add_output, emit, given_settings, open_output,
                    read_inputs, settings_adder)
 
 TOP_EVENTS = 3  # most attended events named in each line's reason
@@ -79,6 +79,7 @@ def add_parser(sub) -> None:
     pr.add_argument("--templates", metavar="FILE", help="event templates, to print the text of the top events")
     pr.add_argument("--only-anomalous", action="store_true", help="print only anomalous sequences")
     pr.add_argument("--no-attention", action="store_true", help="leave the per-event weights out (keep the top)")
+    add_threads(pr)
     pr.set_defaults(func=run)
 
     e = csub.add_parser("evaluate", help="precision, recall, F1, FPR, ROC-AUC, PR-AUC on labelled inputs")
@@ -87,6 +88,7 @@ def add_parser(sub) -> None:
     e.add_argument("--prevalence", type=float,
                    help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)
     add_output(e, "the metrics")
+    add_threads(e)
     e.set_defaults(func=run)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from .args import add_threads
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -21,6 +23,7 @@ def add_parser(sub) -> None:
                         "(default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress, only the result")
+    add_threads(p)
     p.set_defaults(func=run)
 
 

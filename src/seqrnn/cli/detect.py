@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .args import add_decision_options, add_input, add_output, decision_options, open_output, read_inputs
+from .args import add_threads, add_decision_options, add_input, add_output, decision_options, open_output, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
                    help="input from seqrnn parse: add to each anomaly the templates of its event and of the "
                         "expected ones, its parameters and the raw lines (file:line) of the session around it")
     p.add_argument("-k", type=int, default=5, help="expected events to list (default %(default)s)")
+    add_threads(p)
     p.set_defaults(func=run, parameter_dests={"topk": "k"})
 
 
@@ -50,6 +51,10 @@ def run(args) -> int:
 
         templates = read_templates(args.inputs[0]) if is_parsed_folder(args.inputs[0]) else None
     seqs = read_inputs(args, model)
+    from .. import distributed
+
+    if distributed.launched():
+        return _detect_parallel(args, detector, templates, seqs)
     from ..progress import decide
 
     decisions = decide(detector, seqs)
@@ -108,4 +113,46 @@ def _follow(args, detector, templates) -> int:
         if out is not sys.stdout:
             out.close()
     print(f"{anomalous} of {decided} {'events' if fmt == 'stream' else 'sequences'} anomalous", file=sys.stderr)
+    return 0
+
+
+def _detect_parallel(args, detector, templates, seqs) -> int:
+    """Under torchrun: each process decides a contiguous part of the sequences and writes it beside
+    ``--output``; rank 0 joins the parts in input order into the one output file."""
+    import os
+
+    from .. import distributed
+    from ..errors import InputError
+    from ..report import finding_dict
+
+    refused = [f for f, given in (("--events", args.events), ("--plot", args.plot), ("--output", not args.output))
+               if given]
+    if refused:
+        raise InputError("detection in several processes writes one JSON lines file: give --output, "
+                         "and no --events or --plot", params=("output",))
+    group = distributed.setup()
+    part = distributed.rank_part(len(seqs), group)
+    decisions = detector.decide(seqs[part.start:part.stop]) if len(part) else None
+    findings = decisions.findings if decisions is not None else []
+    mine = f"{args.output}.part{group.rank:05d}"
+    n_anom = 0
+    with open_output(mine) as out:
+        for f in findings:
+            n_anom += f.anomalous
+            if not (args.only_anomalous and not f.anomalous):
+                out.write(json.dumps(finding_dict(detector.model, f, templates, args.k)) + "\n")
+    n_anom = int(group.sum([n_anom])[0])
+    group.barrier()  # every part is written
+    if group.writer:
+        parts = [f"{args.output}.part{r:05d}" for r in range(group.size)]
+        with open(args.output + ".tmp", "w", encoding="utf-8") as joined:
+            for path in parts:
+                with open(path, encoding="utf-8") as fh:
+                    for line in fh:
+                        joined.write(line)
+        os.replace(args.output + ".tmp", args.output)
+        for path in parts:
+            os.remove(path)
+        print(f"{n_anom} of {len(seqs)} sequences anomalous ({group.size} processes)", file=sys.stderr)
+    distributed.finish()
     return 0

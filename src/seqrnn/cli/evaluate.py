@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from .args import add_input, add_output, emit, read_inputs
+from .args import add_threads, add_input, add_output, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -11,6 +11,7 @@ def add_parser(sub) -> None:
     p.add_argument("model_dir", metavar="MODEL")
     add_input(p)
     add_output(p)
+    add_threads(p)
     p.set_defaults(func=run)
 
 

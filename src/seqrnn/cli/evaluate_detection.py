@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .args import PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
+from .args import add_threads, PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
     add_decision_options(p)
     p.add_argument("--plot", metavar="DIR", help="write ROC and precision-recall curves (PNG)")
     add_output(p)
+    add_threads(p)
     p.set_defaults(func=run)
 
 

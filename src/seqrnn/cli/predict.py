@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from .args import add_input, add_output, emit, read_inputs
+from .args import add_threads, add_input, add_output, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -13,6 +13,7 @@ def add_parser(sub) -> None:
     add_output(p)
     p.add_argument("--limit", type=int, default=5, help="sequences to show (default %(default)s; 0: all)")
     p.add_argument("-k", type=int, default=3, help="predictions per position (default %(default)s)")
+    add_threads(p)
     p.set_defaults(func=run)
 
 

@@ -43,6 +43,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run, parameter_dests={"every": "sample_every"})
 
 
+CALIBRATION_SEQUENCES = 100_000  # a shards folder: training and held-out sequences the detector learns from
+
+
 def accepted_settings(cls) -> set[str]:
     """The settings a model class takes: its constructor's parameters, and for a constructor that takes
     ``**settings`` (the neural models) the fields of :class:`~seqrnn.config.ModelConfig` and
@@ -92,8 +95,12 @@ CALIBRATION_SHARE, CALIBRATION_SECONDS = 0.08, (3.0, 60.0)  # of the budget, and
 
 
 def run(args) -> int:
-    from .. import modeldir
+    import os
 
+    from .. import distributed, modeldir
+
+    if distributed.launched() and os.environ.get("RANK", "0") != "0":  # torchrun's other ranks write nothing
+        return _run(args)
     # One writer per model directory, from before the data is read to the detector's last file.
     with modeldir.writing(args.model_dir):
         return _run(args)
@@ -101,6 +108,8 @@ def run(args) -> int:
 
 def _run(args) -> int:
     import time
+
+    from ..errors import InputError
 
     started = time.perf_counter()  # --minutes bounds the whole command from here
     from ..models import model_class
@@ -118,10 +127,19 @@ def _run(args) -> int:
 
         settings = {**read_settings(args.config), **settings}
     refuse_raw_logs(args.inputs, args.format)
-    seqs = read_inputs(args)
-    valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    from ..data.shards import is_shards
+
+    shards = len(args.inputs) == 1 and is_shards(args.inputs[0])
+    if shards:  # seqrnn encode's folder: read shard by shard; its held-out part validates
+        if args.validation_file:
+            raise InputError("a shards folder holds its validation part (seqrnn encode --validation-split)",
+                             params="validation_file")
+        seqs, valid = args.inputs[0], None
+    else:
+        seqs = read_inputs(args)
+        valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     budget = settings.get("minutes") or 0.0
-    if budget > 0 and args.format in ("text", "stream"):
+    if budget > 0 and args.format in ("text", "stream") and not shards:
         if args.resume and args.format == "text":  # the size the budget chose when training started, not one for the new budget
             settings = {**_saved_size(args.model_dir), **settings}
         settings = _budget_settings(args, settings, seqs, budget, time.perf_counter() - started)
@@ -138,6 +156,17 @@ def _run(args) -> int:
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
         return exc.exit_code
+    from .. import distributed
+
+    if not distributed.current().writer:  # torchrun's other processes: rank 0 calibrates and reports
+        distributed.finish()
+        return 0
+    distributed.finish()
+    if shards:  # the detector learns from a sample: the held-out part and the first training sequences
+        from ..data.shards import ShardSet
+
+        folder = ShardSet(seqs)
+        seqs, valid = folder.sequences("train", CALIBRATION_SEQUENCES), folder.sequences("valid", CALIBRATION_SEQUENCES)
     last = model.history_[-1] if model.history_ else {}
     seen = float(last.get("epoch", 0) or 0)
     if 0 < seen < 1 and not args.quiet:
