@@ -62,7 +62,19 @@ def error_message(exc: SeqrnnError, parser: argparse.ArgumentParser, args: argpa
     return exc.renamed(flag_names(parser, args)) if isinstance(exc, InputError) and exc.params else str(exc)
 
 
+class ClosedOutput:
+    """Standard output when the command was started with it closed (``>&-``): writing is an error."""
+
+    def write(self, text: str) -> int:
+        raise OSError(9, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    if sys.stdout is None:
+        sys.stdout = ClosedOutput()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -75,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"seqrnn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"seqrnn {args.command}: error: out of memory", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
