@@ -76,7 +76,8 @@ def load_tensors(path: str) -> dict:
         raise ModelFileError("weights file is missing" if not os.path.exists(path) else "not a regular file", path)
     try:
         with safe_open(path, framework="np") as fh:
-            return {name: fh.get_tensor(name) for name in fh.keys()}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+        return {k: v if v.flags.writeable else v.copy() for k, v in tensors.items()}
     except OSError as exc:
         raise ModelFileError(f"cannot read the weights file: {exc.strerror or exc}", path) from None
     except Exception as exc:  # safetensors raises its own error types
@@ -115,6 +116,7 @@ def read_config(model_dir: str, fmt: str | tuple[str, ...] = FORMAT, version: in
         raise ModelFileError(f"not a seqrnn model directory ({CONFIG} is missing)", model_dir)
     config = read_json(path, ModelFileError, "config")
     found = config.get("format") if isinstance(config, dict) else None
+    found = found if isinstance(found, str) else None
     if found not in ((fmt,) if isinstance(fmt, str) else fmt):
         fmt = fmt if isinstance(fmt, str) else fmt[0]
         hint = f" ({KINDS[found]})" if found in KINDS else ""

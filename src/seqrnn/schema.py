@@ -144,8 +144,8 @@ def check_config(config, path: str) -> None:
     if not isinstance(settings, dict):
         _fail(path, "settings", f"must be an object of settings, not {settings!r:.60}")
     (_neural_settings if kind in NEURAL else _baseline_settings)(path, settings, kind)
-    _choice(path, "data_format", config.get("data_format", "sessions"), FORMATS)
-    _choice(path, "text_tokens", config.get("text_tokens", "chars"), TEXT_TOKENS)
+    _choice(path, "data_format", config.get("data_format"), FORMATS)
+    _choice(path, "text_tokens", config.get("text_tokens"), TEXT_TOKENS)
     vocab = config.get("vocabulary")
     if not isinstance(vocab, dict) or not isinstance(vocab.get("tokens"), list):
         _fail(path, "vocabulary", "must be an object with a list of tokens")

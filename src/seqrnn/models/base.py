@@ -290,7 +290,8 @@ def load(model_dir: str):
 
     config = artifacts.read_config(model_dir, (artifacts.FORMAT, "seqrnn-classifier"))  # the latter: before 0.2
     kind = config.get("kind")
-    if isinstance(kind, str) and kind in MODULES:
+    kind = kind if isinstance(kind, str) else repr(kind)[:60]
+    if kind in MODULES:
         model_class(kind)  # imports its module, which registers it
     if kind not in REGISTRY:
         raise ModelFileError(f"unknown model kind {kind!r:.60}", model_dir)
