@@ -323,6 +323,9 @@ def test_nan_and_out_of_range_values_are_refused(tmp_path, models, data):
     for i, (kind, name, change, needle) in enumerate((
             ("rnn", "head.bias", lambda a: np.full_like(a, np.nan), "head.bias holds NaN"),
             ("nb", "log_prior", lambda a: np.full_like(a, np.inf), "log_prior holds infinite values"),
+            ("nb", "log_prior", lambda a: np.full_like(a, -np.inf), "log_prior holds log-probabilities of -inf"),
+            ("count", "log_unigram", lambda a: np.full_like(a, -np.inf), "log_unigram holds log-probabilities"),
+            ("hmm", "emissionprob", lambda a: np.where(np.arange(a.shape[1]) == 4, 0.0, a), "an event with probability 0"),
             ("markov", "pair_event1", lambda a: a + 1000, "pair_event1 holds events outside the vocabulary"),
             ("hmm", "transmat", lambda a: -a, "transmat holds probabilities below 0"),
             ("count", "profiles", lambda a: a - 100, "profiles holds negative"),

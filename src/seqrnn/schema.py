@@ -323,6 +323,8 @@ def check_values(kind: str, tensors: dict, V: int, path: str) -> None:
     def bad(name, what):
         raise ModelFileError(f"{name} holds {what}: the file is damaged or was not written by seqrnn", path)
 
+    support = np.ones(V, bool)  # the events a model may predict: all but padding and <bos>
+    support[[0, 2]] = False
     for name, a in tensors.items():
         if a.dtype.kind == "f":
             if np.isnan(a).any():
@@ -351,7 +353,14 @@ def check_values(kind: str, tensors: dict, V: int, path: str) -> None:
             a = tensors[name]
             if (a < 0).any() or np.isinf(a).any() or (a.sum(-1) <= 0).any():
                 bad(name, "probabilities below 0, infinite, or rows that sum to 0")
-    elif kind not in NEURAL and kind != "nb":
+        if (tensors["emissionprob"][:, support] <= 0).any():  # training floors every event that may come
+            bad("emissionprob", "an event with probability 0")
+    elif kind == "nb":
+        if not np.isfinite(tensors["log_likelihood"]).all() or not np.isfinite(tensors["log_prior"][support]).all():
+            bad("log_likelihood or log_prior", "log-probabilities of -inf where training writes finite ones")
+    elif kind not in NEURAL:
+        if not np.isfinite(tensors["log_unigram"][support]).all():
+            bad("log_unigram", "log-probabilities of -inf where training writes finite ones")
         if (tensors["lengths"] < 0).any():
             bad("lengths", "negative lengths")
         for name in ("profiles", "weights"):
