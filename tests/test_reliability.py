@@ -234,6 +234,14 @@ def test_generate_flags_refused(models, flags, needle):
     refused(["generate", models["rnn"], *flags], needle)
 
 
+def test_compare_seed_is_checked(data, tmp_path):
+    abn = tmp_path / "abn.txt"
+    abn.write_text("s1,a x d\ns2,a b x\n", encoding="utf-8")
+    for seed in ("-1", str(2**40)):
+        refused(["compare", data / "toy.txt", "--normal", data / "toy.txt", "--abnormal", abn, "--models", "markov1",
+                 "--seed", seed, "--output-dir", tmp_path / "out"], "--seed must be an integer from 0")
+
+
 def test_greedy_generation_still_works(models):
     code, out, err = quiet_main(["generate", models["rnn"], "--temperature", "0", "--length", "3"])
     assert code == 0 and out.strip(), err
@@ -251,6 +259,7 @@ def test_reserved_names_in_the_input_are_unseen_events_not_padding(models, tmp_p
 
 def test_k_below_one_is_refused_and_pad_never_listed(models, data):
     refused(["predict", models["rnn"], data / "toy.txt", "-k", "-1"], "-k must be an integer >= 1")
+    refused(["predict", models["rnn"], data / "toy.txt", "--limit", "-1"], "--limit must be >= 0")
     code, out, _ = quiet_main(["predict", models["rnn"], data / "toy.txt", "-k", "1000", "--limit", "1"])
     assert code == 0 and "<pad>" not in out and "<bos>" not in out
 
@@ -315,6 +324,22 @@ def test_weights_larger_than_memory_are_refused(tmp_path, models, data, monkeypa
     monkeypatch.setattr(limits, "available_memory", lambda: 1000)
     refused(["evaluate", models["rnn"], data / "toy.txt"], "loading this model would take",
             "more than this machine can give it")
+
+
+def test_a_detector_file_describing_more_than_memory_is_not_read(tmp_path, models, data, monkeypatch):
+    import struct
+
+    from seqrnn import limits
+
+    d = _copy(models["rnn"], tmp_path)
+    n = 1_000_000 * 9 * 4  # a million count profiles: 36 MB described, none of it on disk (sparse)
+    header = json.dumps({"count_profiles": {"dtype": "F32", "shape": [1_000_000, 9], "data_offsets": [0, n]},
+                         "count_weights": {"dtype": "F32", "shape": [9], "data_offsets": [n, n + 36]}}).encode()
+    with open(d / "detector.safetensors", "wb") as fh:
+        fh.write(struct.pack("<Q", len(header)) + header)
+        fh.truncate(8 + len(header) + n + 36)
+    monkeypatch.setattr(limits, "available_memory", lambda: 10_000_000)  # the model's 2 KB fit, 36 MB do not
+    refused(["detect", d, data / "toy.txt"], "detector.safetensors: reading this file would take 34.3 MiB")
 
 
 def test_nan_and_out_of_range_values_are_refused(tmp_path, models, data):

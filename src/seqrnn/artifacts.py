@@ -9,6 +9,7 @@ old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from typing import Any
@@ -74,6 +75,12 @@ def load_tensors(path: str) -> dict:
 
     if not os.path.isfile(path):
         raise ModelFileError("weights file is missing" if not os.path.exists(path) else "not a regular file", path)
+    from .limits import check_memory
+    from .schema import DTYPE_BYTES, read_header
+
+    header = read_header(path)  # checked, and the size of what it describes bounded, before any read
+    check_memory(sum(math.prod(shape) * DTYPE_BYTES[dtype] for dtype, shape in header.values()),
+                 "reading this file", error=ModelFileError, path=path)
     try:
         with safe_open(path, framework="np") as fh:
             tensors = {name: fh.get_tensor(name) for name in fh.keys()}
