@@ -348,6 +348,8 @@ class Detector:
                 raise ValueError(f"views {sorted(views)} are not the model's {sorted(model.views)}")
             views = {str(k): _positive(v) for k, v in views.items()}
             count = cal.get("count")
+            if count is not None and not isinstance(count, dict):
+                raise ValueError(f"count must be an object or null, not {count!r:.60}")
             profiles = weights = None
             if count:
                 if not model.count_profile:

@@ -18,6 +18,7 @@ model of sessions: a sample stops there.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ import torch
 
 from .data.vocab import BOS, EOS, PAD, SPECIALS, UNK
 from .errors import InputError
+from .limits import check_memory, check_seed
 from .train import Callback
 
 
@@ -90,7 +92,8 @@ def pick(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: 
 
 def check_settings(length: int, temperature: float, top_k: int, top_p: float, num_samples: int) -> None:
     checks = [(length >= 0, f"length must be >= 0, not {length}", "length"),
-              (temperature >= 0, f"temperature must be >= 0, not {temperature}", "temperature"),
+              (0 <= temperature < math.inf, f"temperature must be a finite number >= 0, not {temperature}",
+               "temperature"),
               (top_k >= 0, f"top_k must be >= 0 (0: all tokens), not {top_k}", "top_k"),
               (0 < top_p <= 1, f"top_p must be in (0, 1], not {top_p}", "top_p"),
               (num_samples >= 1, f"num_samples must be >= 1, not {num_samples}", "num_samples")]
@@ -107,6 +110,11 @@ def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, to
     """
     model._check_fitted()
     check_settings(length, temperature, top_k, top_p, num_samples)
+    if seed is not None:
+        check_seed(seed)
+    # Each step holds (num_samples, V) probabilities, and every sample its tokens: bounded by memory.
+    check_memory(num_samples * (16.0 * len(model.vocab_) + 16.0 * length + 8.0 * _state_floats(model)),
+                 f"{num_samples:,} samples of {length:,} tokens", params=("num_samples", "length"))
     prompt_ids = encode_prompt(model, prompt)
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     gen = torch.Generator().manual_seed(seed)
@@ -134,6 +142,12 @@ def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, to
         n = row.index(EOS) if ended else len(row)
         samples.append(Sample(prompt_ids.tolist(), row[:n], ended, lp[:n]))
     return samples
+
+
+def _state_floats(model) -> int:
+    """Floats of the recurrent state one sample carries (0 for a model without one)."""
+    mc = getattr(model, "model_config", None)
+    return 2 * mc.layers * mc.hidden * (2 if mc.bidirectional else 1) if mc is not None else 0
 
 
 def _collect(steps: list[torch.Tensor], lps: list[torch.Tensor], n: int):

@@ -62,6 +62,16 @@ def error_message(exc: SeqrnnError, parser: argparse.ArgumentParser, args: argpa
     return exc.renamed(flag_names(parser, args)) if isinstance(exc, InputError) and exc.params else str(exc)
 
 
+class ClosedOutput:
+    """Standard output when the command was started with it closed (``>&-``): writing is an error."""
+
+    def write(self, text: str) -> int:
+        raise OSError(9, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+
 def _terminate(signum, frame):
     from ..errors import Terminated
 
@@ -72,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
+    if sys.stdout is None:
+        sys.stdout = ClosedOutput()
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = None
@@ -92,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"seqrnn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"seqrnn {args.command}: error: out of memory", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print("\ninterrupted", file=sys.stderr)

@@ -21,6 +21,10 @@ def run(args) -> int:
     from ..models.base import load_next_event_model as load
     from ..report import token_name
 
+    from ..errors import InputError
+
+    if args.limit < 0:
+        raise InputError(f"limit must be >= 0 (0: all), not {args.limit}", params="limit")
     model = load(args.model_dir)
     seqs = read_inputs(args, model)
     if args.limit:

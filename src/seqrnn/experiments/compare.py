@@ -107,6 +107,11 @@ def compare(names: list[str], train: list[Sequence], normal: list[Sequence], abn
     """Run every model ``repeat`` times (seeds ``seed``, ``seed + 1``, ...); the result as a JSON-able dict."""
     if repeat < 1:
         raise InputError(f"repeat must be at least 1, not {repeat}", params="repeat")
+    from ..limits import MAX_SEED, check_seed
+
+    check_seed(seed)
+    if seed + repeat - 1 > MAX_SEED:
+        raise InputError(f"seed + repeat - 1 must be at most {MAX_SEED}", params=("seed", "repeat"))
     if not normal or not abnormal:
         raise InputError("compare needs normal and anomalous test sequences")
     for name in names:

@@ -50,8 +50,9 @@ from ..data.formats import Sequence, as_sequences
 from ..data.vocab import EOS, PAD, Vocabulary
 from ..errors import InputError, ModelFileError
 from ..metrics import choose_threshold, roc_auc
+from ..schema import check_model
 from ..data.distinct import distinct
-from .base import register
+from .base import load_checked_tensors, register
 from .nets import embedding, recurrent
 
 LEGACY_FORMAT = "seqrnn-classifier"  # the "format" of classifier directories before seqrnn.load read them
@@ -266,6 +267,11 @@ class SequenceClassifier:
         y_tr = y[tr]
         self.pos_weight_ = float((~y_tr).sum() / max(1, y_tr.sum()))
         self.n_train_ = {"normal": int((~y_tr).sum()), "anomalous": int(y_tr.sum())}
+        from ..schema import check_training_memory
+
+        check_training_memory(self.kind, self._settings(), len(self.vocab_),
+                              tc.batch_size * (max((len(r) for r in rows), default=0) + 1),
+                              params=("hidden", "embedding_dim", "layers", "attention", "batch_size"))
         self.net_ = AttentionClassifierNet(len(self.vocab_), c)
         # Logs repeat themselves (HDFS: one distinct session in four): train on each distinct
         # (sequence, label) once, weighted by how often it occurs; the same loss, fewer steps.
@@ -440,7 +446,7 @@ class SequenceClassifier:
         clf.validation_ = config.get("validation", {})
         clf.training_ = config.get("training", {})
         clf.net_ = AttentionClassifierNet(len(clf.vocab_), clf.config)
-        tensors = artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS))
+        tensors = load_checked_tensors(config, model_dir)
         clf.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
         clf.net_.eval()
         return clf
@@ -465,9 +471,10 @@ def _load_classifier(model_dir: str) -> SequenceClassifier:
     if config.get("kind") != SequenceClassifier.kind:
         raise ModelFileError(f"not a classifier (kind {config.get('kind')!r}: "
                              f"{artifacts.KINDS[artifacts.FORMAT]})", model_dir)
+    check_model(config, model_dir, os.path.join(model_dir, artifacts.WEIGHTS))
     try:
         return SequenceClassifier._from_config(config, model_dir)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, OverflowError) as exc:
         raise ModelFileError(f"model files do not fit together ({type(exc).__name__}: {exc})", model_dir) from None

@@ -130,6 +130,7 @@ class RNNModel(SequenceModel):
 
         mc, tc = self.model_config, self.train_config
         self.set_threads()
+        self._check_memory(train, train_complete)
         device = resolve_device(tc.device)
         group = distributed.setup(device)  # torchrun's process group, or a group of one
         torch.manual_seed(tc.seed)
@@ -222,6 +223,21 @@ class RNNModel(SequenceModel):
         else:
             out.update(getattr(self, "_loaded_training", {}) or {})
         return out
+
+    def _check_memory(self, train, train_complete) -> None:
+        """Refuse settings whose training cannot fit in memory, before anything is allocated."""
+        from ..schema import check_training_memory
+
+        mc, tc = self.model_config, self.train_config
+        longest = max((len(a) for a in train), default=0) + 1
+        if mc.mapping == "many-to-one":
+            tokens = 32 * tc.batch_size * mc.window
+        elif all(train_complete):
+            tokens = tc.batch_size * longest
+        else:
+            tokens = tc.batch_size * min(tc.chunk, longest)
+        check_training_memory(self.kind, self._settings(), len(self.vocab_), tokens,
+                              params=("hidden", "embedding_dim", "layers", "batch_size", "window", "chunk"))
 
     # --- weights ------------------------------------------------------------------
     def _tensors(self) -> dict:
