@@ -251,12 +251,31 @@ def test_a_failed_start_leaves_no_directory_behind(tmp_path, capsys):
 
 
 # --- diverged training ---------------------------------------------------------------------------
-def test_lr_inf_stops_with_exit_2_and_the_directory_is_refused(tmp_path, toy_sessions, capsys):
+def test_lr_inf_is_refused_before_training(tmp_path, toy_sessions, capsys):
+    code, out, err = train(capsys, toy_sessions, tmp_path / "m", "--lr", "inf", "--epochs", "3")
+    assert code == 2 and "--lr must be a finite number" in err
+
+
+def test_an_overflowing_lr_is_refused_not_a_traceback(tmp_path, toy_sessions, capsys):
+    # torch's Adam raises "value cannot be converted to type float without overflow" at 1e38
+    code, out, err = train(capsys, toy_sessions, tmp_path / "m", "--lr", "1e38", "--epochs", "1")
+    assert code == 2 and "--lr" in err and "Traceback" not in err
+
+
+def test_a_diverged_cli_training_exits_2_and_every_reader_refuses(tmp_path, toy_sessions, capsys, monkeypatch):
+    import seqrnn.train as training
+
+    real_init = training.Trainer.__init__
+
+    def init(self, *a, **kw):  # the learning rate becomes infinite after epoch 1
+        real_init(self, *a, **kw)
+        self.callbacks = list(self.callbacks) + [BreakTheLr(1)]
+
+    monkeypatch.setattr(training.Trainer, "__init__", init)
     d = tmp_path / "m"
-    code, out, err = train(capsys, toy_sessions, d, "--lr", "inf", "--epochs", "3")
+    code, out, err = train(capsys, toy_sessions, d, "--epochs", "3")
     assert code == 2 and out == ""
-    line = err.strip().splitlines()[-1]
-    assert "training diverged" in line and "nan" in line and "--lr" in line
+    assert "training diverged" in err.strip().splitlines()[-1]
     assert status(d)["state"] == "diverged"
     refused_by_every_reader(capsys, d, toy_sessions, "diverged")
 

@@ -24,7 +24,7 @@ from contextlib import redirect_stderr, redirect_stdout
 import numpy as np
 import pytest
 
-from conftest import run_cli, toy_session_lines, write_toy_sessions
+from conftest import toy_session_lines, write_toy_sessions
 from seqrnn.cli import main
 
 TINY = ["--hidden", "8", "--embedding-dim", "4", "--layers", "1", "--epochs", "1", "--threads", "1",

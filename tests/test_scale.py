@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import TINY_SETTINGS, run_cli, write_toy_sessions
+from conftest import run_cli, write_toy_sessions
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 HERE = os.path.dirname(os.path.abspath(__file__))

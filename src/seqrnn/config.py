@@ -120,6 +120,9 @@ def check_types(cfg) -> None:
                              f"not {v!r}", params=f.name)
 
 
+MAX_LR = 1e3  # beyond it Adam's update overflows float32 (1e38: a RuntimeError deep in torch)
+
+
 def validate(mc: ModelConfig, tc: TrainConfig) -> None:
     """Raise :class:`~seqrnn.errors.InputError` for the first setting of the wrong type or out of its
     range, naming it."""
@@ -145,7 +148,7 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
          "bidirectional needs mapping many-to-one: a bidirectional many-to-many model sees the event it "
          "predicts through its backward pass (for context on both sides of an event use the context model)",
          ("bidirectional", "mapping")),
-        (tc.lr > 0, f"lr must be > 0, not {tc.lr}", ("lr",)),
+        (0 < tc.lr <= MAX_LR, f"lr must be > 0 and at most {MAX_LR:g}, not {tc.lr}", ("lr",)),
         at_least("weight_decay", tc.weight_decay, 0), at_least("patience", tc.patience, 0),
         at_least("clip", tc.clip, 0), at_least("minutes", tc.minutes, 0),
         at_least("batch_size", tc.batch_size, 1), at_least("epochs", tc.epochs, 1), at_least("chunk", tc.chunk, 2),

@@ -123,6 +123,7 @@ def _detect_parallel(args, detector, templates, seqs) -> int:
 
     from .. import distributed
     from ..errors import InputError
+    from ..artifacts import finite_json
     from ..report import finding_dict
 
     refused = [f for f, given in (("--events", args.events), ("--plot", args.plot), ("--output", not args.output))
@@ -140,7 +141,7 @@ def _detect_parallel(args, detector, templates, seqs) -> int:
         for f in findings:
             n_anom += f.anomalous
             if not (args.only_anomalous and not f.anomalous):
-                out.write(json.dumps(finding_dict(detector.model, f, templates, args.k)) + "\n")
+                out.write(finite_json(finding_dict(detector.model, f, templates, args.k), args.model_dir) + "\n")
     n_anom = int(group.sum([n_anom])[0])
     group.barrier()  # every part is written
     if group.writer:
