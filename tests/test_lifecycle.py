@@ -263,15 +263,7 @@ def test_an_overflowing_lr_is_refused_not_a_traceback(tmp_path, toy_sessions, ca
 
 
 def test_a_diverged_cli_training_exits_2_and_every_reader_refuses(tmp_path, toy_sessions, capsys, monkeypatch):
-    import seqrnn.train as training
-
-    real_init = training.Trainer.__init__
-
-    def init(self, *a, **kw):  # the learning rate becomes infinite after epoch 1
-        real_init(self, *a, **kw)
-        self.callbacks = list(self.callbacks) + [BreakTheLr(1)]
-
-    monkeypatch.setattr(training.Trainer, "__init__", init)
+    break_the_lr_after_epoch_1(monkeypatch)  # the learning rate becomes infinite after epoch 1
     d = tmp_path / "m"
     code, out, err = train(capsys, toy_sessions, d, "--epochs", "3")
     assert code == 2 and out == ""
@@ -338,18 +330,26 @@ def test_finite_json_refuses_nan():
         finite_json([float("inf")])
 
 
-def test_a_diverged_classifier_is_refused_and_its_threshold_never_nan(tmp_path, capsys):
+def break_the_lr_after_epoch_1(monkeypatch):
+    import seqrnn.train as training
+
+    real_init = training.Trainer.__init__
+
+    def init(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self.callbacks = list(self.callbacks) + [BreakTheLr(1)]
+
+    monkeypatch.setattr(training.Trainer, "__init__", init)
+
+
+def test_a_diverged_classifier_is_refused_and_its_threshold_never_nan(tmp_path, capsys, monkeypatch):
     from test_classify import write_labelled
 
     normal, abnormal = write_labelled(tmp_path, 80, seed=3)
     d = tmp_path / "c"
     code, _, err = run_cli(capsys, "classify", "train", "--normal", normal, "--abnormal", abnormal, "-m", d,
-                           "--hidden", "8", "--embedding-dim", "8", "--attention", "8", "--epochs", "2",
-                           "--threads", "1", "--lr", "inf", "-q")
-    assert code == 2 and "training diverged" in err
-    assert not (d / "config.json").exists() and status(d)["state"] == "diverged"
-    code, _, err = run_cli(capsys, "classify", "predict", d, normal)
-    assert code == 2 and "diverged" in err
+                           "--hidden", "8", "--epochs", "2", "--threads", "1", "--lr", "inf", "-q")
+    assert code == 2 and "--lr must be a finite number" in err  # refused before training
     # a NaN threshold written by an earlier seqrnn is refused
     code, _, err = run_cli(capsys, "classify", "train", "--normal", normal, "--abnormal", abnormal, "-m", d,
                            "--hidden", "8", "--embedding-dim", "8", "--attention", "8", "--epochs", "1",
