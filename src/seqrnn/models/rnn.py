@@ -229,7 +229,9 @@ class RNNModel(SequenceModel):
         from ..schema import check_training_memory
 
         mc, tc = self.model_config, self.train_config
-        longest = max((len(a) for a in train), default=0) + 1
+        if train is None:  # shards: read shard by shard, their lengths unknown here; a chunk's worth
+            train, train_complete = [], [False]
+        longest = max((len(a) for a in train), default=tc.chunk) + 1
         if mc.mapping == "many-to-one":
             tokens = 32 * tc.batch_size * mc.window
         elif all(train_complete):
