@@ -495,3 +495,14 @@ def test_calibrate_refuses_a_stopped_training(tmp_path, toy_sessions, capsys):
     modeldir.begin(str(d), "training")  # as if a training were stopped in the middle
     code, _, err = run_cli(capsys, "calibrate", d, toy_sessions)
     assert code == 2 and "--resume" in err
+
+
+def test_written_files_get_the_mode_open_would_give_them(tmp_path):
+    from seqrnn.artifacts import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(str(tmp_path / "report.html"), "<p>x</p>")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644
