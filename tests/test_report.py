@@ -128,7 +128,8 @@ def test_detection_summary_counts_reasons_and_lists_the_worst(toy):
         if f.anomalous:
             kinds[reason_kind(f.reason)] = kinds.get(reason_kind(f.reason), 0) + 1
     assert lines[1] == "  by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
-    assert "targeted by the calibration: 0.001" in text
+    assert f"promised by the calibration: {detector.promised_fpr:g}" in text
+    assert detector.promised_fpr == pytest.approx(0.001 + 1 / (detector.n_held_out_ + 1))
     worst = sorted((f for f in d.findings if f.anomalous), key=lambda f: -f.score)[:2]
     listed = [ln for ln in lines if re.match(r"\s+\d+\.\d\d  ", ln)]
     assert [ln.split()[1] for ln in listed] == [f.scores.sequence.id for f in worst]
@@ -142,7 +143,7 @@ def test_detect_ends_with_the_summary(capsys, toy, tmp_path):
                                 "--templates", toy / "templates.csv")
     assert code == 0 and stdout == ""
     assert "sequences anomalous" in err and "by reason:" in err and "highest scores" in err
-    assert f"full output: {out}" in err and "false-positive rate targeted by the calibration" in err
+    assert f"full output: {out}" in err and "false-positive rate promised by the calibration" in err
 
 
 def test_decisions_in_blocks_equal_one_call(toy):
@@ -172,7 +173,7 @@ def test_report_of_a_model_with_labelled_data(capsys, toy, tmp_path):
     assert len(pngs) == html.count("<img ") >= 6 and all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     for heading in ("At a glance", "Data", "Model", "Training", "Detection", "Anomalous sequences"):
         assert f">{heading}</h2>" in html
-    assert "F1 at prevalence 0.05" in html and "false-positive rate targeted" in html
+    assert "F1 at prevalence 0.05" in html and "false-positive rate promised" in html
     # template text from the templates.csv beside the data, found without --templates
     assert "read block &lt;*&gt;" in html
     assert "never seen in training" in html  # x1's unseen event z

@@ -268,11 +268,30 @@ class Detector:
         if self.count_threshold_ is not None:
             count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_)),
                      "leave_one_out_max": self.count_loo_max_}
-        out = {"target_fpr": self.target_fpr, "margin": self.margin, "nll_threshold": self.nll_threshold_,
-               "held_out_sequences": self.n_held_out_, "held_out_max_nll": self.held_out_max_nll_, "count": count}
+        out = {"target_fpr": self.target_fpr, "promised_fpr": self.promised_fpr,
+               "calibration_sequences": self.n_held_out_, "margin": self.margin,
+               "nll_threshold": self.nll_threshold_, "held_out_sequences": self.n_held_out_,
+               "held_out_max_nll": self.held_out_max_nll_, "count": count}
         if self.view_thresholds_:
             out["views"] = dict(self.view_thresholds_)
         return out
+
+    @property
+    def promised_fpr(self) -> float:
+        """The false-positive rate the calibration can stand behind, not less than its data allows.
+
+        The surprise threshold lies beyond the largest surprise of ``n`` held-out normal sequences: a new
+        normal sequence exceeds it with probability at most ``1 / (n + 1)`` (no fewer can be promised with
+        ``n`` of them). The count and sequence views are set at ``target_fpr`` of the training sessions.
+        The union of the views promises at most the sum; unseen events are not counted in it (a normal
+        sequence with an event never seen in training is flagged)."""
+        self._check_fitted()
+        rate = 0.0
+        if self.nll_threshold_ is not None and isinstance(self.n_held_out_, int) and self.n_held_out_ > 0:
+            rate += 1.0 / (self.n_held_out_ + 1)
+        if self.count_threshold_ is not None or self.view_thresholds_:
+            rate += self.target_fpr
+        return min(max(rate, self.target_fpr), 1.0)
 
     def describe(self) -> str:
         """One line for a person (``seqrnn info``): the views and their thresholds."""
@@ -283,7 +302,8 @@ class Detector:
         if self.count_threshold_ is not None:
             views.append(f"count-profile threshold {self.count_threshold_:.3f}")
         views += [f"{k} distance threshold {v:.3f}" for k, v in self.view_thresholds_.items()]
-        return f"detection  {', '.join(views)}, target FPR {self.target_fpr}"
+        return (f"detection  {', '.join(views)}, target FPR {self.target_fpr}, promised FPR "
+                f"{self.promised_fpr:.3g} (held-out sequences: {self.n_held_out_})")
 
     # --- files ---------------------------------------------------------------------------------
     def save(self, model_dir: str) -> str:

@@ -281,6 +281,11 @@ def _calibrate(args, model, seqs, valid, seconds: float | None = None):
     t0 = time.perf_counter()
     detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid or None)
     detector.save(args.model_dir)
+    if detector.promised_fpr > 2 * target_fpr and not args.quiet:
+        print(f"note: the detector promises a false-positive rate of at most {detector.promised_fpr:.3g}, not "
+              f"the {target_fpr:g} targeted: its surprise threshold rests on {detector.n_held_out_} held-out "
+              "sequences (more training data, or --validation with more normal sequences, lowers it)",
+              file=sys.stderr)
     if seconds is not None and not args.quiet:
         print(f"calibrated in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     return detector
