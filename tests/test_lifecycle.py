@@ -431,7 +431,8 @@ def test_stale_temporary_files_of_a_killed_writer_are_removed(trained, toy_sessi
 def start_training(d, data, epochs=100000):
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "seqrnn", "train", str(data), "-m", str(d), *TINY_FLAGS,
-                             "--epochs", str(epochs)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--epochs", str(epochs), "--patience", "0"],  # no early stop: it runs until signalled
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     checkpoint = d / "checkpoint" / "checkpoint.safetensors"
     deadline = time.monotonic() + 60
