@@ -128,7 +128,7 @@ def test_detection_summary_counts_reasons_and_lists_the_worst(toy):
         if f.anomalous:
             kinds[reason_kind(f.reason)] = kinds.get(reason_kind(f.reason), 0) + 1
     assert lines[1] == "  by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
-    assert f"promised by the calibration: {detector.promised_fpr:g}" in text
+    assert f"promised by the calibration: {detector.promised_fpr:.2g}" in text
     assert detector.promised_fpr == pytest.approx(0.001 + 1 / (detector.n_held_out_ + 1))
     worst = sorted((f for f in d.findings if f.anomalous), key=lambda f: -f.score)[:2]
     listed = [ln for ln in lines if re.match(r"\s+\d+\.\d\d  ", ln)]
@@ -276,3 +276,14 @@ def test_report_of_a_text_model_shows_its_curve_and_samples(capsys, tmp_path):
     samples = re.findall(r"<h3>temperature ([0-9.]+)</h3><pre>(.*?)</pre>", html, re.S)
     assert [t for t, _ in samples] == ["0.2", "0.5", "1.0", "1.2"]
     assert all(len(s) >= 250 and set(s) <= set("the catsondmlg.") for _, s in samples)
+
+
+def test_templates_of_a_parsed_folder_are_read_by_id(tmp_path):
+    from seqrnn.parse.folder import read_templates
+    from seqrnn.report import load_templates
+
+    (tmp_path / "templates.csv").write_text('id,template,count\n1,PacketResponder <*> terminating,3\n'
+                                            '2,"Receiving block <*>, size <*>",5\n')
+    assert load_templates(str(tmp_path / "templates.csv")) == {
+        "1": "PacketResponder <*> terminating", "2": "Receiving block <*>, size <*>"}
+    assert load_templates(str(tmp_path / "templates.csv")) == read_templates(str(tmp_path))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from .args import add_input, add_validation_file, read_inputs
+from .args import add_input, add_threads, add_validation_file, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -18,12 +18,14 @@ def add_parser(sub) -> None:
                        description="Learn the detector of a trained model on normal sequences and save it beside "
                                    "the model (detector.json, detector.safetensors); the directory is then complete "
                                    "and detect accepts it. Use the model's training data, or other normal data.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p, help="normal sequences: files, folders or globs ('-' reads standard input)")
     add_validation_file(p)
     p.add_argument("--target-fpr", type=float, default=None,
-                   help="false-positive rate the count thresholds are set for (default 0.001)")
+                   help="false-positive rate targeted (default 0.001); the rate promised can be higher with few normal "
+                        "sequences (the summary says it)")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+    add_threads(p)
     p.set_defaults(func=run)
 
 
@@ -44,5 +46,5 @@ def run(args) -> int:
         detector = Detector(model, target_fpr=target).fit(seqs, validation_data=valid)
         detector.save(args.model_dir)
     if not args.quiet:
-        print(f"calibrated {args.model_dir} on {len(seqs):,} sequences: {detector.describe()}", file=sys.stderr)
+        print(f"calibrated {args.model_dir} on {len(seqs):,} sequences; {detector.describe()}", file=sys.stderr)
     return 0

@@ -171,7 +171,7 @@ def model_sections(model_dir: str, data: Data) -> list:
                f"parameters ({config['kind']})" if model.n_parameters() else "model"),
               (f"{training.get('seconds', '–')} s", "training time")]
     if p and p["fpr"] is not None:
-        glance.append((f"{p['fpr']:g}", "false-positive rate " + ("promised" if p["promised"] else "targeted")))
+        glance.append((f"{p['fpr']:.2g}", "false-positive rate " + ("promised" if p["promised"] else "targeted")))
     if metrics:
         glance += [(metrics["recall"], "recall (anomalies found)"), (metrics["fpr"], "false-positive rate measured"),
                    (metrics["roc_auc"], "ROC-AUC")]

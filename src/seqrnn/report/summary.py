@@ -52,8 +52,8 @@ def promise_text(p: dict) -> str:
         return "no false-positive rate stated by the calibration"
     what = "promised" if p["promised"] else "targeted"
     on = f", calibrated on {p['sequences']:,} held-out normal sequences" if isinstance(p.get("sequences"), int) else ""
-    return (f"false-positive rate {what} by the calibration: {p['fpr']:g} "
-            f"(about {p['fpr'] * 1000:g} in 1,000 normal sequences flagged{on})")
+    return (f"false-positive rate {what} by the calibration: {p['fpr']:.2g} "
+            f"(about {p['fpr'] * 1000:.2g} in 1,000 normal sequences flagged{on})")
 
 
 def event_text(model, finding, templates: dict | None) -> str:
