@@ -138,6 +138,8 @@ def _run(args) -> int:
     else:
         seqs = read_inputs(args)
         valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    if not shards and not args.quiet:
+        _warn_short_sessions(seqs)
     budget = settings.get("minutes") or 0.0
     if budget > 0 and args.format in ("text", "stream") and not shards:
         if args.resume and args.format == "text":  # the size the budget chose when training started, not one for the new budget
@@ -192,6 +194,17 @@ def _run(args) -> int:
               f"best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "
               f"training {model.fit_seconds_:.1f}s, in all {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
+
+
+def _warn_short_sessions(seqs) -> None:
+    """Say so when most sessions hold a single event: a next-event model then has no order to learn
+    (a raw log sample grouped by an id that few lines share, say)."""
+    complete = [len(s) for s in seqs if s.complete]
+    if len(complete) >= 10 and sorted(complete)[len(complete) // 2] <= 1:
+        single = sum(n <= 1 for n in complete)
+        print(f"note: {single:,} of {len(complete):,} sessions hold a single event: there is little order to "
+              "learn; group the lines into longer sessions (seqrnn parse --session, or time windows)",
+              file=sys.stderr)
 
 
 def _saved_size(model_dir: str) -> dict:
@@ -282,7 +295,7 @@ def _calibrate(args, model, seqs, valid, seconds: float | None = None):
     detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid or None)
     detector.save(args.model_dir)
     if detector.promised_fpr > 2 * target_fpr and not args.quiet:
-        print(f"note: the detector promises a false-positive rate of at most {detector.promised_fpr:.3g}, not "
+        print(f"note: the detector promises a false-positive rate of at most {detector.promised_fpr:.2g}, not "
               f"the {target_fpr:g} targeted: its surprise threshold rests on {detector.n_held_out_} held-out "
               "sequences (more training data, or --validation with more normal sequences, lowers it)",
               file=sys.stderr)
