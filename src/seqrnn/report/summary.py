@@ -53,7 +53,7 @@ def promise_text(p: dict) -> str:
     what = "promised" if p["promised"] else "targeted"
     on = f", calibrated on {p['sequences']:,} held-out normal sequences" if isinstance(p.get("sequences"), int) else ""
     return (f"false-positive rate {what} by the calibration: {p['fpr']:.2g} "
-            f"(about {p['fpr'] * 1000:.2g} in 1,000 normal sequences flagged{on})")
+            f"(about {p['fpr'] * 1000:.3g} in 1,000 normal sequences flagged{on})")
 
 
 def event_text(model, finding, templates: dict | None) -> str:
