@@ -160,10 +160,10 @@ def _run(args) -> int:
         return exc.exit_code
     from .. import distributed
 
-    if not distributed.current().writer:  # torchrun's other processes: rank 0 calibrates and reports
-        distributed.finish()
-        return 0
+    writer = distributed.current().writer
     distributed.finish()
+    if not writer:  # torchrun's other processes: rank 0 calibrates and reports
+        return 0
     if shards:  # the detector learns from a sample: the held-out part and the first training sequences
         from ..data.shards import ShardSet
 
