@@ -24,9 +24,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .datasets import HDFS_FILES
 from .datasets import PREVALENCE_HDFS as PREVALENCE
 
 BASELINES = ("markov1", "markov3", "nb", "hmm", "count-idf")
+# What a demo run writes: its folder's entries, and those of its data/ (a folder of only these is a demo's).
+RUN_ENTRIES = ("data", "model", "found.jsonl", "compare", "run.json", "report.html")
+DATA_ENTRIES = (*HDFS_FILES, "parsed")
 
 
 @dataclass
@@ -198,12 +202,41 @@ STEPS: list[Step] = [
 ]
 
 
+def check_folder(folder: str) -> bool:
+    """Whether ``folder`` holds a previous demo run (its files will be overwritten); False when it is new
+    or empty. Any other folder is refused (an InputError naming it), so that the demo never writes into,
+    or mixes its files with, a folder of the user's: a previous run holds only what a run writes
+    (:data:`RUN_ENTRIES`, its ``data/`` only :data:`DATA_ENTRIES`), and its ``data/`` or ``run.json``."""
+    from .errors import InputError
+
+    if not os.path.lexists(folder):
+        return False
+    if not os.path.isdir(folder):
+        raise InputError("not a folder: the demo writes a run folder (give a new or empty folder, or a "
+                         "previous demo run)", folder)
+    entries = set(os.listdir(folder))
+    if not entries:
+        return False
+    data = os.path.join(folder, "data")
+    data_entries = set(os.listdir(data)) if os.path.isdir(data) else set()
+    foreign = sorted(entries - set(RUN_ENTRIES)) + sorted(os.path.join("data", e)
+                                                            for e in data_entries - set(DATA_ENTRIES))
+    if foreign or not ({"data", "run.json"} & entries):
+        what = (f" (it holds {', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''})" if foreign
+                else " (it has no data/ or run.json)")
+        raise InputError(f"folder is not empty and not a previous demo run{what}: the demo writes into a new "
+                         "or empty folder, or over a previous demo run", folder)
+    return True
+
+
 def run_demo(folder: str = os.path.join("runs", "demo"), epochs: int = 10, baselines=BASELINES,
              quiet: bool = False, steps: list[Step] | None = None) -> dict:
-    """Run every step of :data:`STEPS` (or ``steps``) into ``folder``, saying how it goes on standard error
-    unless ``quiet``. Returns the summary: folder, report, seconds per step, the LSTM's detection metrics
+    """Run every step of :data:`STEPS` (or ``steps``) into ``folder`` (new, empty or a previous run, see
+    :func:`check_folder`), saying how it goes on standard error unless ``quiet``. Returns the summary: folder, report, seconds per step, the LSTM's detection metrics
     and the comparison table."""
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    if check_folder(folder):
+        say(f"{folder} holds a previous demo run: reusing it, its files are overwritten")
     os.makedirs(folder, exist_ok=True)
     run = Run(folder, epochs, tuple(baselines), progress=False if quiet else None, say=say)
     steps = STEPS if steps is None else steps

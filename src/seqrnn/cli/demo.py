@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
                     "with the baselines, and write a run folder (data/, model/, found.jsonl, compare/, run.json) "
                     "and its report.html. Prints the comparison table and the report's path.")
     p.add_argument("--output-dir", "-o", metavar="DIR", default=os.path.join("runs", "demo"),
-                   help="the run folder (default: %(default)s)")
+                   help="the run folder: a new or empty one, or a previous demo run (reused: its files are "
+                        "overwritten); any other folder is refused (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default %(default)s)")
     p.add_argument("--baselines", default="markov1,markov3,nb,hmm,count-idf",
                    help="models to compare with, as seqrnn compare --models takes them, or 'none' "
