@@ -34,3 +34,36 @@ def test_demo_refuses_a_folder_of_other_files_and_reuses_a_previous_run(capsys, 
     assert "previous demo run" not in capsys.readouterr().err
     run_demo(str(run), steps=[STEPS[0]])  # its own data/: a previous run, reused
     assert f"{run} holds a previous demo run: reusing it, its files are overwritten" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """A markov model directory with its detector, trained on toy sessions (a b.. c [e] d)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from seqrnn.cli import main
+
+    root = tmp_path_factory.mktemp("toy")
+    write_toy_sessions(root / "train", n=120, seed=1)
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        assert main(["train", str(root / "train"), "--model", "markov", "--model-dir", str(root / "model")]) == 0
+    return root
+
+
+# --- seqrnn report -o DIR ------------------------------------------------------------------------------
+def test_report_into_an_existing_folder_writes_report_html_there(capsys, toy, tmp_path):
+    code, _, err = run_cli(capsys, "report", toy / "model", "-o", tmp_path)
+    assert code == 0 and (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert f"report: {tmp_path / 'report.html'} (" in err
+    (tmp_path / "sub" / "report.html").mkdir(parents=True)  # the file's place taken by a folder
+    code, _, err = run_cli(capsys, "report", toy / "model", "-o", tmp_path / "sub")
+    assert code == 2 and err.strip() == f"seqrnn report: error: {tmp_path / 'sub' / 'report.html'}: Is a directory"
+
+
+def test_an_atomic_write_names_the_path_asked_for_not_its_temporary_file(tmp_path):
+    from seqrnn.artifacts import atomic_write_text
+
+    with pytest.raises(IsADirectoryError) as exc:
+        atomic_write_text(str(tmp_path), "x")
+    assert exc.value.filename == str(tmp_path) and list(tmp_path.iterdir()) == []  # no temporary file left

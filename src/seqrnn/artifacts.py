@@ -41,9 +41,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename == tmp:  # name the user's path, not our temporary file
+            raise type(exc)(exc.errno, exc.strerror, path) from None
         raise
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+REPORT = "report.html"  # the file's name, also inside a folder given as --output
+
 
 def add_parser(sub) -> None:
     from .args import PREVALENCE_HDFS, add_input, add_labelled
@@ -28,8 +30,9 @@ def add_parser(sub) -> None:
                    help="share of anomalies for precision, F1 and the PR curve (default: the test set's; "
                         "HDFS full data: %.4f)" % PREVALENCE_HDFS)
     p.add_argument("--title", help="the page's title")
-    p.add_argument("--output", "-o", metavar="FILE", default="report.html",
-                   help="the HTML file (default: %(default)s)")
+    p.add_argument("--output", "-o", metavar="FILE", default=REPORT,
+                   help="the HTML file, or an existing folder to write FOLDER/%s in (default: %%(default)s)"
+                        % REPORT)
     p.set_defaults(func=run)
 
 
@@ -46,9 +49,8 @@ def run(args) -> int:
     data = Data(train=args.train, inputs=args.inputs, normal=args.normal or [], abnormal=args.abnormal or [],
                 templates=args.templates, prevalence=args.prevalence,
                 read=lambda paths, model: read_inputs(args, model, paths=list(paths)))
+    output = os.path.join(args.output, REPORT) if os.path.isdir(args.output) else args.output
     page = build(args.path, data, args.title)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(folder, exist_ok=True)
-    atomic_write_text(args.output, page)
-    print(f"report: {args.output} ({len(page) / 1e6:.1f} MB, self-contained)", file=sys.stderr)
+    atomic_write_text(output, page)  # makes the folders it needs
+    print(f"report: {output} ({len(page) / 1e6:.1f} MB, self-contained)", file=sys.stderr)
     return 0
