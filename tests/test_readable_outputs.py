@@ -67,3 +67,21 @@ def test_an_atomic_write_names_the_path_asked_for_not_its_temporary_file(tmp_pat
     with pytest.raises(IsADirectoryError) as exc:
         atomic_write_text(str(tmp_path), "x")
     assert exc.value.filename == str(tmp_path) and list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+# --- detect's summary ------------------------------------------------------------------------------------
+def test_the_summary_shortens_a_long_template_never_the_file_line_pointer(capsys, toy, tmp_path):
+    name = "sessions_of_the_night_shift_" + "x" * 12
+    (tmp_path / name).write_text("x1,a b c z d\n", encoding="utf-8")
+    long = "Unexpected error trying to delete block <*> BlockInfo not found in volumeMap " * 3
+    (tmp_path / "t.csv").write_text(f"id,template\nz,{long}\na,open <*>\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / name, "--templates", tmp_path / "t.csv",
+                           "--output", tmp_path / "found.jsonl")
+    assert code == 0, err
+    [line] = [ln for ln in err.splitlines() if "(at " in ln]
+    assert line.endswith(f" (at {name}:1)") and len(line) <= 120  # the pointer whole, within the width
+    assert f"event z '{long[:30]}" in line and "…' (at" in line  # the template shortened instead
+    (tmp_path / "t.csv").write_text("id,template\nz,Unexpected error\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / name, "--templates", tmp_path / "t.csv",
+                           "--output", tmp_path / "found.jsonl")
+    assert f"event z 'Unexpected error' (at {name}:1)" in err  # a short one whole

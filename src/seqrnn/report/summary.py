@@ -9,6 +9,7 @@ from collections import Counter
 from .findings import token_name
 
 TOP = 10
+MIN_TEMPLATE = 8  # characters of a shortened template worth showing
 
 
 def reason_kind(reason: str) -> str:
@@ -56,8 +57,9 @@ def promise_text(p: dict) -> str:
             f"(about {p['fpr'] * 1000:.3g} in 1,000 normal sequences flagged{on})")
 
 
-def event_text(model, finding, templates: dict | None) -> str:
-    """``event 3 '<*>Served block<*>'`` for the event that decided, with its template where known."""
+def event_text(model, finding, templates: dict | None, room: int | None = None) -> str:
+    """``event 3 '<*>Served block<*>'`` for the event that decided, with its template where known; within
+    ``room`` characters the template is shortened (``'<*>Serv…'``), or left out where too little is left."""
     if finding.position is None:
         return ""
     sc = finding.scores
@@ -65,8 +67,13 @@ def event_text(model, finding, templates: dict | None) -> str:
     p = finding.position
     event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])
     text = f"event {event}"
-    if templates and templates.get(event):
-        text += f" '{templates[event]}'"
+    template = templates.get(event) if templates else None
+    if template:
+        quoted = f" '{template}'"
+        if room is not None and len(text) + len(quoted) > room:
+            keep = room - len(text) - len(" '…'")
+            quoted = f" '{template[:keep]}…'" if keep >= MIN_TEMPLATE else ""
+        text += quoted
     return text
 
 
@@ -92,10 +99,10 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
             sid = sid if len(sid) <= idw else sid[: idw - 1] + "…"
             head = f"  {f.score:>9.2f}  {sid:<{idw}}  "
             lines.append(_clip(head + f.reason, width))
-            what = event_text(model, f, templates)
-            if what:
-                where = os.path.basename(f.scores.sequence.location(f.position))
-                lines.append(_clip(" " * len(head) + f"{what} (at {where})", width))
+            if f.position is not None:
+                at = f" (at {os.path.basename(f.scores.sequence.location(f.position))})"  # always whole
+                what = event_text(model, f, templates, room=width - len(head) - len(at))
+                lines.append(" " * len(head) + what + at)
     outputs = outputs or {}
     where = outputs.get("findings") or "standard output"
     lines.append(f"  full output: {where} (one JSON line per sequence"
