@@ -214,12 +214,14 @@ def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_pat
     found = json.loads(out.splitlines()[0])
     assert found["id"] == "blk_-2000" and found["location"] == f"{log}:2"
     ex = found["explain"]
-    assert ex["event_template"] == "Unexpected error trying to delete block <*>"
-    assert ex["parameters"] == ["blk_-2000"] and len(ex["expected_templates"]) == len(found["expected"])
+    assert found["event_template"] == "Unexpected error trying to delete block <*>"  # the folder's templates
+    assert len(found["expected_templates"]) == len(found["expected"])
+    assert set(ex) == {"parameters", "lines"}  # each fact in one place: the templates are the finding's
+    assert ex["parameters"] == ["blk_-2000"]
     assert [x["location"] for x in ex["lines"]][:2] == [f"{log}:1", f"{log}:2"]
     assert ex["lines"][1]["text"] == test[1] and ex["lines"][1]["anomalous"]
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--only-anomalous")
-    assert json.loads(out.splitlines()[0])["event_template"] == ex["event_template"]  # the folder's templates
+    assert json.loads(out.splitlines()[0])["event_template"] == found["event_template"]  # also without --explain
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", log, "--explain")
     assert code == 2 and "--explain reads one parsed folder" in err
 

@@ -85,3 +85,17 @@ def test_the_summary_shortens_a_long_template_never_the_file_line_pointer(capsys
     code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / name, "--templates", tmp_path / "t.csv",
                            "--output", tmp_path / "found.jsonl")
     assert f"event z 'Unexpected error' (at {name}:1)" in err  # a short one whole
+
+
+# --- detect's JSON ---------------------------------------------------------------------------------------
+def test_the_end_of_a_sequence_has_a_readable_template(capsys, toy, tmp_path):
+    (tmp_path / "s").write_text("x1,a b c d d\nx2,a b c\n", encoding="utf-8")
+    (tmp_path / "t.csv").write_text("id,template\na,open <*>\nb,read <*>\nc,close <*>\nd,done\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s", "--templates", tmp_path / "t.csv")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert all(r["anomalous"] for r in rows)
+    pairs = [(e, t) for r in rows for e, t in [(r["event"], r["event_template"]),
+                                                *zip(r["expected"], r["expected_templates"])]]
+    assert ("<end>", "<end of sequence>") in pairs and ("d", "done") in pairs
+    assert all(t is not None for e, t in pairs if e != "e")  # only an event without a template has none

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from .data.formats import Sequence
 from .errors import InputError
 from .report import finding_dict, token_name
+from .report.findings import END, END_TEMPLATE
 from .score import event_scores
 
 RECENT = 10  # raw lines of a session kept for an alert
@@ -135,6 +136,8 @@ class Watcher:
 
     # --- alerts -----------------------------------------------------------------------------------
     def _template(self, event: str) -> str | None:
+        if event == END:
+            return END_TEMPLATE
         return self.parser.template(int(event)) if event.isdigit() else None
 
     def _alert(self, kind, sid, token, location, text, params, reason) -> dict:

@@ -25,8 +25,9 @@ def add_parser(sub) -> None:
                         "what was read at the end of the input or on Ctrl-C")
     p.add_argument("--only-anomalous", action="store_true", help="print only anomalous sequences (or events)")
     p.add_argument("--explain", action="store_true",
-                   help="input from seqrnn parse: add to each anomaly the templates of its event and of the "
-                        "expected ones, its parameters and the raw lines (file:line) of the session around it")
+                   help="input from seqrnn parse: add to each anomaly, under \"explain\", its parameters and the "
+                        "raw lines (file:line) of the session around it (the templates of its event and of the "
+                        "expected ones are in every finding of a parsed folder)")
     p.add_argument("-k", type=int, default=5, help="expected events to list (default %(default)s)")
     add_threads(p)
     p.set_defaults(func=run, parameter_dests={"topk": "k"})

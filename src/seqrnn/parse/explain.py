@@ -1,16 +1,19 @@
-"""The way back from an anomalous event to the log: templates, parameters and raw lines.
+"""The way back from an anomalous event to the log: its parameters and raw lines.
 
-``Explainer(folder).explain(finding_dict, sequence)`` adds to a finding of
-``detect``: the template of the anomalous event and of the expected ones, the
-event's parameters, and the raw lines (``file:line`` and text) of the
-session around it.
+``Explainer(folder).explain(finding_dict, sequence)`` is what ``detect
+--explain`` adds to a finding under ``explain``: the event's ``parameters``
+(the variable parts of its raw line) and the raw ``lines`` of the session
+around it (``location`` ``file:line``, ``event``, ``anomalous``, ``text``).
+The templates of the event and of the expected ones are the finding's own
+``event_template`` and ``expected_templates`` (a parsed folder brings its
+templates), not repeated here.
 """
 
 from __future__ import annotations
 
 import os
 
-from .folder import read_info, read_locations, read_parameters, read_templates
+from .folder import read_info, read_locations, read_parameters
 
 AROUND = 5  # raw lines shown before and after the anomalous event
 
@@ -20,14 +23,10 @@ class Explainer:
         info = read_info(folder)
         self.sources = [f["path"] for f in info["files"]]
         self.paths = [f.get("abspath") or f["path"] for f in info["files"]]
-        self.templates = read_templates(folder)
         files, lines = read_locations(folder, len(self.sources))
         self.row = {(int(f), int(n)): i for i, (f, n) in enumerate(zip(files, lines))}
         self.parameters = read_parameters(folder)
         self._text: dict[tuple[int, int], str] = {}
-
-    def template(self, event: str) -> str | None:
-        return self.templates.get(event)
 
     def raw_lines(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
         """Text of the raw lines ``(file index, line)`` (those that can still be read)."""
@@ -54,9 +53,6 @@ class Explainer:
         p = found.get("position")
         if p is None or seq.lines is None:
             return out
-        event = found.get("event")
-        out["event_template"] = self.template(event) if event != "<end>" else None
-        out["expected_templates"] = [self.template(e) for e in found.get("expected", [])]
         files = seq.files if seq.files is not None else [0] * len(seq.lines)
         if p < len(seq):
             row = self.row.get((int(files[p]), int(seq.lines[p])))

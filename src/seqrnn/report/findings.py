@@ -32,8 +32,17 @@ def load_templates(path: str) -> dict[str, str]:
     return {str(i): t for i, t in enumerate(lines, start=1)}
 
 
+END = "<end>"  # the end of a sequence, named as an event (``event``, ``expected``)
+END_TEMPLATE = "<end of sequence>"  # its template text: the end has no log line
+
+
 def token_name(model, i: int) -> str:
-    return "<end>" if i == EOS else model.vocab_.itos[int(i)]
+    return END if i == EOS else model.vocab_.itos[int(i)]
+
+
+def template_of(templates: dict, event: str) -> str | None:
+    """The template text of ``event`` (None where ``templates`` has none); the end's is :data:`END_TEMPLATE`."""
+    return END_TEMPLATE if event == END else templates.get(event)
 
 
 MAX_LISTED = 1000  # anomalous events listed per stream in the JSON output
@@ -47,7 +56,7 @@ def finding_dict(model, f, templates: dict | None = None, k: int = 5) -> dict:
     if f.anomalous and f.position is not None:
         p = f.position
         is_end = p >= len(seq)
-        event = "<end>" if is_end else seq.tokens[p]
+        event = END if is_end else seq.tokens[p]
         expected = [token_name(model, j) for j in sc.topk[p][:k]]
         out.update(
             position=p, location=seq.location(p), event=event,
@@ -55,8 +64,8 @@ def finding_dict(model, f, templates: dict | None = None, k: int = 5) -> dict:
             expected=expected, reason=f.reason,
         )
         if templates is not None:
-            out["event_template"] = templates.get(event)
-            out["expected_templates"] = [templates.get(e) for e in expected]
+            out["event_template"] = template_of(templates, event)
+            out["expected_templates"] = [template_of(templates, e) for e in expected]
         if f.count_deviations:
             out["count_deviations"] = f.count_deviations[:5]
         flagged = np.flatnonzero(f.event_anomalous)
