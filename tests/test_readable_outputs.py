@@ -99,3 +99,33 @@ def test_the_end_of_a_sequence_has_a_readable_template(capsys, toy, tmp_path):
                                                 *zip(r["expected"], r["expected_templates"])]]
     assert ("<end>", "<end of sequence>") in pairs and ("d", "done") in pairs
     assert all(t is not None for e, t in pairs if e != "e")  # only an event without a template has none
+
+
+# --- counts in text a person reads -----------------------------------------------------------------------
+def test_human_separates_thousands_and_marks_what_is_missing():
+    from seqrnn.progress import human
+
+    assert [human(v) for v in (7, 2098, 1234567, None, True)] == ["7", "2,098", "1,234,567", "-", "True"]
+    assert human(12.345, ".1f") == "12.3" and human("n/a") == "n/a"
+
+
+def test_counts_read_with_thousands_separated_in_train_info_detect_and_follow(capsys, monkeypatch, tmp_path):
+    import io
+    import sys
+    from types import SimpleNamespace
+
+    write_toy_sessions(tmp_path / "train", n=1200, seed=3)
+    (tmp_path / "odd").write_text("".join(f"y{i},a z d\n" for i in range(1100)), encoding="utf-8")
+    code, _, err = run_cli(capsys, "train", tmp_path / "train", "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 0 and "saved" in err, err
+    code, out, _ = run_cli(capsys, "info", tmp_path / "m")
+    assert code == 0 and "training   1,080 sequences, " in out  # 10% held out for validation
+    events = int(out.split("sequences, ")[1].split(" events")[0].replace(",", ""))
+    assert events > 1000 and f"sequences, {events:,} events" in out
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "odd", "--only-anomalous")
+    assert code == 0 and err.splitlines()[:2] == ["1,100 of 1,100 sequences anomalous (100.0%)",
+                                                  "  by reason: unseen event 1,100"]
+    assert json.loads(out.splitlines()[0])["length"] == 3  # JSON keeps plain numbers
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=io.BytesIO((tmp_path / "odd").read_bytes())))
+    code, _, err = run_cli(capsys, "detect", tmp_path / "m", "-", "--follow", "--output", tmp_path / "f.jsonl")
+    assert code == 0 and err.strip().endswith("1,100 of 1,100 sequences anomalous")

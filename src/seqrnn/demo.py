@@ -26,6 +26,7 @@ from typing import Callable
 
 from .datasets import HDFS_FILES
 from .datasets import PREVALENCE_HDFS as PREVALENCE
+from .progress import human
 
 BASELINES = ("markov1", "markov3", "nb", "hmm", "count-idf")
 # What a demo run writes: its folder's entries, and those of its data/ (a folder of only these is a demo's).
@@ -117,7 +118,8 @@ def detect(run: Run) -> str:
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
     m = detection_metrics(y, decisions.anomalous, decisions.scores, PREVALENCE)
     run.summary["lstm"] = m
-    return (f"recall {m['recall']:.4f}, false-positive rate {m['fpr']:.4f} ({m['fp']} of {len(normal):,} normal), "
+    return (f"recall {m['recall']:.4f}, false-positive rate {m['fpr']:.4f} "
+            f"({human(m['fp'])} of {human(len(normal))} normal), "
             f"F1 at the full data set's prevalence {m['f1_at_prevalence']:.4f} -> {run.path('found.jsonl')}")
 
 
@@ -177,8 +179,9 @@ def parse_raw(run: Run) -> str:
     info = read_json(os.path.join(folder, "parse.json"))
     run.files["parsed"] = folder
     run.manifest["parsed"] = {k: info.get(k) for k in ("lines", "templates", "sessions", "malformed")}
-    return (f"{info['lines']:,} raw lines -> {info['templates']} templates, {info['sessions']:,} block sessions "
-            f"({info['malformed']} malformed) in {folder}; seqrnn parse does this for your logs")
+    return (f"{human(info['lines'])} raw lines -> {human(info['templates'])} templates, "
+            f"{human(info['sessions'])} block sessions ({human(info['malformed'])} malformed) in {folder}; "
+            "seqrnn parse does this for your logs")
 
 
 def report(run: Run) -> str:

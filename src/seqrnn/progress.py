@@ -1,10 +1,20 @@
-"""Progress bars for the long steps of a command (tqdm, on standard error, only on a terminal)."""
+"""Progress bars for the long steps of a command (tqdm, on standard error, only on a terminal), and how a
+number reads in the lines a person reads (:func:`human`)."""
 
 from __future__ import annotations
 
 import sys
 
 CHUNK = 2000  # sequences decided per step of the bar
+
+
+def human(value, spec: str = ",") -> str:
+    """A number as a person reads it, for every count in text a person reads (summaries, ``info``, the
+    report): thousands separated (``2,098 of 2,105``), other numbers by ``spec`` (``".1f"``); ``-`` where
+    there is none. JSON keeps plain numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else str(value)
+    return format(value, spec)
 
 
 def bar(total: int, desc: str, unit: str = "seq", enabled: bool | None = None):

@@ -180,7 +180,9 @@ def _predict(args) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    print(f"{n} of {len(seqs)} sequences anomalous", file=sys.stderr)
+    from ..progress import human
+
+    print(f"{human(n)} of {human(len(seqs))} sequences anomalous", file=sys.stderr)
     return 0
 
 

@@ -113,7 +113,10 @@ def _follow(args, detector, templates) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    print(f"{anomalous} of {decided} {'events' if fmt == 'stream' else 'sequences'} anomalous", file=sys.stderr)
+    from ..progress import human
+
+    print(f"{human(anomalous)} of {human(decided)} {'events' if fmt == 'stream' else 'sequences'} anomalous",
+          file=sys.stderr)
     return 0
 
 
@@ -155,6 +158,9 @@ def _detect_parallel(args, detector, templates, seqs) -> int:
         os.replace(args.output + ".tmp", args.output)
         for path in parts:
             os.remove(path)
-        print(f"{n_anom} of {len(seqs)} sequences anomalous ({group.size} processes)", file=sys.stderr)
+        from ..progress import human
+
+        print(f"{human(n_anom)} of {human(len(seqs))} sequences anomalous ({group.size} processes)",
+              file=sys.stderr)
     distributed.finish()
     return 0

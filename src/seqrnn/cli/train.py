@@ -190,8 +190,10 @@ def _run(args) -> int:
     elif not args.quiet:
         summary = model.training_summary()
         best_loss = summary.get("best_val_loss") or summary.get("best_loss") or float("nan")
-        print(f"saved {args.model_dir}: {len(model.vocab_) - 4} events, {model.n_parameters():,} parameters, "
-              f"best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "
+        from ..progress import human
+
+        print(f"saved {args.model_dir}: {human(len(model.vocab_) - 4)} events, {human(model.n_parameters())} "
+              f"parameters, best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "
               f"training {model.fit_seconds_:.1f}s, in all {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
 
@@ -270,7 +272,9 @@ def _train_baseline(args, cls, settings) -> int:
         print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
                           "calibration": detector.calibration}, indent=2))
     elif not args.quiet:
-        print(f"saved {args.model_dir}: {args.model}, {len(model.vocab_) - 4} events, {model.fit_seconds_:.2f}s",
+        from ..progress import human
+
+        print(f"saved {args.model_dir}: {args.model}, {human(len(model.vocab_) - 4)} events, {model.fit_seconds_:.2f}s",
               file=sys.stderr)
     return 0
 

@@ -36,6 +36,7 @@ from ..config import LEGACY_SETTINGS
 from ..data.formats import Sequence, as_sequences, split_validation
 from ..data.vocab import EOS, Vocabulary
 from ..errors import InputError
+from ..progress import human
 
 REGISTRY: dict[str, type] = {}
 
@@ -82,11 +83,12 @@ class SequenceModel:
         lines = [f"model      {self.kind}: " + ", ".join(f"{k} {v}" for k, v in self._settings().items())]
         lines += self._describe_data()
         t = self.training_summary()
-        lines.append(f"training   {t.get('sequences')} sequences, {t.get('events')} events, {t.get('seconds')}s")
+        lines.append(f"training   {human(t.get('sequences'))} sequences, {human(t.get('events'))} events, "
+                     f"{t.get('seconds')}s")
         return lines
 
     def _describe_data(self) -> list[str]:
-        return [f"vocabulary {len(self.vocab_) - 4} events (+4 reserved), format {self.format_}"]
+        return [f"vocabulary {human(len(self.vocab_) - 4)} events (+4 reserved), format {self.format_}"]
 
     # --- what subclasses provide ------------------------------------------------
     def _fit(self, train: list[np.ndarray], train_complete: list[bool],

@@ -50,6 +50,7 @@ from ..data.formats import Sequence, as_sequences
 from ..data.vocab import EOS, PAD, Vocabulary
 from ..errors import InputError, ModelFileError
 from ..metrics import choose_threshold, roc_auc
+from ..progress import human
 from ..schema import check_model
 from ..data.distinct import distinct
 from .base import load_checked_tensors, register
@@ -391,11 +392,11 @@ class SequenceClassifier:
         lines = [f"model      classifier: {c.layers}x{c.hidden} bidirectional {c.cell.upper()}, embedding "
                  f"{c.embedding_dim}, attention pooling ({c.attention} units), dropout {c.dropout}",
                  f"parameters {self.n_parameters():,}",
-                 f"vocabulary {len(self.vocab_) - 4} events (+4 reserved), format {self.format_}"]
+                 f"vocabulary {human(len(self.vocab_) - 4)} events (+4 reserved), format {self.format_}"]
         best = (f"; best val_loss {tr['best_val_loss']:.4g} (epoch {tr.get('best_epoch')})"
                 if tr.get("best_val_loss") is not None else "")
-        lines.append(f"training   {tr.get('normal')} normal and {tr.get('anomalous')} anomalous sequences, "
-                     f"{tr.get('epochs')} epochs, {tr.get('seconds')}s{best}")
+        lines.append(f"training   {human(tr.get('normal'))} normal and {human(tr.get('anomalous'))} anomalous "
+                     f"sequences, {tr.get('epochs')} epochs, {tr.get('seconds')}s{best}")
         p = 1.0 / (1.0 + math.exp(-self.threshold_))
         f1 = (f"F1 at prevalence {c.prevalence} {v['f1_at_prevalence']:.4f}" if "f1_at_prevalence" in v
               else f"F1 {v['f1']:.4f}" if "f1" in v else "F1 unknown")

@@ -23,6 +23,7 @@ from dataclasses import fields
 from ..config import LEGACY_SETTINGS, ModelConfig, TrainConfig, make_configs
 from ..data.batching import Windows, inputs_targets, length_buckets, next_event_batches, pad
 from ..data.vocab import BOS, PAD
+from ..progress import human
 from .base import SequenceModel, register
 from .nets import embedding, recurrent
 
@@ -272,9 +273,9 @@ class RNNModel(SequenceModel):
                 f"dropout {mc.dropout}, {self._reads(reads)}",
                 f"parameters {self.n_parameters():,}",
                 *self._describe_data(),
-                f"training   {_n(t.get('sequences'))} sequences, {_n(t.get('events'))} events, "
-                f"{_n(t.get('epochs'))} epochs, {_n(t.get('seconds'), '.1f')}s; best val_loss "
-                f"{_n(t.get('best_val_loss'), '.4f')} (epoch {_n(t.get('best_epoch'))})"]
+                f"training   {human(t.get('sequences'))} sequences, {human(t.get('events'))} events, "
+                f"{human(t.get('epochs'))} epochs, {human(t.get('seconds'), '.1f')}s; best val_loss "
+                f"{human(t.get('best_val_loss'), '.4f')} (epoch {human(t.get('best_epoch'))})"]
 
     def _reads(self, mapping: str) -> str:
         return mapping
@@ -352,10 +353,3 @@ class RNNModel(SequenceModel):
         logits, rnn_state = self.net_(torch.from_numpy(x)[None], state["rnn"])
         lp = torch.log_softmax(logits[0].float(), dim=-1).numpy()
         return lp, {"prev": int(ids[-1]), "rnn": rnn_state}
-
-
-def _n(value, spec: str = ",") -> str:
-    """A number as a person reads it (``seqrnn info``); ``-`` where the summary has none."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "-" if value is None else str(value)
-    return format(value, spec)

@@ -12,6 +12,8 @@ import base64
 import html
 import io
 
+from ..progress import human
+
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 CSS = """
@@ -71,7 +73,7 @@ def num(value, digits: int = 4) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}"
+        return human(value)
     if isinstance(value, float):
         if value != value:
             return "–"

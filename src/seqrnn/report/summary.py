@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+from ..progress import human
 from .findings import token_name
 
 TOP = 10
@@ -84,10 +85,10 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     n = len(findings)
     anomalous = [f for f in findings if f.anomalous]
     share = f" ({len(anomalous) / n:.1%})" if n else ""
-    lines = [f"{len(anomalous)} of {n} sequences anomalous{share}"]
+    lines = [f"{human(len(anomalous))} of {human(n)} sequences anomalous{share}"]
     by = counts_by_reason(findings)
     if by:
-        lines.append("  by reason: " + ", ".join(f"{k} {v}" for k, v in by.most_common()))
+        lines.append("  by reason: " + ", ".join(f"{k} {human(v)}" for k, v in by.most_common()))
     lines.append("  " + promise_text(promise(detector)))
     worst = sorted(anomalous, key=lambda f: -f.score)[:top]
     if worst:
