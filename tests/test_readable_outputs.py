@@ -129,3 +129,27 @@ def test_counts_read_with_thousands_separated_in_train_info_detect_and_follow(ca
     monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=io.BytesIO((tmp_path / "odd").read_bytes())))
     code, _, err = run_cli(capsys, "detect", tmp_path / "m", "-", "--follow", "--output", tmp_path / "f.jsonl")
     assert code == 0 and err.strip().endswith("1,100 of 1,100 sequences anomalous")
+
+
+# --- one reader of template files, one save --------------------------------------------------------------
+def test_a_parsed_folders_templates_are_read_by_the_one_template_reader(tmp_path):
+    from seqrnn.errors import InputError
+    from seqrnn.parse.folder import read_templates
+    from seqrnn.report import load_templates
+
+    (tmp_path / "templates.csv").write_bytes(b'\xef\xbb\xbfid,template,count\n1,"open <*>, then read",3\n2,close,1\n')
+    assert read_templates(str(tmp_path)) == load_templates(str(tmp_path / "templates.csv")) == {
+        "1": "open <*>, then read", "2": "close"}
+    (tmp_path / "templates.csv").write_bytes(b"id,template,count\n1,open,3\n2,clos\xe9,1\n")
+    with pytest.raises(InputError, match=r"templates.csv:3: .*not UTF-8"):  # was a UnicodeDecodeError
+        read_templates(str(tmp_path))
+    (tmp_path / "templates.csv").write_text("id,template,count\n1,open,3\n2\n")
+    with pytest.raises(InputError, match=r"templates.csv:3: expected the id and template columns"):
+        read_templates(str(tmp_path))
+
+
+def test_every_model_kind_saves_through_one_save():
+    from seqrnn.models.base import SavedModel, SequenceModel
+    from seqrnn.models.classifier import SequenceClassifier
+
+    assert SequenceClassifier.save is SequenceModel.save is SavedModel.save

@@ -46,7 +46,37 @@ def register(cls):
     return cls
 
 
-class SequenceModel:
+class SavedModel:
+    """Saving a model directory, the same for every kind (next-event models and the classifier): the
+    files of ``_save_files`` under the directory's write lock, then the finished directory recorded
+    (:mod:`seqrnn.modeldir`); ``_config_head`` the fields every ``config.json`` starts with."""
+
+    def save(self, model_dir: str) -> str:
+        """Write the weights, then ``config.json`` that names them (each file atomically), under the
+        directory's write lock, and record the finished directory (:mod:`seqrnn.modeldir`)."""
+        from .. import modeldir
+
+        self._check_fitted()
+        with modeldir.saving(model_dir):
+            self._save_files(model_dir)
+        return model_dir
+
+    def _save_files(self, model_dir: str) -> None:
+        raise NotImplementedError
+
+    def _config_head(self) -> dict:
+        return {
+            "format": artifacts.FORMAT,
+            "format_version": artifacts.FORMAT_VERSION,
+            "kind": self.kind,
+            "settings": self._settings(),
+            "data_format": self.format_,
+            "text_tokens": self.text_tokens_,
+            "vocabulary": self.vocab_.to_dict(),
+        }
+
+
+class SequenceModel(SavedModel):
     kind = "base"
 
     # --- optional parts, with their defaults ------------------------------------------
@@ -195,17 +225,7 @@ class SequenceModel:
             raise InputError(f"k must be an integer >= 1, not {k!r}", params="k")
         return self.score_events(X, format, topk=k)
 
-    # --- saving ------------------------------------------------------------------
-    def save(self, model_dir: str) -> str:
-        """Write the weights, then ``config.json`` that names them (each file atomically), under the
-        directory's write lock, and record the finished directory (:mod:`seqrnn.modeldir`)."""
-        from .. import modeldir
-
-        self._check_fitted()
-        with modeldir.saving(model_dir):
-            self._save_files(model_dir)
-        return model_dir
-
+    # --- saving (save: SavedModel's) ----------------------------------------------
     def _save_files(self, model_dir: str) -> None:
         """The model's files alone (a training's best epoch so far: not yet a finished directory)."""
         os.makedirs(model_dir, exist_ok=True)
@@ -213,17 +233,7 @@ class SequenceModel:
         artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), self._config_dict())
 
     def _config_dict(self) -> dict:
-        return {
-            "format": artifacts.FORMAT,
-            "format_version": artifacts.FORMAT_VERSION,
-            "kind": self.kind,
-            "settings": self._settings(),
-            "data_format": self.format_,
-            "text_tokens": self.text_tokens_,
-            "vocabulary": self.vocab_.to_dict(),
-            "training": self.training_summary(),
-            "versions": artifacts.versions(),
-        }
+        return {**self._config_head(), "training": self.training_summary(), "versions": artifacts.versions()}
 
     def training_summary(self) -> dict:
         """What training saw and how long it took (``config.json``'s ``training``)."""

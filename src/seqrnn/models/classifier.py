@@ -53,7 +53,7 @@ from ..metrics import choose_threshold, roc_auc
 from ..progress import human
 from ..schema import check_model
 from ..data.distinct import distinct
-from .base import load_checked_tensors, register
+from .base import SavedModel, load_checked_tensors, register
 from .nets import embedding, recurrent
 
 LEGACY_FORMAT = "seqrnn-classifier"  # the "format" of classifier directories before seqrnn.load read them
@@ -188,7 +188,7 @@ class LabelledLoss:
 
 
 @register
-class SequenceClassifier:
+class SequenceClassifier(SavedModel):
     """A bidirectional RNN with attention pooling that labels whole sequences.
 
     scikit-learn style: settings in the constructor (the fields of
@@ -405,15 +405,7 @@ class SequenceClassifier:
                      f"{v.get('threshold_on', c.threshold_on)}; validation {f1}{rates}")
         return lines
 
-    # --- saving -----------------------------------------------------------------------
-    def save(self, model_dir: str) -> str:
-        from .. import modeldir
-
-        self._check_fitted()
-        with modeldir.saving(model_dir):
-            self._save_files(model_dir)
-        return model_dir
-
+    # --- saving (save: SavedModel's) --------------------------------------------------
     def _save_files(self, model_dir: str) -> None:
         from ..train import write_history
 
@@ -424,11 +416,8 @@ class SequenceClassifier:
             write_history(os.path.join(model_dir, artifacts.HISTORY), self.history_, HISTORY_FIELDS)
         # The config last: it names a complete set of files.
         artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), {
-            "format": artifacts.FORMAT, "format_version": artifacts.FORMAT_VERSION, "kind": self.kind,
-            "settings": self._settings(), "data_format": self.format_,
-            "text_tokens": self.text_tokens_, "vocabulary": self.vocab_.to_dict(),
-            "threshold": self.threshold_, "pos_weight": self.pos_weight_, "validation": self.validation_,
-            "training": self._training_summary(), "versions": artifacts.versions()})
+            **self._config_head(), "threshold": self.threshold_, "pos_weight": self.pos_weight_,
+            "validation": self.validation_, "training": self._training_summary(), "versions": artifacts.versions()})
 
     @classmethod
     def _from_config(cls, config: dict, model_dir: str) -> "SequenceClassifier":

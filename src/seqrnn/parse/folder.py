@@ -98,16 +98,11 @@ def read_parameters(folder: str) -> list[list[str]]:
 
 
 def read_templates(folder: str) -> dict[str, str]:
-    """Event id -> template text."""
-    path = os.path.join(folder, "templates.csv")
-    out = {}
-    for number, row in _rows(path):
-        if number == 1:
-            continue
-        if len(row) < 2:
-            raise InputError("expected id,template,count", path, number)
-        out[row[0]] = row[1]
-    return out
+    """Event id -> template text, from the folder's ``templates.csv`` (``id,template,count``), read by
+    :func:`seqrnn.report.load_templates`, the one reader of template files."""
+    from ..report.findings import load_templates
+
+    return load_templates(os.path.join(folder, "templates.csv"))
 
 
 def read_parsed(folder: str, format: str | None = None):

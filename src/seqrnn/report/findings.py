@@ -14,12 +14,14 @@ from ..errors import InputError
 
 
 def load_templates(path: str) -> dict[str, str]:
-    """Event id -> template text.
+    """Event id -> template text: the one reader of template files (a parsed folder's too, see
+    :func:`seqrnn.parse.folder.read_templates`).
 
     Three layouts: one template per line, event ``N`` on line ``N`` (as in the
     HDFS data here), a CSV with ``EventId`` and ``EventTemplate`` columns
     (loghub's ``*_templates.csv``), or one with ``id`` and ``template`` columns
-    (the ``templates.csv`` of a ``seqrnn parse`` folder).
+    (the ``templates.csv`` of a ``seqrnn parse`` folder). A CSV row without
+    both columns is refused, naming its line.
     """
     lines = [t for _, t in iter_lines(path)]
     if not lines:
@@ -27,8 +29,17 @@ def load_templates(path: str) -> dict[str, str]:
     header = next(csv.reader([lines[0]]))
     for id_column, text_column in (("EventId", "EventTemplate"), ("id", "template")):  # loghub's; seqrnn parse's
         if id_column in header and text_column in header:
-            rows = csv.DictReader(io.StringIO("\n".join(lines)))
-            return {r[id_column]: r[text_column] for r in rows}
+            i, j = header.index(id_column), header.index(text_column)
+            rows = csv.reader(io.StringIO("\n".join(lines[1:])))
+            out = {}
+            for row in rows:
+                if not row:
+                    continue
+                if len(row) <= max(i, j):
+                    raise InputError(f"expected the {id_column} and {text_column} columns of the header",
+                                     path, rows.line_num + 1)
+                out[row[i]] = row[j]
+            return out
     return {str(i): t for i, t in enumerate(lines, start=1)}
 
 
