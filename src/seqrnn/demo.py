@@ -235,8 +235,8 @@ def check_folder(folder: str) -> bool:
 def run_demo(folder: str = os.path.join("runs", "demo"), epochs: int = 10, baselines=BASELINES,
              quiet: bool = False, steps: list[Step] | None = None) -> dict:
     """Run every step of :data:`STEPS` (or ``steps``) into ``folder`` (new, empty or a previous run, see
-    :func:`check_folder`), saying how it goes on standard error unless ``quiet``. Returns the summary: folder, report, seconds per step, the LSTM's detection metrics
-    and the comparison table."""
+    :func:`check_folder`), saying how it goes on standard error unless ``quiet``. Returns the summary:
+    folder, report, seconds per step, the LSTM's detection metrics and the comparison table."""
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     if check_folder(folder):
         say(f"{folder} holds a previous demo run: reusing it, its files are overwritten")
