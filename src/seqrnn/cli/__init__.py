@@ -20,7 +20,7 @@ import sys
 from ..errors import InputError, SeqrnnError
 
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "detect", "evaluate-detection", "info", "demo",
-                             "generate", "compare", "tune", "classify")
+                             "generate", "compare", "tune", "classify", "calibrate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -153,7 +153,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     setting("--threads", type=int, help="CPU threads (default: all cores)")
     setting("--seed", type=int, help="random seed (default 0): same seed, same weights")
     t.add_argument("--target-fpr", type=float, default=None,
-                   help="false-positive rate the detection thresholds are calibrated for (default 0.001)")
+                   help="false-positive rate on normal data that all detection views share, per session (per "
+                        "event for a stream; default 0.001); n training sessions cannot back a rate below "
+                        "1/(n+1)")
 
 
 # --- reading and writing ------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def run(args) -> int:
         write_event_table(args.events, model, decisions.findings, args.k)
     if args.plot:
         plot_findings(args.plot, decisions.findings, None if args.top_g else detector.nll_cut)
-    print(f"{n_anom} of {len(seqs)} sequences anomalous", file=sys.stderr)
+    print(f"{n_anom} of {len(seqs)} sequences anomalous; {detector.promise_text()}", file=sys.stderr)
     return 0
 
 

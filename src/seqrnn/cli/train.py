@@ -144,6 +144,9 @@ def _calibrate(args, model, seqs, valid):
     from ..detect import DEFAULT_TARGET_FPR, Detector
 
     target_fpr = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
-    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid)
+    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid,
+                                                           verbose=0 if args.quiet else 1)
     detector.save(args.model_dir)
+    if not args.quiet:
+        print(f"calibrated: {detector.promise_text()}", file=sys.stderr)
     return detector
