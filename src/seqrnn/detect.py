@@ -357,7 +357,8 @@ class Detector:
     def _set_calibration(self, cal: Calibration) -> None:
         self.calibration_ = cal
         self.nll_threshold_ = cal.cut("surprise") if "surprise" in cal.values else None
-        self.count_threshold_ = cal.cut("count") if "count" in cal.values else None
+        own_count = "count" in cal.values and "count" not in self.model.views
+        self.count_threshold_ = cal.cut("count") if own_count else None
         self.view_thresholds_ = {k: cal.cut(k) for k in self.model.views if k in cal.values}
 
     def add_normal(self, X, format: str | None = None) -> "Detector":
@@ -536,7 +537,7 @@ class Detector:
                 raise ValueError("the views' calibration values differ in number")
             profiles = weights = None
             if cal.get("count"):
-                if not model.count_profile or "count" not in values:
+                if not model.count_profile or "count" not in values or "count" in model.views:
                     raise ValueError("a count profile for a model without one")
                 profiles, weights = _profiles(t, len(model.vocab_))
         except ModelFileError:
@@ -663,7 +664,9 @@ class Detector:
         cut = self.calibration_.fused_cut
         if not math.isfinite(cut):
             return 0.0
-        return fused / cut if cut > 0 else fused + 1.0
+        if cut > 0:
+            return fused / cut
+        return 1.0 + fused if fused > cut else 0.0  # every calibration sequence alike: anything else fires
 
     def _session(self, sc, r: int, stats: dict, judged: dict, fused: float, p_value: float) -> Finding:
         """The finding of session ``r`` of a batch: ``judged`` holds each view's (values, cut, p-values,
@@ -703,7 +706,7 @@ class Detector:
             if not mark_only and flags.any():
                 f.position = int(np.flatnonzero(flags)[0])
                 f.reason = self.event_reason(sc, f.position)
-        elif view == "count":
+        elif view == "count" and view not in self.model.views:
             ref = self.count_profiles_[int(stat["_count_near"])]
             devs = deviations(stat["_counts"], ref, self.count_weights_, self.model.vocab_)
             marks = _surplus_positions(sc.ids, devs, self.model.vocab_)
