@@ -153,7 +153,9 @@ def test_identical_sequences_scored_once_but_keep_their_own_identity(table):
 def test_calibrated_threshold_decisions(table_detector):
     det = table_detector
     assert det.nll_cut == pytest.approx(NLL_THRESHOLD)
-    assert det.calibration_.values["surprise"].tolist() == pytest.approx([-math.log(.1)])
+    # one calibration session: judged event by event, on its five events
+    assert det.unit_ == "event"
+    assert det.calibration_.values["surprise"].tolist() == pytest.approx(-np.log([.6, .4, .4, .1, .5]))
     assert det.count_threshold_ is None
     d = det.decide([session(["a", "b", "c", "b"], "ok")])
     f = d.findings[0]
