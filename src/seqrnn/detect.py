@@ -693,7 +693,8 @@ class Detector:
             return finding
         for _, k in fired:  # every firing view marks its events
             self._explain(finding, k, stat, mark_only=True)
-        finding.view = max(fired)[1]
+        # An unseen event is the plainest evidence; otherwise the most extreme view explains.
+        finding.view = "unseen" if any(k == "unseen" for _, k in fired) else max(fired)[1]
         self._explain(finding, finding.view, stat, mark_only=False)
         return finding
 
