@@ -102,7 +102,7 @@ def run_once(names: list[str], train: list[Sequence], normal: list[Sequence], ab
             t_detect = t_score + time.perf_counter() - t0
             m = detection_metrics(y, d.anomalous, d.scores, prevalence)
             m.update(train_seconds=t_train, detect_seconds=t_detect, promised_fpr=detector.promised_fpr)
-            rows[row] = {"metrics": m, "scores": d.scores}
+            rows[row] = {"metrics": m, "scores": d.scores, "anomalous": d.anomalous}
             if progress:
                 progress(f"seed {seed} {row:>16}: F1 {m['f1']:.4f}  recall {m['recall']:.4f}  FPR {m['fpr']:.4f}  "
                          f"ROC-AUC {m['roc_auc']:.4f}  train {t_train:.1f}s  detect {t_detect:.2f}s")
