@@ -1,14 +1,15 @@
 """Character-level tinyshakespeare in ten minutes of wall-clock on this machine.
 
-Trains the ``text`` preset (2x512 LSTM, dropout 0.1, Adam 3e-3 held and
-then decayed over the last 30% of the time budget, 64 parallel streams read
-50 characters at a time with the state carried) on the first 90% of the
-file, validating on the last 10% every ``eval_every`` steps. Writes the validation loss curve
+Trains the ``text`` preset sized for the budget as ``seqrnn train --minutes``
+does (:func:`seqrnn.budget.text_settings` at this machine's measured speed;
+Adam 3e-3 held and then decayed over the last 30% of the time budget,
+parallel streams read in chunks with the state carried) on the first 90% of
+the file, validating on the last 10% every ``eval_every`` steps. Writes the validation loss curve
 (seconds, nats/char), training and generation characters/s, the final
 validation loss in nats and bits per character, and a 300-character sample
 at temperature 0.8 from ``ROMEO:``.
 
-    flock /tmp/seqrnn-heavy.lock timeout 900 python bench/text_shakespeare.py [--minutes 10]
+    python bench/text_shakespeare.py [--minutes 10] [--threads 2] [--tuning-split] [--unsized]
 
 Any ``--set key=value`` overrides a setting of the preset
 (``--set dropout=0.1 --set lr=4e-3``).
@@ -39,21 +40,41 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset setting")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a setting of the sized preset")
+    ap.add_argument("--no-one-stream", action="store_true",
+                    help="skip reading the held-out text as one stream at the end (a minute at one thread)")
+    ap.add_argument("--unsized", action="store_true", help="the text preset as it is, not sized for the budget")
     ap.add_argument("--name", default="text_shakespeare", help="results file name (bench/results/NAME.json)")
+    ap.add_argument("--tuning-split", action="store_true",
+                    help="leave the file's last 10%% out: train on the first 80%%, validate on the next 10%% "
+                         "(the split the sizing rule was chosen on)")
     args = ap.parse_args()
 
     import torch
 
+    from seqrnn.budget import probe_gflops, text_settings
     from seqrnn.data.formats import read_text
     from seqrnn.generate import generate, render
     from seqrnn.models.rnn import RNNModel
 
     torch.set_num_threads(args.threads)
     path = data_path("text", "tinyshakespeare.txt")
+    if args.tuning_split:
+        import tempfile
+
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        tmp = os.path.join(tempfile.mkdtemp(prefix="seqrnn-tuning-"), "tinyshakespeare_first90.txt")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text[: int(round(len(text) * 0.9))])
+        path = tmp
     overrides = dict(kv.split("=", 1) for kv in args.set)
     overrides = {k.replace("-", "_"): parse_value(v) for k, v in overrides.items()}
-    settings = dict(minutes=args.minutes, epochs=1000, threads=args.threads, seed=0, **overrides)
+    gflops = probe_gflops()
+    plan = text_settings(args.minutes, gflops)
+    sized = {} if args.unsized else plan.settings
+    settings = {**sized, **dict(minutes=args.minutes, epochs=1000, threads=args.threads, seed=0), **overrides}
     model = RNNModel("text", **settings)
     (seq,) = read_text(path)
     cut = int(round(len(seq) * (1 - model.train_config.validation_split)))
@@ -68,7 +89,7 @@ def main() -> None:
 
     # The best weights over the whole validation text read as one stream, state carried throughout
     # (the training-time validation reads it as 64 rows, each starting with an empty state).
-    ev = model.evaluate([seq.slice(cut)])
+    ev = None if args.no_one_stream else model.evaluate([seq.slice(cut)])
 
     # Generation: one sample (one step per character), and 32 drawn together.
     gen = {}
@@ -79,9 +100,12 @@ def main() -> None:
     (sample,) = generate(model, "ROMEO:", length=300, temperature=0.8, seed=0)
 
     result = {
-        "data": {"file": "text/tinyshakespeare.txt", "characters": len(seq), "train_characters": cut,
+        "data": {"file": "text/tinyshakespeare.txt" + (" (first 90%: the tuning split)" if args.tuning_split else ""), "characters": len(seq), "train_characters": cut,
                  "validation_characters": len(seq) - cut, "vocabulary": len(model.vocab_) - 4},
         "settings": model._settings(),
+        "probe_gflops": round(gflops, 1),
+        "reference_minutes": round(plan.reference_minutes, 2),
+        "sized": not args.unsized,
         "parameters": model.n_parameters(),
         "wall_seconds": round(wall, 1),
         "steps": h[-1]["step"],
@@ -92,7 +116,7 @@ def main() -> None:
         "best_val_loss": round(best["val_loss"], 4),
         "best_val_bits": round(best["val_loss"] / math.log(2), 4),
         "best_at_seconds": round(best["time"], 1),
-        "best_val_loss_one_stream": round(ev["loss"], 4),
+        "best_val_loss_one_stream": round(ev["loss"], 4) if ev else None,
         "curve": [{"seconds": round(r["time"], 1), "step": r["step"], "epoch": r["epoch"],
                    "loss": round(r["loss"], 4), "val_loss": round(r["val_loss"], 4), "lr": round(r["lr"], 6)}
                   for r in h],

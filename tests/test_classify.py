@@ -23,7 +23,7 @@ from seqrnn.models.classifier import (  # noqa: E402
 from seqrnn.cli import main  # noqa: E402
 from seqrnn.data.vocab import PAD  # noqa: E402
 from seqrnn.errors import InputError, ModelFileError  # noqa: E402
-from seqrnn.train import Callback, TrainingInterrupted  # noqa: E402
+from seqrnn.train import Callback, TrainingInterrupted, read_checkpoint  # noqa: E402
 
 SMALL = dict(hidden=16, embedding_dim=8, attention=16, epochs=12, schedule="constant", batch_size=32, seed=0, threads=1,
              patience=0, dropout=0.0)
@@ -124,7 +124,8 @@ class TestFiles:
         assert loaded.threshold_ == clf.threshold_
         for a, b in zip(loaded.explain(X), clf.explain(X)):
             np.testing.assert_array_equal(a.attention, b.attention)
-        assert sorted(os.listdir(tmp_path / "c")) == ["config.json", "history.csv", "model.safetensors"]
+        assert sorted(os.listdir(tmp_path / "c")) == [".lock", "config.json", "history.csv", "model.safetensors",
+                                                      "status.json"]
 
     def test_a_next_event_model_is_not_a_classifier(self, tmp_path):
         (tmp_path / "m").mkdir()
@@ -192,6 +193,7 @@ class TestFiles:
         settings = config["settings"]
         settings["validation"] = settings.pop("validation_split")
         path.write_text(json.dumps({**config, "format": "seqrnn-classifier"}))
+        (tmp_path / "c" / "status.json").unlink()  # written before status.json
         loaded = load_classifier(str(tmp_path / "c"))
         assert loaded.config.validation_split == clf.config.validation_split
         X, _ = b_then_a(50, seed=4)
@@ -247,7 +249,7 @@ def test_ctrl_c_writes_a_checkpoint_and_keeps_the_best_epoch(tmp_path):
     with pytest.raises(TrainingInterrupted) as err:
         clf.fit(X, y, model_dir=model_dir, callbacks=[StopAt(2)])
     assert err.value.checkpoint == os.path.join(model_dir, "checkpoint")
-    state = json.loads((tmp_path / "c" / "checkpoint" / "state.json").read_text())
+    state, _ = read_checkpoint(str(tmp_path / "c" / "checkpoint" / "checkpoint.safetensors"))
     assert state["epoch"] == 2 and [r["epoch"] for r in state["history"]] == [1, 2]
     # the best epoch so far is the fitted and saved classifier
     assert len(clf.history_) == 2
@@ -321,7 +323,7 @@ def test_classify_train_resumes_after_ctrl_c_as_if_never_stopped(tmp_path, monke
 @pytest.mark.parametrize("edit", ["list", "epoch", "history", "best_loss", "opt_scalars", "tensor"])
 def test_a_damaged_checkpoint_is_refused_in_one_line(edit, tmp_path, capsys):
     """classify train --resume on a tampered checkpoint: exit 2 and one line, never a traceback."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import save_file
 
     X, y = b_then_a(60, seed=5)
     normal, abnormal = tmp_path / "n.txt", tmp_path / "a.txt"
@@ -330,16 +332,14 @@ def test_a_damaged_checkpoint_is_refused_in_one_line(edit, tmp_path, capsys):
     args = ["classify", "train", "--normal", str(normal), "--abnormal", str(abnormal), "-m", str(tmp_path / "c"),
             "--epochs", "2", "--hidden", "8", "--threads", "1", "-q"]
     assert main(args) == 0
-    state_json = tmp_path / "c" / "checkpoint" / "state.json"
-    state = json.loads(state_json.read_text(encoding="utf-8"))
+    path = str(tmp_path / "c" / "checkpoint" / "checkpoint.safetensors")
+    state, tensors = read_checkpoint(path)
     if edit == "tensor":
-        t = load_file(str(tmp_path / "c" / "checkpoint" / "state.safetensors"))
-        del t["rng.torch"]
-        save_file(t, str(tmp_path / "c" / "checkpoint" / "state.safetensors"))
+        del tensors["rng.torch"]
     else:
         state = [] if edit == "list" else {**state, edit: {"epoch": "x", "history": "abc", "best_loss": "abc"}.get(
             edit, None)}
-        state_json.write_text(json.dumps(state), encoding="utf-8")
+    save_file(tensors, path, metadata={"seqrnn_checkpoint": json.dumps(state)})
     capsys.readouterr()
     assert main(args + ["--resume", "--epochs", "3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

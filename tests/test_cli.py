@@ -291,6 +291,8 @@ def _setting_flags(kind: str) -> tuple[list[str], dict]:
             value = True
         elif dest == "threads":
             value = 1
+        elif dest == "device":
+            value = "cpu"
         else:
             value = {int: 2, float: 0.25}[action.type]
         values[dest] = value

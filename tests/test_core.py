@@ -27,7 +27,7 @@ from conftest import TINY_SETTINGS, toy_session_lines, write_toy_sessions
 
 torch = pytest.importorskip("torch")
 from seqrnn.models.rnn import RNNModel  # noqa: E402
-from seqrnn.train import Callback, TrainingInterrupted  # noqa: E402
+from seqrnn.train import Callback, TrainingInterrupted, read_checkpoint  # noqa: E402
 
 
 def write(path, text: str | bytes):
@@ -405,7 +405,7 @@ class TestResume:
         model_dir = str(tmp_path / "m")
         first = tiny(epochs=2).fit(str(toy_path), model_dir=model_dir)
         assert [r["epoch"] for r in first.history_] == [1, 2]
-        assert os.path.isfile(os.path.join(model_dir, "checkpoint", "state.json"))
+        assert os.path.isfile(os.path.join(model_dir, "checkpoint", "checkpoint.safetensors"))
         assert os.path.isfile(os.path.join(model_dir, "history.csv"))
 
         second = tiny(epochs=4).fit(str(toy_path), model_dir=model_dir, resume=True)
@@ -441,12 +441,12 @@ class TestResume:
             tiny(epochs=4).fit(str(toy_path), model_dir=model_dir, callbacks=[StopAtTwo()])
         checkpoint = os.path.join(model_dir, "checkpoint")
         assert err.value.checkpoint == checkpoint
-        with open(os.path.join(checkpoint, "state.json"), encoding="utf-8") as fh:
-            state = json.load(fh)
+        state, _ = read_checkpoint(os.path.join(checkpoint, "checkpoint.safetensors"))
         assert state["epoch"] == 2
         assert [r["epoch"] for r in state["history"]] == [1, 2]
-        # the best epoch so far is a loadable model already
-        assert isinstance(seqrnn.load(model_dir), RNNModel)
+        # the best epoch so far is on disk, but the directory is refused until the training finishes
+        with pytest.raises(ModelFileError, match="did not finish"):
+            seqrnn.load(model_dir)
 
         resumed = tiny(epochs=4).fit(str(toy_path), model_dir=model_dir, resume=True)
         assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]

@@ -75,15 +75,20 @@ def test_temperature_to_zero_is_greedy(text_model):
     np.testing.assert_array_equal(lp.argmax(1), greedy.ids)
 
 
-def test_generation_is_incremental_and_matches_a_full_pass(text_model):
+def test_generation_is_incremental_and_matches_a_full_pass(text_model, monkeypatch):
+    from seqrnn.generate import RecurrentStep
+
     model, _ = text_model
     lengths = []
+    step = RecurrentStep.step
+    monkeypatch.setattr(RecurrentStep, "step", lambda self, t, s: (lengths.append(t.shape), step(self, t, s))[1])
     hook = model.net_.rnn.register_forward_hook(lambda m, inp, out: lengths.append(inp[0].shape[1]))
     try:
         samples = generate(model, "ROMEO:", length=40, temperature=1.0, num_samples=2, seed=3)
     finally:
         hook.remove()
-    assert lengths == [len("ROMEO:") + 1] + [1] * 39  # the prompt once, then one step per new token
+    # The prompt once through the network, then one step per new token (two samples side by side).
+    assert lengths == [len("ROMEO:") + 1] + [torch.Size([2])] * 39
     for s in samples:
         lp = full_pass(model, s)
         np.testing.assert_allclose(s.logprob, lp[np.arange(len(s.ids)), s.ids], atol=1e-4)

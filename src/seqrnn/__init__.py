@@ -7,6 +7,13 @@ The heavy parts (PyTorch) are imported only when a model is used, so that
 
 __version__ = "0.1.0"
 
+import sys as _sys
+
+if "torch" not in _sys.modules:  # OpenMP reads its settings once, when torch loads it: see seqrnn.runtime
+    from . import runtime as _runtime
+
+    _runtime.configure()
+
 _LAZY = {
     "RNNModel": ("seqrnn.models.rnn", "RNNModel"),
     "ContextModel": ("seqrnn.models.context", "ContextModel"),

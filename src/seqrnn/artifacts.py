@@ -9,11 +9,12 @@ old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from typing import Any
 
-from .errors import ModelFileError
+from .errors import ModelFileError, SeqrnnError
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -68,25 +69,54 @@ def save_tensors(path: str, tensors: dict, metadata: dict | None = None) -> None
 
 
 def load_tensors(path: str) -> dict:
-    """Read a safetensors file into numpy arrays, with a clear error if it is broken."""
-    from safetensors.numpy import load
+    """Read a safetensors file into numpy arrays, with a clear error if it is broken. The file is
+    memory-mapped, each tensor copied out of it once: never read whole into memory first."""
+    from safetensors import safe_open
 
     if not os.path.isfile(path):
-        raise ModelFileError("weights file is missing", path)
+        raise ModelFileError("weights file is missing" if not os.path.exists(path) else "not a regular file", path)
+    from .limits import check_memory
+    from .schema import DTYPE_BYTES, read_header
+
+    header = read_header(path)  # checked, and the size of what it describes bounded, before any read
+    check_memory(sum(math.prod(shape) * DTYPE_BYTES[dtype] for dtype, shape in header.values()),
+                 "reading this file", error=ModelFileError, path=path)
     try:
-        with open(path, "rb") as fh:
-            return load(fh.read())
+        with safe_open(path, framework="np") as fh:
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+        return {k: v if v.flags.writeable else v.copy() for k, v in tensors.items()}
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the weights file: {exc.strerror or exc}", path) from None
     except Exception as exc:  # safetensors raises its own error types
         raise ModelFileError(f"weights file is truncated or not safetensors ({exc})", path) from None
 
 
-def read_json(path: str, error: type = ModelFileError, what: str = "JSON"):
-    """The parsed JSON file at ``path``; a file that is not UTF-8 JSON raises ``error`` naming it."""
+MAX_JSON_BYTES = 256 << 20  # a config.json of a million-token vocabulary is tens of MiB
+
+
+def finite_json(obj: Any, model_dir: str | None = None, **kwargs) -> str:
+    """``json.dumps`` that refuses NaN and infinity (not JSON, and never a result): a
+    :class:`ModelFileError` saying the model's numbers are broken."""
     try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:
+        raise ModelFileError("the model gave a value that is not a finite number (NaN or infinity): its weights "
+                             "are unusable; train again (with a lower --lr)", model_dir) from None
+
+
+def read_json(path: str, error: type = ModelFileError, what: str = "JSON"):
+    """The parsed JSON file at ``path``; a file that is not UTF-8 JSON (or is larger than any file
+    seqrnn writes) raises ``error`` naming it."""
+    try:
+        if os.path.isfile(path) and os.path.getsize(path) > MAX_JSON_BYTES:
+            raise error(f"{what} file of {os.path.getsize(path):,} bytes, larger than any seqrnn writes "
+                        f"({MAX_JSON_BYTES:,})", path)
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{what} is truncated or not JSON ({exc})", path) from None
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, SeqrnnError):
+            raise
+        raise error(f"{what} is truncated or not JSON ({str(exc)[:200]})", path) from None
 
 
 # What each kind of model directory holds, to point a user at the command that reads it.
@@ -103,11 +133,15 @@ def read_config(model_dir: str, fmt: str | tuple[str, ...] = FORMAT, version: in
         raise ModelFileError(f"not a seqrnn model directory ({CONFIG} is missing)", model_dir)
     config = read_json(path, ModelFileError, "config")
     found = config.get("format") if isinstance(config, dict) else None
+    found = found if isinstance(found, str) else None
     if found not in ((fmt,) if isinstance(fmt, str) else fmt):
         fmt = fmt if isinstance(fmt, str) else fmt[0]
         hint = f" ({KINDS[found]})" if found in KINDS else ""
         raise ModelFileError(f"not a {fmt} config (no \"format\": \"{fmt}\"){hint}", path)
-    if int(config.get("format_version", 0)) > version:
+    found_version = config.get("format_version", 0)
+    if isinstance(found_version, bool) or not isinstance(found_version, int):
+        raise ModelFileError(f"format_version must be an integer, not {found_version!r:.60}", path)
+    if found_version > version:
         raise ModelFileError(
             f"written by a newer seqrnn (format version {config['format_version']}); upgrade seqrnn", path)
     return config

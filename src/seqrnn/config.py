@@ -13,6 +13,9 @@ CELLS = ("lstm", "gru")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "wsd")
 COSINE_FLOOR = 0.1  # the cosine and wsd schedules end at this fraction of lr, by default
+MAX_LAYERS = 100  # stacked recurrent layers (seqrnn.schema.MAX_LAYERS): more take minutes to build
+MAX_SEED = 2**32 - 1  # seqrnn.limits.MAX_SEED: what every random generator used here accepts
+MAX_THREADS = 1024
 
 
 @dataclass
@@ -47,6 +50,7 @@ class TrainConfig:
     warmup: int = 0  # optimizer steps of linear learning-rate warm-up
     eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
     lr_floor: float = COSINE_FLOOR  # the fraction of lr the cosine and wsd schedules decay to
+    device: str = "auto"  # where to train: auto (a GPU if there is one), cpu, cuda, cuda:N
 
 
 PRESETS: dict[str, dict] = {
@@ -104,13 +108,19 @@ def check_types(cfg) -> None:
     ``hidden=True``), naming it: the dataclass's annotation is the type (an int is a float too)."""
     from .errors import InputError
 
+    import math
+
     for f in fields(cfg):
         v = getattr(cfg, f.name)
         ok = {"int": isinstance(v, int) and not isinstance(v, bool),
-              "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+              "float": isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
               "str": isinstance(v, str), "bool": isinstance(v, bool)}.get(str(f.type), True)
         if not ok:
-            raise InputError(f"{f.name} must be of type {f.type}, not {v!r}", params=f.name)
+            raise InputError(f"{f.name} must be {'a finite number' if f.type == 'float' else f'of type {f.type}'}, "
+                             f"not {v!r}", params=f.name)
+
+
+MAX_LR = 1e3  # beyond it Adam's update overflows float32 (1e38: a RuntimeError deep in torch)
 
 
 def validate(mc: ModelConfig, tc: TrainConfig) -> None:
@@ -128,7 +138,8 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         (mc.cell in CELLS, f"cell must be one of {CELLS}, not {mc.cell!r}", ("cell",)),
         (mc.mapping in MAPPINGS, f"mapping must be one of {MAPPINGS}, not {mc.mapping!r}", ("mapping",)),
         (tc.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, not {tc.optimizer!r}", ("optimizer",)),
-        at_least("layers", mc.layers, 1), at_least("hidden", mc.hidden, 1),
+        (1 <= mc.layers <= MAX_LAYERS, f"layers must be from 1 to {MAX_LAYERS}, not {mc.layers}", ("layers",)),
+        at_least("hidden", mc.hidden, 1),
         at_least("embedding_dim", mc.embedding_dim, 1),
         (0.0 <= mc.dropout < 1.0, f"dropout must be in [0, 1), not {mc.dropout}", ("dropout",)),
         at_least("window", mc.window, 1),
@@ -137,7 +148,7 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
          "bidirectional needs mapping many-to-one: a bidirectional many-to-many model sees the event it "
          "predicts through its backward pass (for context on both sides of an event use the context model)",
          ("bidirectional", "mapping")),
-        (tc.lr > 0, f"lr must be > 0, not {tc.lr}", ("lr",)),
+        (0 < tc.lr <= MAX_LR, f"lr must be > 0 and at most {MAX_LR:g}, not {tc.lr}", ("lr",)),
         at_least("weight_decay", tc.weight_decay, 0), at_least("patience", tc.patience, 0),
         at_least("clip", tc.clip, 0), at_least("minutes", tc.minutes, 0),
         at_least("batch_size", tc.batch_size, 1), at_least("epochs", tc.epochs, 1), at_least("chunk", tc.chunk, 2),
@@ -146,7 +157,12 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         at_least("topk", tc.topk, 1),
         (tc.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, not {tc.schedule!r}", ("schedule",)),
         at_least("warmup", tc.warmup, 0), at_least("eval_every", tc.eval_every, 0),
+        (0 <= tc.seed <= MAX_SEED, f"seed must be an integer from 0 to {MAX_SEED}, not {tc.seed}", ("seed",)),
+        (0 <= tc.threads <= MAX_THREADS, f"threads must be from 0 (all cores) to {MAX_THREADS}, not {tc.threads}",
+         ("threads",)),
         (0.0 <= tc.lr_floor <= 1.0, f"lr_floor must be in [0, 1], not {tc.lr_floor}", ("lr_floor",)),
+        (tc.device in ("auto", "cpu", "cuda") or tc.device.startswith("cuda:"),
+         f"device must be auto, cpu, cuda or cuda:N, not {tc.device!r}", ("device",)),
     ]
     for ok, msg, params in checks:
         if not ok:

@@ -453,17 +453,19 @@ class Detector:
     def save(self, model_dir: str) -> str:
         """Write ``detector.safetensors`` (calibration values, count profiles), then ``detector.json``
         that names them and the fingerprint of the model they were learned for."""
+        from . import modeldir
+
         cal = self.calibration
-        os.makedirs(model_dir, exist_ok=True)
         tensors = {f"calibration.{k}": v.astype(np.float64) for k, v in self.calibration_.values.items()}
         if self.count_profiles_ is not None:
             tensors.update(count_profiles=self.count_profiles_, count_weights=self.count_weights_)
-        if tensors:
-            artifacts.save_tensors(os.path.join(model_dir, DETECTOR_TENSORS), tensors)
-        artifacts.write_json(os.path.join(model_dir, DETECTOR_JSON),
-                             {"format": FORMAT, "format_version": FORMAT_VERSION,
-                              "model_fingerprint": model_fingerprint(self.model),
-                              "calibrated_views": list(self.calibration_.values), **cal})
+        with modeldir.saving(model_dir):  # the directory's write lock; status.json says when it is complete
+            if tensors:
+                artifacts.save_tensors(os.path.join(model_dir, DETECTOR_TENSORS), tensors)
+            artifacts.write_json(os.path.join(model_dir, DETECTOR_JSON),
+                                 {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                  "model_fingerprint": model_fingerprint(self.model),
+                                  "calibrated_views": list(self.calibration_.values), **cal})
         return model_dir
 
     @classmethod
@@ -535,6 +537,9 @@ class Detector:
                 values[k] = v
             if len({len(v) for v in values.values()}) > 1:
                 raise ValueError("the views' calibration values differ in number")
+            count = cal.get("count")
+            if count is not None and not isinstance(count, dict):
+                raise ValueError(f"count must be an object or null, not {count!r:.60}")
             profiles = weights = None
             if cal.get("count"):
                 if not model.count_profile or "count" not in values or "count" in model.views:

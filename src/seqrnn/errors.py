@@ -57,3 +57,12 @@ class ModelFileError(SeqrnnError, ValueError):
     def __init__(self, message: str, path: str | None = None):
         self.path = path
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that a training saves its checkpoint and stops
+    the same way (the command line exits with 143 instead of 130)."""
+
+    def __init__(self, signum: int = 15):
+        self.signum = signum
+        super().__init__(f"terminated by signal {signum}")

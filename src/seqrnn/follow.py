@@ -12,38 +12,24 @@ import csv
 import json
 import os
 import sys
-import time
 
-from .data.formats import DEFAULT_MAX_LENGTH, Sequence, has_session_ids, parse_session_line
+from .data.formats import DEFAULT_MAX_LENGTH, Sequence, SessionIds, has_session_ids, parse_session_line
 from .errors import InputError
 from .report import EVENT_FIELDS, finding_dict, plot_findings, token_name
 from .score import event_scores
+from .tail import Tailer
 
 
 def lines(path: str, poll: float = 0.2):
-    """Yield ``(number, text)`` as lines arrive; a file is followed like ``tail -f``."""
-    if path == "-":
-        fh, follow_file = sys.stdin.buffer, False
-    else:
-        fh, follow_file = open(path, "rb"), True
-    number = 0
-    pending = b""
-    while True:
-        raw = fh.readline()
-        if not raw:
-            if not follow_file:
-                break
-            time.sleep(poll)
-            continue
-        if not raw.endswith(b"\n") and follow_file:
-            pending += raw  # a line still being written
-            continue
-        raw, pending = pending + raw, b""
-        number += 1
-        try:
-            yield number, raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise InputError("line is not UTF-8 text", path, number) from None
+    """Yield ``(number, text)`` as lines arrive; a file is followed like ``tail -F`` (through rotation
+    and truncation, complete lines only: see :class:`seqrnn.tail.Tailer`)."""
+    if path == "-" and sys.stdin is None:
+        raise InputError("standard input is closed", "<stdin>")
+    for number, text in Tailer(path, poll=poll).lines():
+        if "\0" in text:
+            raise InputError(f"NUL byte at column {text.index(chr(0)) + 1}: a binary file, not text",
+                             "<stdin>" if path == "-" else path, number)
+        yield number, text
 
 
 def follow(detector, path: str, *, format: str | None = None, max_length: int = DEFAULT_MAX_LENGTH,
@@ -103,11 +89,12 @@ def follow(detector, path: str, *, format: str | None = None, max_length: int = 
 
 def _sessions(detector, path: str, name: str, max_length: int):
     """The decision on each session line of ``path``, as it is read."""
-    with_id = None
+    ids = SessionIds(name)  # each line must agree with the first that had (or lacked) an id
     for number, text in lines(path):
         if not text.strip():
             continue
-        if with_id is None:
+        with_id = ids.see(number, text)
+        if with_id is None:  # an ambiguous line before any that settles it: read alone
             with_id = has_session_ids([text])
         sid, tokens = parse_session_line(text, with_id, number, name, max_length)
         yield detector.decide([Sequence(sid, tokens, name, number)]).findings[0]

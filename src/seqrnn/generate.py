@@ -18,6 +18,7 @@ model of sessions: a sample stops there.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ import torch
 
 from .data.vocab import BOS, EOS, PAD, SPECIALS, UNK
 from .errors import InputError
+from .limits import check_memory, check_seed
 from .train import Callback
 
 
@@ -90,7 +92,8 @@ def pick(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: 
 
 def check_settings(length: int, temperature: float, top_k: int, top_p: float, num_samples: int) -> None:
     checks = [(length >= 0, f"length must be >= 0, not {length}", "length"),
-              (temperature >= 0, f"temperature must be >= 0, not {temperature}", "temperature"),
+              (0 <= temperature < math.inf, f"temperature must be a finite number >= 0, not {temperature}",
+               "temperature"),
               (top_k >= 0, f"top_k must be >= 0 (0: all tokens), not {top_k}", "top_k"),
               (0 < top_p <= 1, f"top_p must be in (0, 1], not {top_p}", "top_p"),
               (num_samples >= 1, f"num_samples must be >= 1, not {num_samples}", "num_samples")]
@@ -107,6 +110,11 @@ def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, to
     """
     model._check_fitted()
     check_settings(length, temperature, top_k, top_p, num_samples)
+    if seed is not None:
+        check_seed(seed)
+    # Each step holds (num_samples, V) probabilities, and every sample its tokens: bounded by memory.
+    check_memory(num_samples * (16.0 * len(model.vocab_) + 16.0 * length + 8.0 * _state_floats(model)),
+                 f"{num_samples:,} samples of {length:,} tokens", params=("num_samples", "length"))
     prompt_ids = encode_prompt(model, prompt)
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     gen = torch.Generator().manual_seed(seed)
@@ -136,6 +144,12 @@ def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, to
     return samples
 
 
+def _state_floats(model) -> int:
+    """Floats of the recurrent state one sample carries (0 for a model without one)."""
+    mc = getattr(model, "model_config", None)
+    return 2 * mc.layers * mc.hidden * (2 if mc.bidirectional else 1) if mc is not None else 0
+
+
 def _collect(steps: list[torch.Tensor], lps: list[torch.Tensor], n: int):
     if not steps:
         return [[] for _ in range(n)], [[] for _ in range(n)]
@@ -143,28 +157,119 @@ def _collect(steps: list[torch.Tensor], lps: list[torch.Tensor], n: int):
 
 
 def _draw(logits, steps, lps, opts):
-    nxt = pick(logits, **opts)
+    if opts.get("mask") is not None:  # plain sampling: pick's result with fewer operations per token
+        nxt = torch.multinomial(torch.softmax((logits + opts["mask"]) / opts["temperature"], -1), 1,
+                                generator=opts["generator"])[:, 0]
+    else:
+        nxt = pick(logits, **{k: v for k, v in opts.items() if k != "mask"})
     steps.append(nxt)
     lps.append(torch.log_softmax(logits.float(), -1).gather(1, nxt[:, None])[:, 0])
     return nxt
 
 
+FEW_ROWS = 4  # samples drawn together up to which generation steps on one thread
+
+
+class RecurrentStep:
+    """One step of an :class:`~seqrnn.models.rnn.RNNNet` (LSTM or GRU, one direction), for generation.
+
+    The general forward pass costs some twenty operator calls of Python and
+    dispatch per token on top of its matrix products, which dominate when one
+    sample is drawn. Here the weights are laid out once: the first layer's
+    input product is a table (the embedding times the input weights, one row
+    per token, biases in), each later LSTM layer one product of ``[x, h]``
+    with its two weight matrices side by side, and the state a list of
+    per-layer tensors. ``step(tokens, state) -> (logits, state)`` gives the
+    forward pass's results (up to float rounding); call it under
+    ``torch.inference_mode()``.
+    """
+
+    def __init__(self, net):
+        rnn = net.rnn
+        self.lstm = isinstance(rnn, torch.nn.LSTM)
+        self.hidden = rnn.hidden_size
+        g = self.hidden * (4 if self.lstm else 3)
+        self.layers = []
+        for i in range(rnn.num_layers):
+            w_ih, w_hh = getattr(rnn, f"weight_ih_l{i}").detach(), getattr(rnn, f"weight_hh_l{i}").detach()
+            zero = torch.zeros(g)
+            b_ih = getattr(rnn, f"bias_ih_l{i}").detach() if rnn.bias else zero
+            b_hh = getattr(rnn, f"bias_hh_l{i}").detach() if rnn.bias else zero
+            if i == 0:
+                table = net.embed.weight.detach() @ w_ih.T + b_ih + (b_hh if self.lstm else 0)
+                self.layers.append((table, w_hh.T.contiguous(), None if self.lstm else b_hh))
+            elif self.lstm:
+                self.layers.append((torch.cat((w_ih, w_hh), 1).T.contiguous(), b_ih + b_hh, None))
+            else:
+                self.layers.append((w_ih.T.contiguous(), b_ih, (w_hh.T.contiguous(), b_hh)))
+        self.head_w, self.head_b = net.head.weight.detach().T.contiguous(), net.head.bias.detach()
+
+    def state(self, rnn_state) -> list:
+        """The forward pass's state (``(h, c)`` or ``h``, each ``(layers, n, hidden)``) as this step's."""
+        if self.lstm:
+            h, c = rnn_state
+            return [(h[i].contiguous(), c[i].contiguous()) for i in range(h.shape[0])]
+        return [rnn_state[i].contiguous() for i in range(rnn_state.shape[0])]
+
+    def step(self, tokens: torch.Tensor, state: list) -> tuple[torch.Tensor, list]:
+        x, new = None, []
+        H = self.hidden
+        for i, (a, b, c) in enumerate(self.layers):
+            if self.lstm:
+                h, cell = state[i]
+                if i == 0:
+                    gates = torch.addmm(a[tokens], h, b)
+                else:
+                    gates = torch.addmm(b, torch.cat((x, h), 1), a)
+                i_, f, _, o = torch.sigmoid(gates).view(-1, 4, H).unbind(1)
+                cell = torch.addcmul(f * cell, i_, torch.tanh(gates[:, 2 * H:3 * H]))
+                x = o * torch.tanh(cell)
+                new.append((x, cell))
+            else:
+                h = state[i]
+                if i == 0:
+                    gi, gh = a[tokens], torch.addmm(c, h, b)
+                else:
+                    gi, gh = torch.addmm(b, x, a), torch.addmm(c[1], h, c[0])
+                rz = torch.sigmoid(gi[:, :2 * H] + gh[:, :2 * H])
+                n = torch.tanh(gi[:, 2 * H:] + rz[:, :H] * gh[:, 2 * H:])
+                x = n + rz[:, H:] * (h - n)
+                new.append(x)
+        return torch.addmm(self.head_b, x, self.head_w), new
+
+
 def _generate_rnn(net, prompt_ids, n, length, opts):
-    """Recurrent many-to-many: the prompt once, then one step per token, state carried."""
+    """Recurrent many-to-many: the prompt once (the general forward pass), then one
+    :class:`RecurrentStep` per token, state carried."""
     x = torch.from_numpy(np.concatenate(([BOS], prompt_ids)).astype(np.int64))[None]
     logits, state = net(x)
     logits = logits[:, -1].expand(n, -1)
     state = tuple(s.expand(-1, n, -1).contiguous() for s in state) if isinstance(state, tuple) \
         else state.expand(-1, n, -1).contiguous()
+    stepper = RecurrentStep(net)
+    state = stepper.state(state)
+    if opts["temperature"] > 0 and opts["top_k"] == 0 and opts["top_p"] >= 1.0:
+        mask = torch.zeros(logits.shape[-1])
+        mask[[PAD, UNK, BOS] + ([] if opts["allow_eos"] else [EOS])] = -torch.inf
+        opts = {**opts, "mask": mask}
     steps, lps = [], []
     ended = torch.zeros(n, dtype=torch.bool)
-    for t in range(length):
-        nxt = _draw(logits, steps, lps, opts)
-        ended |= nxt == EOS
-        if t + 1 == length or (opts["allow_eos"] and bool(ended.all())):
-            break
-        out, state = net(nxt[:, None], state)
-        logits = out[:, -1]
+    threads = torch.get_num_threads()
+    if n <= FEW_ROWS:
+        # A few rows make matrix-vector products too small to share: a second thread costs more in
+        # synchronisation at each of the step's operations than it saves (several times more on a busy
+        # machine; bench/generate_speed.py).
+        torch.set_num_threads(1)
+    try:
+        for t in range(length):
+            nxt = _draw(logits, steps, lps, opts)
+            if opts["allow_eos"]:
+                ended |= nxt == EOS
+            if t + 1 == length or (opts["allow_eos"] and bool(ended.all())):
+                break
+            logits, state = stepper.step(nxt, state)
+    finally:
+        torch.set_num_threads(threads)
     return _collect(steps, lps, n)
 
 

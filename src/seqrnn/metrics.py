@@ -71,6 +71,11 @@ def detection_metrics(y_true, predicted, scores, prevalence: float | None = None
            "f1": f1_score(precision, recall), "fpr": fpr,
            "roc_auc": roc_auc(y, scores), "pr_auc": pr_auc(y, scores)}
     if prevalence is not None:
+        if not 0.0 < prevalence < 1.0:  # also NaN
+            from .errors import InputError
+
+            raise InputError(f"prevalence (a share of anomalies) must be in (0, 1), not {prevalence}",
+                             params="prevalence")
         # Precision and F1 that the measured recall and FPR give at another share of anomalies.
         pos = recall * prevalence
         neg = fpr * (1 - prevalence)

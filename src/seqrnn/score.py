@@ -79,6 +79,10 @@ def unique_log_proba(model, ids_list: list[np.ndarray], complete: list[bool]):
 
 def score_sequences(model, seqs: list[Sequence], topk: int = 5) -> list[EventScores]:
     """Per-event scores of each sequence; identical sequences share their arrays."""
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 0:
+        from .errors import InputError
+
+        raise InputError(f"topk must be an integer >= 0, not {topk!r}", params="topk")
     ids_list, complete = model.encode(seqs)
     first, inverse, logps = distinct_log_proba(model, ids_list, complete)
     scored = [event_scores(seqs[i], ids_list[i], lp, topk) for i, lp in zip(first, logps)]

@@ -6,7 +6,9 @@ same for all. Shaped like Keras ``fit``: a validation set, a per-epoch
 history (also written as ``history.csv``), early stopping on the validation
 loss, the best weights kept, a progress bar with events/s. Beyond it:
 ``resume`` continues from the last epoch's checkpoint (weights, optimiser,
-random state), and Ctrl-C writes that checkpoint before it stops.
+random state, one file), and Ctrl-C (or SIGTERM, from the command line)
+writes that checkpoint before it stops. A loss or weight that becomes NaN or
+infinite stops training (:class:`TrainingDiverged`), the last checkpoint kept.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import artifacts
+from . import artifacts, distributed, modeldir
 from .config import COSINE_FLOOR, TrainConfig  # noqa: F401  (COSINE_FLOOR: lr_floor's default)
 from .data.batching import BatchMaker
+from .errors import SeqrnnError
 
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "topk_accuracy", "val_loss", "val_accuracy",
                   "val_topk_accuracy", "val_bits", "lr", "events", "events_per_second", "seconds",
@@ -39,11 +42,33 @@ LossHook = Callable[[tuple, object], "tuple[torch.Tensor, float, dict, object]"]
 
 
 class TrainingInterrupted(Exception):
-    """Raised after Ctrl-C, once the checkpoint has been written."""
+    """Raised after Ctrl-C (or SIGTERM: ``signal`` 15), once the checkpoint has been written."""
 
-    def __init__(self, checkpoint: str | None):
+    def __init__(self, checkpoint: str | None, signal: int = 2):
         self.checkpoint = checkpoint
+        self.signal = signal
         super().__init__("training interrupted" + (f"; checkpoint in {checkpoint}" if checkpoint else ""))
+
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit status: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
+        return 128 + self.signal
+
+
+class TrainingDiverged(SeqrnnError):
+    """The loss (or a weight) became NaN or infinite: training stops, the last good checkpoint is kept."""
+
+    stopped_state = "diverged"  # what status.json says of the model directory
+
+    def __init__(self, value: float, epoch: int, step: int, checkpoint_epoch: int | None, folder: str | None):
+        self.value, self.epoch, self.checkpoint_epoch = value, epoch, checkpoint_epoch
+        where = f"the loss became {value} in epoch {epoch} (step {step})"
+        if folder and checkpoint_epoch:
+            then = (f"; the last good checkpoint (epoch {checkpoint_epoch}) is kept in {folder}: continue from it "
+                    "with --resume and a lower --lr, or set --clip")
+        else:
+            then = "; no epoch finished with finite weights: train again with a lower --lr, or set --clip"
+        super().__init__(f"training diverged: {where}{then}")
 
 
 class Callback:
@@ -109,9 +134,22 @@ def write_history(path: str, rows: list[dict], fields=HISTORY_FIELDS) -> None:
     artifacts.atomic_write_text(path, buf.getvalue())
 
 
-def _tensors(batch: tuple) -> tuple:
-    """A batch maker's numpy arrays as tensors (sharing their memory); flags pass as they are."""
-    return tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in batch)
+def _tensors(batch: tuple, device: torch.device | None = None) -> tuple:
+    """A batch maker's numpy arrays as tensors (sharing their memory); flags pass as they are. On a GPU
+    ``device``, copied there from pinned memory without waiting (the copy overlaps the computation)."""
+    out = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in batch)
+    if device is None or device.type == "cpu":
+        return out
+    return tuple(a.pin_memory().to(device, non_blocking=True) if torch.is_tensor(a) else a for a in out)
+
+
+def autocast(device: torch.device | None):
+    """bf16 autocast on a GPU (the recurrent and linear layers in bfloat16, the loss in float32); nothing on CPU."""
+    import contextlib
+
+    if device is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
 
 
 class Trainer:
@@ -159,6 +197,14 @@ class Trainer:
         self.stop_training = False
         self.rng = np.random.default_rng(tc.seed)
         self.vocabulary = vocabulary
+        # --minutes bounds training and its last validation; reserve_seconds (set by the caller) more
+        # of it is kept for the work after fit (the CLI's calibration and saving).
+        self.reserve_seconds = 0.0
+        self.val_seconds: float | None = None  # the last validation's duration
+        self._val_events, self._val_guess = 0, 0.0
+        self.checkpoint_epoch: int | None = None  # the epoch of the last checkpoint written or read
+        self.group = distributed.current()  # the processes training together (one, unless torchrun started more)
+        self.device: torch.device | None = None  # where batches go (None: where they are, the CPU)
 
     # --- checkpoints -------------------------------------------------------------
     @property
@@ -167,8 +213,8 @@ class Trainer:
 
     def save_checkpoint(self) -> str | None:
         folder = self.checkpoint_dir
-        if folder is None:
-            return None
+        if folder is None or not self.group.writer:
+            return folder
         tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         if self.best_state is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
@@ -188,21 +234,31 @@ class Trainer:
             "model_config": self.model_config, "train_config": asdict(self.tc), "vocabulary": self.vocabulary,
         }
         os.makedirs(folder, exist_ok=True)
-        # Weights first, then the JSON that points at them: a crash between leaves the old pair.
-        artifacts.save_tensors(os.path.join(folder, "state.safetensors"), tensors)
-        artifacts.write_json(os.path.join(folder, "state.json"),
-                             json.loads(json.dumps(state, default=_json_default)))
+        # One file, renamed into place: weights, optimiser and state of the same epoch, or the old one whole.
+        artifacts.save_tensors(os.path.join(folder, CHECKPOINT_FILE), tensors,
+                               {"seqrnn_checkpoint": json.dumps(state, default=_json_default)})
+        for old in LEGACY_CHECKPOINT:  # an earlier seqrnn's pair, now out of date
+            if os.path.exists(os.path.join(folder, old)):
+                os.unlink(os.path.join(folder, old))
+        self.checkpoint_epoch = self.epoch
         return folder
 
     def load_checkpoint(self) -> bool:
         folder = self.checkpoint_dir
-        if folder is None or not os.path.isfile(os.path.join(folder, "state.json")):
+        if folder is None:
             return False
         from .errors import InputError, ModelFileError
 
-        state = artifacts.read_json(os.path.join(folder, "state.json"), ModelFileError, "checkpoint")
+        path = os.path.join(folder, CHECKPOINT_FILE)
+        if os.path.isfile(path):
+            state, tensors = read_checkpoint(path)
+        elif os.path.isfile(os.path.join(folder, "state.json")):  # written by an earlier seqrnn
+            state = artifacts.read_json(os.path.join(folder, "state.json"), ModelFileError, "checkpoint")
+            tensors = None
+        else:
+            return False
         try:
-            self._restore(folder, state)
+            self._restore(folder, state, tensors)
         except (InputError, ModelFileError):
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
@@ -211,7 +267,7 @@ class Trainer:
                                  "without resume to start again", folder) from None
         return True
 
-    def _restore(self, folder: str, state: dict) -> None:
+    def _restore(self, folder: str, state: dict, arrays: dict | None = None) -> None:
         from .errors import InputError
 
         number = (int, float)
@@ -232,8 +288,9 @@ class Trainer:
             raise InputError(f"the checkpoint was trained with other {', '.join(changed)}; "
                              "resume with the same data and settings, or train without resume", folder,
                              params=(*changed, "resume"))
-        tensors = {k: torch.from_numpy(v.copy()) for k, v in
-                   artifacts.load_tensors(os.path.join(folder, "state.safetensors")).items()}
+        if arrays is None:
+            arrays = artifacts.load_tensors(os.path.join(folder, "state.safetensors"))
+        tensors = {k: torch.from_numpy(v.copy()) for k, v in arrays.items()}
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         self.best_state = best or None
@@ -255,9 +312,10 @@ class Trainer:
         self.history = state["history"]
         self.best_loss = state["best_loss"] if state["best_loss"] is not None else math.inf
         self.bad_epochs = state["bad_epochs"]
+        self.checkpoint_epoch = self.epoch
 
     def write_history(self) -> None:
-        if self.model_dir:
+        if self.model_dir and self.group.writer:
             write_history(os.path.join(self.model_dir, artifacts.HISTORY), self.history, self.history_fields)
 
     # --- the loop ----------------------------------------------------------------
@@ -275,32 +333,40 @@ class Trainer:
         scheduled = self.tc.schedule != "constant" or self.tc.warmup > 0
 
         def summary(seconds: float) -> dict:
-            return {"loss": total_loss / max(n, 1), **{k: v / max(n, 1) for k, v in sums.items()},
-                    "events": n, "seconds": seconds}
+            keys = sorted(sums)  # the group's sums: every process trained (or validated) its part
+            tot, events, *vals = self.group.sum([total_loss, n, *(sums[k] for k in keys)])
+            events = int(events)
+            return {"loss": tot / max(events, 1), **{k: v / max(events, 1) for k, v in zip(keys, vals)},
+                    "events": events, "seconds": seconds}
 
         with grad:
             for i, batch in enumerate(data.epoch(self.rng if train else None)):
                 if train and scheduled:
                     for group in self.optimizer.param_groups:
                         group["lr"] = self.tc.lr * lr_factor(self.tc, self.step, self._progress())
-                loss, count, metrics, new_state = self.loss(_tensors(batch), state)
+                with autocast(self.device):
+                    loss, count, metrics, new_state = self.loss(_tensors(batch, self.device), state)
+                value = float(loss.detach())
+                if not math.isfinite(value):  # stop before the step: NaN weights are never saved
+                    self._diverged(value)
                 if train:
                     self.optimizer.zero_grad(set_to_none=True)
-                    (loss / max(count, 1)).backward()
+                    (loss * self.group.loss_scale(count)).backward()
                     if self.tc.clip > 0:
                         torch.nn.utils.clip_grad_norm_(net.parameters(), self.tc.clip)
                     self.optimizer.step()
                     self.step += 1
                 batches = i + 1
                 state = detach(new_state)
-                total_loss += float(loss.detach())
+                total_loss += value
                 n += count
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0) + v
                 if bar is not None:
                     bar.update(count)
                     bar.set_postfix_str(f"loss {total_loss / max(n, 1):.4f}", refresh=False)
-                if deadline is not None and time.perf_counter() > deadline:
+                if deadline is not None and self.group.any(time.perf_counter() > deadline - self._final_validation(
+                        n / max(time.perf_counter() - t0, 1e-9) if train else 0.0)):
                     self.stop_training = True
                     break
                 if train and self.tc.eval_every and self.step % self.tc.eval_every == 0 and i + 1 < n_batches:
@@ -315,25 +381,34 @@ class Trainer:
         return {**summary(time.perf_counter() - t0), "batches": batches}
 
     def fit(self, train: BatchMaker, valid: BatchMaker | None, resume: bool = False) -> list[dict]:
-        if resume and self.load_checkpoint() and self.verbose:
-            print(f"resuming after epoch {self.epoch} from {self.checkpoint_dir}", file=sys.stderr)
+        if resume:
+            if self.load_checkpoint():
+                if self.verbose:
+                    print(f"resuming after epoch {self.epoch} from {self.checkpoint_dir}", file=sys.stderr)
+            else:
+                print(f"--resume: no checkpoint in {self.checkpoint_dir or '(no model directory)'}; training from "
+                      "the start", file=sys.stderr)
+        if self.group.writer:
+            modeldir.begin(self.model_dir, "training")  # readers refuse the directory until it is finished
         start = self.started = time.perf_counter()
-        deadline = start + self.tc.minutes * 60 if self.tc.minutes > 0 else None
+        deadline = start + self.tc.minutes * 60 - self.reserve_seconds if self.tc.minutes > 0 else None
+        self._val_events = len(valid) if valid is not None else 0
         self.total_steps = self.tc.epochs * train.n_batches()
         try:
             while self.epoch < self.tc.epochs and not self.stop_training:
                 self._one_epoch(train, valid, deadline)
-        except KeyboardInterrupt:
-            folder = self.save_checkpoint()
-            self.write_history()
-            raise TrainingInterrupted(folder) from None
+        except KeyboardInterrupt as exc:
+            with deferred_signals():  # a second Ctrl-C or SIGTERM does not cut the checkpoint short
+                folder = self.save_checkpoint()
+                self.write_history()
+            raise TrainingInterrupted(folder, getattr(exc, "signum", 2)) from None
         if self.best_state is not None:
             self.net.load_state_dict(self.best_state)
         return self.history
 
     def _one_epoch(self, train: BatchMaker, valid: BatchMaker | None, deadline: float | None) -> None:
         bar = None
-        if self.verbose and sys.stderr.isatty():
+        if self.verbose and sys.stderr.isatty() and self.group.writer:
             from tqdm import tqdm
 
             bar = tqdm(total=len(train), unit="ev", unit_scale=True, leave=False, dynamic_ncols=True,
@@ -356,8 +431,19 @@ class Trainer:
         """How far training is, 0..1: by steps of the planned epochs, or by --minutes if sooner."""
         p = self.step / max(self.total_steps, 1)
         if self.tc.minutes > 0:
-            p = max(p, (time.perf_counter() - self.started) / (self.tc.minutes * 60))
+            budget = self.tc.minutes * 60 - self.reserve_seconds - self._final_validation(0.0)
+            p = max(p, (time.perf_counter() - self.started) / max(budget, 1e-9))
         return p
+
+    def _final_validation(self, train_rate: float) -> float:
+        """Seconds the validation after the last step will take: the last one's with a quarter more
+        for a machine that slows down, or before the first, a guess from the training rate (events/s;
+        reading an event is about a third of training on it)."""
+        if self.val_seconds is not None:
+            return 1.25 * self.val_seconds
+        if train_rate > 0 and self._val_events:
+            self._val_guess = self._val_events / (3 * train_rate)
+        return self._val_guess
 
     def _end_period(self, logs: dict, valid: BatchMaker | None, epoch: float) -> None:
         """Validate, keep the best weights, log a history row, call the callbacks, checkpoint."""
@@ -366,7 +452,19 @@ class Trainer:
                 "lr": self.optimizer.param_groups[0]["lr"], "step": self.step,
                 "time": time.perf_counter() - self.started}
         if valid is not None and len(valid):
-            v = self.run_epoch(valid, False)
+            t0 = time.perf_counter()
+            bar = None
+            if self.verbose and sys.stderr.isatty():
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(valid), unit="ev", unit_scale=True, leave=False, dynamic_ncols=True,
+                           desc="validating", file=sys.stderr)
+            try:
+                v = self.run_epoch(valid, False, bar=bar)
+            finally:
+                if bar is not None:
+                    bar.close()
+            self.val_seconds = time.perf_counter() - t0
             for key in ("events", "seconds", "batches"):
                 del v[key]
             logs.update({f"val_{k}": x for k, x in v.items()})
@@ -375,23 +473,72 @@ class Trainer:
             monitor = v["loss"]
         else:
             monitor = logs["loss"]
+        if not math.isfinite(monitor) or not all(bool(torch.isfinite(p).all()) for p in self.net.parameters()):
+            self._diverged(monitor if not math.isfinite(monitor) else float("nan"), math.ceil(epoch))
         self.history.append(logs)
         if monitor < self.best_loss - 1e-6:
             self.best_loss = monitor
             self.bad_epochs = 0
             self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            if self.on_best is not None:
+            if self.on_best is not None and self.group.writer:
                 self.on_best()
         else:
             self.bad_epochs += 1
             if self.tc.patience and self.bad_epochs >= self.tc.patience:
                 self.stop_training = True
-        if self.verbose:
+        if self.verbose and self.group.writer:
             print(format_logs(logs, self.tc), file=sys.stderr, flush=True)
         for cb in self.callbacks:
             cb.on_epoch_end(self, logs)
         self.write_history()
         self.save_checkpoint()
+
+    def _diverged(self, value: float, epoch: int | None = None) -> None:
+        """Stop: the last checkpoint (of the last epoch that ended finite) is kept as it is."""
+        self.write_history()
+        raise TrainingDiverged(value, epoch or self.epoch + 1, self.step, self.checkpoint_epoch,
+                               self.checkpoint_dir if self.checkpoint_epoch else None)
+
+
+CHECKPOINT_FILE = "checkpoint.safetensors"  # in checkpoint/: tensors, and the state as JSON in its metadata
+LEGACY_CHECKPOINT = ("state.safetensors", "state.json")  # the pair an earlier seqrnn wrote
+
+
+def read_checkpoint(path: str) -> tuple[object, dict]:
+    """The state (parsed JSON) and the arrays of a checkpoint file; a damaged one is a ModelFileError."""
+    from .errors import ModelFileError
+
+    arrays = artifacts.load_tensors(path)
+    try:
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(min(n, 100_000_000)))
+        state = json.loads(header["__metadata__"]["seqrnn_checkpoint"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ModelFileError("checkpoint is damaged (no training state in it); train without resume to start "
+                             "again", path) from None
+    return state, arrays
+
+
+class deferred_signals:
+    """Within the block SIGINT and SIGTERM are ignored: a training that is stopping writes its
+    checkpoint whole (the file is atomic either way; this keeps the new one)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.saved = None
+        if threading.current_thread() is threading.main_thread():
+            self.saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for s, handler in (self.saved or {}).items():
+            signal.signal(s, handler)
+        return False
 
 
 BOOKKEEPING = ("epoch", "lr", "events", "events_per_second", "seconds", "step", "time")

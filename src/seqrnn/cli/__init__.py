@@ -20,7 +20,7 @@ import sys
 from ..errors import InputError, SeqrnnError
 
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "detect", "evaluate-detection", "info", "demo",
-                             "generate", "compare", "tune", "classify", "calibrate")
+                             "generate", "compare", "tune", "classify", "report", "parse", "watch", "calibrate", "encode")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,9 +62,38 @@ def error_message(exc: SeqrnnError, parser: argparse.ArgumentParser, args: argpa
     return exc.renamed(flag_names(parser, args)) if isinstance(exc, InputError) and exc.params else str(exc)
 
 
+class ClosedOutput:
+    """Standard output when the command was started with it closed (``>&-``): writing is an error."""
+
+    def write(self, text: str) -> int:
+        raise OSError(9, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+
+def _terminate(signum, frame):
+    from ..errors import Terminated
+
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    if sys.stdout is None:
+        sys.stdout = ClosedOutput()
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM stops a command as Ctrl-C does (a training saves its checkpoint first), exit status 143.
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    from .. import runtime
+
+    runtime.configure()  # before any command imports torch (seqrnn.runtime says why)
+    runtime.set_threads(getattr(args, "threads", None))
     try:
         return args.func(args)
     except SeqrnnError as exc:
@@ -76,9 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"seqrnn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except MemoryError:
+        print(f"seqrnn {args.command}: error: out of memory", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", 2)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

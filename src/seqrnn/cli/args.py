@@ -70,6 +70,13 @@ def add_output(p: argparse.ArgumentParser, what: str = "the results",
         p.add_argument("--json", action="store_true", help=json_help)
 
 
+# --- computing ---------------------------------------------------------------------------------
+def add_threads(p: argparse.ArgumentParser) -> None:
+    """``--threads N``: CPU threads of a command that computes (seqrnn.runtime chooses by default)."""
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: the machine's cores less the busy ones, see seqrnn.runtime)")
+
+
 # --- deciding -----------------------------------------------------------------------------------
 def add_decision_options(p: argparse.ArgumentParser) -> None:
     """The decision-time options of a :class:`~seqrnn.detect.Detector` (see :func:`decision_options`)."""
@@ -138,7 +145,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
             help="fraction of the training sequences held out for validation (default 0.1)")
     add_validation_file(t)
     setting("--chunk", type=int, help="streams: steps of truncated back-propagation")
-    setting("--minutes", type=float, help="stop training after this many minutes")
+    setting("--minutes", type=float,
+            help="stop training after this many minutes; with --format text or stream the whole command "
+                 "(validation, calibration and saving too), and text without a size given gets a model "
+                 "sized for the budget (docs/text.md)")
     setting("--schedule", choices=("constant", "cosine", "wsd"),
             help="learning rate: constant; cosine: decays to a tenth of --lr by the end of --minutes "
                  "(or of --epochs, if that comes first); wsd: held, then the same decay over the last 30%%")
@@ -150,7 +160,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         "(epochs, or --eval-every periods)")
     t.add_argument("--sample-prompt", default=None, help="the prompt of those samples (default: none)")
     setting("--min-count", type=int, help="tokens seen fewer times in training are unknown")
-    setting("--threads", type=int, help="CPU threads (default: all cores)")
+    setting("--threads", type=int, help="CPU threads (default: the machine's cores less the busy ones)")
+    setting("--device", help="auto (default: a GPU if there is one), cpu, cuda or cuda:N; on a GPU in bf16 "
+                             "autocast (scoring and detection run on the CPU)")
     setting("--seed", type=int, help="random seed (default 0): same seed, same weights")
     t.add_argument("--target-fpr", type=float, default=None,
                    help="false-positive rate on normal data that all detection views share, per session (per "

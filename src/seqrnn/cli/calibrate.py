@@ -1,25 +1,33 @@
-"""``seqrnn calibrate``: fold normal sequences into a model's detector, or calibrate one from scratch."""
+"""``seqrnn calibrate``: fold normal sequences into a model's detector, or calibrate one from scratch.
+
+For a model directory whose training finished without a detector (``train --no-calibration``, or a
+calibration that was stopped), ``--refit``, or a detector of an earlier seqrnn, the Detector is fitted
+exactly as ``seqrnn train`` fits it, on the sequences given. Otherwise the sequences (for instance false
+positives an operator confirmed) are added to the existing calibration and count profiles.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from .args import add_input
+from .args import add_input, add_validation_file, read_inputs
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "calibrate", help="feed normal sequences (confirmed false positives) back into a model's detector",
+        "calibrate", help="learn a model's detector, or feed normal sequences (confirmed false positives) back",
         description="Fold normal sequences (for instance false positives an operator confirmed) into the "
                     "detector's calibration and count profiles, without retraining: they are no longer flagged, "
                     "and the promised false-positive rate is recomputed with the new number of calibration "
                     "sequences. With --fine-tune the network is also trained on them (DeepLog's online update). "
-                    "A model directory without a detector (a training that was stopped), or --refit, is "
-                    "calibrated from scratch on the sequences given, as seqrnn train does: give it the "
-                    "training data. The model directory is updated atomically.")
+                    "A model directory without a detector (train --no-calibration, or a calibration that was "
+                    "stopped), or --refit, is calibrated from scratch on the sequences given, as seqrnn train "
+                    "does: give it the training data. The model directory is updated atomically; the detector "
+                    "files are written beside the model (detector.json, detector.safetensors).")
     p.add_argument("model_dir", metavar="MODEL")
     add_input(p, help="normal sequences: files, folders or globs ('-' reads standard input)")
+    add_validation_file(p)
     p.add_argument("--refit", action="store_true",
                    help="calibrate from scratch on these sequences (the training data) instead of adding them")
     p.add_argument("--target-fpr", type=float, default=None,
@@ -34,36 +42,42 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .. import modeldir
     from ..detect import DEFAULT_TARGET_FPR, Detector
     from ..errors import ModelFileError
     from ..feedback import FINE_TUNE_EPOCHS, fine_tune
-    from ..models.base import load_next_event_model
-    from .args import read_inputs
+    from ..models.base import SequenceModel, load
 
-    model = load_next_event_model(args.model_dir)
+    model = load(args.model_dir)  # refuses an unfinished training, saying how to finish it
+    if not isinstance(model, SequenceModel):
+        raise ModelFileError("is not a next-event model (a classifier decides with its own threshold)",
+                             args.model_dir)
     seqs = read_inputs(args, model)
-    detector = None
-    if not args.refit:
-        try:
-            detector = Detector.load(args.model_dir, model)
-        except ModelFileError as exc:
-            if not args.quiet:
-                print(f"no detector to add to ({exc}); calibrating from scratch on the sequences given",
-                      file=sys.stderr)
-    if args.fine_tune:
-        fine_tune(model, seqs, epochs=args.epochs or FINE_TUNE_EPOCHS, lr=args.lr)
-    if detector is None:
-        target = args.target_fpr or DEFAULT_TARGET_FPR
-        detector = Detector(model, target_fpr=target).fit(seqs, verbose=0 if args.quiet else 1)
-        action = f"calibrated on {len(seqs):,} sequences"
-    else:
-        if args.target_fpr is not None:
-            detector = detector.with_target_fpr(args.target_fpr)
-        detector.add_normal(seqs)
-        action = f"added {len(seqs):,} normal sequences"
-    if args.fine_tune:
-        model.save(args.model_dir)  # weights first: the detector names their fingerprint
-    detector.save(args.model_dir)
+    valid = read_inputs(args, model, paths=[args.validation_file]) if args.validation_file else None
+    with modeldir.writing(args.model_dir):
+        detector = None
+        if not args.refit:
+            try:
+                detector = Detector.load(args.model_dir, model)
+            except ModelFileError as exc:
+                if not args.quiet:
+                    print(f"no detector to add to ({exc}); calibrating from scratch on the sequences given",
+                          file=sys.stderr)
+        if args.fine_tune:
+            fine_tune(model, seqs, epochs=args.epochs or FINE_TUNE_EPOCHS, lr=args.lr)
+        if detector is None:
+            target = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
+            detector = Detector(model, target_fpr=target).fit(seqs, validation_data=valid,
+                                                              verbose=0 if args.quiet else 1)
+            action = f"calibrated {args.model_dir} on {len(seqs):,} sequences"
+        else:
+            if args.target_fpr is not None:
+                detector = detector.with_target_fpr(args.target_fpr)
+            detector.add_normal(seqs)
+            action = f"added {len(seqs):,} normal sequences"
+        if args.fine_tune:
+            model.save(args.model_dir)  # weights first: the detector names their fingerprint
+        detector.save(args.model_dir)
     if args.json:
         print(json.dumps(detector.calibration, indent=2))
     elif not args.quiet:

@@ -13,7 +13,7 @@ import json
 import math
 import sys
 
-from .args import (PREVALENCE_HDFS, add_input, add_labelled, add_output, emit, given_settings, open_output,
+from .args import (PREVALENCE_HDFS, add_input, add_threads, add_labelled, add_output, emit, given_settings, open_output,
                    read_inputs, settings_adder)
 
 TOP_EVENTS = 3  # most attended events named in each line's reason
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                         description="Train on labelled sequences. A stratified share (--validation-split) is held "
                                     "out to pick the best epoch and the decision threshold (maximum F1, at "
                                     "--prevalence if given). Writes config.json, model.safetensors, history.csv "
-                                    "and a checkpoint for --resume; Ctrl-C saves the checkpoint.")
+                                    "and a checkpoint for --resume; Ctrl-C or SIGTERM saves the checkpoint.")
     add_labelled(t, reading=True)
     t.add_argument("--model-dir", "-m", required=True, help="where to write the classifier")
     g = t.add_argument_group("model and training")
@@ -79,6 +79,7 @@ def add_parser(sub) -> None:
     pr.add_argument("--templates", metavar="FILE", help="event templates, to print the text of the top events")
     pr.add_argument("--only-anomalous", action="store_true", help="print only anomalous sequences")
     pr.add_argument("--no-attention", action="store_true", help="leave the per-event weights out (keep the top)")
+    add_threads(pr)
     pr.set_defaults(func=run)
 
     e = csub.add_parser("evaluate", help="precision, recall, F1, FPR, ROC-AUC, PR-AUC on labelled inputs")
@@ -87,6 +88,7 @@ def add_parser(sub) -> None:
     e.add_argument("--prevalence", type=float,
                    help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)
     add_output(e, "the metrics")
+    add_threads(e)
     e.set_defaults(func=run)
 
 
@@ -103,6 +105,13 @@ def _labelled(args, model=None):
 
 
 def _train(args) -> int:
+    from .. import modeldir
+
+    with modeldir.writing(args.model_dir):  # one writer per model directory, from before the data is read
+        return _train_locked(args)
+
+
+def _train_locked(args) -> int:
     from ..models.classifier import SequenceClassifier
     from ..train import TrainingInterrupted
 
@@ -113,7 +122,7 @@ def _train(args) -> int:
                 model_dir=args.model_dir, resume=args.resume, verbose=0 if args.quiet else 1)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
-        return 130
+        return exc.exit_code
     summary = {"model_dir": args.model_dir, "epochs": len(clf.history_), "threshold": clf.threshold_,
                "pos_weight": clf.pos_weight_, "validation": clf.validation_, "train": clf.n_train_,
                "seconds": round(clf.fit_seconds_, 2)}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from .args import add_decision_options, add_input, add_output, decision_options, open_output, read_inputs
+from .args import add_threads, add_decision_options, add_input, add_output, decision_options, open_output, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -16,7 +15,8 @@ def add_parser(sub) -> None:
     add_input(p)
     add_output(p, "the JSON lines", json_help=None)
     p.add_argument("--events", metavar="CSV", help="also write the per-event table (probability, rank, -log p)")
-    p.add_argument("--templates", metavar="FILE", help="event templates, to print their text in the output")
+    p.add_argument("--templates", metavar="FILE",
+                   help="event templates, to print their text in the output (default for a parsed folder: its own)")
     p.add_argument("--plot", metavar="DIR", help="write probability, -log p and histogram plots (PNG)")
     add_decision_options(p)
     p.add_argument("--follow", action="store_true",
@@ -24,7 +24,11 @@ def add_parser(sub) -> None:
                         "as its event is read; --output and --events get a line per decision, --plot draws "
                         "what was read at the end of the input or on Ctrl-C")
     p.add_argument("--only-anomalous", action="store_true", help="print only anomalous sequences (or events)")
+    p.add_argument("--explain", action="store_true",
+                   help="input from seqrnn parse: add to each anomaly the templates of its event and of the "
+                        "expected ones, its parameters and the raw lines (file:line) of the session around it")
     p.add_argument("-k", type=int, default=5, help="expected events to list (default %(default)s)")
+    add_threads(p)
     p.set_defaults(func=run, parameter_dests={"topk": "k"})
 
 
@@ -33,20 +37,36 @@ def run(args) -> int:
     from ..report import finding_dict, load_templates, plot_findings, write_event_table
 
     templates = load_templates(args.templates) if args.templates else None
-    detector = Detector.load(args.model_dir, **decision_options(args), topk=args.k)
+    from ..artifacts import finite_json
+    from ..modeldir import read
+
+    detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args), topk=args.k),
+                    need="detector")
     model = detector.model
     if args.follow:
         return _follow(args, detector, templates)
+    explainer = _explainer(args) if args.explain else None
+    if templates is None and len(args.inputs) == 1:  # a parsed folder brings its templates
+        from ..parse.folder import is_parsed_folder, read_templates
+
+        templates = read_templates(args.inputs[0]) if is_parsed_folder(args.inputs[0]) else None
     seqs = read_inputs(args, model)
-    decisions = detector.decide(seqs)
+    from .. import distributed
+
+    if distributed.launched():
+        return _detect_parallel(args, detector, templates, seqs)
+    from ..progress import decide
+
+    decisions = decide(detector, seqs)
     out = open_output(args.output)
-    n_anom = 0
     try:
         for f in decisions.findings:
-            n_anom += f.anomalous
             if args.only_anomalous and not f.anomalous:
                 continue
-            out.write(json.dumps(finding_dict(model, f, templates, args.k)) + "\n")
+            found = finding_dict(model, f, templates, args.k)
+            if explainer is not None and f.anomalous:
+                found["explain"] = explainer.explain(found, f.scores.sequence)
+            out.write(finite_json(found, args.model_dir) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
@@ -54,8 +74,24 @@ def run(args) -> int:
         write_event_table(args.events, model, decisions.findings, args.k)
     if args.plot:
         plot_findings(args.plot, decisions.findings, None if args.top_g else detector.nll_cut)
-    print(f"{n_anom} of {len(seqs)} sequences anomalous; {detector.promise_text()}", file=sys.stderr)
+    from ..report.summary import detection_summary
+
+    # The summary a person reads: counts by reason, the worst ten, the promise, where the output went.
+    print(detection_summary(model, detector, decisions.findings, templates,
+                            {"findings": args.output if args.output not in (None, "-") else None,
+                             "only_anomalous": args.only_anomalous, "events": args.events, "plot": args.plot}),
+          file=sys.stderr)
     return 0
+
+
+def _explainer(args):
+    from ..errors import InputError
+    from ..parse.explain import Explainer
+    from ..parse.folder import is_parsed_folder
+
+    if len(args.inputs) != 1 or not is_parsed_folder(args.inputs[0]):
+        raise InputError("--explain reads one parsed folder (written by seqrnn parse)", params="explain")
+    return Explainer(args.inputs[0])
 
 
 def _follow(args, detector, templates) -> int:
@@ -64,6 +100,9 @@ def _follow(args, detector, templates) -> int:
 
     if len(args.inputs) != 1:
         raise InputError("--follow reads one input (a file or '-')")
+    if args.explain:
+        raise InputError("--explain applies to a parsed folder; to follow a raw log with explanations, use "
+                         "seqrnn watch")
     fmt = args.format or detector.model.format_
     out = open_output(args.output)
     try:
@@ -74,4 +113,47 @@ def _follow(args, detector, templates) -> int:
         if out is not sys.stdout:
             out.close()
     print(f"{anomalous} of {decided} {'events' if fmt == 'stream' else 'sequences'} anomalous", file=sys.stderr)
+    return 0
+
+
+def _detect_parallel(args, detector, templates, seqs) -> int:
+    """Under torchrun: each process decides a contiguous part of the sequences and writes it beside
+    ``--output``; rank 0 joins the parts in input order into the one output file."""
+    import os
+
+    from .. import distributed
+    from ..errors import InputError
+    from ..artifacts import finite_json
+    from ..report import finding_dict
+
+    refused = [f for f, given in (("--events", args.events), ("--plot", args.plot), ("--output", not args.output))
+               if given]
+    if refused:
+        raise InputError("detection in several processes writes one JSON lines file: give --output, "
+                         "and no --events or --plot", params=("output",))
+    group = distributed.setup()
+    part = distributed.rank_part(len(seqs), group)
+    decisions = detector.decide(seqs[part.start:part.stop]) if len(part) else None
+    findings = decisions.findings if decisions is not None else []
+    mine = f"{args.output}.part{group.rank:05d}"
+    n_anom = 0
+    with open_output(mine) as out:
+        for f in findings:
+            n_anom += f.anomalous
+            if not (args.only_anomalous and not f.anomalous):
+                out.write(finite_json(finding_dict(detector.model, f, templates, args.k), args.model_dir) + "\n")
+    n_anom = int(group.sum([n_anom])[0])
+    group.barrier()  # every part is written
+    if group.writer:
+        parts = [f"{args.output}.part{r:05d}" for r in range(group.size)]
+        with open(args.output + ".tmp", "w", encoding="utf-8") as joined:
+            for path in parts:
+                with open(path, encoding="utf-8") as fh:
+                    for line in fh:
+                        joined.write(line)
+        os.replace(args.output + ".tmp", args.output)
+        for path in parts:
+            os.remove(path)
+        print(f"{n_anom} of {len(seqs)} sequences anomalous ({group.size} processes)", file=sys.stderr)
+    distributed.finish()
     return 0

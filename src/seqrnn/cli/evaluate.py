@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from .args import add_input, add_output, emit, read_inputs
+from .args import add_threads, add_input, add_output, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -12,6 +11,7 @@ def add_parser(sub) -> None:
     p.add_argument("model_dir", metavar="MODEL")
     add_input(p)
     add_output(p)
+    add_threads(p)
     p.set_defaults(func=run)
 
 
@@ -21,7 +21,9 @@ def run(args) -> int:
     model = load(args.model_dir)
     result = model.evaluate(read_inputs(args, model), format=args.format)
     if args.json:
-        emit(args, json.dumps(result, indent=2))
+        from ..artifacts import finite_json
+
+        emit(args, finite_json(result, args.model_dir, indent=2))
     else:
         lines = [f"{k:>20}: {v}" for k, v in result.items() if k != "topk_accuracy"]
         lines += [f"{'top-' + k + ' accuracy':>20}: {v:.4f}" for k, v in result["topk_accuracy"].items()]

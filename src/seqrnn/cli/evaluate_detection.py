@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .args import PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
+from .args import add_threads, PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
     add_decision_options(p)
     p.add_argument("--plot", metavar="DIR", help="write ROC and precision-recall curves (PNG)")
     add_output(p)
+    add_threads(p)
     p.set_defaults(func=run)
 
 
@@ -25,7 +26,9 @@ def run(args) -> int:
     from ..detect import Detector
     from ..metrics import detection_metrics
 
-    detector = Detector.load(args.model_dir, **decision_options(args))
+    from ..modeldir import read
+
+    detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args)), need="detector")
     normal = read_inputs(args, detector.model, paths=args.normal)
     abnormal = read_inputs(args, detector.model, paths=args.abnormal)
     d = detector.decide(normal + abnormal)
@@ -34,7 +37,7 @@ def run(args) -> int:
     if args.plot:
         from ..report import plot_curves
 
-        plot_curves(args.plot, y, d.scores)
+        plot_curves(args.plot, y, d.scores, predicted=d.anomalous, prevalence=args.prevalence)
     if args.json:
         emit(args, json.dumps(metrics, indent=2))
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .args import add_output, emit
+from .args import add_threads, add_output, emit
 
 
 def add_parser(sub) -> None:
@@ -29,6 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-prompt", action="store_true", help="print only the generated tokens, not the prompt")
     add_output(p, "the samples",
                json_help="one JSON object per sample: tokens, text, whether it ended, its log-probability")
+    add_threads(p)
     p.set_defaults(func=run)
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="architecture, parameters, vocabulary and training summary of a model")
@@ -19,8 +16,8 @@ def run(args) -> int:
     from ..errors import ModelFileError
     from ..models.base import SequenceModel, load
 
+    model = load(args.model_dir)  # first: it refuses a directory whose training did not finish, saying why
     config = read_config(args.model_dir, ("seqrnn-model", "seqrnn-classifier"))
-    model = load(args.model_dir)
     try:  # a next-event model has a detector beside it once its training finished
         detector = Detector.load(args.model_dir, model) if isinstance(model, SequenceModel) else None
     except ModelFileError as exc:
@@ -40,7 +37,9 @@ def run(args) -> int:
         "calibration_sequences": detector.calibration_.n if detector is not None else None,
     }
     if args.json:
-        print(json.dumps(info, indent=2))
+        from ..artifacts import finite_json
+
+        print(finite_json(info, args.model_dir, indent=2))
         return 0
     lines = model.describe()
     if detector is not None:

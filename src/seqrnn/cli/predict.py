@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from .args import add_input, add_output, emit, read_inputs
+from .args import add_threads, add_input, add_output, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -14,6 +13,7 @@ def add_parser(sub) -> None:
     add_output(p)
     p.add_argument("--limit", type=int, default=5, help="sequences to show (default %(default)s; 0: all)")
     p.add_argument("-k", type=int, default=3, help="predictions per position (default %(default)s)")
+    add_threads(p)
     p.set_defaults(func=run)
 
 
@@ -21,6 +21,10 @@ def run(args) -> int:
     from ..models.base import load_next_event_model as load
     from ..report import token_name
 
+    from ..errors import InputError
+
+    if args.limit < 0:
+        raise InputError(f"limit must be >= 0 (0: all), not {args.limit}", params="limit")
     model = load(args.model_dir)
     seqs = read_inputs(args, model)
     if args.limit:
@@ -30,7 +34,9 @@ def run(args) -> int:
         rows = [{"id": s.sequence.id, "true": [token_name(model, i) for i in s.ids],
                  "predicted": [[token_name(model, j) for j in row] for row in s.topk],
                  "probability": [round(float(p), 6) for p in s.prob]} for s in scores]
-        emit(args, "\n".join(json.dumps(r) for r in rows))
+        from ..artifacts import finite_json
+
+        emit(args, "\n".join(finite_json(r, args.model_dir) for r in rows))
         return 0
     out = []
     for s in scores:

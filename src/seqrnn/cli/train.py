@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a next-event model on normal sequences",
                        description="Train a next-event model on normal sequences. The model directory gets "
                                    "config.json, model.safetensors (the best epoch), history.csv and a checkpoint "
-                                   "for --resume; Ctrl-C saves the checkpoint.")
+                                   "for --resume; Ctrl-C or SIGTERM saves the checkpoint.")
     add_input(p, "sessions")
     p.add_argument("--model-dir", "-m", required=True, help="where to write the model")
     p.add_argument("--config", metavar="FILE",
@@ -33,10 +33,17 @@ def add_parser(sub) -> None:
     setting("--iterations", type=int, help="hmm: most Baum-Welch iterations (default 30)")
     setting("--idf", action="store_true", default=None, help="count, combined: weigh events by idf")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --model-dir")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="skip the detection thresholds (detector.json): for a model that will only generate "
+                        "or be evaluated; with --format text and --minutes they are learned on a sample of "
+                        "the validation text that fits the budget")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print the final history row and evaluation as JSON")
     # SampleCallback(every=...) gets --sample-every: its errors name the flag.
     p.set_defaults(func=run, parameter_dests={"every": "sample_every"})
+
+
+CALIBRATION_SEQUENCES = 100_000  # a shards folder: training and held-out sequences the detector learns from
 
 
 def accepted_settings(cls) -> set[str]:
@@ -80,8 +87,34 @@ def model_settings(args, cls) -> dict:
     return given
 
 
+# Without an explicit size, --format text --minutes M sizes the model for the budget (seqrnn.budget);
+# these settings make a size explicit.
+SIZE_SETTINGS = ("layers", "hidden", "cell", "embedding_dim")
+SAVE_SECONDS = 2.0  # kept at the end of a --minutes budget for saving and exiting
+CALIBRATION_SHARE, CALIBRATION_SECONDS = 0.08, (3.0, 60.0)  # of the budget, and its bounds
+
+
 def run(args) -> int:
+    import os
+
+    from .. import distributed, modeldir
+
+    if distributed.launched() and os.environ.get("RANK", "0") != "0":  # torchrun's other ranks write nothing
+        return _run(args)
+    # One writer per model directory, from before the data is read to the detector's last file.
+    with modeldir.writing(args.model_dir):
+        return _run(args)
+
+
+def _run(args) -> int:
+    import time
+
+    from ..errors import InputError
+
+    started = time.perf_counter()  # --minutes bounds the whole command from here
     from ..models import model_class
+    from ..parse.folder import keep_parser
+    from ..parse.sniff import refuse_raw_logs
 
     cls = model_class(args.model)
     settings = model_settings(args, cls)
@@ -93,8 +126,23 @@ def run(args) -> int:
         from ..config import read_settings
 
         settings = {**read_settings(args.config), **settings}
-    seqs = read_inputs(args)
-    valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    refuse_raw_logs(args.inputs, args.format)
+    from ..data.shards import is_shards
+
+    shards = len(args.inputs) == 1 and is_shards(args.inputs[0])
+    if shards:  # seqrnn encode's folder: read shard by shard; its held-out part validates
+        if args.validation_file:
+            raise InputError("a shards folder holds its validation part (seqrnn encode --validation-split)",
+                             params="validation_file")
+        seqs, valid = args.inputs[0], None
+    else:
+        seqs = read_inputs(args)
+        valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    budget = settings.get("minutes") or 0.0
+    if budget > 0 and args.format in ("text", "stream") and not shards:
+        if args.resume and args.format == "text":  # the size the budget chose when training started, not one for the new budget
+            settings = {**_saved_size(args.model_dir), **settings}
+        settings = _budget_settings(args, settings, seqs, budget, time.perf_counter() - started)
     model = cls(**settings)
     callbacks = []
     if args.sample_every:
@@ -107,29 +155,104 @@ def run(args) -> int:
                   callbacks=callbacks)
     except TrainingInterrupted as exc:
         print(f"\ninterrupted: checkpoint saved in {exc.checkpoint}; continue with --resume", file=sys.stderr)
-        return 130
-    detector = _calibrate(args, model, seqs, valid)
+        return exc.exit_code
+    from .. import distributed
+
+    if not distributed.current().writer:  # torchrun's other processes: rank 0 calibrates and reports
+        distributed.finish()
+        return 0
+    distributed.finish()
+    if shards:  # the detector learns from a sample: the held-out part and the first training sequences
+        from ..data.shards import ShardSet
+
+        folder = ShardSet(seqs)
+        seqs, valid = folder.sequences("train", CALIBRATION_SEQUENCES), folder.sequences("valid", CALIBRATION_SEQUENCES)
     last = model.history_[-1] if model.history_ else {}
+    seen = float(last.get("epoch", 0) or 0)
+    if 0 < seen < 1 and not args.quiet:
+        print(f"note: training read {seen:.0%} of one epoch of the training data; the model has not seen all "
+              "of it (a longer --minutes, or a smaller model, would)", file=sys.stderr)
+    detector = None
+    if not args.no_calibration:
+        cal_seconds = None  # sessions: all of them (their count views need every one)
+        if budget > 0 and args.format in ("text", "stream"):
+            cal_seconds = budget * 60 - (time.perf_counter() - started) - SAVE_SECONDS
+        elif args.format == "text":
+            cal_seconds = CALIBRATION_SECONDS[1]
+        detector = _calibrate(args, model, seqs, valid, seconds=cal_seconds)
+    keep_parser(args.inputs, args.model_dir)
     if args.json:
-        print(json.dumps({"model_dir": args.model_dir, "epochs": len(model.history_), "last": last,
-                          "calibration": detector.calibration}, indent=2))
+        print(json.dumps({"model_dir": args.model_dir, "epochs": len(model.history_), "epochs_seen": seen,
+                          "last": last, "calibration": detector.calibration if detector else None,
+                          "seconds": round(time.perf_counter() - started, 1)}, indent=2))
     elif not args.quiet:
         summary = model.training_summary()
         best_loss = summary.get("best_val_loss") or summary.get("best_loss") or float("nan")
         print(f"saved {args.model_dir}: {len(model.vocab_) - 4} events, {model.n_parameters():,} parameters, "
               f"best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "
-              f"{model.fit_seconds_:.1f}s", file=sys.stderr)
+              f"training {model.fit_seconds_:.1f}s, in all {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
+
+
+def _saved_size(model_dir: str) -> dict:
+    """The size settings of the model saved in ``model_dir`` (none if there is none yet)."""
+    import os
+
+    from ..config import read_settings
+
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.isfile(path):
+        return {}
+    keys = (*SIZE_SETTINGS, "dropout", "batch_size", "chunk", "lr", "eval_every")
+    return {k: v for k, v in read_settings(path).items() if k in keys}
+
+
+def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) -> dict:
+    """``settings`` for a text or stream model trained within ``budget`` minutes of which ``elapsed``
+    seconds have gone: ``minutes`` the part left for training (the rest is for calibration and saving),
+    and for text with the text preset, sized for the budget (:func:`seqrnn.budget.text_settings`)
+    unless a size was given, each setting given explicitly kept."""
+    from ..budget import probe_gflops, text_settings
+
+    reserve = elapsed + SAVE_SECONDS
+    if not args.no_calibration:
+        reserve += min(max(CALIBRATION_SHARE * budget * 60, CALIBRATION_SECONDS[0]), CALIBRATION_SECONDS[1])
+    train_minutes = max(budget - reserve / 60, budget * 0.25)
+    out = dict(settings, minutes=round(train_minutes, 4))
+    if args.format != "text" or settings.get("preset") != "text" or any(k in settings for k in SIZE_SETTINGS):
+        return out
+    threads = settings.get("threads") or 0
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+    tokens = args.tokens or "chars"
+    n_tokens = sum(len(s) for s in seqs)
+    chars = sum(len(t) + 1 for s in seqs for t in s.tokens) if tokens == "words" else n_tokens
+    vocab = len({t for s in seqs for t in s.tokens}) + 4
+    plan = text_settings(budget, probe_gflops(), train_minutes=train_minutes, tokens=tokens, vocab_size=vocab,
+                         chars_per_token=chars / max(n_tokens, 1))
+    out = {**plan.settings, **out}
+    if not args.quiet:
+        split = settings.get("validation_split", 0.1)
+        print(plan.describe(int(n_tokens * (1 - split))) + f"; {train_minutes:.2f} of the {budget:g} minutes "
+              "train (the rest validates, calibrates and saves)", file=sys.stderr)
+    return out
 
 
 def _train_baseline(args, cls, settings) -> int:
     """``train --model KIND`` for a model that trains in one go (no epochs, no checkpoint)."""
+    from ..parse.folder import keep_parser
+    from ..parse.sniff import refuse_raw_logs
+
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     model = cls(**settings)
+    refuse_raw_logs(args.inputs, args.format)
     seqs = read_inputs(args)
     model.fit(seqs, validation_data=valid, format=args.format, text_tokens=args.tokens or "chars")
     model.save(args.model_dir)
     detector = _calibrate(args, model, seqs, valid)
+    keep_parser(args.inputs, args.model_dir)
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
                           "calibration": detector.calibration}, indent=2))
@@ -139,14 +262,51 @@ def _train_baseline(args, cls, settings) -> int:
     return 0
 
 
-def _calibrate(args, model, seqs, valid):
-    """The Detector's thresholds, learned on the model's held-out and training sequences, saved beside it."""
+def _calibrate(args, model, seqs, valid, seconds: float | None = None):
+    """The Detector's thresholds, learned on the model's held-out and training sequences, saved beside it.
+
+    ``seconds``: a time bound (text and streams under --minutes): the held-out stream is then cut to
+    the part the model can score in that time, at its speed measured on a first piece."""
+    import time
+
     from ..detect import DEFAULT_TARGET_FPR, Detector
 
     target_fpr = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
-    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid,
+    if seconds is not None:
+        if valid is None:
+            seqs, valid = model.split(seqs)
+        valid = _sample(model, valid, seconds)
+        if not args.quiet:
+            print(f"calibrating detection on {sum(len(s) for s in valid):,} held-out events...", file=sys.stderr)
+    t0 = time.perf_counter()
+    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid or None,
                                                            verbose=0 if args.quiet else 1)
     detector.save(args.model_dir)
     if not args.quiet:
-        print(f"calibrated: {detector.promise_text()}", file=sys.stderr)
+        took = f" in {time.perf_counter() - t0:.1f}s" if seconds is not None else ""
+        print(f"calibrated{took}: {detector.promise_text()}", file=sys.stderr)
     return detector
+
+
+PROBE_EVENTS = 256  # events scored to measure the model's scoring speed
+
+
+def _sample(model, valid, seconds: float):
+    """The first events of the held-out streams, as many as the model scores in ``seconds``."""
+    import time
+
+    valid = [s for s in valid if len(s)]
+    if not valid:
+        return valid
+    t0 = time.perf_counter()
+    first = valid[0].slice(0, PROBE_EVENTS)
+    model.log_proba(*model.encode([first]))
+    rate = len(first) / max(time.perf_counter() - t0, 1e-6)
+    left = max(int(rate * max(seconds, 0.0) * 0.8), PROBE_EVENTS)
+    out = []
+    for s in valid:
+        if left <= 0:
+            break
+        out.append(s.slice(0, left))
+        left -= len(out[-1])
+    return out

@@ -8,9 +8,11 @@ Formats
 -------
 sessions
     One sequence per line, tokens separated by spaces or commas, with an
-    optional ``session_id,`` prefix (``blk_1,5 5 22 11``). Whether a file has
-    the prefix is decided once per file from its first line: an id is a
-    first comma-separated field followed by space-separated tokens.
+    optional ``session_id,`` prefix (``blk_1,5 5 22 11``). Every line of a
+    file says whether it has the prefix (see :func:`session_line_kind`); a
+    file whose lines disagree is refused at the first line that disagrees,
+    and only a file whose lines are all ambiguous (``s1,a``, ``a,b,c``) is
+    settled by the rule of :func:`has_session_ids`.
 stream
     One event per line; all files (sorted by name) form one long sequence,
     or one sequence per file with ``separate_files=True``.
@@ -32,7 +34,8 @@ from ..errors import InputError
 
 FORMATS = ("sessions", "stream", "text")
 DEFAULT_MAX_LENGTH = 100_000  # tokens in one session line; longer ones are streams
-ID_SNIFF_LINES = 50  # lines read to decide whether sessions carry an id prefix
+MAX_EVENT_BYTES = 1 << 20  # one line of a stream (one event)
+BOM = "\ufeff"
 
 
 @dataclass
@@ -101,6 +104,8 @@ def expand_paths(paths: list[str] | str) -> list[str]:
 
 def _open_binary(path: str):
     if path == "-":
+        if sys.stdin is None:  # started with standard input closed (``<&-``)
+            raise InputError("standard input is closed", "<stdin>")
         return sys.stdin.buffer
     try:
         return open(path, "rb")
@@ -108,37 +113,117 @@ def _open_binary(path: str):
         raise InputError(f"cannot open: {exc.strerror}", path) from None
 
 
-def iter_lines(path: str):
-    """Yield ``(line_number, text)`` of a file, decoding UTF-8 strictly."""
+def line_limit(max_length: int) -> int:
+    """Bytes read of a session line of at most ``max_length`` tokens before it is refused unread."""
+    return min(sys.maxsize, 64 * max_length + 256)
+
+
+def decode_line(raw: bytes, name: str, number: int, *, lines: bool = True) -> str:
+    """One line of a file as text: UTF-8 strictly, no NUL byte, no byte-order mark at the start of
+    the file; with ``lines`` (the line formats, not text) no carriage return inside the line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is not UTF-8 text", name, number
+        ) from None
+    if "\0" in text:
+        raise InputError(f"NUL byte at column {text.index(chr(0)) + 1}: a binary file, not text", name, number)
+    if number == 1 and text.startswith(BOM):
+        text = text[1:]
+    text = text.rstrip("\r\n")
+    if lines and "\r" in text:
+        raise InputError(f"carriage return at column {text.index(chr(13)) + 1} inside a line (a file with "
+                         "old Mac line endings? lines end with \\n)", name, number)
+    return text
+
+
+def iter_lines(path: str, max_bytes: int | None = None, *, lines: bool = True):
+    """Yield ``(line_number, text)`` of a file (see :func:`decode_line`); a line longer than
+    ``max_bytes`` is refused before it is read whole."""
     name = "<stdin>" if path == "-" else path
     fh = _open_binary(path)
     try:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(
-                    f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is not UTF-8 text", name, number
-                ) from None
-            yield number, text.rstrip("\r\n")
+        number = 0
+        while True:
+            raw = fh.readline(max_bytes + 1) if max_bytes else fh.readline()
+            if not raw:
+                break
+            number += 1
+            if max_bytes and len(raw) > max_bytes and not raw.endswith(b"\n"):
+                raise InputError(f"line is longer than {max_bytes:,} bytes", name, number)
+            yield number, decode_line(raw, name, number, lines=lines)
     finally:
-        if fh is not sys.stdin.buffer:
+        if fh is not getattr(sys.stdin, "buffer", None):
             fh.close()
 
 
-def has_session_ids(lines: list[str]) -> bool:
-    """Whether session lines start with ``id,``, judged from the first lines of a file.
+# What the start of a session line says about an id prefix (see session_line_kind).
+WITH_ID, WITHOUT_ID, ONE_COMMA, COMMAS = "id", "no id", "one comma", "commas"
 
-    Every line must have a first comma-separated field without spaces; and
-    either some line has space-separated tokens after it (``blk_1,5 5 22``)
-    or no line has a second comma (``s1,a``). ``a,b,c`` is tokens, no id.
+
+def session_line_kind(text: str) -> str:
+    """Whether a session line has an ``id,`` prefix: ``WITH_ID`` (``blk_1,5 22``: a field without
+    spaces, a comma, space-separated tokens), ``WITHOUT_ID`` (no comma, or spaces before the first),
+    or ambiguous: ``ONE_COMMA`` (``s1,a``) or ``COMMAS`` (``a,b,c``)."""
+    head, sep, rest = text.strip().partition(",")
+    head = head.strip()
+    if not sep or not head or any(c.isspace() for c in head):
+        return WITHOUT_ID
+    rest = rest.strip()
+    if any(c.isspace() for c in rest):
+        return WITH_ID
+    return COMMAS if "," in rest else ONE_COMMA
+
+
+def has_session_ids(lines: list[str]) -> bool:
+    """Whether session lines start with ``id,`` (lines that agree; see :class:`SessionIds`).
+
+    A line with space-separated tokens after a first field without spaces
+    (``blk_1,5 5 22``) has one; a line without a comma or with spaces before
+    it has none; lines of commas alone have one if none has a second comma
+    (``s1,a``); ``a,b,c`` is tokens, no id.
     """
-    parts = [line.strip().partition(",") for line in lines]
-    if not parts or not all(sep and head.strip() and not any(c.isspace() for c in head.strip())
-                            for head, sep, _ in parts):
-        return False
-    spaced = any(any(c.isspace() for c in rest.strip()) for _, _, rest in parts)
-    return spaced or not any("," in rest for _, _, rest in parts)
+    kinds = {session_line_kind(line) for line in lines}
+    if WITH_ID in kinds or WITHOUT_ID in kinds:
+        return WITHOUT_ID not in kinds
+    return bool(kinds) and COMMAS not in kinds
+
+
+class SessionIds:
+    """Decides, line by line, whether the lines of one sessions file carry an ``id,`` prefix, and
+    refuses a line that disagrees with an earlier one (naming both).
+
+    :meth:`see` takes each line's kind in order and returns the decision once
+    a line settles it (``True``/``False``; ``None`` while every line seen is
+    ambiguous); :meth:`settle` gives the decision for a file that ended
+    ambiguous.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.decided: bool | None = None
+        self.first: int | None = None  # the line that decided
+        self.commas = False
+
+    def see(self, number: int, text: str) -> bool | None:
+        kind = session_line_kind(text)
+        if kind in (WITH_ID, WITHOUT_ID):
+            with_id = kind == WITH_ID
+            if self.decided is None:
+                self.decided, self.first = with_id, number
+            elif with_id != self.decided:
+                raise InputError(
+                    (f"line starts with a session id ('{text.strip().partition(',')[0].strip()},'), but line "
+                     f"{self.first} has none" if with_id else
+                     f"line has no 'id,' prefix, but line {self.first} has one"
+                     ) + ": the lines of a sessions file must all start with a session id or none",
+                    self.name, number)
+        self.commas |= kind == COMMAS
+        return self.decided
+
+    def settle(self) -> bool:
+        return self.decided if self.decided is not None else not self.commas
 
 
 def parse_session_line(text: str, with_id: bool, number: int, name: str, max_length: int):
@@ -153,7 +238,7 @@ def parse_session_line(text: str, with_id: bool, number: int, name: str, max_len
     if with_id:
         sid, sep, rest = text.partition(",")
         if not sep:
-            raise InputError("expected an 'id,' prefix, as on the file's first lines", name, number)
+            raise InputError("expected an 'id,' prefix", name, number)
         sid = sid.strip()
     else:
         sid, rest = str(number), text
@@ -167,36 +252,45 @@ def parse_session_line(text: str, with_id: bool, number: int, name: str, max_len
     return sid, tokens
 
 
+def check_max_length(max_length) -> None:
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise InputError(f"max_length must be an integer >= 1, not {max_length!r}", params="max_length")
+
+
 def read_sessions(paths, max_length: int = DEFAULT_MAX_LENGTH, session_ids: bool | None = None) -> list[Sequence]:
-    """Read the ``sessions`` format: one sequence per non-blank line."""
+    """Read the ``sessions`` format: one sequence per non-blank line.
+
+    ``session_ids`` None: each file's lines say whether they carry an ``id,``
+    prefix, and must agree (see :class:`SessionIds`)."""
+    check_max_length(max_length)
     out: list[Sequence] = []
     for path in expand_paths(paths):
         name = "<stdin>" if path == "-" else path
+        ids = SessionIds(name)
         with_id = session_ids
         count = 0
-        head: list[tuple[int, str]] = []  # the first lines, held until the id question is settled
+        held: list[tuple[int, str]] = []  # ambiguous lines, held until a line settles the id question
 
         def add(number: int, text: str) -> None:
             sid, tokens = parse_session_line(text, with_id, number, name, max_length)
             out.append(Sequence(sid, tokens, name, number, complete=True))
 
-        for number, text in iter_lines(path):
+        for number, text in iter_lines(path, line_limit(max_length)):
             if not text.strip():
                 continue
             count += 1
-            if with_id is None:
-                head.append((number, text))
-                if len(head) < ID_SNIFF_LINES:
+            if session_ids is None:
+                with_id = ids.see(number, text)
+                if with_id is None:
+                    held.append((number, text))
                     continue
-                with_id = has_session_ids([t for _, t in head])
-                for n, t in head:
+                for n, t in held:
                     add(n, t)
-                head = []
-                continue
+                held = []
             add(number, text)
-        if head:
-            with_id = has_session_ids([t for _, t in head])
-            for n, t in head:
+        if held:
+            with_id = ids.settle()
+            for n, t in held:
                 add(n, t)
         if count == 0:
             raise InputError("file holds no sequences (it is empty or blank)", name)
@@ -214,7 +308,7 @@ def read_stream(paths, separate_files: bool = False) -> list[Sequence]:
     for path in sorted(expand_paths(paths)):
         name = "<stdin>" if path == "-" else path
         count = 0
-        for number, text in iter_lines(path):
+        for number, text in iter_lines(path, MAX_EVENT_BYTES):
             token = text.strip()
             if not token:
                 continue
@@ -252,7 +346,7 @@ def read_text(paths, tokens: str = "chars") -> list[Sequence]:
     for path in expand_paths(paths):
         name = "<stdin>" if path == "-" else path
         buf = io.StringIO()
-        for number, text in iter_lines(path):
+        for number, text in iter_lines(path, lines=False):
             buf.write(text)
             buf.write("\n")
         content = buf.getvalue()
@@ -265,7 +359,13 @@ def read_text(paths, tokens: str = "chars") -> list[Sequence]:
 
 def read_sequences(paths, format: str = "sessions", *, separate_files: bool = False,
                    max_length: int = DEFAULT_MAX_LENGTH, text_tokens: str = "chars") -> list[Sequence]:
-    """Read sequences in any supported format (see the module docstring)."""
+    """Read sequences in any supported format (see the module docstring); a folder written by
+    ``seqrnn parse`` is read as its sessions or its event stream (:mod:`seqrnn.parse.folder`)."""
+    from ..parse.folder import parsed_inputs
+
+    parsed = parsed_inputs(paths, format)
+    if parsed is not None:
+        return parsed
     if format == "sessions":
         return read_sessions(paths, max_length=max_length)
     if format == "stream":

@@ -115,6 +115,11 @@ def compare(names: list[str], train: list[Sequence], normal: list[Sequence], abn
     """Run every model ``repeat`` times (seeds ``seed``, ``seed + 1``, ...); the result as a JSON-able dict."""
     if repeat < 1:
         raise InputError(f"repeat must be at least 1, not {repeat}", params="repeat")
+    from ..limits import MAX_SEED, check_seed
+
+    check_seed(seed)
+    if seed + repeat - 1 > MAX_SEED:
+        raise InputError(f"seed + repeat - 1 must be at most {MAX_SEED}", params=("seed", "repeat"))
     if not normal or not abnormal:
         raise InputError("compare needs normal and anomalous test sequences")
     for name in names:
@@ -175,8 +180,9 @@ def write_outputs(result: dict, folder: str) -> list[str]:
 
 
 def plot_roc(path: str, y, scores: dict, seed: int) -> None:
-    from ..metrics import curves
+    from ..metrics import curves, roc_auc
     from ..report import figure, pyplot
+    from ..report.plots import legend_below
 
     bases = list(dict.fromkeys(row.removesuffix(" --no-counts") for row in scores))
     colours = pyplot().get_cmap("tab20" if len(bases) > 10 else "tab10").colors
@@ -184,14 +190,14 @@ def plot_roc(path: str, y, scores: dict, seed: int) -> None:
         for row, s in scores.items():
             (fpr, tpr), _ = curves(y, s)
             base = row.removesuffix(" --no-counts")  # a model and its --no-counts row: one colour, dashed
-            ax.plot(fpr, tpr, label=row, lw=1.2, color=colours[bases.index(base) % len(colours)],
-                    ls="--" if row != base else "-")
+            ax.plot(fpr, tpr, label=f"{row} (AUC {roc_auc(y, s):.4f})", lw=1.2,
+                    color=colours[bases.index(base) % len(colours)], ls="--" if row != base else "-")
         ax.set_xscale("symlog", linthresh=1e-3)
         ax.set_xlim(0, 1)
         ax.set_xlabel("false-positive rate (linear below 0.001)")
-        ax.set_ylabel("true-positive rate")
-        ax.set_title(f"ROC, seed {seed}")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.set_ylabel("recall (true-positive rate)")
+        ax.set_title(f"ROC of every model (seed {seed}): recall against false alarms")
+        legend_below(ax, 3)
 
 
 def to_json(result: dict) -> str:

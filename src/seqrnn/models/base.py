@@ -152,6 +152,7 @@ class SequenceModel:
         if not any(len(s) for s in train):
             raise InputError("the training data holds no events")
         self.vocab_ = Vocabulary.build(train, min_count=self._min_count())
+        check_vocabulary(self.vocab_, train, self._min_count())
         self.format_ = format
         self.text_tokens_ = text_tokens
         return train, valid
@@ -188,16 +189,26 @@ class SequenceModel:
 
     def predict_next(self, X, k: int = 5, format: str | None = None):
         """The ``k`` most likely events at each position, next to the true ones."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InputError(f"k must be an integer >= 1, not {k!r}", params="k")
         return self.score_events(X, format, topk=k)
 
     # --- saving ------------------------------------------------------------------
     def save(self, model_dir: str) -> str:
-        """Write the weights, then ``config.json`` that names them (each file atomically)."""
+        """Write the weights, then ``config.json`` that names them (each file atomically), under the
+        directory's write lock, and record the finished directory (:mod:`seqrnn.modeldir`)."""
+        from .. import modeldir
+
         self._check_fitted()
+        with modeldir.saving(model_dir):
+            self._save_files(model_dir)
+        return model_dir
+
+    def _save_files(self, model_dir: str) -> None:
+        """The model's files alone (a training's best epoch so far: not yet a finished directory)."""
         os.makedirs(model_dir, exist_ok=True)
         artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), self._tensors(), {"kind": self.kind})
         artifacts.write_json(os.path.join(model_dir, artifacts.CONFIG), self._config_dict())
-        return model_dir
 
     def _config_dict(self) -> dict:
         return {
@@ -232,7 +243,7 @@ class SequenceModel:
         model.n_train_events_ = training.get("events")
         model.fit_seconds_ = training.get("seconds", 0.0)
         model._loaded_training = training
-        model._load_tensors(artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS)))
+        model._load_tensors(load_checked_tensors(config, model_dir))
         return model
 
 
@@ -245,7 +256,12 @@ class BaselineModel(SequenceModel):
     """
 
     def __init__(self, seed: int = 0, validation_split: float = 0.1, min_count: int = 1):
-        if not 0.0 <= validation_split < 1.0:
+        from ..limits import check_seed
+
+        check_seed(seed)
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+            raise InputError(f"min_count must be an integer >= 1, not {min_count!r}", params="min_count")
+        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise InputError(f"validation_split (a fraction) must be in [0, 1), not {validation_split}",
                              params="validation_split")
         self.seed, self.validation_split, self.min_count = seed, validation_split, min_count
@@ -263,23 +279,60 @@ class BaselineModel(SequenceModel):
         return self.min_count
 
 
+def check_vocabulary(vocab: Vocabulary, train: list[Sequence], min_count: int) -> None:
+    """Refuse a ``min_count`` that leaves no event in the vocabulary (nothing to learn)."""
+    from collections import Counter
+
+    from ..data.vocab import SPECIALS
+
+    if len(vocab) > len(SPECIALS):
+        return
+
+    most = max(Counter(t for s in train for t in s.tokens).values(), default=0)
+    raise InputError(f"min_count {min_count} leaves no event in the vocabulary (the most frequent event occurs "
+                     f"{most} times in the training data)", params="min_count")
+
+
+def load_checked_tensors(config: dict, model_dir: str) -> dict:
+    """The weights of a model directory (mapped, not read whole), with their values checked
+    (:func:`seqrnn.schema.check_values`)."""
+    from ..schema import RESERVED, check_values
+
+    path = os.path.join(model_dir, artifacts.WEIGHTS)
+    tensors = artifacts.load_tensors(path)
+    check_values(config["kind"], tensors, len(config["vocabulary"]["tokens"]) + len(RESERVED), path)
+    return tensors
+
+
 def load(model_dir: str):
     """Load a model directory written by ``save`` or ``seqrnn train`` (any kind, the classifier
-    included); never unpickles."""
+    included); never unpickles. A directory whose training or save did not finish is refused
+    (:mod:`seqrnn.modeldir`)."""
+    from .. import modeldir
+
+    return modeldir.read(model_dir, lambda: _load(model_dir))
+
+
+def _load(model_dir: str):
     from ..errors import ModelFileError
+    from ..schema import check_model
     from . import MODULES, model_class
 
     config = artifacts.read_config(model_dir, (artifacts.FORMAT, "seqrnn-classifier"))  # the latter: before 0.2
     kind = config.get("kind")
+    kind = kind if isinstance(kind, str) else repr(kind)[:60]
     if kind in MODULES:
         model_class(kind)  # imports its module, which registers it
     if kind not in REGISTRY:
-        raise ModelFileError(f"unknown model kind {kind!r}", model_dir)
+        raise ModelFileError(f"unknown model kind {kind!r:.60}", model_dir)
+    check_model(config, model_dir, os.path.join(model_dir, artifacts.WEIGHTS))  # before anything is built
     try:
         return REGISTRY[kind]._from_config(config, model_dir)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except MemoryError:
+        raise ModelFileError("not enough memory to load the model", model_dir) from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, OverflowError) as exc:
         raise ModelFileError(f"model files do not fit together ({type(exc).__name__}: {exc})", model_dir) from None
 
 

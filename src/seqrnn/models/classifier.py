@@ -50,8 +50,9 @@ from ..data.formats import Sequence, as_sequences
 from ..data.vocab import EOS, PAD, Vocabulary
 from ..errors import InputError, ModelFileError
 from ..metrics import choose_threshold, roc_auc
+from ..schema import check_model
 from ..data.distinct import distinct
-from .base import register
+from .base import load_checked_tensors, register
 from .nets import embedding, recurrent
 
 LEGACY_FORMAT = "seqrnn-classifier"  # the "format" of classifier directories before seqrnn.load read them
@@ -237,7 +238,14 @@ class SequenceClassifier:
         written; the best epoch so far is then the fitted (and saved)
         classifier.
         """
+        from .. import modeldir
+
+        with modeldir.writing(model_dir):  # one writer at a time, from before the data is read
+            return self._fit(X, y, format, text_tokens, model_dir, resume, callbacks, verbose)
+
+    def _fit(self, X, y, format, text_tokens, model_dir, resume, callbacks, verbose):
         from ..train import Trainer, TrainingInterrupted
+        from .base import check_vocabulary
 
         c, tc = self.config, self.train_config
         seqs = as_sequences(X, format, text_tokens)
@@ -248,6 +256,7 @@ class SequenceClassifier:
             raise InputError("the classifier needs at least two normal and two anomalous sequences")
         tr, va = stratified_split(y, c.validation_split, tc.seed)
         self.vocab_ = Vocabulary.build([seqs[i] for i in tr], min_count=tc.min_count)
+        check_vocabulary(self.vocab_, [seqs[i] for i in tr], tc.min_count)
         self.format_ = format
         self.text_tokens_ = text_tokens
         if tc.threads > 0:
@@ -258,6 +267,11 @@ class SequenceClassifier:
         y_tr = y[tr]
         self.pos_weight_ = float((~y_tr).sum() / max(1, y_tr.sum()))
         self.n_train_ = {"normal": int((~y_tr).sum()), "anomalous": int(y_tr.sum())}
+        from ..schema import check_training_memory
+
+        check_training_memory(self.kind, self._settings(), len(self.vocab_),
+                              tc.batch_size * (max((len(r) for r in rows), default=0) + 1),
+                              params=("hidden", "embedding_dim", "layers", "attention", "batch_size"))
         self.net_ = AttentionClassifierNet(len(self.vocab_), c)
         # Logs repeat themselves (HDFS: one distinct session in four): train on each distinct
         # (sequence, label) once, weighted by how often it occurs; the same loss, fewer steps.
@@ -293,6 +307,9 @@ class SequenceClassifier:
             # so the ones that still score high are normal patterns the network does not separate.
             s_tn = self._logits([rows[i] for i in tr if not y[i]])
             s_th, y_th = np.r_[s_va, s_tn], np.r_[y_va, np.zeros(len(s_tn), bool)]
+        if not np.isfinite(s_th).all():  # the Trainer stops a diverged loss; weights may still overflow
+            raise InputError("the classifier's scores are not finite (NaN or infinite): its training "
+                             "diverged; train again with a lower lr", params="lr")
         self.threshold_, val_f1 = choose_threshold(s_th, y_th, c.prevalence)
         self.validation_ = {"normal": int((~y_va).sum()), "anomalous": int(y_va.sum()),
                             "threshold_on": c.threshold_on, "normal_for_threshold": int((~y_th).sum()),
@@ -389,9 +406,16 @@ class SequenceClassifier:
 
     # --- saving -----------------------------------------------------------------------
     def save(self, model_dir: str) -> str:
-        from ..train import write_history
+        from .. import modeldir
 
         self._check_fitted()
+        with modeldir.saving(model_dir):
+            self._save_files(model_dir)
+        return model_dir
+
+    def _save_files(self, model_dir: str) -> None:
+        from ..train import write_history
+
         os.makedirs(model_dir, exist_ok=True)
         artifacts.save_tensors(os.path.join(model_dir, artifacts.WEIGHTS), dict(self.net_.state_dict()),
                                {"kind": self.kind})
@@ -404,7 +428,6 @@ class SequenceClassifier:
             "text_tokens": self.text_tokens_, "vocabulary": self.vocab_.to_dict(),
             "threshold": self.threshold_, "pos_weight": self.pos_weight_, "validation": self.validation_,
             "training": self._training_summary(), "versions": artifacts.versions()})
-        return model_dir
 
     @classmethod
     def _from_config(cls, config: dict, model_dir: str) -> "SequenceClassifier":
@@ -417,18 +440,27 @@ class SequenceClassifier:
         clf.format_ = config.get("data_format", "sessions")
         clf.text_tokens_ = config.get("text_tokens", "chars")
         clf.threshold_ = float(config["threshold"])
+        if not math.isfinite(clf.threshold_):
+            raise ValueError(f"the threshold is {clf.threshold_} (a training that diverged): train again")
         clf.pos_weight_ = float(config.get("pos_weight", 1.0))
         clf.validation_ = config.get("validation", {})
         clf.training_ = config.get("training", {})
         clf.net_ = AttentionClassifierNet(len(clf.vocab_), clf.config)
-        tensors = artifacts.load_tensors(os.path.join(model_dir, artifacts.WEIGHTS))
+        tensors = load_checked_tensors(config, model_dir)
         clf.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
         clf.net_.eval()
         return clf
 
 
 def load_classifier(model_dir: str) -> SequenceClassifier:
-    """Load a classifier directory (as :func:`seqrnn.load` does, and older ones too); never unpickles."""
+    """Load a classifier directory (as :func:`seqrnn.load` does, and older ones too); never unpickles.
+    A directory whose training or save did not finish is refused (:mod:`seqrnn.modeldir`)."""
+    from .. import modeldir
+
+    return modeldir.read(model_dir, lambda: _load_classifier(model_dir))
+
+
+def _load_classifier(model_dir: str) -> SequenceClassifier:
     try:
         config = artifacts.read_config(model_dir)
     except ModelFileError as first:
@@ -439,9 +471,10 @@ def load_classifier(model_dir: str) -> SequenceClassifier:
     if config.get("kind") != SequenceClassifier.kind:
         raise ModelFileError(f"not a classifier (kind {config.get('kind')!r}: "
                              f"{artifacts.KINDS[artifacts.FORMAT]})", model_dir)
+    check_model(config, model_dir, os.path.join(model_dir, artifacts.WEIGHTS))
     try:
         return SequenceClassifier._from_config(config, model_dir)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, OverflowError) as exc:
         raise ModelFileError(f"model files do not fit together ({type(exc).__name__}: {exc})", model_dir) from None

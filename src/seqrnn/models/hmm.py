@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data.vocab import EOS, with_end
 from ..errors import InputError
+from ..limits import check_memory
 from .base import BaselineModel, register
 from .markov import support_mask
 
@@ -54,6 +55,10 @@ class HMMModel(BaselineModel):
         V = len(self.vocab_)
         seqs = [with_end(a, c) for a, c in zip(train, train_complete)]
         seqs = [s for s in seqs if len(s)]
+        n, S = sum(map(len, seqs)), self.states
+        # Baum-Welch holds (events, states) lattices and the (states, states) and (states, events) matrices.
+        check_memory(8.0 * (6 * n * S + 3 * S * S + 3 * S * V), f"an HMM of {S:,} states over {n:,} events",
+                     params="states")
         X = np.concatenate(seqs).astype(np.int64)[:, None]
         hmm = CategoricalHMM(n_components=self.states, n_features=V, n_iter=self.iterations, tol=1e-3,
                              random_state=self.seed, init_params="ste", params="ste",

@@ -26,8 +26,10 @@ import numpy as np
 
 from ..data.vocab import BOS, PAD, with_end
 from ..errors import InputError
+from ..limits import check_memory
 from .base import BaselineModel, register
 
+MAX_ORDER = 100  # events of history; beyond, no training data has a context twice
 DENSE_LIMIT = 1 << 22  # floats of one dense (histories, V) block while computing distributions
 HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: a multiplicative hash when V**j overflows
 
@@ -158,8 +160,8 @@ class MarkovModel(HistoryModel):
     kind = "markov"
 
     def __init__(self, order: int = 1, seed: int = 0, validation_split: float = 0.1, min_count: int = 1):
-        if not isinstance(order, int) or order < 0:
-            raise InputError(f"order must be an integer >= 0, not {order!r}", params="order")
+        if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
+            raise InputError(f"order must be an integer from 0 to {MAX_ORDER}, not {order!r}", params="order")
         super().__init__(seed, validation_split, min_count)
         self.order = order
 
@@ -173,6 +175,9 @@ class MarkovModel(HistoryModel):
     # --- fitting -------------------------------------------------------------------
     def _fit(self, train, train_complete, valid, valid_complete):
         V = len(self.vocab_)
+        n = sum(len(a) + 1 for a in train)
+        check_memory(3.0 * 8 * n * (self.order + 2), f"a Markov chain of order {self.order} over {n:,} events",
+                     params="order")
         pairs = [histories(a, c, self.order) for a, c in zip(train, train_complete)]
         y = np.concatenate([p[0] for p in pairs]) if pairs else np.zeros(0, np.int64)
         H = np.concatenate([p[1] for p in pairs]) if pairs else np.zeros((0, self.order), np.int64)

@@ -44,8 +44,8 @@ class NaiveBayesModel(HistoryModel):
                  min_count: int = 1):
         if not isinstance(window, int) or window < 1:
             raise InputError(f"window must be an integer >= 1, not {window!r}", params="window")
-        if not alpha > 0:
-            raise InputError(f"alpha (Lidstone smoothing) must be > 0, not {alpha}", params="alpha")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < float("inf"):
+            raise InputError(f"alpha (Lidstone smoothing) must be a finite number > 0, not {alpha!r}", params="alpha")
         super().__init__(seed, validation_split, min_count)
         self.window, self.alpha = window, alpha
 

@@ -10,6 +10,7 @@ sequence, or one batched pass over all windows.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict
 import numpy as np
@@ -122,22 +123,36 @@ class RNNModel(SequenceModel):
 
     # --- fitting --------------------------------------------------------------
     def _fit(self, train, train_complete, valid, valid_complete, *, model_dir=None, resume=False, callbacks=(),
-             verbose=0):
+             verbose=0, batches=None):
+        from .. import distributed
+        from ..runtime import resolve_device
         from ..train import Trainer
 
         mc, tc = self.model_config, self.train_config
         self.set_threads()
+        self._check_memory(train, train_complete)
+        device = resolve_device(tc.device)
+        group = distributed.setup(device)  # torchrun's process group, or a group of one
         torch.manual_seed(tc.seed)
-        self.net_ = self._make_net()
-        train_b = self._batches(train, train_complete, training=True)
-        valid_b = self._batches(valid, valid_complete, training=False) if valid else None
-        on_best = (lambda: self.save(model_dir)) if model_dir else None
-        loss = next_event_loss(self.net_, tc.topk, last_only=mc.mapping == "many-to-one")
+        self.net_ = self._make_net().to(device)
+        if batches is None:
+            train_b = self._batches(train, train_complete, training=True)
+            valid_b = self._batches(valid, valid_complete, training=False) if valid else None
+            if group.size > 1:  # each process trains its rows of every batch (seqrnn.distributed)
+                train_b = distributed.RankBatches(train_b, group)
+        else:  # shards: the training maker deals them to the processes itself
+            train_b, valid_b = batches
+        if group.size > 1 and valid_b is not None:
+            valid_b = distributed.RankBatches(valid_b, group)
+        on_best = (lambda: self._save_files(model_dir)) if model_dir and group.writer else None  # not yet finished
+        loss = next_event_loss(distributed.wrap(self.net_, group), tc.topk, last_only=mc.mapping == "many-to-one")
         self.trainer_ = Trainer(self.net_, tc, loss, validation_metrics=bits_per_event, model_config=mc,
                                 vocabulary=self.vocab_.itos, model_dir=model_dir, callbacks=callbacks,
                                 verbose=verbose, on_best=on_best)
+        self.trainer_.device = device
+        self.compute_ = {"processes": group.size, "device": device.type, "threads": torch.get_num_threads()}
         self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
-        self.net_.eval()
+        self.net_.to("cpu").eval()  # scoring and detection run on the CPU
 
     def fit(self, X, validation_data=None, *, format: str = "sessions", text_tokens: str = "chars",
             model_dir: str | None = None, resume: bool = False, callbacks=(), verbose: int = 0):
@@ -149,17 +164,56 @@ class RNNModel(SequenceModel):
         model at the end. ``callbacks`` are :class:`~seqrnn.train.Callback`
         objects; ``verbose=1`` prints progress.
         """
-        train, valid = self._prepare(X, validation_data, format, text_tokens)
+        from .. import distributed, modeldir
+        from ..data.shards import is_shards
+
+        # one writer at a time, from before the data is read (torchrun's other ranks write nothing)
+        writer = not (distributed.launched() and os.environ.get("RANK", "0") != "0")
+        with modeldir.writing(model_dir if writer else None):
+            if is_shards(X):
+                return self._fit_shards(X, model_dir=model_dir, resume=resume, callbacks=callbacks, verbose=verbose)
+            train, valid = self._prepare(X, validation_data, format, text_tokens)
+            t0 = time.perf_counter()
+            self._fit(*self.encode(train), *self.encode(valid), model_dir=model_dir, resume=resume,
+                      callbacks=callbacks, verbose=verbose)
+            self._finish_fit(train, time.perf_counter() - t0)
+            if model_dir and self.trainer_.group.writer:
+                self.save(model_dir)
+        return self
+
+    def _fit_shards(self, folder, *, model_dir=None, resume=False, callbacks=(), verbose=0):
+        """Train on a folder of shards (``seqrnn encode``), read shard by shard (seqrnn.data.shards)."""
+        from .. import distributed
+        from ..data.shards import ShardBatches, ShardSet
+        from ..errors import InputError
+
+        shards = ShardSet(folder)
+        if not shards.events("train"):
+            raise InputError("the training shards hold no events", folder)
+        self.vocab_ = shards.vocabulary(self._min_count())
+        self.format_, self.text_tokens_ = shards.data_format, shards.text_tokens
+        table = shards.remap(self.vocab_)
+        group = distributed.current() if distributed.current().size > 1 else None
+        if group is None and distributed.launched():
+            from ..runtime import resolve_device
+
+            group = distributed.setup(resolve_device(self.train_config.device))
+        train_b = ShardBatches(shards, "train", table, lambda i, c: self._batches(i, c, training=True), group)
+        valid_b = (ShardBatches(shards, "valid", table, lambda i, c: self._batches(i, c, training=False))
+                   if shards.events("valid") else None)
         t0 = time.perf_counter()
-        self._fit(*self.encode(train), *self.encode(valid), model_dir=model_dir, resume=resume,
-                  callbacks=callbacks, verbose=verbose)
-        self._finish_fit(train, time.perf_counter() - t0)
-        if model_dir:
+        self._fit(None, None, None, None, model_dir=model_dir, resume=resume, callbacks=callbacks,
+                  verbose=verbose, batches=(train_b, valid_b))
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.n_train_sequences_ = shards.meta["sequences"]["train"]
+        self.n_train_events_ = shards.events("train")
+        if model_dir and self.trainer_.group.writer:
             self.save(model_dir)
         return self
 
     def training_summary(self) -> dict:
         out = super().training_summary()
+        out.update(getattr(self, "compute_", {}))  # processes, device, threads
         history = getattr(self, "history_", None) or []
         if history:
             key = "val_loss" if "val_loss" in history[-1] else "loss"
@@ -169,6 +223,23 @@ class RNNModel(SequenceModel):
         else:
             out.update(getattr(self, "_loaded_training", {}) or {})
         return out
+
+    def _check_memory(self, train, train_complete) -> None:
+        """Refuse settings whose training cannot fit in memory, before anything is allocated."""
+        from ..schema import check_training_memory
+
+        mc, tc = self.model_config, self.train_config
+        if train is None:  # shards: read shard by shard, their lengths unknown here; a chunk's worth
+            train, train_complete = [], [False]
+        longest = max((len(a) for a in train), default=tc.chunk) + 1
+        if mc.mapping == "many-to-one":
+            tokens = 32 * tc.batch_size * mc.window
+        elif all(train_complete):
+            tokens = tc.batch_size * longest
+        else:
+            tokens = tc.batch_size * min(tc.chunk, longest)
+        check_training_memory(self.kind, self._settings(), len(self.vocab_), tokens,
+                              params=("hidden", "embedding_dim", "layers", "batch_size", "window", "chunk"))
 
     # --- weights ------------------------------------------------------------------
     def _tensors(self) -> dict:

@@ -1,19 +1,16 @@
-"""What the user reads: JSON findings, the per-event table, templates, plots."""
+"""What the user reads as data: JSON findings, the per-event table, templates."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
-import os
-from contextlib import contextmanager
-from functools import cache
 
 import numpy as np
 
-from .data.formats import iter_lines
-from .data.vocab import EOS
-from .errors import InputError
+from ..data.formats import iter_lines
+from ..data.vocab import EOS
+from ..errors import InputError
 
 
 def load_templates(path: str) -> dict[str, str]:
@@ -93,87 +90,6 @@ def write_event_table(path: str, model, findings, k: int = 5) -> None:
                 w.writerow([seq.id, p, seq.location(p), event,
                             f"{sc.prob[p]:.6g}", f"{sc.nll[p]:.6g}", int(sc.rank[p]), int(f.event_anomalous[p]),
                             " ".join(token_name(model, j) for j in sc.topk[p][:k])])
-
-
-# The one look of every figure seqrnn writes (detect --plot, evaluate-detection --plot, compare, tune).
-PLOT_STYLE = {"font.size": 9, "axes.grid": True, "axes.axisbelow": True, "grid.alpha": 0.3, "grid.linewidth": 0.6,
-              "savefig.dpi": 110}
-
-
-@cache
-def pyplot():
-    """``matplotlib.pyplot`` on the Agg backend (files only, no display), selected on the first call."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-@contextmanager
-def figure(path: str, *grid: int, **subplots):
-    """The axes of ``plt.subplots(*grid, **subplots)`` in the shared style (:data:`PLOT_STYLE`, constrained
-    layout); on leaving the block their figure is written to ``path`` (PNG, its folder made) and closed."""
-    plt = pyplot()
-    with plt.rc_context(PLOT_STYLE):
-        fig, axes = plt.subplots(*grid, layout="constrained", **subplots)
-        try:
-            yield axes
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            fig.savefig(path)
-        finally:
-            plt.close(fig)
-
-
-def plot_findings(folder: str, findings, nll_threshold: float | None = None) -> list[str]:
-    """Probability and negative log probability per position, and their histograms, as PNG."""
-    prob = np.concatenate([f.scores.prob for f in findings])
-    nll = np.concatenate([f.scores.nll for f in findings])
-    flags = np.concatenate([f.event_anomalous for f in findings])
-    x = np.arange(len(prob))
-    paths = []
-    for name, values, label in (("probability", prob, "p(true event)"), ("nll", nll, "-log p(true event)")):
-        paths.append(os.path.join(folder, f"{name}.png"))
-        with figure(paths[-1], figsize=(12, 3.5)) as ax:
-            ax.plot(x, values, lw=0.6, color="tab:blue")
-            ax.scatter(x[flags], values[flags], s=10, color="tab:red", label="anomalous event", zorder=3)
-            if name == "nll" and nll_threshold is not None:
-                ax.axhline(nll_threshold, color="tab:red", ls="--", lw=0.8, label="threshold")
-            ax.set_xlabel("position (sequences one after another)")
-            ax.set_ylabel(label)
-            if flags.any():
-                ax.legend(loc="upper right")
-    paths.append(os.path.join(folder, "histogram.png"))
-    with figure(paths[-1], 1, 2, figsize=(10, 3.5)) as axes:
-        axes[0].hist(prob, bins=50, color="tab:blue")
-        axes[0].set_xlabel("p(true event)")
-        axes[0].set_yscale("log")
-        axes[1].hist(nll[np.isfinite(nll)], bins=50, color="tab:blue")
-        if nll_threshold is not None:
-            axes[1].axvline(nll_threshold, color="tab:red", ls="--", lw=0.8)
-        axes[1].set_xlabel("-log p(true event)")
-        axes[1].set_yscale("log")
-    return paths
-
-
-def plot_curves(folder: str, y, scores, label: str = "seqrnn") -> list[str]:
-    """ROC and precision-recall curves as PNG."""
-    from .metrics import curves
-
-    (fpr, tpr), (recall, precision) = curves(y, scores)
-    paths = []
-    for name, xs, ys, xl, yl in (("roc", fpr, tpr, "false-positive rate", "true-positive rate"),
-                                 ("pr", recall, precision, "recall", "precision")):
-        paths.append(os.path.join(folder, f"{name}.png"))
-        with figure(paths[-1], figsize=(4.5, 4.5)) as ax:
-            ax.plot(xs, ys, label=label)
-            if name == "roc":
-                ax.set_xscale("symlog", linthresh=1e-3)
-            ax.set_xlabel(xl)
-            ax.set_ylabel(yl)
-            ax.legend(loc="lower right" if name == "roc" else "lower left")
-    return paths
 
 
 def fmt(v) -> str:

@@ -1,0 +1,144 @@
+"""Sizing a text model for a time budget (``seqrnn train --format text --minutes M``).
+
+Which model, chunk length, batch and validation period give the lowest
+validation loss in ``M`` minutes depends on how much compute those minutes
+hold, so the budget is counted in *reference minutes*: ``M`` times this
+machine's float32 matrix-multiply rate (:func:`probe_gflops`, a quarter of a
+second at start) over :data:`REFERENCE_GFLOPS`, the rate of the machine the
+table was measured on (2 cores, 2 torch threads). Twenty minutes on one
+thread there are about ten reference minutes.
+
+:data:`CHAR_SIZES` is the table, fitted from training runs at several budgets
+and sizes (docs/text.md lists them): a small model learns faster in the
+first minutes, a larger one ends lower when it has the time. Word-level
+text uses the same rows with a wider embedding and a hidden size brought
+down until a word costs no more to train than the characters it stands for
+(:func:`text_settings`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+# probe_gflops() at 2 threads on the machine the table was measured on, in the same run as the
+# rows' chars_per_second (bench/results/text_sizing_2t.json)
+REFERENCE_GFLOPS = 129.0
+
+
+@dataclass(frozen=True)
+class Size:
+    """One row of the table: the settings for budgets up to ``up_to`` reference minutes."""
+
+    up_to: float  # reference minutes (math.inf: the last row)
+    layers: int
+    hidden: int
+    dropout: float
+    chars_per_second: float  # training characters/s measured at the reference speed (for the plan)
+    embedding_dim: int = 64
+    batch_size: int = 64
+    chunk: int = 50
+    lr: float = 3e-3
+
+    def settings(self) -> dict:
+        out = asdict(self)
+        for key in ("up_to", "chars_per_second"):
+            del out[key]
+        return out
+
+
+# Character-level text; chosen on tinyshakespeare's first 90% (docs/text.md, "Sizing for a budget").
+CHAR_SIZES = (
+    Size(2.0, 2, 256, 0.0, 12_700.0),
+    Size(6.0, 2, 256, 0.1, 12_700.0),
+    Size(30.0, 2, 384, 0.1, 7_250.0),
+    Size(60.0, 2, 512, 0.1, 4_480.0),
+    Size(math.inf, 2, 512, 0.2, 4_480.0),
+)
+VALIDATIONS = (3, 10)  # validations in a budget-sized run: about one a minute, at least 3, at most 10
+WORD_EMBEDDING = 128
+WORD_HIDDEN = (128, 192, 256, 384, 512)
+
+
+def probe_gflops(n: int = 256, seconds: float = 0.25) -> float:
+    """This machine's float32 matrix-multiply rate (GFLOP/s) with torch's current threads: the best of
+    repeated ``n x n`` products over about ``seconds``."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        for _ in range(8):
+            a @ b
+        best = max(best, 8 * 2 * n ** 3 / max(time.perf_counter() - t0, 1e-9) / 1e9)
+    return best
+
+
+def reference_minutes(minutes: float, gflops: float) -> float:
+    """``minutes`` on a machine of ``gflops`` as minutes of the reference machine."""
+    return minutes * gflops / REFERENCE_GFLOPS
+
+
+def flops_per_token(layers: int, hidden: int, embedding_dim: int, vocab_size: int, cell: str = "lstm") -> float:
+    """Training FLOPs per token: the forward pass's matrix products, x3 for forward and backward."""
+    gates = 4 if cell == "lstm" else 3
+    fwd, inp = 0, embedding_dim
+    for _ in range(layers):
+        fwd += 2 * gates * hidden * (inp + hidden)
+        inp = hidden
+    return 3 * (fwd + 2 * hidden * vocab_size)
+
+
+@dataclass
+class Plan:
+    """What :func:`text_settings` chose, and why: ``settings`` go to the model."""
+
+    minutes: float
+    gflops: float
+    reference_minutes: float
+    settings: dict
+    tokens_per_second: float  # expected training speed here
+    expected_tokens: float  # tokens the training minutes should read
+
+    def describe(self, train_tokens: int | None = None) -> str:
+        s = self.settings
+        line = (f"budget {self.minutes:g} min x {self.gflops:.0f} GFLOP/s = {self.reference_minutes:.1f} reference "
+                f"minutes: {s['layers']}x{s['hidden']} {s.get('cell', 'lstm').upper()}, dropout {s['dropout']}, "
+                f"{s['batch_size']} rows of {s['chunk']}, validation every {s['eval_every']} steps")
+        if train_tokens:
+            line += f"; about {self.expected_tokens / train_tokens:.1f} epochs"
+        return line
+
+
+def text_settings(minutes: float, gflops: float, *, train_minutes: float | None = None, tokens: str = "chars",
+                  vocab_size: int = 100, chars_per_token: float = 1.0) -> Plan:
+    """The settings (on top of the ``text`` preset) for a text model trained ``minutes`` on a machine of
+    ``gflops`` (:func:`probe_gflops`).
+
+    ``train_minutes``: the part of the budget left for training itself (default
+    ``minutes``), which sets the validation period. For ``tokens="words"``,
+    ``vocab_size`` and ``chars_per_token`` (characters per word in the text)
+    size the word model so that training one word costs at most what
+    training its characters would at the row's size.
+    """
+    ref = reference_minutes(minutes, gflops)
+    row = next(r for r in CHAR_SIZES if ref <= r.up_to)
+    settings = row.settings()
+    char_cost = flops_per_token(row.layers, row.hidden, row.embedding_dim, 100)
+    speed = row.chars_per_second * gflops / REFERENCE_GFLOPS
+    if tokens == "words":
+        allowed = char_cost * max(chars_per_token, 1.0)
+        fits = [h for h in WORD_HIDDEN
+                if flops_per_token(row.layers, h, WORD_EMBEDDING, vocab_size) <= allowed] or [WORD_HIDDEN[0]]
+        hidden = min(max(fits), row.hidden)
+        settings.update(hidden=hidden, embedding_dim=WORD_EMBEDDING)
+        speed *= char_cost / flops_per_token(row.layers, hidden, WORD_EMBEDDING, vocab_size)
+    train_minutes = minutes if train_minutes is None else train_minutes
+    expected = speed * max(train_minutes, 0.0) * 60
+    n_validations = min(max(round(train_minutes), VALIDATIONS[0]), VALIDATIONS[1])
+    steps = expected / (settings["batch_size"] * settings["chunk"])
+    settings["eval_every"] = max(10, int(steps / n_validations))
+    return Plan(minutes, gflops, ref, settings, speed, expected)

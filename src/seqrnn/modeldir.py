@@ -1,0 +1,442 @@
+"""The life of a model directory: one writer at a time, and readers that see a finished whole or nothing.
+
+A writer (``seqrnn train``, ``model.save``, ``detector.save``) holds an
+exclusive lock on ``.lock`` in the directory (``flock``: the kernel drops it
+when the holder dies, so a lock is never stale) and, before it changes any
+file, writes ``status.json`` saying what it is doing::
+
+    {"state": "training", "pid": 1234, ...}   # training, or stopped by kill -9
+    {"state": "stopped", "reason": "..."}      # Ctrl-C, SIGTERM, a diverged loss, an error
+    {"state": "model", "files": {...}}         # a finished model, no detector (yet)
+    {"state": "complete", "files": {...}}      # a finished model and its detector
+
+The last two are written last, once every file is in place, with the
+SHA-256 of each file and a token of their own. A reader (:func:`read`)
+loads only a directory in a finished state, reads ``status.json`` before
+and after loading, and checks the files it loaded against the recorded
+hashes: a writer that started in between changed ``status.json`` first, so
+the reader tries again or says who is writing; a file changed by other
+means (copied in from another run, edited) is refused.
+
+A directory written before ``status.json`` existed loads as before when it
+is complete: its detector was learned for its weights, or it has no
+training checkpoint (a model saved by ``model.save``).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import stat
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+
+from . import artifacts
+from .errors import InputError, ModelFileError
+
+STATUS = "status.json"
+LOCK = ".lock"
+FINAL = ("model", "complete")
+#: The files a finished directory's status records (those present), in the order they are hashed.
+RECORDED = (artifacts.CONFIG, artifacts.WEIGHTS, "detector.json", "detector.safetensors")
+DETECTOR = "detector.json"
+LOCK_WAIT = 2.0  # seconds a writer waits for a reader's brief probe of the lock before it gives up
+READ_TRIES = 3  # times a reader starts again when a writer changed the directory while it read
+
+_held: dict[str, "_Session"] = {}  # the directories this process writes, by real path
+_reading = threading.local()
+
+
+class _Session:
+    def __init__(self, fd: int):
+        self.fd, self.depth, self.created = fd, 0, False
+        self.begun = self.finished = self.stopped = False  # this process's write: begun, finished, stopped
+
+
+def _key(model_dir: str) -> str:
+    return os.path.realpath(model_dir)
+
+
+def _holder_text(model_dir: str) -> str:
+    try:
+        with open(os.path.join(model_dir, LOCK), encoding="utf-8", errors="replace") as fh:
+            info = json.loads(fh.read() or "{}")
+        return f"process {int(info['pid'])}" + (f" ({info['command']}, since {info['since']})"
+                                                if info.get("command") else "")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def holder(model_dir: str) -> str | None:
+    """Who writes ``model_dir`` now (``"process 1234 (...)"``), or ``None`` if nobody does."""
+    if _key(model_dir) in _held:
+        return f"process {os.getpid()} (this one)"
+    try:
+        fd = os.open(os.path.join(model_dir, LOCK), os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return _holder_text(model_dir)
+        return None
+    finally:
+        os.close(fd)  # closing drops the shared lock, if it was taken
+    return None
+
+
+def _command() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    if name in ("__main__.py", "-m", "-c") or name.startswith("seqrnn"):
+        name = "seqrnn"
+    words = [name, *sys.argv[1:3]] if name == "seqrnn" else [name]
+    return " ".join(words)[:120]
+
+
+@contextmanager
+def writing(model_dir: str | None, param: str = "model_dir"):
+    """Hold the exclusive write lock of ``model_dir`` (created if missing) for the block; re-entrant.
+
+    A second writer is refused with an :class:`~seqrnn.errors.InputError` naming the holder's process;
+    a path that is a file is refused at once. On an error inside a block that began writing (see
+    :func:`begin`) and did not finish, ``status.json`` says the writing stopped and why.
+    """
+    if model_dir is None:
+        yield None
+        return
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise InputError(f"{param} {model_dir} is a file, not a model directory", params=param)
+    key = _key(model_dir)
+    session = _held.get(key)
+    if session is None:
+        session = _held[key] = _acquire(model_dir, param)
+    session.depth += 1
+    try:
+        yield session
+    except BaseException as exc:
+        if session.begun and not session.finished and not session.stopped:  # the innermost block says why
+            session.stopped = True
+            _stopped(model_dir, exc)
+        raise
+    finally:
+        session.depth -= 1
+        if session.depth == 0:
+            del _held[key]
+            _release(model_dir, session)
+
+
+def _acquire(model_dir: str, param: str) -> _Session:
+    created = not os.path.isdir(model_dir)
+    path = os.path.join(model_dir, LOCK)
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        os.makedirs(model_dir, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ModelFileError("is not a regular file (the lock file of a model directory)", path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() > deadline:
+                raise InputError(f"{param} {model_dir} is being written by {_holder_text(model_dir)}: wait for it "
+                                 f"to finish, or use another {param}", params=param) from None
+            time.sleep(0.05)
+            continue
+        try:  # the lock file must still be the one in the directory (a writer that gave up removes its own)
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    info = {"pid": os.getpid(), "command": _command(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    _clean_temporaries(model_dir)
+    session = _Session(fd)
+    session.created = created
+    return session
+
+
+def _release(model_dir: str, session: _Session) -> None:
+    """Drop the lock; a directory this writer created and left empty (it failed before writing) goes too."""
+    try:
+        if session.created and os.listdir(model_dir) == [LOCK]:
+            os.unlink(os.path.join(model_dir, LOCK))
+            os.rmdir(model_dir)
+    except OSError:
+        pass
+    finally:
+        os.close(session.fd)
+
+
+_TEMPORARY = re.compile(r"^\.(%s)\..+" % "|".join(re.escape(n) for n in (
+    *RECORDED, STATUS, artifacts.HISTORY, "checkpoint.safetensors", "state.json", "state.safetensors")))
+
+
+def _clean_temporaries(model_dir: str) -> None:
+    """Remove the half-written temporary files a killed writer left (only ever by the lock's holder)."""
+    for folder in (model_dir, os.path.join(model_dir, artifacts.CHECKPOINT)):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if _TEMPORARY.match(name):
+                try:
+                    os.unlink(os.path.join(folder, name))
+                except OSError:
+                    pass
+
+
+def _write_status(model_dir: str, status: dict) -> None:
+    artifacts.write_json(os.path.join(model_dir, STATUS), {**status, "token": uuid.uuid4().hex})
+
+
+def begin(model_dir: str | None, state: str = "training") -> None:
+    """Say in ``status.json`` that the directory is being written (before the first file changes)."""
+    if model_dir is None:
+        return
+    session = _held.get(_key(model_dir))
+    if session is not None:
+        session.begun, session.finished, session.stopped = True, False, False
+    _write_status(model_dir, {"state": state, "pid": os.getpid(), "command": _command(),
+                              "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def finish(model_dir: str) -> dict:
+    """Record the finished directory: ``complete`` with a detector file, ``model`` without; every
+    recorded file's SHA-256. Written last, atomically."""
+    files = {name: _sha256(os.path.join(model_dir, name)) for name in RECORDED
+             if os.path.isfile(os.path.join(model_dir, name))}
+    state = "complete" if DETECTOR in files else "model"
+    session = _held.get(_key(model_dir))
+    if session is not None:
+        session.finished = True
+    status = {"state": state, "files": files, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    _write_status(model_dir, status)
+    return status
+
+
+@contextmanager
+def saving(model_dir: str):
+    """``writing`` + ``begin`` + ``finish``: for a save that writes its files in one go."""
+    with writing(model_dir):
+        session = _held[_key(model_dir)]
+        training = session.begun and not session.finished
+        begin(model_dir, "training" if training else "saving")
+        yield
+        finish(model_dir)
+
+
+def _stopped(model_dir: str, exc: BaseException) -> None:
+    from .errors import Terminated
+
+    signum = exc.signum if isinstance(exc, Terminated) else getattr(exc, "signal", None)  # TrainingInterrupted's
+    if isinstance(exc, KeyboardInterrupt) or signum is not None:
+        reason = "stopped by SIGTERM" if signum == 15 else "interrupted (Ctrl-C)"
+    else:
+        reason = str(exc).split("\n")[0][:300] or type(exc).__name__
+    kind = getattr(exc, "stopped_state", None) or "stopped"
+    checkpoint = os.path.join(model_dir, artifacts.CHECKPOINT)
+    try:
+        _write_status(model_dir, {"state": kind, "reason": reason, "pid": os.getpid(),
+                                  "checkpoint": any(n.endswith(".safetensors") for n in os.listdir(checkpoint))
+                                  if os.path.isdir(checkpoint) else False,
+                                  "stopped": time.strftime("%Y-%m-%d %H:%M:%S")})
+    except OSError:  # the disk that failed the writer may fail this too: "training" stays, which is refused
+        pass
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --- readers -------------------------------------------------------------------------------------
+def _status_bytes(model_dir: str) -> bytes | None:
+    path = os.path.join(model_dir, STATUS)
+    if not os.path.lexists(path):
+        return None
+    if not os.path.isfile(path):  # a folder, a FIFO (which would block), a dangling link
+        raise ModelFileError("not a regular file", path)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(1 << 20)
+    except FileNotFoundError:
+        return None
+
+
+def _parse(model_dir: str, raw: bytes) -> dict:
+    try:
+        status = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ModelFileError(f"{STATUS} is truncated or not JSON", os.path.join(model_dir, STATUS)) from None
+    if not isinstance(status, dict) or not isinstance(status.get("state"), str):
+        raise ModelFileError(f"{STATUS} holds no \"state\"", os.path.join(model_dir, STATUS))
+    return status
+
+
+RESUME_HINT = "seqrnn train ... --model-dir {dir} --resume (the same data and settings)"
+CALIBRATE_HINT = "seqrnn calibrate {dir} NORMAL... (or in Python: Detector(model).fit(X).save(dir))"
+
+
+def _refuse_unfinished(model_dir: str, status: dict, need: str) -> None:
+    state = status["state"]
+    if state in FINAL:
+        if need == "detector" and state != "complete" and _kind(model_dir) != "classifier":  # (its loader says)
+            raise ModelFileError("the model has no detector (its training finished, its calibration did not): "
+                                 f"calibrate it with {CALIBRATE_HINT.format(dir=model_dir)}", model_dir)
+        if not isinstance(status.get("files"), dict):
+            raise ModelFileError(f"{STATUS} of a finished directory lists no files", model_dir)
+        return
+    who = holder(model_dir)
+    if who is not None:
+        raise ModelFileError(f"is being written by {who}: wait for it to finish", model_dir)
+    resume = RESUME_HINT.format(dir=model_dir)
+    if state == "diverged":
+        raise ModelFileError(f"its training diverged ({status.get('reason', 'a loss that is not finite')}); "
+                             f"it has no usable model: continue from the last good checkpoint with a lower "
+                             f"--lr ({resume}), or train again", model_dir)
+    if state == "stopped":
+        raise ModelFileError(f"its training did not finish ({status.get('reason', 'stopped')}): continue it with "
+                             f"{resume}, or train again", model_dir)
+    if state == "training":
+        raise ModelFileError(f"its training did not finish (process {status.get('pid')} ended without finishing: "
+                             f"killed?): continue it with {resume}, or train again", model_dir)
+    raise ModelFileError(f"a write that did not finish ({state}, process {status.get('pid')}): write it again "
+                         f"(for a training: {resume})", model_dir)
+
+
+def _kind(model_dir: str):
+    try:
+        config = artifacts.read_json(os.path.join(model_dir, artifacts.CONFIG))
+    except (OSError, ModelFileError):
+        return None
+    return config.get("kind") if isinstance(config, dict) else None
+
+
+def check_status(model_dir: str, need: str = "model") -> dict | None:
+    """The status of a directory that holds what ``need`` asks ("model" or "detector"), or a
+    :class:`~seqrnn.errors.ModelFileError` saying why not and how to finish it; ``None`` for a
+    directory written before ``status.json`` existed."""
+    raw = _status_bytes(model_dir)
+    if raw is None:
+        return None
+    status = _parse(model_dir, raw)
+    _refuse_unfinished(model_dir, status, need)
+    return status
+
+
+def read(model_dir: str, load, need: str = "model"):
+    """``load()``'s result, with ``model_dir`` in a finished state and unchanged while it was read.
+
+    ``need``: ``"model"`` (a finished model) or ``"detector"`` (a model with its detector).
+    """
+    if getattr(_reading, "dirs", None) is None:
+        _reading.dirs = set()
+    key = _key(model_dir)
+    if key in _reading.dirs or key in _held:  # an outer read checks (or this process writes it)
+        return load()
+    _reading.dirs.add(key)
+    try:
+        for _ in range(READ_TRIES):
+            before = _status_bytes(model_dir) if os.path.isdir(model_dir) else None
+            status = _parse(model_dir, before) if before is not None else None
+            if status is not None:
+                _refuse_unfinished(model_dir, status, need)
+            try:
+                obj = load()
+                changed = _changed_files(model_dir, status)
+            except (ModelFileError, InputError, OSError):
+                if _status_bytes(model_dir) != before:
+                    time.sleep(0.1)
+                    continue
+                raise
+            if _status_bytes(model_dir) != before:  # a writer began meanwhile: what was read may be mixed
+                time.sleep(0.1)
+                continue
+            if changed:
+                raise ModelFileError(
+                    f"{', '.join(changed)} changed after the directory was written (not the file {STATUS} "
+                    f"records: copied in from elsewhere, or edited); train again, or remove {STATUS} to load "
+                    "the files as they are", model_dir)
+            _check_finite(model_dir, obj)
+            if status is None:
+                _check_legacy(model_dir, obj, need)
+            return obj
+        who = holder(model_dir)
+        raise ModelFileError(f"kept changing while it was read ({who or 'another process'} is writing it): "
+                             "try again when it has finished", model_dir)
+    finally:
+        _reading.dirs.discard(key)
+
+
+def _changed_files(model_dir: str, status: dict | None) -> list[str]:
+    if status is None:
+        return []
+    files = status.get("files") or {}
+    changed = []
+    for name, digest in files.items():
+        path = os.path.join(model_dir, str(name))
+        if os.path.basename(str(name)) != name or not os.path.isfile(path) or _sha256(path) != digest:
+            changed.append(str(name))
+    return changed
+
+
+def _check_legacy(model_dir: str, obj, need: str) -> None:
+    """A directory without ``status.json``: complete when its detector fits its model, or when it
+    was saved without a training (no checkpoint); a training that stopped left neither."""
+    model = getattr(obj, "model", obj)
+    if not hasattr(model, "vocab_") or getattr(model, "kind", None) == "classifier":
+        return
+    if os.path.isfile(os.path.join(model_dir, DETECTOR)):
+        from .detect import model_fingerprint
+
+        try:
+            saved = artifacts.read_json(os.path.join(model_dir, DETECTOR)).get("model_fingerprint")
+        except (ModelFileError, AttributeError):
+            saved = None
+        if saved == model_fingerprint(model):
+            return
+    else:
+        config = artifacts.read_config(model_dir)
+        if config.get("calibration") or not os.path.isdir(os.path.join(model_dir, artifacts.CHECKPOINT)):
+            return
+    raise ModelFileError("its training did not finish (written by an earlier seqrnn: no detector learned for "
+                         f"these weights): continue it with {RESUME_HINT.format(dir=model_dir)}, or train again",
+                         model_dir)
+
+
+def _check_finite(model_dir: str, obj) -> None:
+    """Weights that hold NaN or infinity (a diverged training saved by an earlier seqrnn) are refused."""
+    import numpy as np
+
+    model = getattr(obj, "model", obj)
+    tensors = model._tensors() if hasattr(model, "_tensors") else {}
+    if not tensors and hasattr(model, "net_"):
+        tensors = dict(model.net_.state_dict())
+    neural = hasattr(model, "net_")  # a baseline's log-probabilities may be -inf (a count of zero); never NaN
+    for name, value in artifacts.as_arrays(tensors).items():
+        if value.dtype.kind in "fc" and (not np.isfinite(value).all() if neural else np.isnan(value).any()):
+            raise ModelFileError(f"weight {name} holds NaN or infinite values (a training that diverged): "
+                                 "train again with a lower --lr", os.path.join(model_dir, artifacts.WEIGHTS))
+    threshold = getattr(model, "threshold_", None)
+    if isinstance(threshold, float) and not np.isfinite(threshold):
+        raise ModelFileError(f"the decision threshold is {threshold} (a training that diverged): train again",
+                             os.path.join(model_dir, artifacts.CONFIG))

@@ -1,0 +1,69 @@
+"""The way back from an anomalous event to the log: templates, parameters and raw lines.
+
+``Explainer(folder).explain(finding_dict, sequence)`` adds to a finding of
+``detect``: the template of the anomalous event and of the expected ones, the
+event's parameters, and the raw lines (``file:line`` and text) of the
+session around it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .folder import read_info, read_locations, read_parameters, read_templates
+
+AROUND = 5  # raw lines shown before and after the anomalous event
+
+
+class Explainer:
+    def __init__(self, folder: str):
+        info = read_info(folder)
+        self.sources = [f["path"] for f in info["files"]]
+        self.paths = [f.get("abspath") or f["path"] for f in info["files"]]
+        self.templates = read_templates(folder)
+        files, lines = read_locations(folder, len(self.sources))
+        self.row = {(int(f), int(n)): i for i, (f, n) in enumerate(zip(files, lines))}
+        self.parameters = read_parameters(folder)
+        self._text: dict[tuple[int, int], str] = {}
+
+    def template(self, event: str) -> str | None:
+        return self.templates.get(event)
+
+    def raw_lines(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """Text of the raw lines ``(file index, line)`` (those that can still be read)."""
+        need: dict[int, set[int]] = {}
+        for f, n in wanted:
+            if (f, n) not in self._text:
+                need.setdefault(f, set()).add(n)
+        for f, numbers in need.items():
+            path = self.paths[f]
+            if not path or not os.path.isfile(path):
+                continue
+            last = max(numbers)
+            with open(path, "rb") as fh:
+                for number, raw in enumerate(fh, start=1):
+                    if number in numbers:
+                        self._text[(f, number)] = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if number >= last:
+                        break
+        return {k: self._text[k] for k in wanted if k in self._text}
+
+    def explain(self, found: dict, seq) -> dict:
+        """What to add to ``found`` (a finding's JSON dict) of ``seq`` (a sequence of the folder)."""
+        out: dict = {}
+        p = found.get("position")
+        if p is None or seq.lines is None:
+            return out
+        event = found.get("event")
+        out["event_template"] = self.template(event) if event != "<end>" else None
+        out["expected_templates"] = [self.template(e) for e in found.get("expected", [])]
+        files = seq.files if seq.files is not None else [0] * len(seq.lines)
+        if p < len(seq):
+            row = self.row.get((int(files[p]), int(seq.lines[p])))
+            out["parameters"] = self.parameters[row] if row is not None and row < len(self.parameters) else []
+        lo, hi = max(0, p - AROUND), min(len(seq), p + AROUND + 1)
+        keys = [(int(files[q]), int(seq.lines[q])) for q in range(lo, hi)]
+        text = self.raw_lines(keys)
+        out["lines"] = [{"location": f"{self.sources[f]}:{n}", "event": seq.tokens[q], "anomalous": q == p,
+                         "text": text.get((f, n))} for q, (f, n) in zip(range(lo, hi), keys)]
+        return out

@@ -1,0 +1,279 @@
+"""Template mining with drain3's Drain, its state kept as plain JSON.
+
+drain3's own persistence pickles the miner with jsonpickle, whose decoding
+can run code named in the file; a parser state here is plain JSON instead
+(settings, each cluster's id, template tokens and size, and the prefix tree)
+and the miner is rebuilt from it, so a resumed parser keeps every event id
+and numbers new templates after the old ones.
+
+Similarity: Drain counts a wildcard in a template as a mismatch, so a
+message whose variable parts were masked (``<*> <*> <*> done``) may not
+match its own template; ``similarity="constants"`` (the default) compares
+only the template's constant tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from drain3.drain import Drain, LogCluster, Node
+
+from ..errors import InputError
+from .masking import PARAM
+
+STATE_FORMAT = "seqrnn-parser"
+STATE_VERSION = 1
+
+
+@dataclass
+class MinerSettings:
+    sim_th: float = 0.5
+    depth: int = 4
+    max_children: int = 100
+    similarity: str = "constants"  # or "drain": wildcards count as mismatches
+    strict_words: bool = True  # two different plain words never match...
+    word_values: int = 5  # ...until this many templates differ only in one word: then they are one
+
+    def check(self) -> None:
+        if not 0 < self.sim_th <= 1:
+            raise InputError("sim_th must be in (0, 1]", params="sim_th")
+        if self.depth < 3:
+            raise InputError("depth must be >= 3", params="depth")
+        if self.max_children < 2:
+            raise InputError("max_children must be >= 2", params="max_children")
+        if self.word_values < 2:
+            raise InputError("word_values must be >= 2", params="word_values")
+        if self.similarity not in ("constants", "drain"):
+            raise InputError("similarity must be constants or drain", params="similarity")
+
+
+_PUNCT = "\"'()[]{}<>,.;:!?"
+
+
+_WORDS: dict[str, bool] = {}
+
+
+def _is_word(token: str) -> bool:
+    """A plain word or name, maybe in quotes, brackets or before a comma (``"GET``, ``Resumed``,
+    ``(spawning).``, ``mapred.task.id``): letters, joined by ``.``, ``_``, ``-`` or ``:``, no digit."""
+    known = _WORDS.get(token)
+    if known is None:
+        if len(_WORDS) > 100_000:
+            _WORDS.clear()
+        core = token.strip(_PUNCT)
+        known = _WORDS[token] = bool(core) and core[0].isalpha() and core.replace(".", "").replace(
+            "_", "").replace("-", "").replace(":", "").isalpha()
+    return known
+
+
+class _ConstantsDrain(Drain):
+    """Drain whose similarity is the share of a template's constant tokens that the message repeats."""
+
+    def get_seq_distance(self, seq1, seq2, include_params: bool):
+        constants = same = 0
+        strict = self.strict_words
+        for t1, t2 in zip(seq1, seq2):
+            if t1 == PARAM:
+                continue
+            constants += 1
+            if t1 == t2:
+                same += 1
+            elif strict and t2 != PARAM and _is_word(t1) and _is_word(t2):
+                return 0.0, 0
+        n_params = len(seq1) - constants
+        if include_params:
+            return (same + n_params) / len(seq1) if len(seq1) else 1.0, n_params
+        if constants:
+            return same / constants, n_params
+        # A template of wildcards alone takes messages of wildcards alone, not any message of its length.
+        return (1.0 if all(t == PARAM for t in seq2) else 0.0), n_params
+
+
+class Miner:
+    """Cluster masked token lists into templates: ``add(tokens) -> (event id, template tokens)``.
+
+    With ``strict_words``, two different plain words never match (``VM Paused`` and ``VM Resumed``
+    are two events), until ``word_values`` templates differ in one word position alone: that
+    position is then a variable (a user name) and those templates one event, the one with the
+    lowest id; the others are its aliases, now and later.
+    """
+
+    def __init__(self, settings: MinerSettings | None = None):
+        self.settings = settings or MinerSettings()
+        self.settings.check()
+        cls = _ConstantsDrain if self.settings.similarity == "constants" else Drain
+        self.drain = cls(sim_th=self.settings.sim_th, depth=self.settings.depth,
+                         max_children=self.settings.max_children, param_str=PARAM)
+        self.drain.strict_words = self.settings.strict_words
+        self.alias: dict[int, int] = {}  # cluster id -> the event it is part of
+        self._siblings: dict[tuple, list[int]] = {}  # one word position left out -> clusters
+        self._merged: set[tuple] = set()
+        self._seen: dict[tuple, LogCluster] = {}  # masked tokens -> the cluster they matched last
+
+    def event(self, cluster_id: int) -> int:
+        return self.alias.get(cluster_id, cluster_id)
+
+    def add(self, tokens: list[str]) -> tuple[int, tuple]:
+        key = tuple(tokens)
+        cluster = self._seen.get(key)
+        if cluster is not None and cluster.log_template_tokens == key:
+            # The same masked message again, and its cluster's template is the message itself:
+            # Drain would match it there (every constant equal) and change nothing.
+            cluster.size += 1
+            event = self.alias.get(cluster.cluster_id, cluster.cluster_id)
+            return event, (key if event == cluster.cluster_id else self.drain.id_to_cluster[event].log_template_tokens)
+        drain = self.drain
+        cluster = drain.tree_search(drain.root_node, tokens, drain.sim_th, False)
+        if cluster is None:
+            drain.clusters_counter += 1
+            cluster = LogCluster(tokens, drain.clusters_counter)
+            drain.id_to_cluster[cluster.cluster_id] = cluster
+            drain.add_seq_to_prefix_tree(drain.root_node, cluster)
+            if self.settings.strict_words:
+                self._link(cluster)
+        else:
+            template = cluster.log_template_tokens
+            if any(a != b for a, b in zip(template, tokens)):
+                cluster.log_template_tokens = tuple(a if a == b else PARAM for a, b in zip(template, tokens))
+            cluster.size += 1
+        if len(self._seen) > 100_000:
+            self._seen.clear()
+        self._seen[key] = cluster
+        event = self.alias.get(cluster.cluster_id, cluster.cluster_id)
+        if event == cluster.cluster_id:
+            return event, cluster.log_template_tokens
+        return event, self.drain.id_to_cluster[event].log_template_tokens
+
+    def match(self, tokens: list[str]) -> tuple[int, tuple] | None:
+        """The event ``tokens`` fit, without learning from them (None: none fits)."""
+        cluster = self.drain.match(" ".join(tokens), "fallback")
+        if cluster is None:
+            return None
+        event = self.event(cluster.cluster_id)
+        return event, self.drain.id_to_cluster[event].log_template_tokens
+
+    def _keys(self, tokens) -> list[tuple]:
+        """One key per word position: the template with that word left out (templates without another
+        constant token have no siblings: lone words are not variables)."""
+        constants = sum(t != PARAM for t in tokens)
+        if constants < 2:
+            return []
+        return [(i, len(tokens), tokens[:i], tokens[i + 1:]) for i, t in enumerate(tokens) if _is_word(t)]
+
+    def _link(self, cluster, merge: bool = True) -> None:
+        """Record ``cluster`` among the templates that differ from it in one word; merge a group
+        that reaches ``word_values`` templates (or join one merged before)."""
+        for key in self._keys(cluster.log_template_tokens):
+            group = self._siblings.setdefault(key, [])
+            group.append(cluster.cluster_id)
+            if not merge:
+                continue
+            if key in self._merged or len(group) >= self.settings.word_values:
+                self._merge(key, group)
+                return
+
+    def _merge(self, key: tuple, group: list[int]) -> None:
+        self._merged.add(key)
+        head = min(self.event(c) for c in group)
+        for c in group:
+            if self.event(c) != head:
+                old = self.event(c)
+                for k, v in list(self.alias.items()):
+                    if v == old:
+                        self.alias[k] = head
+                self.alias[c] = head
+                self.alias[old] = head
+        self.alias.pop(head, None)
+        first = self.drain.id_to_cluster[head]
+        i = key[0]
+        if len(first.log_template_tokens) > i:
+            tokens = list(first.log_template_tokens)
+            tokens[i] = PARAM
+            first.log_template_tokens = tuple(tokens)
+
+    @property
+    def clusters(self) -> list[LogCluster]:
+        return sorted(self.drain.id_to_cluster.values(), key=lambda c: c.cluster_id)
+
+    def events(self) -> list[tuple[int, tuple, int]]:
+        """``(event id, template tokens, lines)`` of every event (aliases counted in their event)."""
+        sizes: dict[int, int] = {}
+        for c in self.drain.id_to_cluster.values():
+            e = self.event(c.cluster_id)
+            sizes[e] = sizes.get(e, 0) + c.size
+        return [(e, self.drain.id_to_cluster[e].log_template_tokens, n) for e, n in sorted(sizes.items())]
+
+    # --- state as plain JSON --------------------------------------------------------------------
+    def state(self) -> dict:
+        def node(n: Node) -> dict:
+            return {"ids": list(n.cluster_ids), "children": {k: node(c) for k, c in n.key_to_child_node.items()}}
+
+        return {"clusters": [{"id": c.cluster_id, "template": list(c.log_template_tokens), "size": c.size}
+                             for c in self.clusters],
+                "counter": self.drain.clusters_counter, "tree": node(self.drain.root_node),
+                "aliases": [[c, e] for c, e in sorted(self.alias.items())],
+                "settings": asdict(self.settings)}
+
+    @classmethod
+    def from_state(cls, state: dict, where: str = "parser state") -> "Miner":
+        """Rebuild a miner from :meth:`state`'s dict (checked value by value; nothing is executed)."""
+
+        def bad(what: str):
+            return InputError(f"{what} (not a parser state written by seqrnn parse)", where)
+
+        if not isinstance(state, dict):
+            raise bad("expected a JSON object")
+        raw = state.get("settings")
+        if not isinstance(raw, dict) or set(raw) - set(MinerSettings.__dataclass_fields__):
+            raise bad("bad miner settings")
+        try:
+            settings = MinerSettings(**raw)
+            ok = (isinstance(settings.sim_th, (int, float)) and not isinstance(settings.sim_th, bool)
+                  and all(type(getattr(settings, k)) is int for k in ("depth", "max_children", "word_values"))
+                  and type(settings.strict_words) is bool and isinstance(settings.similarity, str))
+            if not ok:
+                raise bad("bad miner settings")
+            settings.check()
+        except (TypeError, InputError):
+            raise bad("bad miner settings") from None
+        miner = cls(settings)
+        clusters = state.get("clusters")
+        if not isinstance(clusters, list):
+            raise bad("no cluster list")
+        for c in clusters:
+            if not (isinstance(c, dict) and type(c.get("id")) is int and c["id"] > 0
+                    and isinstance(c.get("template"), list) and all(isinstance(t, str) for t in c["template"])
+                    and type(c.get("size")) is int and c["size"] > 0):
+                raise bad("bad cluster entry")
+            if c["id"] in miner.drain.id_to_cluster:
+                raise bad(f"cluster {c['id']} twice")
+            cluster = LogCluster(c["template"], c["id"])
+            cluster.size = c["size"]
+            miner.drain.id_to_cluster[c["id"]] = cluster
+        counter = state.get("counter")
+        if type(counter) is not int or counter < max(miner.drain.id_to_cluster, default=0):
+            raise bad("bad cluster counter")
+        miner.drain.clusters_counter = counter
+
+        def node(d, depth: int) -> Node:
+            if (not isinstance(d, dict) or depth > settings.depth + 1 or not isinstance(d.get("ids"), list)
+                    or not isinstance(d.get("children"), dict)):
+                raise bad("bad prefix tree")
+            if not all(type(i) is int and i in miner.drain.id_to_cluster for i in d["ids"]):
+                raise bad("prefix tree names an unknown cluster")
+            n = Node()
+            n.cluster_ids = list(d["ids"])
+            n.key_to_child_node = {str(k): node(v, depth + 1) for k, v in d["children"].items()}
+            return n
+
+        miner.drain.root_node = node(state.get("tree"), 0)
+        aliases = state.get("aliases", [])
+        if not (isinstance(aliases, list) and all(
+                isinstance(a, list) and len(a) == 2 and all(type(x) is int and x in miner.drain.id_to_cluster for x in a)
+                for a in aliases)):
+            raise bad("bad aliases")
+        miner.alias = {c: e for c, e in aliases}
+        for c in miner.clusters:  # the groups of one-word siblings, from the templates
+            miner._link(c, merge=False)
+        miner._merged = {k for k, g in miner._siblings.items() if any(c in miner.alias for c in g)}
+        return miner

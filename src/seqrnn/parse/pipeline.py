@@ -1,0 +1,138 @@
+"""Raw log files -> a parsed folder (:mod:`seqrnn.parse.folder`), in one pass.
+
+>>> summary = parse_logs(["HDFS.log"], "parsed", Parser(ParserSettings(log_format=FMT)),
+...                      IdGrouper(r"blk_-?\\d+"))                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from array import array
+
+from ..artifacts import atomic_write_text
+from ..data.formats import expand_paths
+from ..errors import InputError
+from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER
+from .parser import Parser
+
+PROGRESS_EVERY = 50_000  # lines between calls of the progress callback
+
+
+def raw_lines(path: str):
+    """``(number, text or None)`` of each line of ``path`` (None: not UTF-8 text)."""
+    import sys
+
+    fh = sys.stdin.buffer if path == "-" else open(path, "rb")
+    try:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                yield number, None
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, malformed=None) -> dict:
+    """Parse ``paths`` (files, folders, globs; ``-``: standard input) into the folder ``out``.
+
+    ``grouper``: see :mod:`seqrnn.parse.grouping` (None: one stream). ``progress(lines, seconds)``
+    is called every :data:`PROGRESS_EVERY` lines; ``malformed(file, line, why)`` for each line that
+    does not fit the log format (or is not UTF-8): such lines are counted and skipped, never fatal.
+    Returns the summary written to ``parse.json``.
+    """
+    files = expand_paths(paths)
+    os.makedirs(out, exist_ok=True)
+    start = time.perf_counter()
+    clusters = array("q")  # the cluster of each event; their event ids are final only at the end
+    sessions: dict[str, array] = {}
+    n_lines = n_bad = 0
+    sources = []
+    lines_fh = open(os.path.join(out, "lines.csv"), "w", encoding="utf-8", newline="")
+    params_fh = open(os.path.join(out, "parameters"), "w", encoding="utf-8", newline="")
+    bad_fh = open(os.path.join(out, "malformed.csv"), "w", encoding="utf-8", newline="")
+    try:
+        lines_fh.write("file,line\n")
+        write_line, write_params = lines_fh.write, params_fh.write
+        bad_rows = csv.writer(bad_fh)
+        bad_rows.writerow(["file", "line", "reason"])
+        fmt, masker, miner = parser.format, parser.masker, parser.miner
+        for index, path in enumerate(files):
+            name = "<stdin>" if path == "-" else path
+            sources.append({"path": name, "abspath": os.path.abspath(path) if path != "-" else None})
+            for number, text in raw_lines(path):
+                n_lines += 1
+                if progress is not None and n_lines % PROGRESS_EVERY == 0:
+                    progress(n_lines, time.perf_counter() - start)
+                fields = None if text is None else fmt.match(text)
+                if fields is None:
+                    if text is not None and not text.strip():
+                        continue  # a blank line is not an event, nor an error
+                    n_bad += 1
+                    why = "not UTF-8 text" if text is None else "does not fit the log format"
+                    bad_rows.writerow([name, number, why])
+                    if malformed is not None:
+                        malformed(name, number, why)
+                    continue
+                masked, original = masker(fields["Content"])
+                event, template = miner.add(masked)
+                params = ([o for t, o in zip(template, original) if t == "<*>"]
+                          if len(template) == len(original) else original)
+                row = len(clusters)
+                clusters.append(event)
+                write_line(f"{index},{number}\n")
+                write_params(" ".join(params) + "\n")  # tokens: they hold no whitespace
+                if grouper is not None:
+                    for key in grouper.keys(text, fields, row):
+                        members = sessions.get(key)
+                        if members is None:
+                            members = sessions[key] = array("q")
+                        members.append(row)
+    finally:
+        lines_fh.close()
+        params_fh.close()
+        bad_fh.close()
+    # Templates may have merged since a line was read (see Miner): every id through its event.
+    ids = [str(miner.event(c)) for c in clusters]
+    atomic_write_text(os.path.join(out, "events"), "".join(i + "\n" for i in ids))
+    if grouper is not None:
+        atomic_write_text(os.path.join(out, "sessions"),
+                          "".join(f"{k},{' '.join(ids[r] for r in v)}\n" for k, v in sessions.items()))
+        atomic_write_text(os.path.join(out, "sessions.index"),
+                          "".join(f"{k},{' '.join(str(r + 1) for r in v)}\n" for k, v in sessions.items()))
+    else:
+        for stale in ("sessions", "sessions.index"):
+            if os.path.exists(os.path.join(out, stale)):
+                os.remove(os.path.join(out, stale))
+    write_templates(os.path.join(out, "templates.csv"), parser)
+    parser.save(os.path.join(out, "parser.json"))
+    seconds = time.perf_counter() - start
+    summary = {"format": FOLDER_FORMAT, "version": FOLDER_VERSION, "files": sources, "lines": n_lines,
+               "events": len(ids), "malformed": n_bad, "templates": len(parser.miner.events()),
+               "sessions": len(sessions) if grouper is not None else None,
+               "grouping": grouper.describe if grouper is not None else None,
+               "log_format": parser.settings.log_format, "seconds": round(seconds, 3),
+               "lines_per_second": round(n_lines / seconds) if seconds > 0 else None}
+    atomic_write_text(os.path.join(out, MARKER), json.dumps(summary, indent=2))
+    return summary
+
+
+def write_templates(path: str, parser: Parser) -> None:
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["id", "template", "count"])
+    w.writerows(parser.templates())
+    atomic_write_text(path, buf.getvalue())
+
+
+def check_paths(paths) -> None:
+    """Refuse an output folder among the inputs early (it would be read while being written)."""
+    for p in paths:
+        if p != "-" and not os.path.exists(p) and not any(c in p for c in "*?["):
+            raise InputError("no such file or folder", p)

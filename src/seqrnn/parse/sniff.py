@@ -1,0 +1,50 @@
+"""Tell raw log text from event sequences, so that ``train`` can point to ``seqrnn parse``."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ..errors import InputError
+
+SNIFF_LINES = 200
+_TIME = re.compile(r"\d{1,2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}|\b\d{6} \d{6}\b")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def looks_like_raw_log(lines: list[str]) -> bool:
+    """Whether these lines read like a raw log: most carry a timestamp, or they are sentences (several
+    tokens a line, mostly words, few of them repeated) rather than sequences of event ids."""
+    lines = [t for t in lines if t.strip()]
+    if len(lines) < 3:
+        return False
+    timed = sum(1 for t in lines if _TIME.search(t))
+    if timed >= 0.5 * len(lines):
+        return True
+    tokens = [tok for t in lines for tok in t.replace(",", " ").split()]
+    if len(tokens) < 4 * len(lines):
+        return False
+    words = sum(1 for tok in tokens if _WORD.search(tok))
+    return words >= 0.5 * len(tokens) and len(set(tokens)) > 0.3 * len(tokens)
+
+
+def refuse_raw_logs(paths, format: str | None) -> None:
+    """Raise :class:`InputError` for the first input file that looks like a raw log (sessions and
+    stream formats only; parsed folders and standard input are not looked at)."""
+    if format == "text":
+        return
+    from ..data.formats import expand_paths
+    from .folder import is_parsed_folder
+
+    for p in ([paths] if isinstance(paths, str) else paths):
+        if p == "-" or is_parsed_folder(p):
+            continue
+        for path in expand_paths([p]):
+            if path == "-" or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as fh:
+                head = [raw.decode("utf-8", "replace") for _, raw in zip(range(SNIFF_LINES), fh)]
+            if looks_like_raw_log(head):
+                raise InputError("this looks like raw log text (timestamps, free words), not event sequences: "
+                                 "turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` "
+                                 "and train on DIR (or use --format text to model the text itself)", path)

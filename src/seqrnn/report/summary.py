@@ -1,0 +1,112 @@
+"""The summary a person reads at the end of ``detect``: how many, why, the worst ten, the promise, where
+the full output went. Also what the report and the demo say about a detector's calibration."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from .findings import token_name
+
+TOP = 10
+
+
+def reason_kind(reason: str) -> str:
+    """``unusual event counts: 3 x5 (normal x4)`` -> ``unusual event counts``: the reason without its numbers."""
+    return reason.split(":", 1)[0].strip() or "other"
+
+
+def counts_by_reason(findings) -> Counter:
+    return Counter(reason_kind(f.reason) for f in findings if f.anomalous)
+
+
+def _find(cal: dict, *keys):
+    """The first of ``keys`` in ``cal`` or one level down (the calibration's layout may grow)."""
+    for key in keys:
+        if key in cal and cal[key] is not None:
+            return cal[key]
+    for value in cal.values():
+        if isinstance(value, dict):
+            for key in keys:
+                if value.get(key) is not None:
+                    return value[key]
+    return None
+
+
+def promise(detector) -> dict:
+    """What the detector's calibration promises: ``fpr`` (promised, or else targeted), ``promised`` (whether
+    the calibration states it as a promise) and ``sequences`` (how many normal sequences it was learned on,
+    when known). Read defensively: calibrations of other versions name these differently."""
+    try:
+        cal = detector.calibration if not isinstance(detector, dict) else detector
+    except Exception:  # noqa: BLE001 - an unfitted detector promises nothing
+        return {"fpr": None, "promised": False, "sequences": None}
+    promised = _find(cal, "promised_fpr")
+    fpr = promised if promised is not None else _find(cal, "target_fpr")
+    return {"fpr": fpr, "promised": promised is not None,
+            "sequences": _find(cal, "calibration_sequences", "held_out_sequences")}
+
+
+def promise_text(p: dict) -> str:
+    if p["fpr"] is None:
+        return "no false-positive rate stated by the calibration"
+    what = "promised" if p["promised"] else "targeted"
+    on = f", calibrated on {p['sequences']:,} normal sequences scored out of sample" \
+        if isinstance(p.get("sequences"), int) else ""
+    return (f"false-positive rate {what} by the calibration: {p['fpr']:g} "
+            f"(about {p['fpr'] * 1000:g} in 1,000 normal sequences flagged{on})")
+
+
+def event_text(model, finding, templates: dict | None) -> str:
+    """``event 3 '<*>Served block<*>'`` for the event that decided, with its template where known."""
+    if finding.position is None:
+        return ""
+    sc = finding.scores
+    seq = sc.sequence
+    p = finding.position
+    event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])
+    text = f"event {event}"
+    if templates and templates.get(event):
+        text += f" '{templates[event]}'"
+    return text
+
+
+def detection_summary(model, detector, findings, templates: dict | None = None, outputs: dict | None = None,
+                      top: int = TOP, width: int = 120) -> str:
+    """The lines ``detect`` ends with. ``outputs``: what went where (``{"findings": path or None, ...}``)."""
+    findings = list(findings)
+    n = len(findings)
+    anomalous = [f for f in findings if f.anomalous]
+    share = f" ({len(anomalous) / n:.1%})" if n else ""
+    lines = [f"{len(anomalous)} of {n} sequences anomalous{share}"]
+    by = counts_by_reason(findings)
+    if by:
+        lines.append("  by reason: " + ", ".join(f"{k} {v}" for k, v in by.most_common()))
+    lines.append("  " + promise_text(promise(detector)))
+    worst = sorted(anomalous, key=lambda f: -f.score)[:top]
+    if worst:
+        lines.append(f"  {'highest scores' if len(worst) > 1 else 'the anomalous sequence'} (score: above 1 is "
+                     "anomalous):")
+        idw = min(28, max(len(str(f.scores.sequence.id)) for f in worst))
+        for f in worst:
+            sid = str(f.scores.sequence.id)
+            sid = sid if len(sid) <= idw else sid[: idw - 1] + "…"
+            head = f"  {f.score:>9.2f}  {sid:<{idw}}  "
+            lines.append(_clip(head + f.reason, width))
+            what = event_text(model, f, templates)
+            if what:
+                where = os.path.basename(f.scores.sequence.location(f.position))
+                lines.append(_clip(" " * len(head) + f"{what} (at {where})", width))
+    outputs = outputs or {}
+    where = outputs.get("findings") or "standard output"
+    lines.append(f"  full output: {where} (one JSON line per sequence"
+                 f"{', anomalous only' if outputs.get('only_anomalous') else ''})")
+    if outputs.get("events"):
+        lines.append(f"  per-event table: {outputs['events']}")
+    if outputs.get("plot"):
+        lines.append(f"  plots: {outputs['plot']}")
+    return "\n".join(lines)
+
+
+def _clip(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: width - 1] + "…"

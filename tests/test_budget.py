@@ -1,0 +1,159 @@
+"""Text at a time budget: the sizing rule, explicit flags winning over it, the trainer keeping the
+last validation inside --minutes, the bounded calibration, the under-one-epoch note, and the
+dedicated generation step (the same numbers as the forward pass).
+
+Texts are generated and tiny; trained networks are one layer of 16 units.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+
+import pytest
+from conftest import run_cli
+
+from seqrnn.budget import (
+    CHAR_SIZES,
+    REFERENCE_GFLOPS,
+    flops_per_token,
+    reference_minutes,
+    text_settings,
+)
+
+torch = pytest.importorskip("torch")
+from seqrnn.config import ModelConfig
+from seqrnn.generate import RecurrentStep
+from seqrnn.models.rnn import RNNNet
+
+TEXT = "".join(("ROMEO: a rose by any other name\n", "JULIET: would smell as sweet\n")) * 30
+
+
+# ============================================================================ the rule
+def test_reference_minutes_scale_with_the_machine():
+    assert reference_minutes(10, REFERENCE_GFLOPS) == pytest.approx(10)
+    assert reference_minutes(10, REFERENCE_GFLOPS / 2) == pytest.approx(5)  # one thread of two
+
+
+def test_rows_by_budget_and_a_larger_budget_never_a_smaller_model():
+    sizes = [text_settings(m, REFERENCE_GFLOPS).settings for m in (0.5, 1, 3, 5, 10, 30, 120)]
+    cost = [flops_per_token(s["layers"], s["hidden"], s["embedding_dim"], 100) for s in sizes]
+    assert cost == sorted(cost)
+    assert sizes[-1]["hidden"] > sizes[0]["hidden"]
+    # The same minutes on a machine half as fast are a smaller budget: a row at most as large.
+    slow = text_settings(10, REFERENCE_GFLOPS / 4).settings
+    assert slow["hidden"] * slow["layers"] <= sizes[4]["hidden"] * sizes[4]["layers"]
+    # The table's last row takes any budget.
+    assert CHAR_SIZES[-1].up_to == math.inf
+    assert text_settings(10_000, REFERENCE_GFLOPS).settings["hidden"] == CHAR_SIZES[-1].hidden
+
+
+def test_validation_period_follows_the_budget():
+    plan = text_settings(10, REFERENCE_GFLOPS, train_minutes=9.5)
+    s = plan.settings
+    steps = plan.expected_tokens / (s["batch_size"] * s["chunk"])
+    assert 8 <= steps / s["eval_every"] <= 11  # about one validation a minute, at most 10
+    short = text_settings(1, REFERENCE_GFLOPS, train_minutes=0.8).settings
+    short_steps = text_settings(1, REFERENCE_GFLOPS, train_minutes=0.8).expected_tokens / (
+        short["batch_size"] * short["chunk"])
+    assert short_steps / short["eval_every"] == pytest.approx(3, abs=0.5)  # at least 3
+
+
+def test_words_get_a_hidden_size_their_vocabulary_can_afford():
+    chars = text_settings(10, REFERENCE_GFLOPS).settings
+    small = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=2_000, chars_per_token=6).settings
+    large = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=50_000, chars_per_token=6).settings
+    assert large["hidden"] < small["hidden"] <= chars["hidden"]
+    assert small["embedding_dim"] == large["embedding_dim"] > chars["embedding_dim"]
+    budget = flops_per_token(chars["layers"], chars["hidden"], chars["embedding_dim"], 100) * 6
+    assert flops_per_token(large["layers"], large["hidden"], large["embedding_dim"], 50_000) <= budget
+
+
+# ============================================================================ the command
+def train_text(capsys, tmp_path, *flags):
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    folder = tmp_path / "m"
+    code, out, err = run_cli(capsys, "train", path, "--format", "text", "--model-dir", folder, "--threads", "1",
+                             *flags)
+    assert code == 0, err
+    with open(folder / "config.json", encoding="utf-8") as f:
+        return json.load(f)["settings"], err, folder
+
+
+def test_minutes_sizes_the_model_and_explicit_flags_win(capsys, tmp_path, monkeypatch):
+    from seqrnn import budget
+
+    monkeypatch.setattr(budget, "probe_gflops", lambda: REFERENCE_GFLOPS)  # the table's machine
+    # A tiny model that the table would give for this budget keeps the test fast.
+    monkeypatch.setattr(budget, "CHAR_SIZES", (budget.Size(math.inf, 1, 24, 0.0, 30_000.0, embedding_dim=8,
+                                                           batch_size=4, chunk=10),))
+    settings, err, _ = train_text(capsys, tmp_path, "--minutes", "0.05", "--quiet")
+    assert (settings["layers"], settings["hidden"], settings["embedding_dim"], settings["chunk"]) == (1, 24, 8, 10)
+    assert settings["minutes"] < 0.05  # the rest of the budget is for calibration and saving
+    assert settings["schedule"] == "wsd"  # the text preset under the sized settings
+    # An explicit size is the user's: the preset's other settings, not the table's.
+    settings, _, _ = train_text(capsys, tmp_path, "--minutes", "0.05", "--hidden", "12", "--chunk", "7",
+                                "--quiet")
+    assert (settings["hidden"], settings["chunk"], settings["layers"]) == (12, 7, 2)
+    # An explicit setting beside no size keeps its value, the table gives the rest.
+    settings, _, _ = train_text(capsys, tmp_path, "--minutes", "0.05", "--batch-size", "3", "--quiet")
+    assert (settings["hidden"], settings["batch_size"]) == (24, 3)
+
+
+def test_under_one_epoch_says_so_and_calibration_is_bounded(capsys, tmp_path, monkeypatch):
+    import seqrnn.cli.train as cli_train
+    from seqrnn import budget
+
+    monkeypatch.setattr(budget, "probe_gflops", lambda: REFERENCE_GFLOPS)
+    monkeypatch.setattr(budget, "CHAR_SIZES", (budget.Size(math.inf, 1, 16, 0.0, 30_000.0, embedding_dim=8,
+                                                           batch_size=2, chunk=10),))
+    monkeypatch.setattr(cli_train, "CALIBRATION_SECONDS", (0.0, 0.0))  # no time left: the smallest sample
+    monkeypatch.setattr(cli_train, "CALIBRATION_SHARE", 0.0)
+    settings, err, folder = train_text(capsys, tmp_path, "--minutes", "0.0005", "--eval-every", "1")
+    assert "of one epoch of the training data" in err
+    sample = int(re.search(r"calibrating detection on ([\d,]+) held-out events", err)[1].replace(",", ""))
+    assert 0 < sample <= 256  # the probe's piece, no more
+    assert "reference minutes" in err and os.path.isfile(folder / "detector.json")
+
+
+def test_no_calibration_skips_the_detector(capsys, tmp_path):
+    _, _, folder = train_text(capsys, tmp_path, "--hidden", "8", "--layers", "1", "--embedding-dim", "4",
+                              "--epochs", "1", "--no-calibration", "--quiet")
+    assert os.path.isfile(folder / "config.json") and not os.path.exists(folder / "detector.json")
+
+
+def test_last_validation_counts_in_the_minutes():
+    """The trainer stops early enough for the validation that follows the last step."""
+    from seqrnn.config import TrainConfig
+    from seqrnn.train import Trainer
+
+    net = torch.nn.Linear(2, 2)
+    tr = Trainer(net, TrainConfig(minutes=1.0), loss=None, verbose=0)
+    tr._val_events = 3000
+    assert tr._final_validation(1000.0) == pytest.approx(1.0)  # before any: a third of training's rate
+    tr.val_seconds = 6.0
+    assert tr._final_validation(1000.0) == 7.5  # then the last one's duration, and a quarter more
+    tr.reserve_seconds = 2.5
+    tr.started -= 25.0  # 25 s of a 60 s budget less 10 s for the last validation and the reserve
+    assert tr._progress() == pytest.approx(0.5, abs=0.01)
+
+
+# ============================================================================ generation step
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_step_matches_the_forward_pass(cell):
+    torch.manual_seed(0)
+    net = RNNNet(30, ModelConfig(cell=cell, layers=3, hidden=12, embedding_dim=5, dropout=0.3)).eval()
+    x = torch.randint(0, 30, (3, 15))
+    with torch.inference_mode():
+        ref, _ = net(x)
+        step = RecurrentStep(net)
+        _, state = net(x[:, :1])
+        state = step.state(state)
+        out = []
+        for t in range(1, 15):
+            logits, state = step.step(x[:, t], state)
+            out.append(logits)
+    assert torch.allclose(torch.stack(out, 1), ref[:, 1:], atol=1e-5)

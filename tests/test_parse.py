@@ -1,0 +1,260 @@
+"""seqrnn parse: log formats, masking, mining with a resumable state, grouping, the parsed folder."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import run_cli
+
+from seqrnn.errors import InputError
+from seqrnn.parse.accuracy import grouping_accuracy
+from seqrnn.parse.folder import is_parsed_folder, read_parameters, read_parsed, read_templates
+from seqrnn.parse.grouping import CountGrouper, IdGrouper, TimeGrouper, grouper
+from seqrnn.parse.logformat import LogFormat
+from seqrnn.parse.masking import Masker
+from seqrnn.parse.parser import Parser, ParserSettings
+from seqrnn.parse.pipeline import parse_logs
+from seqrnn.parse.sniff import looks_like_raw_log
+
+FMT = "<Date> <Time> <Pid> <Level> <Component>: <Content>"
+
+
+def hdfs_like(n_blocks: int = 4, base: int = 0) -> list[str]:
+    """HDFS-style raw lines: per block, receive -> added -> responder; one deletion names two blocks
+    (``blk_1001`` and ``blk_-2000`` plus ``base``)."""
+    lines = []
+    for b in range(n_blocks):
+        blk = f"blk_{1000 + base + b}" if b % 2 else f"blk_-{2000 + base + b}"
+        lines.append(f"081109 2036{b:02d} 143 INFO dfs.DataNode$DataXceiver: Receiving block {blk} "
+                     f"src: /10.250.10.{b}:54106 dest: /10.250.10.{b}:50010")
+        lines.append(f"081109 2037{b:02d} 35 INFO dfs.FSNamesystem: BLOCK* NameSystem.addStoredBlock: "
+                     f"blockMap updated: 10.251.73.{b}:50010 is added to {blk} size 6710{b}")
+        lines.append(f"081109 2038{b:02d} 148 INFO dfs.DataNode$PacketResponder: PacketResponder {b % 3} for "
+                     f"block {blk} terminating")
+    lines.append("081109 204000 19 INFO dfs.FSNamesystem: BLOCK* ask 10.250.14.38:50010 to delete "
+                 f"blk_{1001 + base} blk_-{2000 + base}")
+    return lines
+
+
+def write(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --- the pieces ----------------------------------------------------------------------------------
+def test_log_format_fields_and_malformed_lines():
+    f = LogFormat(FMT)
+    assert f.fields == ["Date", "Time", "Pid", "Level", "Component", "Content"]
+    got = f.match("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_1 done")
+    assert got["Component"] == "dfs.DataNode$PacketResponder" and got["Content"] == "PacketResponder 1 for block blk_1 done"
+    assert f.match("no colon here") is None
+    # Loghub's formats escape brackets; both spellings read the same
+    for spec in (r"<Date> <Time> \[<ADDR>\] <Content>", "<Date> <Time> [<ADDR>] <Content>"):
+        assert LogFormat(spec).match("2017-05-16 00:00:00.008 [req-1 - -] GET x")["ADDR"] == "req-1 - -"
+    assert LogFormat(None).match("  the whole line  ") == {"Content": "the whole line"}
+    with pytest.raises(InputError, match="no <Content> field"):
+        LogFormat("<Date> <Message>")
+
+
+def test_masking_keeps_keys_masks_variables_and_collapses_runs():
+    m = Masker()
+    masked, original = m("ask 10.0.0.1:50010 to delete blk_1 blk_-2 blk_3 rhost=host-1 user=root /var/log x")
+    assert masked == ["ask", "<*>", "to", "delete", "<*>", "rhost=", "<*>", "user=", "root", "<*>", "x"]
+    assert original[4] == "blk_1 blk_-2 blk_3" and original[6] == "host-1" and original[9] == "/var/log"
+    assert Masker(masks=("digits",))("GET /index.html")[0] == ["GET", "/index.html"]
+    assert Masker(patterns=(r"req-\w+ \w+",))("[req-ab cd] ok")[0] == ["[<*>]", "ok"]
+    with pytest.raises(InputError, match="unknown mask 'ips'"):
+        Masker(masks=("ips",))
+
+
+def test_words_that_differ_are_two_events_until_they_are_many():
+    p = Parser()
+    states = [p.parse(f"[instance: {i}] VM {s} (Lifecycle Event)").event
+              for i, s in enumerate(["Paused", "Resumed", "Paused", "Started"])]
+    assert states[0] == states[2] and len({states[0], states[1], states[3]}) == 3
+    users = [p.parse(f"Invalid user {u} from 10.0.0.{i}").event
+             for i, u in enumerate(["alice", "bob", "carol", "dave", "erin", "frank"])]
+    # five one-word siblings make the word a variable: every one of them is the first one's event
+    assert {p.miner.event(e) for e in users} == {users[0]}
+    assert p.template(users[-1]) == "Invalid user <*> from <*>"
+    # lone words are not siblings, and a template of wildcards alone does not take words
+    lone = [p.parse(m).event for m in ("1 2 3", "clear()", "initEnviroument", "getStatus", "flush", "reStart", "x")]
+    assert len(set(lone)) == len(lone)
+
+
+def test_grouping_accuracy_is_loghubs():
+    truth = ["A", "A", "B", "B", "C"]
+    assert grouping_accuracy(truth, [1, 1, 2, 2, 3]) == 1.0
+    assert grouping_accuracy(truth, [1, 1, 2, 3, 3]) == pytest.approx(2 / 5)  # B split, C joined to it
+    assert grouping_accuracy(truth, [1, 1, 1, 1, 2]) == pytest.approx(1 / 5)
+
+
+def test_time_windows_fixed_and_sliding():
+    fields = ["Date", "Time", "Content"]
+    fixed = TimeGrouper(60, None, ["Date", "Time"], "%y%m%d %H%M%S", fields)
+    sliding = TimeGrouper(60, 30, ["Date", "Time"], "%y%m%d %H%M%S", fields)
+    row = {"Date": "081109", "Time": "203645", "Content": "x"}
+    assert len(fixed.keys("", row, 0)) == 1
+    assert len(sliding.keys("", row, 0)) == 2  # [20:36:00, 20:37:00) and [20:36:30, 20:37:30)
+    assert fixed.keys("", {"Date": "bad", "Time": "x"}, 0) == []
+    assert CountGrouper(3).keys("", {}, 4) == ["lines-4"]
+    with pytest.raises(InputError, match="one way of grouping"):
+        grouper(session="x", session_lines=3)
+    with pytest.raises(InputError, match="need time_format"):
+        grouper(window=60, fields=fields)
+
+
+# --- the parsed folder ---------------------------------------------------------------------------
+def test_a_line_with_two_block_ids_joins_both_sessions(tmp_path):
+    log = write(tmp_path / "hdfs.log", hdfs_like())
+    out = tmp_path / "parsed"
+    summary = parse_logs([str(log)], str(out), Parser(ParserSettings(log_format=FMT)), IdGrouper(r"blk_-?\d+"))
+    assert summary["events"] == 13 and summary["malformed"] == 0 and summary["sessions"] == 4
+    assert is_parsed_folder(out)
+    seqs = {s.id: s for s in read_parsed(str(out))}
+    deletion = seqs["blk_1001"].tokens[-1]
+    assert seqs["blk_-2000"].tokens[-1] == deletion and len(seqs["blk_1001"]) == len(seqs["blk_-2000"]) == 4
+    assert len(seqs["blk_1003"]) == 3 and seqs["blk_1003"].tokens == seqs["blk_-2002"].tokens
+    # every event points back at its raw line
+    assert seqs["blk_1001"].location(0) == f"{log}:4" and seqs["blk_-2000"].location(3) == f"{log}:13"
+    templates = read_templates(str(out))
+    assert templates[deletion] == "BLOCK* ask <*> to delete <*>"
+    params = read_parameters(str(out))
+    assert params[12] == ["10.250.14.38:50010", "blk_1001", "blk_-2000"]
+    stream = read_parsed(str(out), "stream")[0]
+    assert len(stream) == 13 and not stream.complete and stream.location(12) == f"{log}:13"
+
+
+def test_resumed_parser_keeps_ids_and_numbers_new_templates_after(capsys, tmp_path):
+    first = write(tmp_path / "a.log", hdfs_like())
+    parse_logs([str(first)], str(tmp_path / "p1"), Parser(ParserSettings(log_format=FMT)), IdGrouper(r"blk_-?\d+"))
+    old = read_templates(str(tmp_path / "p1"))
+    later = write(tmp_path / "b.log", [
+        "081109 210000 35 INFO dfs.DataNode$PacketResponder: PacketResponder 2 for block blk_77 terminating",
+        "081109 210001 35 WARN dfs.DataNode: Unexpected error trying to delete block blk_77",
+    ])
+    code, out, err = run_cli(capsys, "parse", later, "--resume", tmp_path / "p1",
+                             "--out", tmp_path / "p2", "--quiet")
+    assert code == 0, err
+    new = read_templates(str(tmp_path / "p2"))
+    assert {k: v for k, v in new.items() if k in old} == old
+    events = (tmp_path / "p2" / "events").read_text().split()
+    responder = next(k for k, v in old.items() if v.startswith("PacketResponder"))
+    assert events[0] == responder and int(events[1]) == max(map(int, old)) + 1
+    assert [s.id for s in read_parsed(str(tmp_path / "p2"))] == ["blk_77"]  # the grouping came along
+    # the state is plain JSON, and a crafted one is refused, never decoded into objects
+    state = json.loads((tmp_path / "p2" / "parser.json").read_text())
+    assert {c["id"] for c in state["miner"]["clusters"]} >= set(map(int, old))
+    state["miner"]["clusters"][0] = {"py/object": "os.system", "id": 1}
+    (tmp_path / "bad.json").write_text(json.dumps(state))
+    with pytest.raises(InputError, match="bad cluster entry"):
+        Parser.load(str(tmp_path / "bad.json"))
+
+
+def test_malformed_lines_are_reported_not_fatal(capsys, tmp_path):
+    lines = hdfs_like(2)
+    lines.insert(2, "a line without the format")
+    lines.append("\udcff".encode("utf-8", "surrogateescape").decode("latin-1"))
+    log = tmp_path / "x.log"
+    log.write_bytes(("\n".join(lines[:-1]) + "\n").encode() + b"\xff\xfe broken\n")
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+",
+                             "--out", tmp_path / "p")
+    assert code == 0, err
+    assert f"{log}:3: does not fit the log format, skipped" in err
+    assert f"{log}:9: not UTF-8 text, skipped" in err
+    assert "2 malformed" in err and "lines/s" in err
+    info = json.loads((tmp_path / "p" / "parse.json").read_text())
+    assert info["malformed"] == 2 and info["events"] == 7 and info["lines_per_second"] > 0
+    assert (tmp_path / "p" / "malformed.csv").read_text().splitlines()[1] == f"{log},3,does not fit the log format"
+
+
+def test_every_reading_command_takes_a_parsed_folder_and_train_refuses_raw_logs(capsys, tmp_path):
+    lines = []
+    for rep in range(12):
+        lines.extend(hdfs_like(4, base=10 * rep))
+    log = write(tmp_path / "hdfs.log", lines)
+    code, out, err = run_cli(capsys, "train", log, "--model", "markov", "--model-dir", tmp_path / "m0")
+    assert code == 2 and "looks like raw log text" in err and "seqrnn parse" in err
+    assert not looks_like_raw_log(["blk_1,5 5 22 11 9", "blk_2,5 22 11 9 26", "blk_3,5 5 5 22 11"])
+    assert not looks_like_raw_log(["open", "read", "close", "open"])
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+                             tmp_path / "p", "--quiet")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 0, err
+    assert (tmp_path / "m" / "parser" / "parser.json").is_file()  # kept for seqrnn watch
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "m", tmp_path / "p", "--json")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "p", "--explain")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 48 and not any(r["anomalous"] for r in rows)
+    code, out, err = run_cli(capsys, "train", tmp_path / "p", "--format", "stream", "--model", "markov",
+                             "--model-dir", tmp_path / "ms")
+    assert code == 0, err
+
+
+def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
+    lines = []
+    for rep in range(12):
+        lines.extend(hdfs_like(4, base=10 * rep))
+    write(tmp_path / "train.log", lines)
+    run_cli(capsys, "parse", tmp_path / "train.log", "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+            tmp_path / "p", "--quiet")
+    assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    test = hdfs_like(2)
+    test.insert(1, "081109 203700 35 WARN dfs.DataNode: Unexpected error trying to delete block blk_-2000")
+    log = write(tmp_path / "test.log", test)
+    run_cli(capsys, "parse", log, "--resume", tmp_path / "p", "--out", tmp_path / "t", "--quiet")
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")
+    assert code == 0, err
+    found = json.loads(out.splitlines()[0])
+    assert found["id"] == "blk_-2000" and found["location"] == f"{log}:2"
+    ex = found["explain"]
+    assert ex["event_template"] == "Unexpected error trying to delete block <*>"
+    assert ex["parameters"] == ["blk_-2000"] and len(ex["expected_templates"]) == len(found["expected"])
+    assert [x["location"] for x in ex["lines"]][:2] == [f"{log}:1", f"{log}:2"]
+    assert ex["lines"][1]["text"] == test[1] and ex["lines"][1]["anomalous"]
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--only-anomalous")
+    assert json.loads(out.splitlines()[0])["event_template"] == ex["event_template"]  # the folder's templates
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", log, "--explain")
+    assert code == 2 and "--explain reads one parsed folder" in err
+
+
+@pytest.mark.slow
+def test_loghub_hdfs_sessions_and_accuracy(tmp_path):
+    """The shared Loghub 2k samples: HDFS sessions equal the structured file's; default accuracy."""
+    import csv
+    import re
+    from collections import defaultdict
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "loghub-2k")
+    if not os.path.isdir(root):
+        pytest.skip("../shared/data not found")
+    parse_logs([os.path.join(root, "HDFS_2k.log")], str(tmp_path / "p"), Parser(ParserSettings(log_format=FMT)),
+               IdGrouper(r"blk_-?\d+"))
+    with open(os.path.join(root, "HDFS_2k.log_structured.csv"), encoding="utf-8") as fh:
+        truth = [r["EventId"] for r in csv.DictReader(fh)]
+    raw = open(os.path.join(root, "HDFS_2k.log"), encoding="utf-8").read().splitlines()
+    want = defaultdict(list)
+    for line, event in zip(raw, truth):
+        for blk in dict.fromkeys(re.findall(r"blk_-?\d+", line)):
+            want[blk].append(event)
+    got = {s.id: s.tokens for s in read_parsed(str(tmp_path / "p"))}
+    assert set(got) == set(want)
+    pairs = {(a, b) for sid in want for a, b in zip(want[sid], got[sid])}
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})  # one-to-one renaming
+    assert all(len(got[s]) == len(want[s]) for s in want)
+
+
+def test_shipped_raw_hdfs_sample_parses_into_block_sessions(tmp_path):
+    from seqrnn.datasets import parse_hdfs_log_sample
+
+    out = parse_hdfs_log_sample(str(tmp_path / "hdfs"))
+    info = json.loads((tmp_path / "hdfs" / "parse.json").read_text())
+    assert info["lines"] == info["events"] == 2000 and info["malformed"] == 0 and info["sessions"] > 1000
+    seqs = read_parsed(out)
+    assert seqs[0].location(0) == os.path.join(out, "raw", "hdfs_2k.log") + ":1"

@@ -1,0 +1,223 @@
+"""Scale: the runtime policy, shards, data-parallel training across processes (issue 15)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, write_toy_sessions
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "SEQRNN_RUNTIME")}
+    env["PYTHONPATH"] = SRC
+    env.update(extra)
+    return env
+
+
+# --- the runtime policy ---------------------------------------------------------------------------
+def _omp_env_after_import(**extra) -> list[str]:
+    code = ("import os, sys, seqrnn; assert 'torch' not in sys.modules; "
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_NUM_THREADS'))")
+    out = subprocess.run([sys.executable, "-c", code], env=_env(**extra), capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_import_sets_spin_and_threads_before_torch_loads():
+    from seqrnn import runtime
+
+    spin, threads = _omp_env_after_import()
+    assert spin == runtime.SPINCOUNT
+    assert 1 <= int(threads) <= runtime.cores()
+
+
+def test_user_settings_and_the_off_switch_are_respected():
+    assert _omp_env_after_import(GOMP_SPINCOUNT="7", OMP_NUM_THREADS="3") == ["7", "3"]
+    assert _omp_env_after_import(SEQRNN_RUNTIME="default") == ["None", "None"]
+    # A wait policy chosen by the user: no spin count of ours beside it.
+    assert _omp_env_after_import(OMP_WAIT_POLICY="PASSIVE")[0] == "None"
+
+
+def test_default_threads_leave_out_busy_cores(monkeypatch):
+    from seqrnn import runtime
+
+    monkeypatch.setattr(runtime, "cores", lambda: 8)
+    monkeypatch.setattr(runtime, "running_now", lambda: 0)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 0, 0))
+    assert runtime.default_threads() == 5
+    monkeypatch.setattr(os, "getloadavg", lambda: (30.0, 0, 0))
+    assert runtime.default_threads() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0, 0))
+    monkeypatch.setattr(runtime, "running_now", lambda: 3)  # started together with three others
+    assert runtime.default_threads() == 5
+    env = {}
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as if torch were not loaded yet
+    assert runtime.configure(env) == {"GOMP_SPINCOUNT": runtime.SPINCOUNT, "OMP_NUM_THREADS": "5"}
+
+
+@pytest.mark.parametrize("command", [["demo"], ["detect", "M", "x"], ["evaluate", "M", "x"], ["predict", "M", "x"],
+                                     ["generate", "M"], ["evaluate-detection", "M", "--normal", "x", "--abnormal", "y"],
+                                     ["classify", "predict", "M", "x"], ["train", "x", "-m", "M"]])
+def test_every_computing_command_takes_threads(command):
+    from seqrnn.cli import build_parser
+
+    assert build_parser().parse_args([*command, "--threads", "3"]).threads == 3
+
+
+def test_threads_flag_sets_torch_threads(tmp_path, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        data = write_toy_sessions(tmp_path / "t.txt")
+        code, out, _ = run_cli(capsys, "train", data, "-m", tmp_path / "m", "--hidden", "8", "--layers", "1",
+                               "--embedding-dim", "4", "--epochs", "1", "--quiet", "--threads", "1")
+        assert code == 0 and torch.get_num_threads() == 1
+        code, out, _ = run_cli(capsys, "info", tmp_path / "m", "--json")
+        training = json.loads(out)["training"]
+        assert training["processes"] == 1 and training["device"] == "cpu" and training["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+# --- shards ---------------------------------------------------------------------------------------
+def test_encode_writes_shards_and_the_training_vocabulary(tmp_path, capsys):
+    from seqrnn.data.formats import read_sessions
+    from seqrnn.data.shards import ShardSet
+    from seqrnn.data.vocab import Vocabulary
+
+    data = write_toy_sessions(tmp_path / "t.txt", n=200)
+    code, _, _ = run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--shard-events", "300", "--quiet")
+    assert code == 0
+    shards = ShardSet(tmp_path / "sh")
+    seqs = read_sessions(str(data))
+    assert shards.meta["sequences"]["train"] + shards.meta["sequences"]["valid"] == 200
+    assert shards.events("train") + shards.events("valid") == sum(len(s) for s in seqs)
+    assert len(shards.parts["train"]) >= 3
+    assert 0 < shards.meta["sequences"]["valid"] < 50
+    train = shards.sequences("train")
+    assert shards.vocabulary().to_dict() == Vocabulary.build(train).to_dict()
+    # Tokens come back as they were, in input order.
+    by_tokens = [s.tokens for s in seqs]
+    assert all(s.tokens in by_tokens for s in train)
+    code, _, err = run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--quiet")
+    assert code == 2 and "not empty" in err
+
+
+def test_shard_batches_train_every_event_once_per_epoch(tmp_path, capsys):
+    from seqrnn.data.batching import next_event_batches
+    from seqrnn.data.shards import ShardBatches, ShardSet
+
+    data = write_toy_sessions(tmp_path / "t.txt", n=200)
+    run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--shard-events", "250", "--quiet")
+    shards = ShardSet(tmp_path / "sh")
+    vocab = shards.vocabulary()
+    make = lambda i, c: next_event_batches(i, c, batch_size=8)  # noqa: E731
+    sb = ShardBatches(shards, "train", shards.remap(vocab), make)
+    targets = sum(int((y != 0).sum()) for _, y, _ in sb.epoch(np.random.default_rng(0)))
+    assert targets == len(sb) == shards.events("train") + shards.meta["sequences"]["train"]
+    assert sb.n_batches() == sum(1 for _ in sb.epoch(None))
+
+
+def test_train_on_shards_and_detect(tmp_path, capsys):
+    data = write_toy_sessions(tmp_path / "t.txt", n=200)
+    run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--shard-events", "300", "--quiet")
+    code, out, err = run_cli(capsys, "train", tmp_path / "sh", "-m", tmp_path / "m", "--hidden", "16", "--layers", "1",
+                             "--embedding-dim", "8", "--epochs", "4", "--batch-size", "8", "--threads", "1", "--json")
+    assert code == 0, err
+    last = json.loads(out)["last"]
+    assert last["val_loss"] < 1.2  # the toy grammar is learnt (a uniform guess: ln 9 = 2.2)
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", data)
+    assert code == 0 and len(out.splitlines()) == 200
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- data-parallel training across processes --------------------------------------------------------
+def test_two_process_ddp_equals_one_process_with_the_same_global_batch(tmp_path):
+    """torchrun, 2 CPU processes (gloo): identical weights on both after every step, and the loss of one
+    process training on the same global batches."""
+    from seqrnn.models.rnn import RNNModel
+
+    sys.path.insert(0, HERE)
+    from ddp_worker import SETTINGS
+
+    data = write_toy_sessions(tmp_path / "t.txt", n=60)
+    # The environment torchrun gives its processes (without the launcher's own start-up).
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ddp_worker.py"), str(data), str(tmp_path)],
+                              env=_env(OMP_NUM_THREADS="1", RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                                       LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)),
+                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert len(ranks[0]["digests"]) == 3 * 4  # 3 epochs of 54 sessions in batches of 16
+    assert ranks[0]["digests"] == ranks[1]["digests"]
+    assert ranks[0]["training"]["processes"] == 2
+    one = RNNModel(**SETTINGS).fit(str(data))
+    for got, want in zip(ranks[0]["history"], one.history_, strict=True):
+        assert got["events"] == want["events"]
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-4)
+        assert got["val_loss"] == pytest.approx(want["val_loss"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_torchrun_train_command_matches_one_process(tmp_path):
+    """The command of the issue, ``torchrun --standalone --nproc-per-node 2 -m seqrnn train DATA ...``: one
+    model directory (rank 0's), the processes recorded, the validation loss of one process."""
+    data = write_toy_sessions(tmp_path / "t.txt", n=120)
+    common = ["train", str(data), "--format", "sessions", "--epochs", "3", "--hidden", "16", "--layers", "1",
+              "--embedding-dim", "8", "--batch-size", "16", "--device", "cpu", "--json"]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "seqrnn", *common, "--model-dir", str(tmp_path / "two")],
+                         env=_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run([sys.executable, "-m", "seqrnn", *common, "--model-dir", str(tmp_path / "one")],
+                         env=_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    info = json.loads(subprocess.run([sys.executable, "-m", "seqrnn", "info", str(tmp_path / "two"), "--json"],
+                                     env=_env(), capture_output=True, text=True).stdout)
+    assert info["training"]["processes"] == 2
+    got = (tmp_path / "two" / "history.csv").read_text().splitlines()
+    want = (tmp_path / "one" / "history.csv").read_text().splitlines()
+    assert len(got) == len(want) == 4
+    col = got[0].split(",").index("val_loss")
+    for g, w in zip(got[1:], want[1:]):
+        assert float(g.split(",")[col]) == pytest.approx(float(w.split(",")[col]), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_parallel_detection_writes_one_file_in_input_order(tmp_path, capsys):
+    data = write_toy_sessions(tmp_path / "t.txt", n=40)
+    code, _, err = run_cli(capsys, "train", data, "-m", tmp_path / "m", "--hidden", "8", "--layers", "1",
+                           "--embedding-dim", "4", "--epochs", "1", "--threads", "1", "--quiet")
+    assert code == 0, err
+    run_cli(capsys, "detect", tmp_path / "m", data, "-o", tmp_path / "one.jsonl")
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, "-m", "seqrnn", "detect", str(tmp_path / "m"), str(data),
+                               "-o", str(tmp_path / "two.jsonl")],
+                              env=_env(OMP_NUM_THREADS="1", RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                                       LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)),
+                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-3000:]
+    assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
+    assert not list(tmp_path.glob("two.jsonl.part*"))

@@ -1,0 +1,193 @@
+"""One tailer for detect --follow and watch: rotation, truncation, partial lines; seqrnn watch."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+
+from conftest import run_cli
+from test_parse import FMT, hdfs_like, write
+
+from seqrnn.tail import Tailer
+
+
+def take(gen, n: int, idles: int = 300) -> list:
+    """The next ``n`` lines of a Tailer's ``lines(idle=True)`` (fewer if it stays idle ``idles`` polls)."""
+    out = []
+    while len(out) < n and idles:
+        item = next(gen)
+        if item is None:
+            idles -= 1
+        else:
+            out.append(item)
+    return out
+
+
+def test_tailer_survives_rotation_and_truncation_with_true_line_numbers(tmp_path):
+    path = tmp_path / "app.log"
+    path.write_text("one\ntwo\n")
+    gen = Tailer(str(path), poll=0.01).lines(idle=True)
+    assert take(gen, 2) == [(1, "one"), (2, "two")]
+    with open(path, "a") as fh:  # a line being written is not a line yet
+        fh.write("thr")
+        fh.flush()
+        assert take(gen, 1, idles=5) == []
+        fh.write("ee\n")
+    assert take(gen, 1) == [(3, "three")]
+    # truncated (copytruncate) and written again: read from the start, numbered from 1
+    path.write_text("")
+    assert take(gen, 1, idles=5) == []
+    with open(path, "a") as fh:
+        fh.write("after truncation\n")
+    assert take(gen, 1) == [(1, "after truncation")]
+    # rotated: the old file's last line (written after the move) first, then the new file from line 1
+    with open(path, "a") as fh:
+        os.rename(path, tmp_path / "app.log.1")
+        fh.write("last of the old file\n")
+    path.write_text("first of the new file\nsecond\n")
+    assert take(gen, 3) == [(2, "last of the old file"), (1, "first of the new file"), (2, "second")]
+    gen.close()
+
+
+def test_detect_follow_reads_through_rotation(tmp_path):
+    from seqrnn.follow import lines
+
+    path = tmp_path / "events.log"
+    path.write_text("a\nb\n")
+    got = []
+
+    def writer():
+        time.sleep(0.2)
+        os.rename(path, tmp_path / "events.log.1")
+        path.write_text("c\n")
+
+    t = threading.Thread(target=writer)
+    t.start()
+    for item in lines(str(path), poll=0.02):
+        got.append(item)
+        if len(got) == 3:
+            break
+    t.join()
+    assert got == [(1, "a"), (2, "b"), (1, "c")]
+
+
+def _trained(capsys, tmp_path):
+    lines = []
+    for rep in range(12):
+        lines.extend(hdfs_like(4, base=10 * rep))
+    write(tmp_path / "train.log", lines)
+    assert run_cli(capsys, "parse", tmp_path / "train.log", "--log-format", FMT, "--session", r"blk_-?\d+",
+                   "--out", tmp_path / "p", "--quiet")[0] == 0
+    assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    return tmp_path / "m"
+
+
+UNSEEN = "081109 203700 35 WARN dfs.DataNode: Unexpected error trying to delete block blk_-2000"
+
+
+def test_watcher_alerts_unseen_templates_and_closes_idle_sessions(capsys, tmp_path):
+    from seqrnn.detect import Detector
+    from seqrnn.parse.grouping import IdGrouper
+    from seqrnn.parse.parser import Parser
+    from seqrnn.watch import Watcher
+
+    model = _trained(capsys, tmp_path)
+    bad = []
+    w = Watcher(Detector.load(str(model)), Parser.load(str(model / "parser" / "parser.json")),
+                IdGrouper(r"blk_-?\d+"), idle=5, on_malformed=lambda *a: bad.append(a))
+    normal = hdfs_like(2, base=500)
+    assert [a for i, line in enumerate(normal[:3]) for a in w.feed(i + 1, line, "x.log")] == []
+    alerts = w.feed(4, UNSEEN, "x.log")
+    assert [a["alert"] for a in alerts] == ["unseen template"]
+    assert alerts[0]["location"] == "x.log:4" and alerts[0]["template"] == "Unexpected error trying to delete block <*>"
+    assert alerts[0]["parameters"] == ["blk_-2000"] and alerts[0]["line"] == UNSEEN
+    assert w.feed(5, "not a log line", "x.log") == [] and bad == [("x.log", 5, "does not fit the log format")]
+    assert w.tick(time.monotonic()) == []  # nothing idle yet
+    closed = w.tick(time.monotonic() + 10)
+    assert {a["session"] for a in closed} == {"blk_-2000"} and closed[0]["alert"] == "anomalous session"
+    assert closed[0]["events"] == 1 and not w.sessions  # the normal session closed quietly
+
+
+def test_watch_follows_a_file_through_rotation_and_truncation_alerting_within_a_second(capsys, tmp_path):
+    from seqrnn.detect import Detector
+    from seqrnn.parse.parser import Parser
+    from seqrnn.watch import Watcher, watch
+
+    model = _trained(capsys, tmp_path)
+    log = tmp_path / "live.log"
+    log.write_text("\n".join(hdfs_like(2, base=700)) + "\n")
+    out = io.StringIO()
+    w = Watcher(Detector.load(str(model)), Parser.load(str(model / "parser" / "parser.json")),
+                __import__("seqrnn.parse.grouping", fromlist=["IdGrouper"]).IdGrouper(r"blk_-?\d+"), idle=30)
+    written = {}
+
+    def alerts():
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    def writer():
+        time.sleep(0.3)
+        os.rename(log, tmp_path / "live.log.1")  # rotation
+        log.write_text("")
+        time.sleep(0.3)
+        with open(log, "a") as fh:
+            fh.write(UNSEEN + "\n")
+        written["rotated"] = time.monotonic()
+        while not any(a["location"] == f"{log}:1" for a in alerts()):
+            time.sleep(0.01)
+        written["rotated_seen"] = time.monotonic()
+        log.write_text("")  # truncation
+        time.sleep(0.3)
+        with open(log, "a") as fh:
+            fh.write(UNSEEN.replace("Unexpected error", "Odd failure") + "\n")
+        written["truncated"] = time.monotonic()
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    seen = {}
+
+    def stop():
+        got = [a for a in alerts() if a["alert"] == "unseen template"]
+        for a in got:
+            seen.setdefault(a["template"], time.monotonic())
+        return len(got) >= 2 or time.monotonic() > deadline
+
+    summary = watch(w, str(log), out, poll=0.02, stop=stop)
+    t.join(timeout=5)
+    unseen = [a for a in alerts() if a["alert"] == "unseen template"]
+    assert [a["location"] for a in unseen] == [f"{log}:1", f"{log}:1"]
+    assert [a["template"] for a in unseen] == ["Unexpected error trying to delete block <*>",
+                                               "Odd failure trying to delete block <*>"]
+    assert seen[unseen[0]["template"]] - written["rotated"] < 1.0
+    assert seen[unseen[1]["template"]] - written["truncated"] < 1.0
+    assert summary["lines"] == len(hdfs_like(2)) + 2 and summary["malformed"] == 0
+    # the sessions still open at the end were judged: the unseen one is anomalous
+    assert any(a["alert"] == "anomalous session" and a["session"] == "blk_-2000" for a in alerts())
+
+
+def test_watch_command_on_standard_input(capsys, monkeypatch, tmp_path):
+    import sys
+
+    model = _trained(capsys, tmp_path)
+    text = "\n".join(hdfs_like(2, base=900) + [UNSEEN, "garbage"]) + "\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    code, out, err = run_cli(capsys, "watch", model, "-", "--explain")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0]["alert"] == "unseen template" and rows[0]["location"] == "<stdin>:8"
+    assert any(r["alert"] == "anomalous session" and r["lines"][0]["text"] == UNSEEN for r in rows)
+    assert "<stdin>:9: does not fit the log format, skipped" in err and "1 malformed" in err and "lines/s" in err
+
+
+def test_tailer_from_the_end_keeps_the_file_line_numbers(tmp_path):
+    path = tmp_path / "app.log"
+    path.write_text("one\ntwo\nthr")
+    gen = Tailer(str(path), poll=0.01, from_end=True).lines(idle=True)
+    assert take(gen, 1, idles=3) == []
+    with open(path, "a") as fh:
+        fh.write("ee\nfour\n")
+    assert take(gen, 2) == [(3, "three"), (4, "four")]
+    gen.close()
