@@ -27,10 +27,12 @@ not learn from, for every training session: the surprise view by
 cross-fitting (:mod:`seqrnn.crossfit`: ``folds`` copies of the model, each
 scoring the sessions it did not train on), the others leave-one-out (each
 session against the others). The views share one false-positive budget,
-``target_fpr``: each gives a p-value, they are fused on p-values, and a
-session is anomalous when the fused p-value is within the budget
-(:mod:`seqrnn.conformal`). With ``n`` calibration sessions no rate below
-``1 / (n + 1)`` can be promised; the promise (``promised_fpr``, and the
+``target_fpr``, split across them: each of the ``V`` views fires when its
+p-value is within its share (at least two calibration ranks each, so that
+one outlier among the normal sessions cannot switch a view off), and a
+session is anomalous when one fires (:mod:`seqrnn.conformal`). With ``n``
+calibration sessions no rate below ``2 V / (n + 1)`` can be promised; the
+promise (``promised_fpr``, and the
 ``calibration_sequences`` it rests on) is in :attr:`Detector.calibration`.
 
 A stream (one long sequence) is judged event by event: its events'
@@ -227,7 +229,7 @@ class Detector:
                              params="target_fpr")
         other = copy.copy(self)
         other.target_fpr = target_fpr
-        other._set_calibration(Calibration(self.calibration_.values, target_fpr))
+        other._set_calibration(Calibration(self.calibration_.values, target_fpr, self.calibration_.floors))
         return other
 
     # --- learning ----------------------------------------------------------------------------
@@ -378,16 +380,20 @@ class Detector:
             new = np.concatenate([s.nll[~s.unknown] for s in score_sequences(model, seqs, topk=1)] or [np.zeros(0)])
             self.accepted_tokens_ = sorted(set(self.accepted_tokens_) | _unknown_tokens(model, seqs))
             values = {k: np.r_[v, new] for k, v in self.calibration_.values.items()}
-            self._set_calibration(Calibration(values, self.target_fpr))
+            self._set_calibration(Calibration(values, self.target_fpr,
+                                              _raised(self.calibration_.floors, {"surprise": new})))
             return self
         new = self._statistics(seqs, model.encode(seqs)[0], use_counts=True)
         self.accepted_tokens_ = sorted(set(self.accepted_tokens_) | _unknown_tokens(model, seqs))
         if self.count_profiles_ is not None:
             counts = count_matrix([a for a in model.encode(seqs)[0]], len(model.vocab_))
             self.count_profiles_ = np.unique(np.r_[self.count_profiles_, counts], axis=0).astype(np.float32)
-        values = {k: np.r_[v, np.nan_to_num(new[k], nan=0.0)] for k, v in self.calibration_.values.items()
-                  if k in new}
-        self._set_calibration(Calibration(values, self.target_fpr))
+        added = {k: np.nan_to_num(new[k], nan=0.0) for k in self.calibration_.values if k in new}
+        values = {k: np.r_[v, added[k]] for k, v in self.calibration_.values.items() if k in added}
+        # unseen and count: the tokens and profiles given back are known from now on (their values are 0);
+        # the others keep a floor at the largest value given back
+        floors = _raised(self.calibration_.floors, {k: v for k, v in added.items() if k not in ("unseen", "count")})
+        self._set_calibration(Calibration(values, self.target_fpr, floors))
         return self
 
     def is_fitted(self) -> bool:
@@ -409,17 +415,18 @@ class Detector:
         """What was learned, as JSON (``detector.json``, ``seqrnn info`` and ``train --json``):
         ``promised_fpr`` (the rate of false positives on normal data the decision keeps within, per
         sequence or per event: ``unit``), ``calibration_sequences`` (the ``n`` it rests on; events for a
-        stream), ``fpr_floor`` (``1 / (n + 1)``, the least any promise can be), the views' cuts."""
+        stream), ``fpr_floor`` (``2 V / (n + 1)`` for ``V`` views, the least any promise can be: two calibration
+        ranks per view, :mod:`seqrnn.conformal`), the views' cuts."""
         self._check_fitted()
         cal = self.calibration_
         count = None
         if self.count_threshold_ is not None:
             count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_))}
         out = {"target_fpr": self.target_fpr, "promised_fpr": self.promised_fpr, "unit": self.unit_,
-               "calibration_sequences": cal.n, "fpr_floor": 1.0 / (cal.n + 1), "folds": self.folds,
+               "calibration_sequences": cal.n, "fpr_floor": self._floor(), "folds": self.folds,
                "nll_threshold": self.nll_threshold_, "count": count, "fused_cut": cal.fused_cut,
                "cuts": {k: cal.cut(k) for k in cal.values}, "tail_scales": dict(cal.tau),
-               "accepted_tokens": list(self.accepted_tokens_)}
+               "ranks_per_view": cal.k, "feedback_floors": dict(cal.floors), "accepted_tokens": list(self.accepted_tokens_)}
         if self.view_thresholds_:
             out["views"] = dict(self.view_thresholds_)
         return _json_safe(out)
@@ -430,10 +437,17 @@ class Detector:
         unit = "sessions" if self.unit_ == "sequence" else "events"
         text = (f"false positives on normal {unit}: at most {self.promised_fpr:.3g} "
                 f"(calibrated on {cal.n:,} {unit})")
-        if self.target_fpr < 1.0 / (cal.n + 1):
-            text += (f"; {self.target_fpr:g} asked, but {cal.n:,} {unit} cannot back a rate below "
-                     f"1/(n+1) = {1.0 / (cal.n + 1):.3g}")
+        if self.target_fpr < self._floor():
+            text += (f"; {self.target_fpr:g} asked, but {cal.n:,} {unit} and {len(cal.values)} views cannot back "
+                     f"a rate below {2 * len(cal.values)}/(n+1) = {self._floor():.3g} (each view keeps two "
+                     "calibration ranks, so that one outlier cannot switch it off)")
         return text
+
+    def _floor(self) -> float:
+        """The least rate this calibration can promise (``target_fpr`` -> 0)."""
+        from .conformal import promised_rate
+
+        return promised_rate(0.0, self.calibration_.n, len(self.calibration_.values))[1]
 
     def describe(self) -> str:
         """One line for a person (``seqrnn info``): the views and their cuts, and the promise."""
@@ -537,6 +551,10 @@ class Detector:
                 values[k] = v
             if len({len(v) for v in values.values()}) > 1:
                 raise ValueError("the views' calibration values differ in number")
+            floors = cal.get("feedback_floors") or {}
+            if not isinstance(floors, dict) or not set(floors) <= set(names):
+                raise ValueError("feedback_floors is not an object of the calibrated views")
+            floors = {str(k): _number(v) for k, v in floors.items()}
             count = cal.get("count")
             if count is not None and not isinstance(count, dict):
                 raise ValueError(f"count must be an object or null, not {count!r:.60}")
@@ -554,7 +572,7 @@ class Detector:
                   threshold=threshold, topk=topk)
         det.unit_, det.accepted_tokens_ = unit, list(accepted)
         det.count_profiles_, det.count_weights_ = profiles, weights
-        det._set_calibration(Calibration(values, target_fpr))
+        det._set_calibration(Calibration(values, target_fpr, floors))
         return det
 
     # --- deciding ----------------------------------------------------------------------------------
@@ -752,6 +770,15 @@ class Detector:
             f.reason = self.event_reason(sc, f.position)
             f.view = "unseen" if sc.unknown[f.position] else "surprise"
         return f
+
+
+def _raised(floors: dict, added: dict) -> dict:
+    """``floors`` raised to the largest of each view's ``added`` values."""
+    out = dict(floors)
+    for k, v in added.items():
+        if len(v):
+            out[k] = max(out.get(k, -math.inf), float(np.max(v)))
+    return out
 
 
 def _surplus_positions(ids: np.ndarray, devs: list[dict], vocab) -> np.ndarray:
