@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import data_path, write_result  # noqa: E402
+from common import data_path, write_result
 
 
 def main() -> None:

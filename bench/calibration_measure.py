@@ -5,10 +5,15 @@ test_abnormal) and OpenStack. F1 at the full HDFS prevalence (OpenStack: the tes
 
     python bench/calibration_measure.py hdfs hdfs-split7 openstack > rows.jsonl
 """
-import json, sys, time
+import json
+import sys
+import time
+
 import numpy as np
+
 sys.path.insert(0, "bench")
 from common import data_path
+
 from seqrnn.data.formats import read_sessions
 from seqrnn.datasets import PREVALENCE_HDFS
 from seqrnn.detect import Detector

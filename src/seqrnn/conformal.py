@@ -61,7 +61,7 @@ MIN_RANKS = 2  # calibration ranks per view, at least: one outlier cannot set a 
 
 def view_ranks(alpha: float, n: int, views: int) -> int:
     """The calibration ranks each of ``views`` views gets of the budget ``alpha`` with ``n`` sequences."""
-    return max(MIN_RANKS, int(math.floor(alpha * (n + 1) / max(views, 1) + 1e-9)))
+    return max(MIN_RANKS, math.floor(alpha * (n + 1) / max(views, 1) + 1e-9))
 
 
 def promised_rate(alpha: float, n: int, views: int = 1) -> tuple[int, float]:
