@@ -431,7 +431,8 @@ def test_stale_temporary_files_of_a_killed_writer_are_removed(trained, toy_sessi
 def start_training(d, data, epochs=100000):
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "seqrnn", "train", str(data), "-m", str(d), *TINY_FLAGS,
-                             "--epochs", str(epochs)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--epochs", str(epochs), "--patience", "0"],  # no early stop: it runs until signalled
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     checkpoint = d / "checkpoint" / "checkpoint.safetensors"
     deadline = time.monotonic() + 60
@@ -495,3 +496,14 @@ def test_calibrate_refuses_a_stopped_training(tmp_path, toy_sessions, capsys):
     modeldir.begin(str(d), "training")  # as if a training were stopped in the middle
     code, _, err = run_cli(capsys, "calibrate", d, toy_sessions)
     assert code == 2 and "--resume" in err
+
+
+def test_written_files_get_the_mode_open_would_give_them(tmp_path):
+    from seqrnn.artifacts import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(str(tmp_path / "report.html"), "<p>x</p>")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644

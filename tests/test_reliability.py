@@ -528,3 +528,23 @@ def test_fuzz_long(tmp_path, models, data):
         _fuzz_file(rng, path)
         _assert_clean([rng.choice(["evaluate", "detect"]), models[rng.choice(list(models))], path,
                        "--format", rng.choice(["sessions", "stream", "text"])])
+
+
+def test_attacker_round_two_cases(tmp_path, capsys):
+    """Found by a hostile pass after the merges: each is one line and exit 2 (or counted), not a traceback."""
+    from seqrnn.cli import main
+    from seqrnn.datasets import parse_hdfs_log_sample
+    from seqrnn.errors import InputError
+    from seqrnn.tail import Tailer
+
+    parsed = parse_hdfs_log_sample(str(tmp_path / "parsed"))
+    assert main(["encode", parsed, "-o", str(tmp_path / "sh")]) == 2  # was: every file read as sequences
+    assert "a parsed folder" in capsys.readouterr().err
+    raw = os.path.join(parsed, "raw", "hdfs_2k.log")
+    for flags in (["--window", "nan"], ["--window", "10", "--step", "1e-300"], ["--window", "inf"]):
+        assert main(["parse", raw, "-o", str(tmp_path / "p2"), "--time-format", "%y%m%d %H%M%S", *flags]) == 2
+        assert "must be a finite number of seconds" in capsys.readouterr().err
+    # watch's tailer counts a line that is not UTF-8 and goes on; detect --follow's refuses it at file:line
+    assert Tailer("x.log", lenient=True)._decode(b"garbage \xff line\n", 2) is None
+    with pytest.raises(InputError, match="not UTF-8"):
+        Tailer("x.log")._decode(b"garbage \xff line\n", 2)

@@ -230,7 +230,7 @@ def test_report_of_a_tune_study(capsys, tmp_path):
 def test_demo_runs_its_steps_in_order_and_a_new_step_slots_in(tmp_path):
     from seqrnn.demo import STEPS, Step, run_demo
 
-    assert [s.name for s in STEPS] == ["data", "train", "calibrate", "detect", "compare", "report"]
+    assert [s.name for s in STEPS] == ["data", "parse", "train", "calibrate", "detect", "compare", "report"]
     seen = []
 
     def parse(run):
@@ -241,6 +241,17 @@ def test_demo_runs_its_steps_in_order_and_a_new_step_slots_in(tmp_path):
     assert seen == [["hdfs_templates.csv", "hdfs_test_abnormal", "hdfs_test_normal", "hdfs_train"]]
     assert list(summary["seconds"]) == ["data", "parse", "total"]
     assert (tmp_path / "run" / "data" / "hdfs_train").stat().st_size > 100_000
+
+
+def test_the_demo_parses_the_shipped_raw_log_into_block_sessions(tmp_path):
+    from seqrnn.data.formats import read_sequences
+    from seqrnn.demo import STEPS, run_demo
+
+    run_demo(str(tmp_path / "run"), steps=[s for s in STEPS if s.name == "parse"], quiet=True)
+    parsed = tmp_path / "run" / "data" / "parsed"
+    sessions = read_sequences([str(parsed)], "sessions")
+    assert len(sessions) > 1000 and all(s.id.startswith("blk_") for s in sessions)
+    assert sum(1 for _ in open(parsed / "templates.csv")) - 1 >= 10  # a header line, then the templates
 
 
 def test_demo_refuses_bad_flags_before_training(capsys, tmp_path):
@@ -264,3 +275,14 @@ def test_report_of_a_text_model_shows_its_curve_and_samples(capsys, tmp_path):
     samples = re.findall(r"<h3>temperature ([0-9.]+)</h3><pre>(.*?)</pre>", html, re.S)
     assert [t for t, _ in samples] == ["0.2", "0.5", "1.0", "1.2"]
     assert all(len(s) >= 250 and set(s) <= set("the catsondmlg.") for _, s in samples)
+
+
+def test_templates_of_a_parsed_folder_are_read_by_id(tmp_path):
+    from seqrnn.parse.folder import read_templates
+    from seqrnn.report import load_templates
+
+    (tmp_path / "templates.csv").write_text('id,template,count\n1,PacketResponder <*> terminating,3\n'
+                                            '2,"Receiving block <*>, size <*>",5\n')
+    assert load_templates(str(tmp_path / "templates.csv")) == {
+        "1": "PacketResponder <*> terminating", "2": "Receiving block <*>, size <*>"}
+    assert load_templates(str(tmp_path / "templates.csv")) == read_templates(str(tmp_path))

@@ -140,6 +140,17 @@ def test_train_on_shards_and_detect(tmp_path, capsys):
     assert code == 0 and len(out.splitlines()) == 200
 
 
+def run_two_ranks(argv: list[str]) -> None:
+    """``argv`` as two processes with the environment torchrun gives them (without its launcher); each exits 0."""
+    port = _free_port()
+    procs = [subprocess.Popen(argv, env=_env(OMP_NUM_THREADS="1", RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                                             LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)),
+                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-3000:]
+
+
 def _free_port() -> int:
     import socket
 
@@ -159,14 +170,7 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(tmp_path)
 
     data = write_toy_sessions(tmp_path / "t.txt", n=60)
     # The environment torchrun gives its processes (without the launcher's own start-up).
-    port = _free_port()
-    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ddp_worker.py"), str(data), str(tmp_path)],
-                              env=_env(OMP_NUM_THREADS="1", RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
-                                       LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)),
-                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err[-3000:]
+    run_two_ranks([sys.executable, os.path.join(HERE, "ddp_worker.py"), str(data), str(tmp_path)])
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert len(ranks[0]["digests"]) == 3 * 4  # 3 epochs of 54 sessions in batches of 16
     assert ranks[0]["digests"] == ranks[1]["digests"]
@@ -210,14 +214,7 @@ def test_parallel_detection_writes_one_file_in_input_order(tmp_path, capsys):
                            "--embedding-dim", "4", "--epochs", "1", "--threads", "1", "--quiet")
     assert code == 0, err
     run_cli(capsys, "detect", tmp_path / "m", data, "-o", tmp_path / "one.jsonl")
-    port = _free_port()
-    procs = [subprocess.Popen([sys.executable, "-m", "seqrnn", "detect", str(tmp_path / "m"), str(data),
-                               "-o", str(tmp_path / "two.jsonl")],
-                              env=_env(OMP_NUM_THREADS="1", RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
-                                       LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)),
-                              stderr=subprocess.PIPE, text=True) for r in (0, 1)]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err[-3000:]
+    run_two_ranks([sys.executable, "-m", "seqrnn", "detect", str(tmp_path / "m"), str(data),
+                   "-o", str(tmp_path / "two.jsonl")])
     assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
     assert not list(tmp_path.glob("two.jsonl.part*"))

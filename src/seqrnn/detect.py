@@ -449,6 +449,23 @@ class Detector:
 
         return promised_rate(0.0, self.calibration_.n, len(self.calibration_.values))[1]
 
+    @property
+    def promised_fpr(self) -> float:
+        """The false-positive rate the calibration can stand behind, not less than its data allows.
+
+        The surprise threshold lies beyond the largest surprise of ``n`` held-out normal sequences: a new
+        normal sequence exceeds it with probability at most ``1 / (n + 1)`` (no fewer can be promised with
+        ``n`` of them). The count and sequence views are set at ``target_fpr`` of the training sessions.
+        The union of the views promises at most the sum; unseen events are not counted in it (a normal
+        sequence with an event never seen in training is flagged)."""
+        self._check_fitted()
+        rate = 0.0
+        if self.nll_threshold_ is not None and isinstance(self.n_held_out_, int) and self.n_held_out_ > 0:
+            rate += 1.0 / (self.n_held_out_ + 1)
+        if self.count_threshold_ is not None or self.view_thresholds_:
+            rate += self.target_fpr
+        return min(max(rate, self.target_fpr), 1.0)
+
     def describe(self) -> str:
         """One line for a person (``seqrnn info``): the views and their cuts, and the promise."""
         views = []

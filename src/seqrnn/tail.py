@@ -19,10 +19,11 @@ class Tailer:
     """``lines()`` yields ``(number, text)``; with ``idle=True`` it also yields ``None`` after
     each ``poll`` seconds without a new line (so a caller can act on time passing). ``path``
     ``"-"`` reads standard input to its end. ``generation`` counts the files read so far (1 +
-    rotations + truncations); ``name`` is the path as given."""
+    rotations + truncations); ``name`` is the path as given. A line that is not UTF-8 text is an
+    error, or with ``lenient`` yielded as ``(number, None)`` for the caller to count and skip."""
 
-    def __init__(self, path: str, poll: float = 0.1, from_end: bool = False):
-        self.path = path
+    def __init__(self, path: str, poll: float = 0.1, from_end: bool = False, lenient: bool = False):
+        self.path, self.lenient = path, lenient
         self.name = "<stdin>" if path == "-" else path
         self.poll = poll
         self.from_end = from_end
@@ -92,6 +93,8 @@ class Tailer:
         try:
             return raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
+            if self.lenient:
+                return None
             raise InputError("line is not UTF-8 text", self.name, number) from None
 
     def _stdin(self):

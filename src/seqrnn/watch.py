@@ -55,6 +55,11 @@ class Watcher:
     # --- one line ---------------------------------------------------------------------------------
     def feed(self, number: int, text: str, source: str) -> list[dict]:
         self.lines += 1
+        if text is None or "\0" in text:  # not text (the tailer's lenient decoding)
+            self.malformed += 1
+            if self.on_malformed is not None:
+                self.on_malformed(source, number, "is not UTF-8 text")
+            return []
         if not text.strip():
             return []
         before = self.parser.miner.drain.clusters_counter
@@ -182,7 +187,7 @@ def watch(watcher: Watcher, path: str, out, *, poll: float = 0.1, from_end: bool
 
     from .tail import Tailer
 
-    tailer = Tailer(path, poll=poll, from_end=from_end)
+    tailer = Tailer(path, poll=poll, from_end=from_end, lenient=True)  # a bad line is counted, never fatal
     start = time.perf_counter()
     busy = 0.0
     last_tick = time.monotonic()

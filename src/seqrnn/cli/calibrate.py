@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .args import add_input, add_validation_file, read_inputs
+from .args import add_input, add_threads, add_validation_file, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
                     "stopped), or --refit, is calibrated from scratch on the sequences given, as seqrnn train "
                     "does: give it the training data. The model directory is updated atomically; the detector "
                     "files are written beside the model (detector.json, detector.safetensors).")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p, help="normal sequences: files, folders or globs ('-' reads standard input)")
     add_validation_file(p)
     p.add_argument("--refit", action="store_true",
@@ -38,6 +38,7 @@ def add_parser(sub) -> None:
                                                           "model's)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="print the new calibration as JSON")
+    add_threads(p)
     p.set_defaults(func=run)
 
 

@@ -26,7 +26,18 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    import os
+
     from ..data.shards import encode
+    from ..errors import InputError
+    from ..parse.folder import is_parsed_folder
+
+    for path in args.inputs:
+        if os.path.isdir(path) and is_parsed_folder(path):
+            name = "sessions" if os.path.exists(os.path.join(path, "sessions")) else "events"
+            raise InputError(f"a parsed folder: encode its {name} file ({os.path.join(path, name)}, "
+                             f"--format {'sessions' if name == 'sessions' else 'stream'}), or train on the folder",
+                             path)
 
     meta = encode(args.inputs, args.output, args.format, text_tokens=args.tokens or "chars",
                   separate_files=args.separate_files, max_length=args.max_length,

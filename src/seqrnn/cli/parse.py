@@ -82,6 +82,14 @@ def run(args) -> int:
     from ..parse.grouping import grouper
     from ..parse.pipeline import parse_logs
 
+    import math
+
+    from ..errors import InputError
+
+    for name in ("window", "step"):
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value >= 1e-3):
+            raise InputError(f"{name} must be a finite number of seconds >= 0.001, not {value}", params=name)
     parser = make_parser(args)
     group = grouper(args.session, args.session_field, args.session_lines, args.window, args.step,
                     args.time_fields, args.time_format, parser.format.fields)

@@ -138,6 +138,8 @@ def _run(args) -> int:
     else:
         seqs = read_inputs(args)
         valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    if not shards and not args.quiet:
+        _warn_short_sessions(seqs)
     budget = settings.get("minutes") or 0.0
     if budget > 0 and args.format in ("text", "stream") and not shards:
         if args.resume and args.format == "text":  # the size the budget chose when training started, not one for the new budget
@@ -158,10 +160,10 @@ def _run(args) -> int:
         return exc.exit_code
     from .. import distributed
 
-    if not distributed.current().writer:  # torchrun's other processes: rank 0 calibrates and reports
-        distributed.finish()
-        return 0
+    writer = distributed.current().writer
     distributed.finish()
+    if not writer:  # torchrun's other processes: rank 0 calibrates and reports
+        return 0
     if shards:  # the detector learns from a sample: the held-out part and the first training sequences
         from ..data.shards import ShardSet
 
@@ -192,6 +194,17 @@ def _run(args) -> int:
               f"best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "
               f"training {model.fit_seconds_:.1f}s, in all {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
+
+
+def _warn_short_sessions(seqs) -> None:
+    """Say so when most sessions hold a single event: a next-event model then has no order to learn
+    (a raw log sample grouped by an id that few lines share, say)."""
+    complete = [len(s) for s in seqs if s.complete]
+    if len(complete) >= 10 and sorted(complete)[len(complete) // 2] <= 1:
+        single = sum(n <= 1 for n in complete)
+        print(f"note: {single:,} of {len(complete):,} sessions hold a single event: there is little order to "
+              "learn; group the lines into longer sessions (seqrnn parse --session, or time windows)",
+              file=sys.stderr)
 
 
 def _saved_size(model_dir: str) -> dict:

@@ -272,8 +272,9 @@ class RNNModel(SequenceModel):
                 f"dropout {mc.dropout}, {self._reads(reads)}",
                 f"parameters {self.n_parameters():,}",
                 *self._describe_data(),
-                f"training   {t.get('sequences')} sequences, {t.get('events')} events, {t.get('epochs')} epochs, "
-                f"{t.get('seconds')}s; best val_loss {t.get('best_val_loss')}"]
+                f"training   {_n(t.get('sequences'))} sequences, {_n(t.get('events'))} events, "
+                f"{_n(t.get('epochs'))} epochs, {_n(t.get('seconds'), '.1f')}s; best val_loss "
+                f"{_n(t.get('best_val_loss'), '.4f')} (epoch {_n(t.get('best_epoch'))})"]
 
     def _reads(self, mapping: str) -> str:
         return mapping
@@ -351,3 +352,10 @@ class RNNModel(SequenceModel):
         logits, rnn_state = self.net_(torch.from_numpy(x)[None], state["rnn"])
         lp = torch.log_softmax(logits[0].float(), dim=-1).numpy()
         return lp, {"prev": int(ids[-1]), "rnn": rnn_state}
+
+
+def _n(value, spec: str = ",") -> str:
+    """A number as a person reads it (``seqrnn info``); ``-`` where the summary has none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else str(value)
+    return format(value, spec)

@@ -16,17 +16,19 @@ from ..errors import InputError
 def load_templates(path: str) -> dict[str, str]:
     """Event id -> template text.
 
-    Two layouts: one template per line, event ``N`` on line ``N`` (as in the
-    HDFS data here), or a CSV with ``EventId`` and ``EventTemplate`` columns
-    (loghub's ``*_templates.csv``).
+    Three layouts: one template per line, event ``N`` on line ``N`` (as in the
+    HDFS data here), a CSV with ``EventId`` and ``EventTemplate`` columns
+    (loghub's ``*_templates.csv``), or one with ``id`` and ``template`` columns
+    (the ``templates.csv`` of a ``seqrnn parse`` folder).
     """
     lines = [t for _, t in iter_lines(path)]
     if not lines:
         raise InputError("template file is empty", path)
-    header = lines[0].split(",")
-    if "EventId" in header and "EventTemplate" in header:
-        rows = csv.DictReader(io.StringIO("\n".join(lines)))
-        return {r["EventId"]: r["EventTemplate"] for r in rows}
+    header = next(csv.reader([lines[0]]))
+    for id_column, text_column in (("EventId", "EventTemplate"), ("id", "template")):  # loghub's; seqrnn parse's
+        if id_column in header and text_column in header:
+            rows = csv.DictReader(io.StringIO("\n".join(lines)))
+            return {r[id_column]: r[text_column] for r in rows}
     return {str(i): t for i, t in enumerate(lines, start=1)}
 
 

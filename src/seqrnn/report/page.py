@@ -127,8 +127,20 @@ def read_history(model_dir: str) -> list[dict]:
     path = os.path.join(model_dir, "history.csv")
     if not os.path.isfile(path):
         return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    import math
+
+    from ..errors import ModelFileError
+
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        for number, row in enumerate(rows, start=2):  # the figures plot these as numbers
+            for key, value in row.items():
+                if value not in (None, "") and not math.isfinite(float(value)):
+                    raise ValueError(f"{key} is {value}")
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"history.csv is damaged ({exc})", path) from None
+    return rows
 
 
 def model_sections(model_dir: str, data: Data) -> list:
@@ -171,7 +183,7 @@ def model_sections(model_dir: str, data: Data) -> list:
                f"parameters ({config['kind']})" if model.n_parameters() else "model"),
               (f"{training.get('seconds', '–')} s", "training time")]
     if p and p["fpr"] is not None:
-        glance.append((f"{p['fpr']:g}", "false-positive rate " + ("promised" if p["promised"] else "targeted")))
+        glance.append((f"{p['fpr']:.2g}", "false-positive rate " + ("promised" if p["promised"] else "targeted")))
     if metrics:
         glance += [(metrics["recall"], "recall (anomalies found)"), (metrics["fpr"], "false-positive rate measured"),
                    (metrics["roc_auc"], "ROC-AUC")]
