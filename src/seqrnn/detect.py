@@ -27,13 +27,15 @@ not learn from, for every training session: the surprise view by
 cross-fitting (:mod:`seqrnn.crossfit`: ``folds`` copies of the model, each
 scoring the sessions it did not train on), the others leave-one-out (each
 session against the others). The views share one false-positive budget,
-``target_fpr``, split across them: each of the ``V`` views fires when its
-p-value is within its share (at least two calibration ranks each, so that
-one outlier among the normal sessions cannot switch a view off), and a
-session is anomalous when one fires (:mod:`seqrnn.conformal`). With ``n``
-calibration sessions no rate below ``2 V / (n + 1)`` can be promised; the
-promise (``promised_fpr``, and the
-``calibration_sequences`` it rests on) is in :attr:`Detector.calibration`.
+``target_fpr``: it lets ``floor(target_fpr (n + 1)) - V`` of the ``n``
+calibration sessions lie beyond the cuts of the ``V`` views, every view
+gets the same number of ranks (its cut is its ``k``-th largest calibration
+value), and ``k`` is the largest for which the sessions beyond some cut
+stay within that number (:mod:`seqrnn.conformal`). A session is anomalous
+when a view is beyond its cut. The promise is ``(U + V) / (n + 1)`` for the
+``U`` calibration sessions beyond some cut: never below ``V / (n + 1)``, and it
+is in :attr:`Detector.calibration` (``promised_fpr``, with the
+``calibration_sequences`` it rests on).
 
 A stream (one long sequence) is judged event by event: its events'
 ``-log p`` is calibrated on the held-out end of the training stream, and the
@@ -69,7 +71,7 @@ from .data.vocab import EOS, UNK
 from .errors import InputError, ModelFileError
 from .profiles import count_matrix, deviations, deviations_text, first_surplus, leave_one_out, nearest_to
 
-DEFAULT_TARGET_FPR = 0.001
+DEFAULT_TARGET_FPR = 0.003  # how it was chosen: docs/calibration.md
 COUNT_EPS = 0.1
 DETECTOR_JSON = "detector.json"
 DETECTOR_TENSORS = "detector.safetensors"
@@ -116,6 +118,10 @@ def _profiles(tensors: dict, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"count profiles {profiles.shape} and weights {weights.shape} do not fit a vocabulary "
                          f"of {vocab_size}")
     return profiles.astype(np.float32), weights.astype(np.float32)
+
+
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
 def model_fingerprint(model) -> str:
@@ -405,18 +411,20 @@ class Detector:
 
     @property
     def promised_fpr(self) -> float:
-        """The false-positive rate the calibration promises: ``target_fpr``, or ``k / (n + 1)`` with
-        ``k = 1`` when ``n`` calibration sequences cannot back a lower one."""
+        """The false-positive rate the calibration promises: ``(U + V) / (n + 1)`` for the ``U`` of its ``n``
+        calibration sequences beyond some cut of its ``V`` views; within ``target_fpr`` unless ``n`` is too
+        small to back it (never below ``V / (n + 1)``)."""
         self._check_fitted()
-        return max(self.target_fpr, self.calibration_.promised_fpr)
+        return self.calibration_.promised_fpr
 
     @property
     def calibration(self) -> dict:
         """What was learned, as JSON (``detector.json``, ``seqrnn info`` and ``train --json``):
         ``promised_fpr`` (the rate of false positives on normal data the decision keeps within, per
         sequence or per event: ``unit``), ``calibration_sequences`` (the ``n`` it rests on; events for a
-        stream), ``fpr_floor`` (``2 V / (n + 1)`` for ``V`` views, the least any promise can be: two calibration
-        ranks per view, :mod:`seqrnn.conformal`), the views' cuts."""
+        stream), ``fpr_floor`` (``V / (n + 1)``, the least any promise can be), ``ranks_per_view`` (``k``:
+        each view's cut is its ``k``-th largest calibration value), ``beyond_cuts`` (the calibration sequences
+        beyond some cut), the views' cuts (:mod:`seqrnn.conformal`)."""
         self._check_fitted()
         cal = self.calibration_
         count = None
@@ -426,7 +434,7 @@ class Detector:
                "calibration_sequences": cal.n, "fpr_floor": self._floor(), "folds": self.folds,
                "nll_threshold": self.nll_threshold_, "count": count, "fused_cut": cal.fused_cut,
                "cuts": {k: cal.cut(k) for k in cal.values}, "tail_scales": dict(cal.tau),
-               "ranks_per_view": cal.k, "feedback_floors": dict(cal.floors), "accepted_tokens": list(self.accepted_tokens_)}
+               "ranks_per_view": cal.k, "beyond_cuts": cal.beyond, "feedback_floors": dict(cal.floors), "accepted_tokens": list(self.accepted_tokens_)}
         if self.view_thresholds_:
             out["views"] = dict(self.view_thresholds_)
         return _json_safe(out)
@@ -435,36 +443,17 @@ class Detector:
         """The promise in words (``train``, ``info``, ``detect``, ``calibrate``)."""
         cal = self.calibration_
         unit = "sessions" if self.unit_ == "sequence" else "events"
-        text = (f"false positives on normal {unit}: at most {self.promised_fpr:.3g} "
-                f"(calibrated on {cal.n:,} {unit})")
+        text = (f"false positives on normal {unit}: at most {self.promised_fpr:.2g} "
+                f"(calibrated on {cal.n:,} {unit}, each view's cut its {_ordinal(cal.k)} largest value)")
         if self.target_fpr < self._floor():
             text += (f"; {self.target_fpr:g} asked, but {cal.n:,} {unit} and {len(cal.values)} views cannot back "
-                     f"a rate below {2 * len(cal.values)}/(n+1) = {self._floor():.3g} (each view keeps two "
-                     "calibration ranks, so that one outlier cannot switch it off)")
+                     f"a rate below {len(cal.values)}/(n+1): each view fires only beyond its largest calibration "
+                     f"value (more normal data lets the cuts come down)")
         return text
 
     def _floor(self) -> float:
-        """The least rate this calibration can promise (``target_fpr`` -> 0)."""
-        from .conformal import promised_rate
-
-        return promised_rate(0.0, self.calibration_.n, len(self.calibration_.values))[1]
-
-    @property
-    def promised_fpr(self) -> float:
-        """The false-positive rate the calibration can stand behind, not less than its data allows.
-
-        The surprise threshold lies beyond the largest surprise of ``n`` held-out normal sequences: a new
-        normal sequence exceeds it with probability at most ``1 / (n + 1)`` (no fewer can be promised with
-        ``n`` of them). The count and sequence views are set at ``target_fpr`` of the training sessions.
-        The union of the views promises at most the sum; unseen events are not counted in it (a normal
-        sequence with an event never seen in training is flagged)."""
-        self._check_fitted()
-        rate = 0.0
-        if self.nll_threshold_ is not None and isinstance(self.n_held_out_, int) and self.n_held_out_ > 0:
-            rate += 1.0 / (self.n_held_out_ + 1)
-        if self.count_threshold_ is not None or self.view_thresholds_:
-            rate += self.target_fpr
-        return min(max(rate, self.target_fpr), 1.0)
+        """The least rate this calibration can promise: ``V / (n + 1)``."""
+        return min(1.0, max(len(self.calibration_.values), 1) / (self.calibration_.n + 1))
 
     def describe(self) -> str:
         """One line for a person (``seqrnn info``): the views and their cuts, and the promise."""
@@ -638,7 +627,7 @@ class Detector:
             names = [k for k in cal.values if k in stats and not (k == "surprise" and self._overridden())]
             judged = {k: (stats[k], cal.cut(k), cal.p_value(k, stats[k]), cal.log_p(k, stats[k])) for k in names}
             fused = np.max([j[3] for j in judged.values()], axis=0) if names else np.zeros(len(sessions))
-            fused_p = cal.fused_p_value(fused) if names else np.ones(len(sessions))
+            fused_p = cal.fused_p_value({k: stats[k] for k in names}) if names else np.ones(len(sessions))
             for r, i in enumerate(sessions):
                 findings[i] = self._session(scores[i], r, stats, judged, float(fused[r]), float(fused_p[r]))
         for i, sc in enumerate(scores):

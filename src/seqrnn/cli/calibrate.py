@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--refit", action="store_true",
                    help="calibrate from scratch on these sequences (the training data) instead of adding them")
     p.add_argument("--target-fpr", type=float, default=None,
-                   help="a new false-positive rate for all views (default: the detector's, or 0.001)")
+                   help="a new false-positive rate for all views (default: the detector's, or 0.003)")
     p.add_argument("--fine-tune", action="store_true", help="also train the network on the sequences")
     p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 3)")
     p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: a tenth of the "
