@@ -202,7 +202,7 @@ def test_count_vector_flags_unseen_counts_and_passes_seen_ones(idf):
     assert d.anomalous.tolist() == [False, False, True, True]  # order is not its business; counts are
     f = d.findings[2]
     assert f.reason.startswith("unusual event counts: b x4 (normal x2)")
-    assert f.views["count"] > 1 and d.findings[0].views["count"] == 0
+    assert f.views["count"]["fired"] and d.findings[0].views["count"]["value"] == 0
     assert d.scores[2] > d.scores[3] > 1 > d.scores[0]
 
 

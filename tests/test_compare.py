@@ -31,13 +31,18 @@ def test_compare_writes_table_csv_json_md_and_roc(toy_split, tmp_path, capsys):
                "--threads", "1", "--output-dir", str(out), "-q"])
     assert rc == 0
     table = capsys.readouterr().out
-    assert table.startswith("| model | precision | recall | F1 | FPR | ROC-AUC |")
+    assert table.startswith("| model | precision | recall | F1 | FPR | promised FPR | ROC-AUC |")
+    assert table.count("(best)") == 1
     assert "| lstm --no-counts |" in table and " ± " in table
     rows = list(csv.DictReader(open(out / "compare.csv")))
     assert [r["model"] for r in rows] == ["lstm", "lstm --no-counts", "markov1", "markov1 --no-counts",
                                          "nb2", "nb2 --no-counts", "count"]
     result = json.load(open(out / "compare.json"))
     assert result["repeat"] == 2 and len(result["runs"]) == 2 and result["seed"] == 5
+    best = max(result["table"], key=lambda r: result["table"][r]["f1_at_prevalence"]["mean"])
+    assert result["best"] == best and f"**{best}** (best)" in table
+    # 60 calibration sessions back no less than V / 61 for a model's V views (1 to 4)
+    assert all(round(v["promised_fpr"]["mean"] * 61, 6) in (1, 2, 3, 4) for v in result["table"].values())
     assert result["sequences"] == {"train": 60, "normal": 20, "abnormal": 5}
     count = result["table"]["count"]
     assert count["recall"]["mean"] >= 0.4  # the repeat and the early end are count anomalies

@@ -99,8 +99,8 @@ def test_command_modules_import_no_other_command_module():
 
 
 @pytest.mark.parametrize("change", [
-    {"nll_threshold": "NaN"}, {"nll_threshold": -1}, {"views": [1, 2]}, {"views": {"count": "inf"}},
-    {"target_fpr": 2}, {"count": {"threshold": 1.0}}, {"format": "something-else"}, None])
+    {"calibrated_views": "count"}, {"calibrated_views": [1, 2]}, {"calibrated_views": ["unseen", "bogus"]},
+    {"target_fpr": 2}, {"unit": "day"}, {"format": "something-else"}, None])
 def test_crafted_detector_files_are_refused(change, tmp_path):
     import json
 
@@ -159,8 +159,9 @@ def test_crafted_count_profiles_are_refused(tensors, tmp_path):
         seqrnn.Detector.load(str(tmp_path))
 
 
-@pytest.mark.parametrize("change", [{"format_version": 99}, {"nll_threshold": True}, {"nll_threshold": "7.5"},
-                                    {"views": {"bogus": 3}}, {"nll_threshold": None}])
+@pytest.mark.parametrize("change", [{"format_version": 99}, {"format_version": 1}, {"target_fpr": True},
+                                    {"target_fpr": "0.1"}, {"folds": 1}, {"accepted_tokens": [3]},
+                                    {"calibrated_views": ["unseen", "count"]}])
 def test_detector_json_values_are_checked(change, tmp_path):
     import json
 

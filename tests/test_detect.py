@@ -25,7 +25,7 @@ import seqrnn
 from seqrnn.data.formats import Sequence, as_sequences
 from seqrnn.data.vocab import BOS, EOS, PAD, UNK, Vocabulary
 from seqrnn.data.formats import split_validation
-from seqrnn.detect import DEFAULT_MARGIN, Detector
+from seqrnn.detect import Detector
 from seqrnn.metrics import detection_metrics, pr_auc, roc_auc
 from seqrnn.models.base import SequenceModel
 from seqrnn.score import score_sequences
@@ -88,10 +88,10 @@ def table():
 
 @pytest.fixture(scope="module")
 def table_detector(table):
-    """The table's detector: held out, 'a b c b' has its least likely event at p=0.1, and
-    a margin of ln 10 puts the threshold at p=0.01 (no count view: one training session)."""
+    """The table's detector with a fixed probability threshold of 0.01 (the surprise view's rule, outside the
+    budget), calibrated on one held-out session (no count view: one training session)."""
     held_out = [session(["a", "b", "c", "b"])]
-    return Detector(table, margin=math.log(10)).fit(held_out, validation_data=held_out)
+    return Detector(table, threshold=0.01).fit(held_out, validation_data=held_out)
 
 
 def test_table_scores_are_the_table(table):
@@ -152,13 +152,16 @@ def test_identical_sequences_scored_once_but_keep_their_own_identity(table):
 
 def test_calibrated_threshold_decisions(table_detector):
     det = table_detector
-    assert det.nll_threshold_ == pytest.approx(NLL_THRESHOLD)
-    assert det.held_out_max_nll_ == pytest.approx(-math.log(.1)) and det.count_threshold_ is None
+    assert det.nll_cut == pytest.approx(NLL_THRESHOLD)
+    # one calibration session: judged event by event, on its five events
+    assert det.unit_ == "event"
+    assert det.calibration_.values["surprise"].tolist() == pytest.approx(-np.log([.6, .4, .4, .1, .5]))
+    assert det.count_threshold_ is None
     d = det.decide([session(["a", "b", "c", "b"], "ok")])
     f = d.findings[0]
     assert not f.anomalous
     assert f.position is None and f.reason == ""
-    assert f.views["max_nll"] == pytest.approx(-math.log(.10))
+    assert f.views["surprise"]["value"] == pytest.approx(-math.log(.10))
     assert f.score == pytest.approx(-math.log(.10) / NLL_THRESHOLD)  # 0.5
     assert f.score == pytest.approx(0.5)
     assert d.scores.tolist() == pytest.approx([0.5])
@@ -189,9 +192,9 @@ def test_unseen_event_flagged_at_its_position(table_detector):
     assert f.position == 1
     assert "unseen" in f.reason
     assert f.event_anomalous.tolist() == [False, True, False, False]
-    assert f.score == pytest.approx(2.0)  # 1 + one unseen event
+    assert f.view == "unseen" and f.score > 1
     # the surprise view ignores the unseen event itself: max over a, b, <eos>
-    assert f.views["max_nll"] == pytest.approx(-math.log(.24))
+    assert f.views["surprise"]["value"] == pytest.approx(-math.log(.24))
 
 
 def test_truncated_session_ended_early(table, table_detector):
@@ -335,17 +338,17 @@ def test_calibration_of_count_profiles(count_detector):
     assert cal["count"] is not None
     # every training session has the same counts: one profile, and a leave-one-out distance of 0
     assert cal["count"]["profiles"] == 1
-    assert cal["count"]["leave_one_out_max"] == 0.0
-    assert cal["count"]["threshold"] == pytest.approx(1e-6)
+    assert cal["count"]["threshold"] == 0.0  # every leave-one-out distance is 0: any other count fires
     vocab = count_detector.model.vocab_
     assert count_detector.count_profiles_.shape == (1, len(vocab))
     prof = dict(zip(vocab.itos, count_detector.count_profiles_[0].tolist()))
     assert prof["a"] == 3 and prof["b"] == 3 and prof["<eos>"] == 0
-    assert cal["nll_threshold"] == pytest.approx(cal["held_out_max_nll"] + DEFAULT_MARGIN)
-    # fit on the model's own split, given explicitly, learns the same
+    assert cal["calibration_sequences"] == 40 and cal["nll_threshold"] == cal["cuts"]["surprise"]
+    # with sessions the model held out, those are the calibration sequences
     train, held_out = split_validation(count_training(), 0.1, 0)
-    assert Detector(count_detector.model).fit(train, validation_data=held_out).calibration == cal
-    assert cal["held_out_sequences"] == len(held_out) == 4
+    assert Detector(count_detector.model).fit(train, validation_data=held_out).calibration["calibration_sequences"] \
+        == len(held_out) == 4
+
 
 
 def test_count_view_flags_unseen_counts(count_detector):
@@ -359,11 +362,11 @@ def test_count_view_flags_unseen_counts(count_detector):
     assert [c["event"] for c in surplus.count_deviations] == ["a"]
     assert surplus.position == 3  # the first 'a' beyond the normal three
     # weights are 1 / (0 + 0.1) for every event: distance 2 * 10
-    assert surplus.views["count_distance"] == pytest.approx(20.0)
-    assert surplus.views["count"] > 1
+    assert surplus.views["count"]["value"] == pytest.approx(20.0)
+    assert surplus.views["count"]["fired"]
 
-    assert same.views["count"] == 0
-    assert same.views["count_distance"] == 0
+    assert same.views["count"]["value"] == 0
+    assert not same.views["count"]["fired"]
     assert same.count_deviations == []
     assert not same.anomalous or not same.reason.startswith("unusual event counts")
 
@@ -413,7 +416,8 @@ def test_stream_model_calibration_has_no_count_view(stream_model):
     assert stream_model.format_ == "stream"
     detector = Detector(stream_model).fit([stream_tokens()], format="stream")
     assert detector.calibration["count"] is None and detector.count_profiles_ is None
-    assert detector.n_held_out_ == 1  # the last tenth of the stream
+    assert detector.unit_ == "event"
+    assert detector.calibration_.n == 40  # the events of the last tenth of the stream
 
 
 def test_stream_scoring_in_chunks_equals_one_piece(stream_model):
@@ -487,7 +491,7 @@ def test_cli_detect_outputs(count_model_dir, session_files, tmp_path, capsys):
     assert by["s4"]["position"] == 1 and by["s4"]["event"] == "x"
     assert by["s4"]["event_template"] is None
     for sid in ("s1", "s3", "s5"):
-        assert by[sid]["views"]["count"] == 0
+        assert by[sid]["views"]["count"]["value"] == 0
     assert "5 sequences" in capsys.readouterr().err
 
     with open(ev, newline="", encoding="utf-8") as fh:

@@ -428,12 +428,18 @@ def test_stale_temporary_files_of_a_killed_writer_are_removed(trained, toy_sessi
 
 
 # --- signals and kill -9, in a subprocess -----------------------------------------------------------------
+def _default_sigint():
+    # a test run started in the background by a shell inherits SIGINT ignored, and Python keeps it so:
+    # the child gets the default disposition, as from a terminal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(d, data, epochs=100000):
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "seqrnn", "train", str(data), "-m", str(d), *TINY_FLAGS,
                              "--epochs", str(epochs), "--patience", "0"],  # no early stop: it runs until signalled
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
     checkpoint = d / "checkpoint" / "checkpoint.safetensors"
     deadline = time.monotonic() + 60
     while not checkpoint.exists():

@@ -7,35 +7,46 @@ decides, and owns everything it learned (scikit-learn style: settings in
 ``_``, its own files ``detector.json`` and ``detector.safetensors`` beside
 the model's).
 
-Three views of a sequence, each with a threshold learned by ``fit``, each
-saying why it fired:
+Views of a session, each a number per session (higher is stranger):
 
-unseen event
-    an event never seen in training is anomalous by itself;
-surprise (the model's view)
-    an event is anomalous when the model gave it a probability below the
-    threshold (or, with ``top_g``, when it was not among the ``g`` most likely
-    events: DeepLog's rule). The threshold is the largest surprise seen on
-    the held-out validation sessions, ``margin`` nats further out (ln 100:
-    a few hundred held-out sessions do not show every rare normal event);
-count profile (for sessions)
-    the session's event counts, compared with the nearest count profile of
-    a training session in a distance that weighs each event by how much its
-    count varies in training (``|c - c'| / (std + 0.1)`` summed). Its
-    threshold is the ``1 - target_fpr`` quantile of the leave-one-out
-    distances of the training sessions. Unusual repeat counts and missing
-    events are what it catches; the model's view catches wrong orders.
+``unseen``
+    how many of its events were never seen in training;
+``surprise`` (the model's view)
+    its largest ``-log p`` over known events (the end included): the least
+    likely event the model saw in it;
+``count`` (the count profile)
+    the distance of its event counts to the nearest count profile of a
+    training session, each event weighted by how much its count varies
+    (``|c - c'| / (std + 0.1)`` summed). Unusual repeat counts and missing
+    events are what it catches; the surprise view catches wrong orders;
+the model's own views
+    the sequence-level baselines' distances (:mod:`seqrnn.models.counts`).
 
-A model may bring sequence-level views of its own (the baselines of
-:mod:`seqrnn.models.counts`, see ``SequenceModel.sequence_views``); their
-thresholds are learned the same way as the count profile's, from the
-training sessions' leave-one-out distances. A model whose ``event_view`` is
-off has no surprise view, and one whose ``count_profile`` is off no count
-profile.
+Every view is calibrated on scores of normal sessions the scoring side did
+not learn from, for every training session: the surprise view by
+cross-fitting (:mod:`seqrnn.crossfit`: ``folds`` copies of the model, each
+scoring the sessions it did not train on), the others leave-one-out (each
+session against the others). The views share one false-positive budget,
+``target_fpr``: it lets ``floor(target_fpr (n + 1)) - V`` of the ``n``
+calibration sessions lie beyond the cuts of the ``V`` views, every view
+gets the same number of ranks (its cut is its ``k``-th largest calibration
+value), and ``k`` is the largest for which the sessions beyond some cut
+stay within that number (:mod:`seqrnn.conformal`). A session is anomalous
+when a view is beyond its cut. The promise is ``(U + V) / (n + 1)`` for the
+``U`` calibration sessions beyond some cut: never below ``V / (n + 1)``, and it
+is in :attr:`Detector.calibration` (``promised_fpr``, with the
+``calibration_sequences`` it rests on).
 
-A sequence's score is the largest of the views' scores, each divided by its
-threshold: above 1 is anomalous, and the score orders sequences for ROC
-curves.
+A stream (one long sequence) is judged event by event: its events'
+``-log p`` is calibrated on the held-out end of the training stream, and the
+budget is per event. An unseen event in a stream is anomalous by itself.
+
+``top_g`` (DeepLog's rule: an event not among the ``g`` most likely) and
+``threshold`` (a probability) replace the surprise view's calibrated cut
+with a fixed rule, outside the budget.
+
+A sequence's score is its fused statistic divided by the one at the cut:
+above 1 is anomalous, and the score orders sequences for ROC curves.
 
 >>> detector = Detector(RNNModel(preset="deeplog"), target_fpr=0.001).fit("train.txt")  # doctest: +SKIP
 >>> detector.predict("test.txt")  # doctest: +SKIP
@@ -46,24 +57,27 @@ from __future__ import annotations
 import copy
 import math
 import os
+import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import artifacts
+from .conformal import Calibration
+from .crossfit import DEFAULT_FOLDS, cross_fitted_surprise, max_known_nll
 from .data.formats import Sequence, as_sequences
-from .data.vocab import EOS
+from .data.vocab import EOS, UNK
 from .errors import InputError, ModelFileError
 from .profiles import count_matrix, deviations, deviations_text, first_surplus, leave_one_out, nearest_to
 
-DEFAULT_TARGET_FPR = 0.001
-DEFAULT_MARGIN = math.log(100)  # nats beyond the most surprising held-out event
-UNCALIBRATED_NLL = 20.0  # the surprise threshold when no held-out event was scored (nats)
+DEFAULT_TARGET_FPR = 0.003  # how it was chosen: docs/calibration.md
 COUNT_EPS = 0.1
 DETECTOR_JSON = "detector.json"
 DETECTOR_TENSORS = "detector.safetensors"
 FORMAT = "seqrnn-detector"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+EVENT_VIEWS = ("unseen", "surprise")  # views that point at events (their explanation names the expected ones)
 
 
 def _check_model(model) -> None:
@@ -106,6 +120,10 @@ def _profiles(tensors: dict, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
     return profiles.astype(np.float32), weights.astype(np.float32)
 
 
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
 def model_fingerprint(model) -> str:
     """A hash of what a model computes from: its kind, vocabulary and weights (as saved)."""
     import hashlib
@@ -121,7 +139,12 @@ def model_fingerprint(model) -> str:
 # --- decisions ---------------------------------------------------------------------------
 @dataclass
 class Finding:
-    """The decision about one sequence, with its evidence."""
+    """The decision about one sequence, with its evidence.
+
+    ``views``: view name -> ``{"value", "threshold", "p_value", "fired"}``;
+    ``view``: the view that explains the decision (the most extreme of those that fired);
+    ``p_value``: the fused p-value (per event for a stream: its most extreme event's).
+    """
 
     scores: object  # EventScores
     anomalous: bool
@@ -131,6 +154,8 @@ class Finding:
     reason: str = ""
     views: dict = field(default_factory=dict)
     count_deviations: list = field(default_factory=list)
+    view: str | None = None
+    p_value: float = 1.0
 
 
 @dataclass
@@ -145,34 +170,41 @@ class Decisions:
     def anomalous(self) -> np.ndarray:
         return np.array([f.anomalous for f in self.findings], dtype=bool)
 
+    @property
+    def p_values(self) -> np.ndarray:
+        return np.array([f.p_value for f in self.findings])
+
 
 class Detector:
     """Decide which sequences a fitted next-event model finds anomalous, and why.
 
     Settings: ``model`` (fitted by :meth:`fit` if it is not yet),
-    ``target_fpr`` (the false-positive rate the count thresholds are set
-    for), ``margin`` (nats added to the largest held-out surprise), and the
+    ``target_fpr`` (the false-positive rate all views share), ``folds``
+    (cross-fitting copies of the model for the surprise view), and the
     decision-time options ``use_counts`` (the count-profile view),
-    ``top_g`` (DeepLog's rule instead of the probability threshold),
-    ``threshold`` (a probability replacing the learned one) and ``topk``
-    (expected events listed per position).
+    ``top_g`` (DeepLog's rule instead of the calibrated surprise cut),
+    ``threshold`` (a probability instead of it) and ``topk`` (expected
+    events listed per position).
 
-    Learned by :meth:`fit`: ``nll_threshold_``, ``held_out_max_nll_``,
-    ``n_held_out_``, ``count_threshold_``, ``count_profiles_``,
-    ``count_weights_``, ``count_loo_max_`` and ``view_thresholds_``.
+    Learned by :meth:`fit`: ``calibration_`` (the views' calibration values,
+    :class:`seqrnn.conformal.Calibration`), ``unit_`` (``"sequence"`` or
+    ``"event"``), ``nll_threshold_`` (the surprise cut in nats),
+    ``count_threshold_``, ``view_thresholds_``, ``count_profiles_``,
+    ``count_weights_`` and ``accepted_tokens_`` (unseen tokens given back as
+    normal by :meth:`add_normal`).
     """
 
-    def __init__(self, model, *, target_fpr: float = DEFAULT_TARGET_FPR, margin: float = DEFAULT_MARGIN,
+    def __init__(self, model, *, target_fpr: float = DEFAULT_TARGET_FPR, folds: int = DEFAULT_FOLDS,
                  use_counts: bool = True, top_g: int | None = None, threshold: float | None = None, topk: int = 5):
         _check_model(model)
         if not 0.0 < target_fpr < 1.0:
             raise InputError(f"target_fpr (a false-positive rate) must be in (0, 1), not {target_fpr}",
                              params="target_fpr")
-        if not (margin >= 0 and math.isfinite(margin)):
-            raise InputError(f"margin must be a finite number >= 0 nats, not {margin}", params="margin")
+        if not (isinstance(folds, int) and folds >= 2):
+            raise InputError(f"folds must be an integer >= 2, not {folds!r}", params="folds")
         if not (isinstance(topk, int) and topk >= 1):
             raise InputError(f"topk must be an integer >= 1, not {topk!r}", params="topk")
-        self.model, self.target_fpr, self.margin = model, target_fpr, margin
+        self.model, self.target_fpr, self.folds = model, target_fpr, folds
         self.use_counts, self.topk = use_counts, topk
         self._set_overrides(top_g, threshold)
 
@@ -195,14 +227,33 @@ class Detector:
             other.topk = topk
         return other
 
-    # --- learning the thresholds ---------------------------------------------------------
-    def fit(self, X, validation_data=None, *, format: str | None = None, text_tokens: str | None = None):
-        """Learn the thresholds from normal sequences ``X`` (paths, :class:`Sequence` list or token lists).
+    def with_target_fpr(self, target_fpr: float) -> "Detector":
+        """A copy with another false-positive budget, decided on the same calibration values."""
+        self._check_fitted()
+        if not 0.0 < target_fpr < 1.0:
+            raise InputError(f"target_fpr (a false-positive rate) must be in (0, 1), not {target_fpr}",
+                             params="target_fpr")
+        other = copy.copy(self)
+        other.target_fpr = target_fpr
+        other._set_calibration(Calibration(self.calibration_.values, target_fpr, self.calibration_.floors))
+        return other
 
-        The surprise threshold comes from the sequences the model held out
-        (``validation_data``, or the same split of ``X`` the model makes when
-        it trains); the count thresholds and profiles from the rest. A model
-        that is not fitted yet is first fitted on the same split.
+    # --- learning ----------------------------------------------------------------------------
+    def fit(self, X, validation_data=None, *, format: str | None = None, text_tokens: str | None = None,
+            max_events: int | None = None, time_budget: float | None = None, verbose: int = 0):
+        """Calibrate on normal sequences ``X`` (paths, :class:`Sequence` list or token lists).
+
+        Without ``validation_data`` every sequence of ``X`` is a calibration
+        sequence, scored out of sample (cross-fitted surprise, leave-one-out
+        counts and distances). With it (sequences the model held out), the
+        calibration sequences are those, scored by the model itself. A model
+        that is not fitted yet is first fitted (on its split of ``X``).
+        One long stream (or text) is calibrated on its held-out end.
+
+        ``max_events`` bounds the events scored for calibration (a random
+        subset of the sessions, or the first events of a stream's held-out
+        part); ``time_budget`` (seconds) bounds the cross-fitting (each neural
+        copy trains for its share); ``verbose`` shows progress bars.
         """
         model = self.model
         if not model.is_fitted():
@@ -213,112 +264,228 @@ class Detector:
         else:
             seqs = model.read(X, format)
             valid = model.read(validation_data, format) if validation_data is not None else None
-        if valid is None:
-            train, valid = model.split(seqs)
+        self.accepted_tokens_ = []
+        if len(seqs) >= 2 and all(s.complete for s in seqs):
+            if valid is not None:
+                self._calibrate_sessions(seqs, valid, [], max_events, time_budget, verbose)
+            else:
+                train, held = model.split(seqs)
+                self._calibrate_sessions(train, held, train + held, max_events, time_budget, verbose)
         else:
-            train = seqs
-        self._calibrate(train, valid)
+            held = valid if valid is not None else model.split(seqs)[1]
+            self._calibrate_events(held or seqs, max_events, verbose)
         return self
 
-    def _calibrate(self, train: list[Sequence], held_out: list[Sequence]) -> None:
-        from .score import score_sequences
+    def _calibrate_sessions(self, ref, held, crossfit, max_events, time_budget, verbose) -> None:
+        """Calibration sequences: ``crossfit`` (all scored out of sample) if given, else ``held``.
 
+        ``ref``: the sequences the model learned from (its vocabulary, its own views' references).
+        """
         model = self.model
-        held_out = held_out or train
-        self.n_held_out_ = len(held_out)
-        self.held_out_max_nll_ = self.nll_threshold_ = None
+        t0 = time.perf_counter()
+        if crossfit:
+            cal = crossfit
+            in_ref = np.r_[np.ones(len(ref), bool), np.zeros(len(cal) - len(ref), bool)]
+        else:
+            cal, in_ref = held, np.zeros(len(held), bool)
+        keep = _subsample(cal, max_events, model._seed())
+        ids = model.encode(cal)[0]
+        stats = {"unseen": self._loo_unseen(cal, ids, in_ref)}
         if model.event_view:
-            scores = score_sequences(model, held_out, topk=1)
-            max_nll = [float(s.nll[~s.unknown].max()) for s in scores if (~s.unknown).any()]
-            self.held_out_max_nll_ = max(max_nll, default=None)
-            self.nll_threshold_ = (self.held_out_max_nll_ + self.margin if self.held_out_max_nll_ is not None
-                                   else UNCALIBRATED_NLL)
-        self.count_threshold_ = self.count_profiles_ = self.count_weights_ = self.count_loo_max_ = None
-        self.view_thresholds_ = {}
-        # Count views describe finished sessions: a stream has none.
-        if not (len(train) >= 2 and all(s.complete for s in train)):
-            return
-        ids = model.encode(train)[0]
-        for name, loo in model.sequence_views(ids, leave_one_out=True).items():
-            self.view_thresholds_[name] = max(self._quantile(loo), model.view_floor)
+            if crossfit:
+                budget = None if time_budget is None else max(1.0, time_budget - (time.perf_counter() - t0))
+                scored = np.zeros(len(cal), bool)
+                scored[keep] = True
+                stats["surprise"] = cross_fitted_surprise(model, cal, self.folds, model._seed(), scored, budget,
+                                                          verbose)
+            else:
+                from .score import score_sequences
+
+                stats["surprise"] = np.full(len(cal), np.nan)
+                stats["surprise"][keep] = max_known_nll(score_sequences(model, [cal[i] for i in keep], topk=1))
+        self.count_profiles_ = self.count_weights_ = None
         if model.count_profile:
             counts = count_matrix(ids, len(model.vocab_))
-            weights = (1.0 / (counts.std(0) + COUNT_EPS)).astype(np.float32)
-            loo, unique = leave_one_out(counts, weights)
-            self.count_threshold_ = max(self._quantile(loo), 1e-6)
+            if crossfit:
+                self.count_weights_ = (1.0 / (counts.std(0) + COUNT_EPS)).astype(np.float32)
+                stats["count"], unique = leave_one_out(counts, self.count_weights_)
+            else:
+                rc = count_matrix(model.encode(ref)[0], len(model.vocab_))
+                self.count_weights_ = (1.0 / (rc.std(0) + COUNT_EPS)).astype(np.float32)
+                unique = np.unique(rc, axis=0)
+                stats["count"] = nearest_to(counts, unique, self.count_weights_)[0]
             self.count_profiles_ = unique.astype(np.float32)
-            self.count_weights_ = weights
-            self.count_loo_max_ = float(loo.max())
+        if model.views:
+            own = {name: np.empty(len(cal)) for name in model.views}
+            for mask, loo in ((in_ref, True), (~in_ref, False)):
+                if mask.any():
+                    for name, v in model.sequence_views([ids[i] for i in np.flatnonzero(mask)], loo).items():
+                        own[name][mask] = v
+            stats.update({name: np.maximum(v, 0.0) for name, v in own.items()})
+        self.unit_ = "sequence"
+        self._set_calibration(Calibration({k: v[keep] for k, v in stats.items()}, self.target_fpr))
 
-    def _quantile(self, distances: np.ndarray) -> float:
-        return float(np.quantile(distances, 1.0 - self.target_fpr))
+    def _loo_unseen(self, cal, ids, in_ref) -> np.ndarray:
+        """Events never seen in training, of each calibration session: for one the model learned from,
+        those of its events that no other of them holds (leave-one-out)."""
+        accepted = set(self.accepted_tokens_)
+        df = {}
+        for i in np.flatnonzero(in_ref):
+            for t in set(cal[i].tokens):
+                df[t] = df.get(t, 0) + 1
+        out = np.zeros(len(cal))
+        for i, (s, a) in enumerate(zip(cal, ids)):
+            unk = (a == UNK) & np.array([t not in accepted for t in s.tokens], bool) if (a == UNK).any() \
+                else np.zeros(len(a), bool)
+            if in_ref[i]:
+                unk |= np.array([df.get(t, 0) == 1 for t in s.tokens], bool)
+            out[i] = unk.sum()
+        return out
+
+    def _calibrate_events(self, held: list[Sequence], max_events: int | None, verbose: int) -> None:
+        """A stream: the ``-log p`` of the held-out events (known ones), per event."""
+        from .score import score_sequences
+
+        if max_events:  # the first max_events held-out events
+            kept, left = [], max_events
+            for s in held:
+                if left <= 0:
+                    break
+                kept.append(s.slice(0, min(len(s), left)) if len(s) > left else s)
+                left -= len(s)
+            held = kept
+        values = np.zeros(0)
+        if self.model.event_view and held:
+            scores = score_sequences(self.model, held, topk=1)
+            values = np.concatenate([s.nll[~s.unknown] for s in scores]) if scores else values
+        self.count_profiles_ = self.count_weights_ = None
+        self.unit_ = "event"
+        self._set_calibration(Calibration({"surprise": values} if self.model.event_view else {}, self.target_fpr))
+
+    def _set_calibration(self, cal: Calibration) -> None:
+        self.calibration_ = cal
+        self.nll_threshold_ = cal.cut("surprise") if "surprise" in cal.values else None
+        own_count = "count" in cal.values and "count" not in self.model.views
+        self.count_threshold_ = cal.cut("count") if own_count else None
+        self.view_thresholds_ = {k: cal.cut(k) for k in self.model.views if k in cal.values}
+
+    def add_normal(self, X, format: str | None = None) -> "Detector":
+        """Fold more normal sequences into the calibration (feedback: confirmed false positives).
+
+        Their unseen tokens become known to the unseen view, their count
+        profiles join the profiles, and their views' values (scored by the
+        model, which did not train on them) join the calibration values; the
+        promise is recomputed with the new number of sequences.
+        """
+        self._check_fitted()
+        model = self.model
+        seqs = model.read(X, format)
+        if self.unit_ == "event":
+            from .score import score_sequences
+
+            new = np.concatenate([s.nll[~s.unknown] for s in score_sequences(model, seqs, topk=1)] or [np.zeros(0)])
+            self.accepted_tokens_ = sorted(set(self.accepted_tokens_) | _unknown_tokens(model, seqs))
+            values = {k: np.r_[v, new] for k, v in self.calibration_.values.items()}
+            self._set_calibration(Calibration(values, self.target_fpr,
+                                              _raised(self.calibration_.floors, {"surprise": new})))
+            return self
+        new = self._statistics(seqs, model.encode(seqs)[0], use_counts=True)
+        self.accepted_tokens_ = sorted(set(self.accepted_tokens_) | _unknown_tokens(model, seqs))
+        if self.count_profiles_ is not None:
+            counts = count_matrix([a for a in model.encode(seqs)[0]], len(model.vocab_))
+            self.count_profiles_ = np.unique(np.r_[self.count_profiles_, counts], axis=0).astype(np.float32)
+        added = {k: np.nan_to_num(new[k], nan=0.0) for k in self.calibration_.values if k in new}
+        values = {k: np.r_[v, added[k]] for k, v in self.calibration_.values.items() if k in added}
+        # unseen and count: the tokens and profiles given back are known from now on (their values are 0);
+        # the others keep a floor at the largest value given back
+        floors = _raised(self.calibration_.floors, {k: v for k, v in added.items() if k not in ("unseen", "count")})
+        self._set_calibration(Calibration(values, self.target_fpr, floors))
+        return self
 
     def is_fitted(self) -> bool:
-        return hasattr(self, "view_thresholds_")
+        return hasattr(self, "calibration_")
 
     def _check_fitted(self) -> None:
         if not self.is_fitted():
             raise RuntimeError("Detector is not fitted yet: call fit() or Detector.load()")
 
     @property
-    def calibration(self) -> dict:
-        """What was learned, as JSON (``detector.json``, ``seqrnn info`` and ``train --json``)."""
+    def promised_fpr(self) -> float:
+        """The false-positive rate the calibration promises: ``(U + V) / (n + 1)`` for the ``U`` of its ``n``
+        calibration sequences beyond some cut of its ``V`` views; within ``target_fpr`` unless ``n`` is too
+        small to back it (never below ``V / (n + 1)``)."""
         self._check_fitted()
-        count = None
-        if self.count_threshold_ is not None:
-            count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_)),
-                     "leave_one_out_max": self.count_loo_max_}
-        out = {"target_fpr": self.target_fpr, "promised_fpr": self.promised_fpr,
-               "calibration_sequences": self.n_held_out_, "margin": self.margin,
-               "nll_threshold": self.nll_threshold_, "held_out_sequences": self.n_held_out_,
-               "held_out_max_nll": self.held_out_max_nll_, "count": count}
-        if self.view_thresholds_:
-            out["views"] = dict(self.view_thresholds_)
-        return out
+        return self.calibration_.promised_fpr
 
     @property
-    def promised_fpr(self) -> float:
-        """The false-positive rate the calibration can stand behind, not less than its data allows.
-
-        The surprise threshold lies beyond the largest surprise of ``n`` held-out normal sequences: a new
-        normal sequence exceeds it with probability at most ``1 / (n + 1)`` (no fewer can be promised with
-        ``n`` of them). The count and sequence views are set at ``target_fpr`` of the training sessions.
-        The union of the views promises at most the sum; unseen events are not counted in it (a normal
-        sequence with an event never seen in training is flagged)."""
+    def calibration(self) -> dict:
+        """What was learned, as JSON (``detector.json``, ``seqrnn info`` and ``train --json``):
+        ``promised_fpr`` (the rate of false positives on normal data the decision keeps within, per
+        sequence or per event: ``unit``), ``calibration_sequences`` (the ``n`` it rests on; events for a
+        stream), ``fpr_floor`` (``V / (n + 1)``, the least any promise can be), ``ranks_per_view`` (``k``:
+        each view's cut is its ``k``-th largest calibration value), ``beyond_cuts`` (the calibration sequences
+        beyond some cut), the views' cuts (:mod:`seqrnn.conformal`)."""
         self._check_fitted()
-        rate = 0.0
-        if self.nll_threshold_ is not None and isinstance(self.n_held_out_, int) and self.n_held_out_ > 0:
-            rate += 1.0 / (self.n_held_out_ + 1)
-        if self.count_threshold_ is not None or self.view_thresholds_:
-            rate += self.target_fpr
-        return min(max(rate, self.target_fpr), 1.0)
+        cal = self.calibration_
+        count = None
+        if self.count_threshold_ is not None:
+            count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_))}
+        out = {"target_fpr": self.target_fpr, "promised_fpr": self.promised_fpr, "unit": self.unit_,
+               "calibration_sequences": cal.n, "fpr_floor": self._floor(), "folds": self.folds,
+               "nll_threshold": self.nll_threshold_, "count": count, "fused_cut": cal.fused_cut,
+               "cuts": {k: cal.cut(k) for k in cal.values}, "tail_scales": dict(cal.tau),
+               "ranks_per_view": cal.k, "beyond_cuts": cal.beyond, "feedback_floors": dict(cal.floors), "accepted_tokens": list(self.accepted_tokens_)}
+        if self.view_thresholds_:
+            out["views"] = dict(self.view_thresholds_)
+        return _json_safe(out)
+
+    def promise_text(self) -> str:
+        """The promise in words (``train``, ``info``, ``detect``, ``calibrate``)."""
+        cal = self.calibration_
+        unit = "sessions" if self.unit_ == "sequence" else "events"
+        text = (f"false positives on normal {unit}: at most {self.promised_fpr:.2g} "
+                f"(calibrated on {cal.n:,} {unit}, each view's cut its {_ordinal(cal.k)} largest value)")
+        if self.target_fpr < self._floor():
+            text += (f"; {self.target_fpr:g} asked, but {cal.n:,} {unit} and {len(cal.values)} views cannot back "
+                     f"a rate below {len(cal.values)}/(n+1): each view fires only beyond its largest calibration "
+                     f"value (more normal data lets the cuts come down)")
+        return text
+
+    def _floor(self) -> float:
+        """The least rate this calibration can promise: ``V / (n + 1)``."""
+        return min(1.0, max(len(self.calibration_.values), 1) / (self.calibration_.n + 1))
 
     def describe(self) -> str:
-        """One line for a person (``seqrnn info``): the views and their thresholds."""
-        views = ["unseen event"]
-        if self.nll_threshold_ is not None:
-            views.append(f"event probability threshold {math.exp(-self.nll_threshold_):.3g} "
-                         f"(-log p > {self.nll_threshold_:.3f})")
-        if self.count_threshold_ is not None:
-            views.append(f"count-profile threshold {self.count_threshold_:.3f}")
-        views += [f"{k} distance threshold {v:.3f}" for k, v in self.view_thresholds_.items()]
-        return (f"detection  {', '.join(views)}, target FPR {self.target_fpr}, promised FPR "
-                f"{self.promised_fpr:.3g} (held-out sequences: {self.n_held_out_})")
+        """One line for a person (``seqrnn info``): the views and their cuts, and the promise."""
+        views = []
+        for name in self.calibration_.values:
+            cut = self.calibration_.cut(name)
+            if name == "surprise":
+                views.append(f"surprise -log p > {cut:.3f} (p < {math.exp(-cut):.3g})" if math.isfinite(cut)
+                             else "surprise")
+            else:
+                views.append(f"{name} > {cut:.3g}")
+        if self.unit_ == "event":
+            views.insert(0, "unseen event")
+        return f"detection  {', '.join(views)}; {self.promise_text()}"
 
     # --- files ---------------------------------------------------------------------------------
     def save(self, model_dir: str) -> str:
-        """Write ``detector.safetensors`` (the count profiles), then ``detector.json`` that names them and
-        the fingerprint of the model they were learned for."""
+        """Write ``detector.safetensors`` (calibration values, count profiles), then ``detector.json``
+        that names them and the fingerprint of the model they were learned for."""
         from . import modeldir
 
         cal = self.calibration
+        tensors = {f"calibration.{k}": v.astype(np.float64) for k, v in self.calibration_.values.items()}
+        if self.count_profiles_ is not None:
+            tensors.update(count_profiles=self.count_profiles_, count_weights=self.count_weights_)
         with modeldir.saving(model_dir):  # the directory's write lock; status.json says when it is complete
-            if self.count_profiles_ is not None:
-                artifacts.save_tensors(os.path.join(model_dir, DETECTOR_TENSORS),
-                                       {"count_profiles": self.count_profiles_, "count_weights": self.count_weights_})
+            if tensors:
+                artifacts.save_tensors(os.path.join(model_dir, DETECTOR_TENSORS), tensors)
             artifacts.write_json(os.path.join(model_dir, DETECTOR_JSON),
                                  {"format": FORMAT, "format_version": FORMAT_VERSION,
-                                  "model_fingerprint": model_fingerprint(self.model), **cal})
+                                  "model_fingerprint": model_fingerprint(self.model),
+                                  "calibrated_views": list(self.calibration_.values), **cal})
         return model_dir
 
     @classmethod
@@ -327,7 +494,7 @@ class Detector:
         """The detector saved in ``model_dir`` (with its model, loaded from there unless given).
 
         The files are refused unless they were written for this very model (its vocabulary and
-        weights: a fingerprint), hold finite thresholds and profiles of the model's vocabulary.
+        weights: a fingerprint), hold finite calibration values and profiles of the model's vocabulary.
         """
         if model is None:
             from .models.base import load_next_event_model as load
@@ -335,6 +502,7 @@ class Detector:
             model = load(model_dir)
         _check_model(model)
         path = os.path.join(model_dir, DETECTOR_JSON)
+        again = f"calibrate it again with: seqrnn calibrate {model_dir} NORMAL-TRAINING-DATA"
         if os.path.isfile(path):
             cal = artifacts.read_json(path, ModelFileError, "detector file")
             if not isinstance(cal, dict) or cal.get("format") != FORMAT:
@@ -343,60 +511,104 @@ class Detector:
             if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
                 raise ModelFileError(f"detector file of format version {version!r}, which this seqrnn does not "
                                      "read (upgrade seqrnn)", path)
+            if version < FORMAT_VERSION:
+                raise ModelFileError(f"a detector of an earlier seqrnn (format version {version}, without "
+                                     f"out-of-sample calibration): {again}", path)
             if cal.get("model_fingerprint") != model_fingerprint(model):
                 raise ModelFileError(
                     "the detector was learned for another model (its fingerprint differs): the model was "
-                    "trained again after it, and that training did not finish; train again", path)
+                    "trained again after it, and that training did not finish; train again, or " + again, path)
         elif os.path.exists(path):
             raise ModelFileError("not a regular file", path)
-        else:  # written before the detector had files of its own: the calibration lived in config.json
-            cal = (artifacts.read_config(model_dir).get("calibration")) or None
-            if cal is None:
-                raise ModelFileError(
-                    f"{DETECTOR_JSON} is missing: the model has no detector. seqrnn train writes one when "
-                    "training finishes (so a training that was stopped leaves none: train again or resume it); "
-                    "in Python, Detector(model).fit(X).save(dir)", model_dir)
+        else:
+            if (artifacts.read_config(model_dir).get("calibration")) is not None:
+                raise ModelFileError(f"a detector of an earlier seqrnn (in config.json): {again}", model_dir)
+            raise ModelFileError(
+                f"{DETECTOR_JSON} is missing: the model has no detector. seqrnn train writes one when "
+                f"training finishes (so a training that was stopped leaves none: resume it with --resume, or "
+                f"{again}); in Python, Detector(model).fit(X).save(dir)", model_dir)
         try:
-            target_fpr, margin = _number(cal["target_fpr"]), _number(cal["margin"])
-            if not (0.0 < target_fpr < 1.0 and margin >= 0):
-                raise ValueError(f"target_fpr {target_fpr} or margin {margin} out of range")
-            nll_threshold = None if cal["nll_threshold"] is None else _positive(cal["nll_threshold"])
-            if (nll_threshold is None) == model.event_view:
-                raise ValueError("a surprise threshold where the model has no surprise view, or none where it has")
-            views = cal.get("views") or {}
-            if not isinstance(views, dict) or (views and set(views) != set(model.views)):
-                raise ValueError(f"views {sorted(views)} are not the model's {sorted(model.views)}")
-            views = {str(k): _positive(v) for k, v in views.items()}
+            target_fpr = _number(cal["target_fpr"])
+            if not 0.0 < target_fpr < 1.0:
+                raise ValueError(f"target_fpr {target_fpr} out of range")
+            folds = cal.get("folds", DEFAULT_FOLDS)
+            if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+                raise ValueError(f"folds {folds!r} is not an integer >= 2")
+            unit = cal.get("unit")
+            if unit not in ("sequence", "event"):
+                raise ValueError(f"unit {unit!r} is neither sequence nor event")
+            names = cal.get("calibrated_views")
+            if not isinstance(names, list) or not all(isinstance(k, str) for k in names):
+                raise ValueError("calibrated_views is not a list of names")
+            if ("surprise" in names) != model.event_view:
+                raise ValueError("a surprise view where the model has none, or none where it has one")
+            if not set(names) <= {"unseen", "surprise", "count", *model.views}:
+                raise ValueError(f"views {sorted(names)} are not the model's {sorted(model.views)}")
+            accepted = cal.get("accepted_tokens", [])
+            if not isinstance(accepted, list) or not all(isinstance(t, str) for t in accepted):
+                raise ValueError("accepted_tokens is not a list of tokens")
+            t = artifacts.load_tensors(os.path.join(model_dir, DETECTOR_TENSORS)) if names or cal.get("count") \
+                else {}
+            values = {}
+            for k in names:
+                v = np.asarray(t[f"calibration.{k}"], np.float64)
+                if v.ndim != 1 or not np.isfinite(v).all():
+                    raise ValueError(f"calibration values of view {k} must be finite numbers in one row")
+                values[k] = v
+            if len({len(v) for v in values.values()}) > 1:
+                raise ValueError("the views' calibration values differ in number")
+            floors = cal.get("feedback_floors") or {}
+            if not isinstance(floors, dict) or not set(floors) <= set(names):
+                raise ValueError("feedback_floors is not an object of the calibrated views")
+            floors = {str(k): _number(v) for k, v in floors.items()}
             count = cal.get("count")
             if count is not None and not isinstance(count, dict):
                 raise ValueError(f"count must be an object or null, not {count!r:.60}")
             profiles = weights = None
-            if count:
-                if not model.count_profile:
+            if cal.get("count"):
+                if not model.count_profile or "count" not in values or "count" in model.views:
                     raise ValueError("a count profile for a model without one")
-                t = artifacts.load_tensors(os.path.join(model_dir, DETECTOR_TENSORS))
                 profiles, weights = _profiles(t, len(model.vocab_))
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"detector files do not fit the model ({type(exc).__name__}: {exc})",
                                  model_dir) from None
-        det = cls(model, target_fpr=target_fpr, margin=margin, use_counts=use_counts, top_g=top_g,
+        det = cls(model, target_fpr=target_fpr, folds=folds, use_counts=use_counts, top_g=top_g,
                   threshold=threshold, topk=topk)
-        det.nll_threshold_, det.view_thresholds_ = nll_threshold, views
-        det.held_out_max_nll_, det.n_held_out_ = cal.get("held_out_max_nll"), cal.get("held_out_sequences")
-        det.count_threshold_ = det.count_profiles_ = det.count_weights_ = det.count_loo_max_ = None
-        if count:
-            det.count_threshold_ = _positive(count["threshold"]) if isinstance(count, dict) else None
-            det.count_loo_max_ = count.get("leave_one_out_max")
-            det.count_profiles_, det.count_weights_ = profiles, weights
+        det.unit_, det.accepted_tokens_ = unit, list(accepted)
+        det.count_profiles_, det.count_weights_ = profiles, weights
+        det._set_calibration(Calibration(values, target_fpr, floors))
         return det
 
     # --- deciding ----------------------------------------------------------------------------------
     @property
     def nll_cut(self) -> float | None:
-        """The surprise threshold in force (nats): the learned one, or ``threshold``'s."""
+        """The surprise cut in force (nats): the calibrated one, or ``threshold``'s."""
         return -math.log(self.threshold) if self.threshold is not None else self.nll_threshold_
+
+    def _overridden(self) -> bool:
+        return self.top_g is not None or self.threshold is not None
+
+    def _statistics(self, seqs, events, use_counts: bool, scores=None) -> dict:
+        """Each view's value for each of ``seqs`` (finished sessions; ``events``: their ids)."""
+        model = self.model
+        accepted = set(self.accepted_tokens_)
+        out = {"unseen": np.array([float(sum(1 for t, i in zip(s.tokens, a) if i == UNK and t not in accepted))
+                                   if (a == UNK).any() else 0.0 for s, a in zip(seqs, events)])}
+        if model.event_view:
+            if scores is None:
+                from .score import score_sequences
+
+                scores = score_sequences(model, seqs, topk=1)
+            out["surprise"] = max_known_nll(scores)
+        if use_counts and self.count_profiles_ is not None and len(seqs):
+            counts = count_matrix(events, len(model.vocab_))
+            out["count"], out["_count_near"] = nearest_to(counts, self.count_profiles_, self.count_weights_)
+            out["_counts"] = counts
+        if model.views and len(seqs):
+            out.update({k: np.maximum(v, 0.0) for k, v in model.sequence_views(events).items()})
+        return out
 
     def decide(self, seqs: list[Sequence], scores=None) -> Decisions:
         from .score import score_sequences
@@ -405,22 +617,22 @@ class Detector:
         model = self.model
         if scores is None:
             scores = score_sequences(model, seqs, topk=self.topk)
-        # Count views describe whole sessions: an unfinished sequence has none to compare.
-        sessions = [i for i, sc in enumerate(scores) if sc.sequence.complete]
-        events = [scores[i].ids[scores[i].ids != EOS] for i in sessions]
-        count_dist = counts = count_near = None
-        if self.use_counts and self.count_threshold_ is not None and sessions:
-            counts = count_matrix(events, len(model.vocab_))
-            count_dist, count_near = nearest_to(counts, self.count_profiles_, self.count_weights_)
-        extra = model.sequence_views(events) if self.view_thresholds_ and sessions else {}
-        row = {i: r for r, i in enumerate(sessions)}
-        findings = []
+        findings: list[Finding | None] = [None] * len(scores)
+        sessions = [i for i, sc in enumerate(scores) if sc.sequence.complete] if self.unit_ == "sequence" else []
+        if sessions:
+            events = [scores[i].ids[scores[i].ids != EOS] for i in sessions]
+            stats = self._statistics([scores[i].sequence for i in sessions], events, self.use_counts,
+                                     [scores[i] for i in sessions])
+            cal = self.calibration_
+            names = [k for k in cal.values if k in stats and not (k == "surprise" and self._overridden())]
+            judged = {k: (stats[k], cal.cut(k), cal.p_value(k, stats[k]), cal.log_p(k, stats[k])) for k in names}
+            fused = np.max([j[3] for j in judged.values()], axis=0) if names else np.zeros(len(sessions))
+            fused_p = cal.fused_p_value({k: stats[k] for k in names}) if names else np.ones(len(sessions))
+            for r, i in enumerate(sessions):
+                findings[i] = self._session(scores[i], r, stats, judged, float(fused[r]), float(fused_p[r]))
         for i, sc in enumerate(scores):
-            r = row.get(i) if count_dist is not None else None
-            f = self._one(sc, None if r is None else (count_dist[r], counts[r], self.count_profiles_[count_near[r]]))
-            if i in row and extra:
-                self._add_views(f, {name: float(v[row[i]]) for name, v in extra.items()})
-            findings.append(f)
+            if findings[i] is None:
+                findings[i] = self._events(sc)
         return Decisions(findings)
 
     def decision_function(self, X, format: str | None = None) -> np.ndarray:
@@ -435,26 +647,29 @@ class Detector:
         """``True`` for each anomalous sequence."""
         return self.decide(self.model.read(X, format)).anomalous
 
-    def _add_views(self, f: Finding, values: dict) -> None:
-        """Combine the model's own sequence-level views into a finding, like the count profile."""
-        for name, value in values.items():
-            threshold = self.view_thresholds_[name]
-            f.views[name + "_distance"] = value
-            f.views[name] = value / threshold
-            f.score = max(f.score, f.views[name])
-            if value > threshold and not f.anomalous:
-                f.anomalous = True
-                f.position, f.reason, f.count_deviations = self.model.sequence_view_reason(name, f.scores)
+    def p_values(self, X, format: str | None = None) -> np.ndarray:
+        """The fused p-value of each sequence: the share of calibration sequences at least as extreme."""
+        return self.decide(self.model.read(X, format)).p_values
+
+    def _unknown_flags(self, sc) -> np.ndarray:
+        flags = sc.unknown.copy()
+        if flags.any() and self.accepted_tokens_:
+            accepted = set(self.accepted_tokens_)
+            for q in np.flatnonzero(flags):
+                if q < len(sc.sequence.tokens) and sc.sequence.tokens[q] in accepted:
+                    flags[q] = False
+        return flags
 
     def event_flags(self, sc) -> np.ndarray:
-        cut = self.nll_cut
+        """Events the event views find anomalous by themselves: unseen ones and those beyond the surprise cut."""
+        known = ~sc.unknown
         if self.top_g is not None:
-            surprising = sc.rank > self.top_g
-        elif cut is None:  # a model without a surprise view
+            surprising = (sc.rank > self.top_g) & known
+        elif self.nll_cut is None:  # a model without a surprise view
             surprising = np.zeros(len(sc), bool)
         else:
-            surprising = sc.nll > cut
-        return surprising | sc.unknown
+            surprising = (sc.nll > self.nll_cut) & known
+        return surprising | self._unknown_flags(sc)
 
     def event_reason(self, sc, position: int) -> str:
         """Why the event at ``position`` (flagged by :meth:`event_flags`) is anomalous."""
@@ -466,33 +681,147 @@ class Detector:
             return f"unexpected event: rank {int(sc.rank[position])}, not in the top {self.top_g}"
         return f"unlikely event: p={sc.prob[position]:.2g} < {math.exp(-self.nll_cut):.2g}"
 
-    def _one(self, sc, count) -> Finding:
+    def _override_ratio(self, sc) -> float:
+        known = ~sc.unknown
+        if not known.any():
+            return 0.0
+        if self.top_g is not None:
+            return float(sc.rank[known].max() / (self.top_g + 0.5))
+        return float(sc.nll[known].max() / self.nll_cut)
+
+    def _score(self, fused: float) -> float:
+        cut = self.calibration_.fused_cut
+        if not math.isfinite(cut):
+            return 0.0
+        if cut > 0:
+            return fused / cut
+        return 1.0 + fused if fused > cut else 0.0  # every calibration sequence alike: anything else fires
+
+    def _session(self, sc, r: int, stats: dict, judged: dict, fused: float, p_value: float) -> Finding:
+        """The finding of session ``r`` of a batch: ``judged`` holds each view's (values, cut, p-values,
+        -log p) over the batch."""
+        views, fired = {}, []
+        for k, (values, cut, pv, lp) in judged.items():
+            value = float(values[r])
+            views[k] = {"value": value, "threshold": cut, "p_value": float(pv[r]), "fired": bool(value > cut)}
+            if value > cut:
+                fired.append((float(lp[r]), k))
+        stat = {k: v[r] for k, v in stats.items()}
+        score = self._score(fused) if judged else 0.0
+        if self._overridden():
+            ratio = self._override_ratio(sc)
+            views["surprise"] = {"value": float(stat.get("surprise", 0.0)), "threshold": self.nll_cut,
+                                 "rule": f"top {self.top_g}" if self.top_g is not None else "threshold",
+                                 "fired": bool(ratio > 1.0)}
+            score = max(score, ratio)
+            if ratio > 1.0:
+                fired.append((math.inf, "surprise"))
+        flags = np.zeros(len(sc), bool)
+        finding = Finding(sc, bool(fired), float(score), flags, views=views, p_value=p_value)
+        if not fired:
+            return finding
+        for _, k in fired:  # every firing view marks its events
+            self._explain(finding, k, stat, mark_only=True)
+        # An unseen event is the plainest evidence; otherwise the most extreme view explains.
+        finding.view = "unseen" if any(k == "unseen" for _, k in fired) else max(fired)[1]
+        self._explain(finding, finding.view, stat, mark_only=False)
+        return finding
+
+    def _explain(self, f: Finding, view: str, stat: dict, mark_only: bool) -> None:
+        """Mark the events view ``view`` blames; unless ``mark_only``, also say where and why."""
+        sc = f.scores
+        if view in EVENT_VIEWS:
+            flags = self._unknown_flags(sc) if view == "unseen" else (self.event_flags(sc) & ~sc.unknown)
+            f.event_anomalous |= flags
+            if not mark_only and flags.any():
+                f.position = int(np.flatnonzero(flags)[0])
+                f.reason = self.event_reason(sc, f.position)
+        elif view == "count" and view not in self.model.views:
+            ref = self.count_profiles_[int(stat["_count_near"])]
+            devs = deviations(stat["_counts"], ref, self.count_weights_, self.model.vocab_)
+            marks = _surplus_positions(sc.ids, devs, self.model.vocab_)
+            f.event_anomalous[marks] = True
+            if not mark_only:
+                f.position, f.reason, f.count_deviations = first_surplus(sc.ids, devs, self.model.vocab_), \
+                    deviations_text(devs), devs
+        else:
+            position, reason, devs = self.model.sequence_view_reason(view, sc)
+            f.event_anomalous[min(position, len(sc) - 1)] = True
+            if not mark_only:
+                f.position, f.reason, f.count_deviations = position, reason, devs
+
+    def _events(self, sc) -> Finding:
+        """A stream (or an unfinished sequence): each event judged by the event views."""
+        cal = self.calibration_
         flags = self.event_flags(sc)
         known = ~sc.unknown
         max_nll = float(sc.nll[known].max()) if known.any() else 0.0
-        cut = self.nll_cut
-        views = {"max_nll": max_nll, "surprise": max_nll / cut if cut else 0.0}
-        if self.top_g is not None:
-            views["surprise"] = float(sc.rank[known].max() / (self.top_g + 0.5)) if known.any() else 0.0
-        score = views["surprise"]
-        devs = []
-        count_fired = False
-        if count is not None:
-            dist, c, ref = count
-            views["count_distance"] = float(dist)
-            views["count"] = float(dist / self.count_threshold_)
-            score = max(score, views["count"])
-            count_fired = dist > self.count_threshold_
-            if count_fired:
-                devs = deviations(c, ref, self.count_weights_, self.model.vocab_)
-        if sc.unknown.any():
-            score = max(score, 1.0 + float(sc.unknown.sum()))
-        anomalous = bool(flags.any() or count_fired)
-        position, reason = None, ""
+        views = {}
+        score, p_value = 0.0, 1.0
+        if "surprise" in cal.values and not self._overridden() and known.any():
+            fused = float(cal.log_p("surprise", max_nll)[0])
+            score, p_value = self._score(fused), float(cal.p_value("surprise", max_nll)[0])
+            views["surprise"] = {"value": max_nll, "threshold": self.nll_cut, "p_value": p_value,
+                                 "fired": bool(max_nll > self.nll_cut)}
+        elif self._overridden():
+            score = self._override_ratio(sc)
+            views["surprise"] = {"value": max_nll, "threshold": self.nll_cut, "fired": bool(score > 1.0)}
+        unseen = self._unknown_flags(sc)
+        views["unseen"] = {"value": float(unseen.sum()), "threshold": 0.0, "fired": bool(unseen.any())}
+        if unseen.any():
+            score = max(score, 1.0 + float(unseen.sum()))
+        f = Finding(sc, bool(flags.any()), float(score), flags, views=views, p_value=p_value)
         if flags.any():
-            position = int(np.flatnonzero(flags)[0])
-            reason = self.event_reason(sc, position)
-        elif count_fired:
-            position = first_surplus(sc.ids, devs, self.model.vocab_)
-            reason = deviations_text(devs)
-        return Finding(sc, anomalous, float(score), flags, position, reason, views, devs)
+            f.position = int(np.flatnonzero(flags)[0])
+            f.reason = self.event_reason(sc, f.position)
+            f.view = "unseen" if sc.unknown[f.position] else "surprise"
+        return f
+
+
+def _raised(floors: dict, added: dict) -> dict:
+    """``floors`` raised to the largest of each view's ``added`` values."""
+    out = dict(floors)
+    for k, v in added.items():
+        if len(v):
+            out[k] = max(out.get(k, -math.inf), float(np.max(v)))
+    return out
+
+
+def _surplus_positions(ids: np.ndarray, devs: list[dict], vocab) -> np.ndarray:
+    """The occurrences of each event beyond its normal count; the end if events are only missing."""
+    marks = []
+    for d in devs:
+        if d["count"] > d["normal"]:
+            where = np.flatnonzero(ids == vocab.stoi[d["event"]])
+            marks += where[d["normal"]:].tolist()
+    return np.array(sorted(marks) or [len(ids) - 1], np.int64)
+
+
+def _unknown_tokens(model, seqs) -> set:
+    out = set()
+    for s in seqs:
+        ids = model.vocab_.encode(s.tokens)
+        out |= {t for t, i in zip(s.tokens, ids) if i == UNK}
+    return out
+
+
+def _subsample(seqs: list[Sequence], max_events: int | None, seed: int) -> np.ndarray:
+    """The indices of the calibration sequences to score: all, or a seeded random subset within ``max_events``."""
+    n = len(seqs)
+    if not max_events:
+        return np.arange(n)
+    order = np.random.default_rng(seed).permutation(n)
+    lengths = np.array([len(seqs[i]) + 1 for i in order])
+    take = max(2, int(np.searchsorted(np.cumsum(lengths), max_events, side="right")))
+    return np.sort(order[:take])
+
+
+def _json_safe(value):
+    """``inf`` and ``nan`` as ``null`` (JSON has neither); recursively."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -165,7 +165,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                              "autocast (scoring and detection run on the CPU)")
     setting("--seed", type=int, help="random seed (default 0): same seed, same weights")
     t.add_argument("--target-fpr", type=float, default=None,
-                   help="false-positive rate the detection thresholds are calibrated for (default 0.001)")
+                   help="false-positive rate on normal data that all detection views share, per session (per "
+                        "event for a stream; default 0.003); the rate promised is stated, and n training "
+                        "sessions cannot back one below V/(n+1) for V views")
 
 
 # --- reading and writing ------------------------------------------------------------------------

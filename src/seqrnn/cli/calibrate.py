@@ -1,30 +1,43 @@
-"""``seqrnn calibrate``: learn (or learn again) a model's detector on normal sequences.
+"""``seqrnn calibrate``: fold normal sequences into a model's detector, or calibrate one from scratch.
 
 For a model directory whose training finished without a detector (``train --no-calibration``, or a
-calibration that was stopped) and for one whose detector should be learned on other normal data. The
-Detector is fitted exactly as ``seqrnn train`` fits it: the model's own validation split of the given
-sequences (or ``--validation``) for the surprise threshold, the rest for the count profiles.
+calibration that was stopped), ``--refit``, or a detector of an earlier seqrnn, the Detector is fitted
+exactly as ``seqrnn train`` fits it, on the sequences given. Otherwise the sequences (for instance false
+positives an operator confirmed) are added to the existing calibration and count profiles.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from .args import add_input, add_threads, add_validation_file, read_inputs
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("calibrate", help="learn a model's detector (its thresholds) on normal sequences",
-                       description="Learn the detector of a trained model on normal sequences and save it beside "
-                                   "the model (detector.json, detector.safetensors); the directory is then complete "
-                                   "and detect accepts it. Use the model's training data, or other normal data.")
+    p = sub.add_parser(
+        "calibrate", help="learn a model's detector, or feed normal sequences (confirmed false positives) back",
+        description="Fold normal sequences (for instance false positives an operator confirmed) into the "
+                    "detector's calibration and count profiles, without retraining: they are no longer flagged, "
+                    "and the promised false-positive rate is recomputed with the new number of calibration "
+                    "sequences. With --fine-tune the network is also trained on them (DeepLog's online update). "
+                    "A model directory without a detector (train --no-calibration, or a calibration that was "
+                    "stopped), or --refit, is calibrated from scratch on the sequences given, as seqrnn train "
+                    "does: give it the training data. The model directory is updated atomically; the detector "
+                    "files are written beside the model (detector.json, detector.safetensors).")
     p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p, help="normal sequences: files, folders or globs ('-' reads standard input)")
     add_validation_file(p)
+    p.add_argument("--refit", action="store_true",
+                   help="calibrate from scratch on these sequences (the training data) instead of adding them")
     p.add_argument("--target-fpr", type=float, default=None,
-                   help="false-positive rate targeted (default 0.001); the rate promised can be higher with few normal "
-                        "sequences (the summary says it)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+                   help="a new false-positive rate for all views (default: the detector's, or 0.003)")
+    p.add_argument("--fine-tune", action="store_true", help="also train the network on the sequences")
+    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 3)")
+    p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: a tenth of the "
+                                                          "model's)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--json", action="store_true", help="print the new calibration as JSON")
     add_threads(p)
     p.set_defaults(func=run)
 
@@ -33,6 +46,7 @@ def run(args) -> int:
     from .. import modeldir
     from ..detect import DEFAULT_TARGET_FPR, Detector
     from ..errors import ModelFileError
+    from ..feedback import FINE_TUNE_EPOCHS, fine_tune
     from ..models.base import SequenceModel, load
 
     model = load(args.model_dir)  # refuses an unfinished training, saying how to finish it
@@ -41,10 +55,32 @@ def run(args) -> int:
                              args.model_dir)
     seqs = read_inputs(args, model)
     valid = read_inputs(args, model, paths=[args.validation_file]) if args.validation_file else None
-    target = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
     with modeldir.writing(args.model_dir):
-        detector = Detector(model, target_fpr=target).fit(seqs, validation_data=valid)
+        detector = None
+        if not args.refit:
+            try:
+                detector = Detector.load(args.model_dir, model)
+            except ModelFileError as exc:
+                if not args.quiet:
+                    print(f"no detector to add to ({exc}); calibrating from scratch on the sequences given",
+                          file=sys.stderr)
+        if args.fine_tune:
+            fine_tune(model, seqs, epochs=args.epochs or FINE_TUNE_EPOCHS, lr=args.lr)
+        if detector is None:
+            target = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
+            detector = Detector(model, target_fpr=target).fit(seqs, validation_data=valid,
+                                                              verbose=0 if args.quiet else 1)
+            action = f"calibrated {args.model_dir} on {len(seqs):,} sequences"
+        else:
+            if args.target_fpr is not None:
+                detector = detector.with_target_fpr(args.target_fpr)
+            detector.add_normal(seqs)
+            action = f"added {len(seqs):,} normal sequences"
+        if args.fine_tune:
+            model.save(args.model_dir)  # weights first: the detector names their fingerprint
         detector.save(args.model_dir)
-    if not args.quiet:
-        print(f"calibrated {args.model_dir} on {len(seqs):,} sequences; {detector.describe()}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(detector.calibration, indent=2))
+    elif not args.quiet:
+        print(f"{action}: {detector.promise_text()}", file=sys.stderr)
     return 0

@@ -32,6 +32,9 @@ def run(args) -> int:
         "events": len(vocab) - 4 if vocab is not None else None,
         "data_format": config.get("data_format"), "training": config.get("training"),
         "calibration": detector.calibration if detector is not None else None, "versions": config.get("versions"),
+        # the promise: the false-positive rate on normal data, and the calibration sequences it rests on
+        "promised_fpr": detector.promised_fpr if detector is not None else None,
+        "calibration_sequences": detector.calibration_.n if detector is not None else None,
     }
     if args.json:
         from ..artifacts import finite_json

@@ -296,15 +296,12 @@ def _calibrate(args, model, seqs, valid, seconds: float | None = None):
         if not args.quiet:
             print(f"calibrating detection on {sum(len(s) for s in valid):,} held-out events...", file=sys.stderr)
     t0 = time.perf_counter()
-    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid or None)
+    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid or None,
+                                                           verbose=0 if args.quiet else 1)
     detector.save(args.model_dir)
-    if detector.promised_fpr > 2 * target_fpr and not args.quiet:
-        print(f"note: the detector promises a false-positive rate of at most {detector.promised_fpr:.2g}, not "
-              f"the {target_fpr:g} targeted: its surprise threshold rests on {detector.n_held_out_} held-out "
-              "sequences (more training data, or --validation with more normal sequences, lowers it)",
-              file=sys.stderr)
-    if seconds is not None and not args.quiet:
-        print(f"calibrated in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    if not args.quiet:
+        took = f" in {time.perf_counter() - t0:.1f}s" if seconds is not None else ""
+        print(f"calibrated{took}: {detector.promise_text()}", file=sys.stderr)
     return detector
 
 

@@ -63,20 +63,23 @@ def finding_dict(model, f, templates: dict | None = None, k: int = 5) -> dict:
     """One JSON object per input sequence."""
     sc = f.scores
     seq = sc.sequence
-    out = {"id": seq.id, "anomalous": f.anomalous, "score": round(f.score, 6), "length": len(seq)}
+    out = {"id": seq.id, "anomalous": f.anomalous, "score": round(f.score, 6), "length": len(seq),
+           "p_value": round(float(getattr(f, "p_value", 1.0)), 8)}
     if f.anomalous and f.position is not None:
         p = f.position
         is_end = p >= len(seq)
         event = END if is_end else seq.tokens[p]
-        expected = [token_name(model, j) for j in sc.topk[p][:k]]
-        out.update(
-            position=p, location=seq.location(p), event=event,
-            probability=float(sc.prob[p]), rank=int(sc.rank[p]),
-            expected=expected, reason=f.reason,
-        )
+        view = getattr(f, "view", None)
+        out.update(view=view, position=p, location=seq.location(p), event=event, reason=f.reason)
+        # What the model expected is the explanation of an event view only (not of unusual counts).
+        expected = None
+        if view in (None, "unseen", "surprise"):
+            expected = [token_name(model, j) for j in sc.topk[p][:k]]
+            out.update(probability=float(sc.prob[p]), rank=int(sc.rank[p]), expected=expected)
         if templates is not None:
             out["event_template"] = template_of(templates, event)
-            out["expected_templates"] = [template_of(templates, e) for e in expected]
+            if expected is not None:
+                out["expected_templates"] = [template_of(templates, e) for e in expected]
         if f.count_deviations:
             out["count_deviations"] = f.count_deviations[:5]
         flagged = np.flatnonzero(f.event_anomalous)
@@ -87,7 +90,9 @@ def finding_dict(model, f, templates: dict | None = None, k: int = 5) -> dict:
                               "probability": float(sc.prob[q]),
                               "expected": [token_name(model, j) for j in sc.topk[q][:k]]}
                              for q in flagged[:MAX_LISTED]]
-    out["views"] = {k2: round(v, 6) for k2, v in f.views.items()}
+    out["views"] = {name: {key: (round(x, 6) if isinstance(x, float) and math.isfinite(x) else
+                                 x if not isinstance(x, float) else None) for key, x in v.items()}
+                    if isinstance(v, dict) else round(v, 6) for name, v in f.views.items()}
     return out
 
 

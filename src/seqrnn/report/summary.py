@@ -53,7 +53,8 @@ def promise_text(p: dict) -> str:
     if p["fpr"] is None:
         return "no false-positive rate stated by the calibration"
     what = "promised" if p["promised"] else "targeted"
-    on = f", calibrated on {p['sequences']:,} held-out normal sequences" if isinstance(p.get("sequences"), int) else ""
+    on = f", calibrated on {p['sequences']:,} normal sequences scored out of sample" \
+        if isinstance(p.get("sequences"), int) else ""
     return (f"false-positive rate {what} by the calibration: {p['fpr']:.2g} "
             f"(about {p['fpr'] * 1000:.3g} in 1,000 normal sequences flagged{on})")
 

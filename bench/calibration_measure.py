@@ -1,0 +1,46 @@
+"""The default Detector (deeplog, seed 0, threads 1, default target_fpr) on the test sets: the shared HDFS
+split, other splits (train + test_normal pooled, reshuffled with seed N, cut in halves of the same sizes;
+abnormal = test_abnormal: ``hdfs-splitN``) and OpenStack. F1 at the full HDFS prevalence (OpenStack: the
+test set's). docs/calibration.md says which of these informed the rule and which was measured once.
+
+    python bench/calibration_measure.py hdfs hdfs-split7 hdfs-split11 openstack > rows.jsonl
+"""
+import json
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, "bench")
+from common import data_path, write_result
+
+from seqrnn.data.formats import read_sessions
+from seqrnn.datasets import PREVALENCE_HDFS
+from seqrnn.detect import Detector
+from seqrnn.metrics import detection_metrics
+from seqrnn.models.rnn import RNNModel
+
+out = []
+for name in sys.argv[1:]:
+    ds = "openstack" if name == "openstack" else "hdfs"
+    train = read_sessions(data_path(ds, "train")); normal = read_sessions(data_path(ds, "test_normal"))
+    abnormal = read_sessions(data_path(ds, "test_abnormal"))
+    if name.startswith("hdfs-split"):
+        pool = train + normal
+        order = np.random.default_rng(int(name[len("hdfs-split"):])).permutation(len(pool))
+        train, normal = [pool[i] for i in order[:len(train)]], [pool[i] for i in order[len(train):]]
+    y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
+    prev = PREVALENCE_HDFS if ds == "hdfs" else float(y.mean())
+    t0 = time.perf_counter()
+    det = Detector(RNNModel("deeplog", seed=0, threads=1)).fit(train)
+    t = time.perf_counter() - t0
+    d = det.decide(normal + abnormal)
+    m = detection_metrics(y, d.anomalous, d.scores, prev)
+    fired = {k: int(sum(bool(f.views.get(k, {}).get("fired")) for f, yy in zip(d.findings, y) if not yy)) for k in det.calibration_.values}
+    row = {"data": name, "n": det.calibration_.n, "promised": det.promised_fpr, "fp": int(d.anomalous[~y].sum()),
+           "normal": int((~y).sum()), "fpr": m["fpr"], "recall": m["recall"], "f1_at_prevalence": m["f1_at_prevalence"],
+           "metrics": {k: v for k, v in m.items() if isinstance(v, (int, float))}, "fp_by_view": fired,
+           "cuts": det.calibration["cuts"], "fit_s": round(t, 1)}
+    print(json.dumps(row), flush=True)
+    out.append(row)
+write_result("calibration_measure", {"notes": "deeplog preset, seed 0, --threads 1, default target_fpr; one run each", "rows": out})

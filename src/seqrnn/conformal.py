@@ -1,0 +1,206 @@
+"""One false-positive budget for several views: conformal p-values and cuts that share it.
+
+Each view of a sequence (unseen events, the model's surprise, the count
+profile, a baseline's own distances) gives one number per sequence, higher
+meaning stranger. Calibration keeps, for each view, the numbers of ``n``
+normal sequences that were scored out of sample (cross-fitted or
+leave-one-out, see :mod:`seqrnn.crossfit`).
+
+The budget ``alpha`` (the false-positive rate asked) is shared by the
+``V`` views. On normal data exchangeable with the calibration sequences, a
+view whose cut leaves ``U_v`` calibration values above it fires on a new
+sequence with probability about ``(U_v + 1) / (n + 1)`` (the conformal
+argument: the new one is as likely as any of the ``n + 1`` to be among the
+most extreme). For the union of the views that is about
+``(U + V) / (n + 1)``, with ``U`` the calibration sequences beyond some cut
+(a sequence extreme in several views counts once). So:
+
+* every view gets the same number of ranks ``k``: its cut is its ``k``-th
+  largest calibration value, and it fires above it;
+* ``k`` is the largest for which ``U <= floor(alpha (n + 1)) - V``
+  (:func:`places`). The most extreme normal sequences are often extreme in
+  several views at once (a rare event is surprising and a count outlier),
+  so the views together spend fewer places than ``V (k - 1)``;
+* the rate promised is ``(U + V) / (n + 1)``: within ``alpha`` when ``n`` is
+  large enough, and never below ``V / (n + 1)`` (each view's largest value
+  backs no less).
+
+A sequence's p-value is the rate the union would promise with cuts just
+below it: with ``r`` the fewest calibration values at least as extreme as
+it in any view, ``(#{calibration sequences within the top r of some view}
++ V) / (n + 1)``. It is at most the promise exactly when some view fires.
+With one view it is the conformal p-value.
+
+How the rule was chosen (``docs/calibration.md``): the views' tails differ
+(HDFS's count profiles hold a few far outliers among normal sessions, its
+surprise values a dense tail), and a budget split evenly by Bonferroni
+(``alpha / V`` each) left each view one or two ranks, so that two outliers
+switched the count view off. Sharing the places by the union keeps one
+promise and gives each view as many ranks as the data allows.
+
+Sequences are ordered (scores) by ``F = max_v -log p_v``, where beyond the
+largest calibration value a view's p-value keeps falling exponentially with
+the excess, in units of the view's tail scale, so that sequences beyond
+every calibration sequence are still ordered; the decision uses the ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+TAIL_SHARE = 0.01  # the tail scale: mean excess of the top 1% over the value where it starts
+TAIL_MIN = 5  # calibration values the tail scale rests on, at least
+
+
+def tail_scale(values: np.ndarray) -> float:
+    """How fast a view's tail falls: the mean excess of its largest values (at least a small positive number)."""
+    a = np.sort(np.asarray(values, np.float64))
+    if len(a) == 0:
+        return 1.0
+    t = min(len(a), max(TAIL_MIN, int(math.ceil(TAIL_SHARE * len(a)))))
+    top = a[-t:]
+    scale = float(top.mean() - top[0])
+    spread = float(a[-1] - a[0])
+    return max(scale, 1e-3 * spread, 1e-6 * (abs(float(a[-1])) + 1.0))
+
+
+def places(alpha: float, n: int, views: int = 1) -> int:
+    """How many of ``n`` calibration sequences the budget ``alpha`` lets lie beyond the cuts of ``views``
+    views: ``floor(alpha (n + 1)) - views``, at least 0."""
+    return max(0, math.floor(alpha * (n + 1) + 1e-9) - max(views, 1))
+
+
+def rank_counts(values: np.ndarray) -> np.ndarray:
+    """For each value, how many of ``values`` are at least as large (itself included)."""
+    a = np.sort(values)
+    return len(a) - np.searchsorted(a, values, side="left")
+
+
+def shared_ranks(values: dict, alpha: float, floors: dict | None = None) -> tuple[int, int]:
+    """``(k, U)``: the ranks every view gets and the calibration sequences beyond some cut with them.
+
+    ``k`` is the largest (at least 1) for which at most ``places(alpha, n, V)`` calibration sequences lie
+    beyond some view's cut (its ``k``-th largest value, or its floor if higher)."""
+    floors = floors or {}
+    names = list(values)
+    n = len(values[names[0]]) if names else 0
+    if n == 0:
+        return 1, 0
+    allowed = places(alpha, n, len(names))
+    sorted_ = {k: np.sort(v) for k, v in values.items()}
+
+    def beyond(k: int) -> int:
+        out = np.zeros(n, bool)
+        for name in names:
+            cut = max(float(sorted_[name][n - k]), floors.get(name, -math.inf))
+            out |= values[name] > cut
+        return int(out.sum())
+
+    lo, hi = 1, n  # beyond(k) grows with k and beyond(1) is 0: the largest k within the places, by bisection
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if beyond(mid) <= allowed:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo, beyond(lo)
+
+
+@dataclass
+class Calibration:
+    """The calibration values of each view (one per calibration sequence, aligned) and what follows.
+
+    ``values``: view name -> array of ``n`` numbers (higher is stranger);
+    ``alpha``: the target false-positive rate;
+    ``floors``: view name -> the largest value of the sequences given back as normal (feedback): a view's
+    cut is never below it, so that a confirmed false positive is not flagged again (a higher cut only
+    lowers the rate: the promise holds).
+
+    Derived: ``n``, ``k`` (the ranks every view gets), ``beyond`` (``U``: calibration sequences beyond
+    some cut), ``promised_fpr`` (``(U + V) / (n + 1)``), ``fused_cut`` (the fused statistic at the cuts).
+    """
+
+    values: dict
+    alpha: float
+    floors: dict | None = None
+
+    def __post_init__(self):
+        self.values = {k: np.asarray(v, np.float64) for k, v in self.values.items()}
+        self.floors = {k: float(v) for k, v in (self.floors or {}).items() if k in self.values}
+        lengths = {len(v) for v in self.values.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"views of unequal lengths {sorted(lengths)}")
+        self.n = lengths.pop() if lengths else 0
+        self.sorted = {k: np.sort(v) for k, v in self.values.items()}
+        self.tau = {k: tail_scale(v) for k, v in self.values.items()}
+        self.k, self.beyond = shared_ranks(self.values, self.alpha, self.floors)
+        self.promised_fpr = min(1.0, (self.beyond + max(len(self.values), 1)) / (self.n + 1))
+        # F at which a view fires: at most k - 1 calibration values at least as extreme, i.e.
+        # -log p >= log((n + 1) / k); the cut sits half a rank further so that "above the cut" is strict.
+        self.fused_cut = math.log((self.n + 1) / (self.k + 0.5)) if self.n else math.inf
+        # each calibration sequence's fewest values at least as extreme in any view (its fused rank)
+        self._fused_ranks = np.sort(np.min([rank_counts(v) for v in self.values.values()], axis=0)) \
+            if self.values and self.n else np.zeros(0)
+
+    # --- one view ------------------------------------------------------------------------
+    def at_least(self, name: str, s) -> np.ndarray:
+        """How many calibration values of view ``name`` are at least ``s``."""
+        s = np.atleast_1d(np.asarray(s, np.float64))
+        return self.n - np.searchsorted(self.sorted[name], s, side="left")
+
+    def log_p(self, name: str, s) -> np.ndarray:
+        """``-log`` of view ``name``'s p-value at ``s``, extended beyond the largest calibration value."""
+        a, n = self.sorted[name], self.n
+        s = np.atleast_1d(np.asarray(s, np.float64))
+        r = self.at_least(name, s)
+        g = np.log(n + 1) - np.log1p(r)
+        beyond = r == 0
+        if n and beyond.any():
+            g[beyond] += (s[beyond] - a[-1]) / self.tau[name]
+        if name in self.floors and math.isfinite(self.fused_cut):
+            below = s <= self.floors[name]  # at or below a confirmed normal value: never beyond the cut
+            g[below] = np.minimum(g[below], math.log((n + 1) / (self.k + 1)))
+        return g
+
+    def p_value(self, name: str, s) -> np.ndarray:
+        """View ``name``'s p-value: the share of calibration sequences at least as extreme (the new one counted)."""
+        return (1 + self.at_least(name, s)) / (self.n + 1)
+
+    # --- fused ---------------------------------------------------------------------------------
+    def fused(self, stats: dict) -> np.ndarray:
+        """``F`` of new sequences: the largest ``-log p`` over the views given (name -> array)."""
+        parts = [self.log_p(k, v) for k, v in stats.items() if k in self.values]
+        if not parts:
+            return np.zeros(len(next(iter(stats.values()))) if stats else 0)
+        return np.max(parts, axis=0)
+
+    def fused_p_value(self, stats: dict) -> np.ndarray:
+        """The p-value of new sequences (view name -> array): with ``r`` the fewest calibration values at
+        least as extreme in any view, ``(#{calibration sequences within the top r of some view} + V) /
+        (n + 1)``, the rate the union of the views would promise with cuts just below it (at most 1). At
+        most :attr:`promised_fpr` exactly when a view fires (floors aside)."""
+        parts = [self.at_least(k, v) for k, v in stats.items() if k in self.values]
+        if not parts:
+            return np.ones(len(next(iter(stats.values()))) if stats else 0)
+        r = np.min(parts, axis=0)
+        inside = np.searchsorted(self._fused_ranks, r, side="right")  # calibration sequences with rank <= r
+        return np.minimum(1.0, (max(len(self.values), 1) + inside) / (self.n + 1))
+
+    def cut(self, name: str) -> float:
+        """View ``name``'s cut in its own units: it fires when its value is above this, its ``k``-th largest
+        calibration value (or the floor of feedback, if higher)."""
+        a, n = self.sorted[name], self.n
+        if n < self.k or n == 0:
+            return math.inf
+        return max(float(a[n - self.k]), self.floors.get(name, -math.inf))
+
+    def summary(self) -> dict:
+        return {"calibration_sequences": self.n, "target_fpr": self.alpha, "promised_fpr": self.promised_fpr,
+                "ranks_per_view": self.k, "beyond_cuts": self.beyond,
+                "places": places(self.alpha, self.n, len(self.values)),
+                "views": len(self.values), "fused_cut": self.fused_cut,
+                "cuts": {k: self.cut(k) for k in self.values}, "tail_scales": dict(self.tau),
+                "floors": dict(self.floors)}

@@ -1,0 +1,279 @@
+"""Out-of-sample calibration, one false-positive budget, p-values, feedback, the order benchmark.
+
+Small generated data: sessions of the order benchmark (:mod:`seqrnn.datasets.order`)
+judged with fast models (Markov chains, a memorising model), so every test runs in
+a second or two.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from seqrnn.conformal import Calibration, places
+from seqrnn.data.formats import Sequence
+from seqrnn.data.vocab import with_end
+from seqrnn.datasets import order
+from seqrnn.detect import Detector
+from seqrnn.models.base import SequenceModel, register
+from seqrnn.models.markov import MarkovModel
+
+
+def sessions(token_lists, prefix="s"):
+    return [Sequence(f"{prefix}{i}", list(t), "<test>", i + 1, complete=True) for i, t in enumerate(token_lists)]
+
+
+# --- the conformal core ---------------------------------------------------------------------------
+def test_places_and_the_promise_follow_from_n_and_alpha():
+    assert places(0.003, 2791, 3) == 5  # floor(8.38) - 3 calibration sequences may lie beyond the 3 views' cuts
+    assert places(0.001, 2791, 3) == 0
+    assert places(0.003, 19, 1) == 0  # 19 sequences cannot back 0.003: only the largest value cuts
+    cal = Calibration({"a": np.arange(19.0)}, alpha=0.003)
+    assert (cal.k, cal.beyond, cal.promised_fpr) == (1, 0, pytest.approx(1 / 20))  # never below V/(n+1)
+    assert cal.cut("a") == 18.0
+    two = Calibration({"a": np.arange(19.0), "b": np.zeros(19)}, alpha=0.003)
+    assert two.promised_fpr == pytest.approx(2 / 20)
+
+
+def test_views_share_the_places_and_outliers_in_several_views_count_once():
+    rng = np.random.default_rng(2)
+    n = 2791
+    a, b = rng.exponential(1.0, n), rng.exponential(1.0, n)
+    a[:3] = b[:3] = 100.0 + np.arange(3)  # three normal outliers, extreme in both views
+    cal = Calibration({"a": a, "b": b, "c": np.zeros(n)}, alpha=0.003)
+    # five places: the three shared outliers and one more in each of a and b; the cuts come down past the outliers
+    assert cal.beyond <= places(0.003, n, 3) == 5
+    assert cal.k == 5 and cal.cut("a") < 20 and cal.cut("b") < 20
+    assert cal.cut("c") == 0.0  # a view without spread fires on anything above it
+    assert cal.promised_fpr == pytest.approx((cal.beyond + 3) / (n + 1)) and cal.promised_fpr <= 0.003
+    # the same outliers in different sequences of each view use twice the places: fewer ranks each
+    b2 = b.copy()
+    b2[:3], b2[3:6] = b[3:6], 100.0 + np.arange(3)
+    other = Calibration({"a": a, "b": b2, "c": np.zeros(n)}, alpha=0.003)
+    assert other.k < cal.k and other.cut("a") > 20
+
+
+def test_fused_p_values_are_uniform_and_keep_the_promise_on_exchangeable_data():
+    # three views of different scales and shapes; calibration and test drawn alike
+    rng = np.random.default_rng(0)
+
+    def draw(n):
+        return {"a": rng.exponential(1.0, n), "b": rng.normal(10, 3, n), "c": rng.lognormal(0, 1, n)}
+
+    cal = Calibration(draw(999), alpha=0.05)
+    p = cal.fused_p_value(draw(20000))
+    assert stats.kstest(p, "uniform").statistic < 0.03  # conformal p-values of the fused statistic
+    # the promise holds on average over calibration sets (the conformal guarantee is marginal: one set's k-th
+    # largest value may sit low or high by about 1/sqrt(k))
+    for alpha in (0.01, 0.05, 0.2):
+        fprs, promises = [], []
+        for _ in range(20):
+            c = Calibration(draw(999), alpha)
+            fprs.append((c.fused(draw(4000)) > c.fused_cut).mean())
+            promises.append(c.promised_fpr)
+            assert c.promised_fpr <= alpha
+        assert np.mean(fprs) <= np.mean(promises) * 1.1 + 0.001, (alpha, np.mean(fprs), np.mean(promises))
+        assert np.mean(fprs) >= np.mean(promises) * 0.75, (alpha, np.mean(fprs))  # the budget is used, not wasted
+
+
+def test_view_cuts_agree_with_the_fused_decision_and_p_value():
+    rng = np.random.default_rng(1)
+    cal = Calibration({"a": rng.exponential(1.0, 500), "b": rng.normal(0, 1, 500)}, alpha=0.02)
+    new = {"a": rng.exponential(1.3, 3000), "b": rng.normal(0, 1.3, 3000)}
+    fused = cal.fused(new) > cal.fused_cut
+    by_view = (new["a"] > cal.cut("a")) | (new["b"] > cal.cut("b"))
+    assert (fused == by_view).all()
+    assert ((cal.fused_p_value(new) <= cal.promised_fpr) == by_view).all()
+    assert 0 < fused.sum() < 3000
+
+
+# --- the Detector on generated sessions -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def bench():
+    return order.make(seed=3, train=800, normal=1500, abnormal=30)
+
+
+@pytest.fixture(scope="module")
+def markov_detector(bench):
+    return Detector(MarkovModel(order=2), target_fpr=0.05).fit(sessions(bench["train"]))
+
+
+class NoiseModel(SequenceModel):
+    """A fixed model whose probabilities are pseudo-random per session content: its scores of normal sessions
+    are exchangeable and continuous, whoever trained it (its copies score exactly alike)."""
+
+    kind = "noise-test"
+    count_profile = False
+
+    def _fit(self, train, train_complete, valid, valid_complete):
+        pass
+
+    def log_proba(self, ids_list, complete):
+        V = len(self.vocab_)
+        out = []
+        for a, c in zip(ids_list, complete):
+            rng = np.random.default_rng(abs(hash(tuple(a.tolist()))) % (2 ** 32))
+            out.append(np.log(rng.dirichlet(np.ones(V), size=len(a) + bool(c))))
+        return out
+
+
+register(NoiseModel)
+
+
+def test_detector_p_values_on_exchangeable_sessions():
+    rng = np.random.default_rng(5)
+    draw = lambda n, p: sessions([list(rng.choice(list("abcd"), size=rng.integers(5, 15))) for _ in range(n)], p)  # noqa: E731
+    det = Detector(NoiseModel(), target_fpr=0.05).fit(draw(1000, "n"))
+    # 48 places (floor(50.05) - 2 views); the unseen view never leaves its zeros: the surprise view takes them all
+    assert set(det.calibration_.values) == {"unseen", "surprise"} and det.calibration_.k == 49
+    d = det.decide(draw(3000, "t"))
+    surprise = np.array([f.views["surprise"]["p_value"] for f in d.findings])
+    assert stats.kstest(surprise, "uniform").statistic < 0.04  # each view's p-value: uniform
+    # fused: the surprise view's p-value and one more place for the other view (a union of two)
+    np.testing.assert_allclose(d.p_values, np.minimum(1, surprise + 1 / 1001), rtol=1e-6)
+    assert d.p_values.min() >= 2 / 1001  # never below what 1,000 sequences back with two views
+    # the unseen view never fires here: the rate is the surprise view's, 49/1001, within the promise 50/1001
+    assert det.promised_fpr == pytest.approx(50 / 1001) and det.promised_fpr <= 0.05
+    assert abs(d.anomalous.mean() - 49 / 1001) < 0.012
+    assert ((d.p_values <= det.promised_fpr) == d.anomalous).all()
+
+
+def test_rate_within_promise_on_generated_sessions(markov_detector, bench):
+    d = markov_detector.decide(sessions(bench["test_normal"], "t"))
+    promise = markov_detector.promised_fpr
+    assert 0.03 <= promise <= 0.05  # (U + V) / (n + 1) within the target, most of it used
+    assert 0.01 <= d.anomalous.mean() <= 2 * promise
+    assert (d.p_values[d.anomalous] <= promise).all() and (d.p_values[~d.anomalous] > promise).all()
+    cal = markov_detector.calibration
+    assert cal["calibration_sequences"] == 800 and cal["promised_fpr"] == promise
+
+
+class MemoModel(SequenceModel):
+    """Gives the events of a session it trained on probability 0.9; anything else is uniform."""
+
+    kind = "memo-test"
+
+    def _fit(self, train, train_complete, valid, valid_complete):
+        self.memory_ = {tuple(a.tolist()) for a in train}
+
+    def log_proba(self, ids_list, complete):
+        V = len(self.vocab_)
+        out = []
+        for a, c in zip(ids_list, complete):
+            y = with_end(a, c)
+            lp = np.full((len(y), V), math.log(1.0 / V))
+            if tuple(a.tolist()) in self.memory_:
+                lp[:] = math.log(0.1 / (V - 1))
+                lp[np.arange(len(y)), y] = math.log(0.9)
+            out.append(lp)
+        return out
+
+
+register(MemoModel)
+
+
+def test_no_training_sequence_is_calibrated_on_its_own_score(bench):
+    seqs = sessions(bench["train"][:200])
+    model = MemoModel().fit(seqs)
+    assert model.memory_  # it trained on (its split of) them: it knows them
+    scores = model.score_events(seqs[:5])
+    assert all(np.allclose(s.prob, 0.9) for s in scores if tuple(model.vocab_.encode(s.sequence.tokens)) in
+               model.memory_)
+    det = Detector(model, target_fpr=0.1).fit(seqs)
+    surprise = det.calibration_.values["surprise"]
+    assert len(surprise) == 200
+    # every calibration sequence was scored by a copy that never saw it: uniform, never 0.9
+    np.testing.assert_allclose(surprise, math.log(len(model.vocab_)))
+
+
+def test_target_below_what_n_can_back_is_not_promised(bench):
+    det = Detector(MarkovModel(order=1), target_fpr=0.001).fit(sessions(bench["train"][:49]))
+    assert det.calibration_.n == 49
+    V = len(det.calibration_.values)
+    assert det.promised_fpr == pytest.approx(V / 50)  # each view at its largest value: V/(n+1), not 0.001
+    assert f"{V}/(n+1)" in det.promise_text()
+
+
+def test_explanation_comes_from_the_view_that_fired(markov_detector, bench):
+    normal = bench["train"][0]
+    extra = normal + normal  # every count doubled, ordinary n-grams
+    unseen = normal[:3] + ["never-seen"] + normal[3:]
+    d = markov_detector.decide(sessions([extra, unseen]))
+    f_count, f_unseen = d.findings
+    assert f_count.anomalous and f_count.view == "count"
+    assert f_count.reason.startswith("unusual event counts")
+    # the events beyond the nearest normal profile's counts are the ones marked
+    surplus = sum(max(0, d["count"] - d["normal"]) for d in f_count.count_deviations)
+    assert surplus > 0 and f_count.event_anomalous.sum() == surplus
+    assert f_unseen.anomalous and f_unseen.view == "unseen" and f_unseen.position == 3
+    for f in d.findings:
+        assert set(f.views) == {"unseen", "surprise", "count"}
+        assert set(f.views["count"]) == {"value", "threshold", "p_value", "fired"}
+
+
+# --- feedback -----------------------------------------------------------------------------------------
+def test_feedback_stops_a_confirmed_false_positive(bench):
+    det = Detector(MarkovModel(order=2), target_fpr=0.01).fit(sessions(bench["train"]))
+    # normal sessions the detector flags: its false positives
+    test = sessions(bench["test_normal"], "t")
+    d = det.decide(test)
+    fps = [s for s, f in zip(test, d.findings) if f.anomalous]
+    assert fps, "no false positive to give back"
+    n = det.calibration_.n
+    confirmed = fps[:1]
+    det.add_normal(confirmed)
+    assert det.calibration_.n == n + 1
+    assert not det.decide(confirmed).findings[0].anomalous
+    # an unseen token confirmed as normal is known from then on
+    odd = sessions([bench["train"][1][:4] + ["new-event"] + bench["train"][1][4:]])
+    assert det.decide(odd).findings[0].view == "unseen"
+    det.add_normal(odd)
+    assert not det.decide(odd).findings[0].anomalous
+    assert "new-event" in det.calibration["accepted_tokens"]
+
+
+def test_cli_calibrate_feedback_and_no_detector(tmp_path, bench, capsys):
+    from seqrnn.cli import main
+
+    train = tmp_path / "train"
+    train.write_text("".join(f"n{i},{' '.join(s)}\n" for i, s in enumerate(bench["train"][:300])))
+    odd = tmp_path / "odd"
+    odd.write_text(f"x1,{' '.join(bench['train'][5] + ['tick'] * 15)}\n")
+    model = str(tmp_path / "m")
+    assert main(["train", str(train), "--model", "markov", "--order", "2", "-m", model, "-q"]) == 0
+    assert main(["info", model, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["promised_fpr"] == pytest.approx(3 / 301)  # 300 sequences back no less than 3 views / 301
+    assert info["calibration_sequences"] == 300
+    out = tmp_path / "out.jsonl"
+    assert main(["detect", model, str(odd), "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["anomalous"] is True
+    assert "promised by the calibration: 0.01 " in capsys.readouterr().err
+    assert main(["calibrate", model, str(odd), "-q"]) == 0
+    assert main(["detect", model, str(odd), "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["anomalous"] is False
+    assert main(["info", model, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration_sequences"] == 301
+    # --refit: calibrated from scratch on the sequences given (a directory without a detector is calibrated
+    # the same way: tests/test_lifecycle.py)
+    assert main(["calibrate", model, str(train), "-q", "--refit"]) == 0
+    assert main(["info", model, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration_sequences"] == 300
+
+
+# --- the order benchmark ----------------------------------------------------------------------------
+def test_order_anomalies_keep_counts_and_ngrams():
+    data = order.make(seed=1, train=600, normal=5, abnormal=30)
+    seen = set().union(*(order.ngrams(s, 4) for s in data["train"]))
+    assert all(order.violation(s) is None for s in data["train"] + data["test_normal"])
+    kinds = [k for k, _ in data["test_abnormal"]]
+    assert set(kinds) == set(order.KINDS)
+    for kind, s in data["test_abnormal"]:
+        assert order.violation(s) == kind
+        assert order.ngrams(s, 4) <= seen
+        # one event moved: the counts of some normal session of the same tasks
+        assert sum(t.endswith(".open") for t in s) == sum(t.endswith(".close") for t in s)
