@@ -148,7 +148,7 @@ def compare_baselines(run: Run) -> str:
             normal + abnormal, scores=scores))):
         m = detection_metrics(y, d.anomalous, d.scores, PREVALENCE)
         m.update(train_seconds=run.seconds.get("train", 0.0) + run.seconds.get("calibrate", 0.0),
-                 detect_seconds=run.seconds.get("detect", 0.0))
+                 detect_seconds=run.seconds.get("detect", 0.0), promised_fpr=detector.promised_fpr)
         table[row] = {k: {"mean": float(v), "std": 0.0} for k, v in m.items() if isinstance(v, (int, float))}
         roc[row] = d.scores
     for r in results:
