@@ -64,6 +64,8 @@ def tail_scale(values: np.ndarray) -> float:
     top = a[-t:]
     scale = float(top.mean() - top[0])
     spread = float(a[-1] - a[0])
+    if spread == 0:  # every calibration value alike (no unseen event in any): one unit of the view's own
+        return max(abs(float(a[-1])), 1.0)
     return max(scale, 1e-3 * spread, 1e-6 * (abs(float(a[-1])) + 1.0))
 
 
