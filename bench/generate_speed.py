@@ -16,7 +16,7 @@ in turn, in the same process:
   out below as the baseline, with ``torch.multinomial``; one torch thread for
   a few samples);
 * ``general_forward``: the general forward pass per token, as generation
-  stepped before that (skipped for more than one sample).
+  stepped before that (one sample, not ``--busy``).
 
 Medians of ``--repeat`` runs of each. ``--busy`` measures beside another
 job: a process spinning on one core for the whole run. Run it under
@@ -149,8 +149,8 @@ def main() -> None:
             "torch_step": torch_step, "general_forward": general_forward}
     if args.threads < 2 or n > G.FEW_ROWS:
         del ways["numpy_step_1t"], ways["numpy_step_2t"]  # the same as numpy_step
-    if n > 1:
-        del ways["general_forward"]
+    if n > 1 or args.busy:
+        del ways["general_forward"]  # 200 characters/s when idle, far less beside a busy core
     rates = {k: [] for k in ways}
     other = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     try:

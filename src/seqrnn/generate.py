@@ -246,16 +246,23 @@ class RecurrentStep:
         H = self.hidden = rnn.hidden_size
         self.rows = n = rows
         gates = 4 if self.lstm else 3
-        if self.lstm:  # i, f, g, o -> i, f, o, g; the three sigmoid gates halved
-            order = torch.cat((torch.arange(2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)))
-        else:  # r, z, n; r and z halved
-            order = torch.arange(3 * H)
-        scale = torch.ones(gates * H, dtype=torch.float32)
-        scale[:(gates - 1) * H] = 0.5
+        # (source gate, scale) of each block of columns: LSTM i, f, g, o -> i, f, o, g with the sigmoid
+        # gates halved; GRU r, z, n with r and z halved
+        blocks = [(0, 0.5), (1, 0.5), (3, 0.5), (2, 1.0)] if self.lstm else [(0, 0.5), (1, 0.5), (2, 1.0)]
 
-        def rows_of(w):  # weights (gates*H, k) or biases (gates*H,) -> reordered and halved
-            w = w.detach().float()[order]
-            return w * (scale[:, None] if w.dim() == 2 else scale)
+        def columns(*weights):  # (gates*H, k) weights side by side -> (sum k, gates*H), gates as in blocks
+            out = np.empty((sum(w.shape[1] for w in weights), gates * H), np.float32)
+            k = 0
+            for w in weights:
+                w = w.detach().float().numpy()
+                for j, (src, scale) in enumerate(blocks):  # one pass over the weights: read, scale, write
+                    np.multiply(w[src * H:(src + 1) * H].T, np.float32(scale),
+                                out=out[k:k + w.shape[1], j * H:(j + 1) * H])
+                k += w.shape[1]
+            return torch.from_numpy(out)
+
+        def rows_of(b):  # a bias (gates*H,) -> reordered and halved
+            return columns(b.detach()[:, None])[0]
 
         def np32(t):
             return np.ascontiguousarray(t.detach().numpy(), dtype=np.float32)
@@ -264,25 +271,25 @@ class RecurrentStep:
         zero = torch.zeros(gates * H)
         self.layers = []
         for i in range(rnn.num_layers):
-            w_ih, w_hh = rows_of(getattr(rnn, f"weight_ih_l{i}")), rows_of(getattr(rnn, f"weight_hh_l{i}"))
+            w_ih, w_hh = getattr(rnn, f"weight_ih_l{i}"), getattr(rnn, f"weight_hh_l{i}")
             b_ih = rows_of(getattr(rnn, f"bias_ih_l{i}")) if rnn.bias else zero
             b_hh = rows_of(getattr(rnn, f"bias_hh_l{i}")) if rnn.bias else zero
             layer = {"g": np.empty((n, gates * H), np.float32), "tmp": np.empty((n, H), np.float32)}
             if self.lstm:
                 layer["c"] = np.zeros((n, H), np.float32)
                 if i == 0:  # input: the table; state h alone
-                    layer["table"] = np32(embed @ w_ih.T + b_ih + b_hh)
-                    layer["w"], layer["in"] = np32(w_hh.T), np.zeros((n, H), np.float32)
+                    layer["table"] = np32(embed @ columns(w_ih) + b_ih + b_hh)
+                    layer["w"], layer["in"] = np32(columns(w_hh)), np.zeros((n, H), np.float32)
                 else:  # input [x, h]: x written by the layer below, h by this one
-                    layer["w"], layer["b"] = np32(torch.cat((w_ih, w_hh), 1).T), np32(b_ih + b_hh)
+                    layer["w"], layer["b"] = np32(columns(w_ih, w_hh)), np32(b_ih + b_hh)
                     layer["in"] = np.zeros((n, 2 * H), np.float32)
                 layer["h"] = layer["in"][:, -H:]
             else:
                 if i == 0:
-                    layer["table"] = np32(embed @ w_ih.T + b_ih)
+                    layer["table"] = np32(embed @ columns(w_ih) + b_ih)
                 else:
-                    layer["w_ih"], layer["b_ih"] = np32(w_ih.T), np32(b_ih)
-                layer["w"], layer["b"] = np32(w_hh.T), np32(b_hh)
+                    layer["w_ih"], layer["b_ih"] = np32(columns(w_ih)), np32(b_ih)
+                layer["w"], layer["b"] = np32(columns(w_hh)), np32(b_hh)
                 layer["gh"], layer["h"] = np.empty((n, 3 * H), np.float32), np.zeros((n, H), np.float32)
             self.layers.append(layer)
         self.head_w, self.head_b = np32(net.head.weight.T), np32(net.head.bias)
