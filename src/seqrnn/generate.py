@@ -364,28 +364,33 @@ class ThreadChoice:
     beside another job the second thread waits for its turn on a core at
     every product, and a step takes several times as long
     (bench/generate_speed.py, ``--busy``). So every step is timed: after
-    :attr:`WARM` steps to warm the caches, a short probe of each choice, then
-    blocks of :attr:`BLOCK` steps on the faster, with a probe of the other
-    now and then to follow the machine as it changes (after 4 blocks, then
-    twice as many each time it loses, up to 64). A probe stops at its first
-    step that takes :attr:`GIVE_UP` times the faster choice's time. The
-    choice never changes the numbers (each output of a product is summed by
-    one thread).
+    :attr:`WARM` steps to warm the caches and a block on one thread, a short
+    probe of ``most``, then blocks of :attr:`BLOCK` steps on the faster, with
+    a probe of the other now and then to follow the machine (after 4
+    blocks, then twice as many each time it loses, up to 64). A probe stops
+    at its first step that takes :attr:`GIVE_UP` times the faster choice's
+    time, and more threads are not probed while ``others()`` (by default the
+    other processes running now) says another job is running: their threads
+    would wait for it. The choice never changes the numbers (each output of
+    a product is summed by one thread).
     """
 
     WARM, PROBE, BLOCK = 8, 8, 32  # steps
     GIVE_UP = 3.0
     FIRST_WAIT, LAST_WAIT = 4, 64  # blocks between probes
 
-    def __init__(self, most: int):
+    def __init__(self, most: int, others=None):
+        from .runtime import running_now
+
         self.choices = [1, most] if most > 1 else [1]
+        self.others = others or running_now
         self.per_step = {k: None for k in self.choices}  # seconds per step, the latest block on each
-        self.threads, self.steps, self.spent = 1, -self.WARM, 0.0
+        self.threads, self.probing, self.steps, self.spent = 1, False, -self.WARM, 0.0
         self.wait = self.left = self.FIRST_WAIT
 
     def _best(self) -> int:
         known = [k for k in self.choices if self.per_step[k] is not None]
-        return min(known, key=lambda k: self.per_step[k]) if known else 1
+        return min(known, key=lambda k: self.per_step[k]) if known else self.threads
 
     def after_step(self, seconds: float) -> int:
         """Record the time of one step; return the threads of the next."""
@@ -396,23 +401,29 @@ class ThreadChoice:
             return self.threads
         self.spent += seconds
         best = self._best()
-        probing = self.threads != best or self.per_step[self.threads] is None
-        hopeless = probing and self.per_step[best] is not None and seconds > self.GIVE_UP * self.per_step[best]
-        if not hopeless and self.steps < (self.PROBE if probing else self.BLOCK):
+        hopeless = self.probing and self.per_step[best] is not None and seconds > self.GIVE_UP * self.per_step[best]
+        short = self.probing or self.per_step[self.threads] is None
+        if not hopeless and self.steps < (self.PROBE if short else self.BLOCK):
             return self.threads
         self.per_step[self.threads] = self.spent / self.steps
         self.steps, self.spent = 0, 0.0
-        untried = [k for k in self.choices if self.per_step[k] is None]
-        if untried:
-            self.threads = untried[0]
-            return self.threads
         best = self._best()
-        if probing:  # a probe ended: probe again soon if it won, else wait twice as long as last time
+        if self.probing:  # a probe ended: probe again soon if it won, else wait twice as long as last time
             self.wait = self.FIRST_WAIT if best == self.threads else min(2 * self.wait, self.LAST_WAIT)
-            self.left = self.wait
+            self.left, self.probing = self.wait, False
         else:
             self.left -= 1
-        self.threads = best if self.left > 0 else next(k for k in self.choices if k != best)
+        other = next(k for k in self.choices if k != best)
+        if self.per_step[other] is None:
+            self.left = 0  # never tried: as soon as it may be
+        if self.left <= 0:
+            if other > best and self.others() > 0:  # another job is running: try again later
+                self.wait = min(2 * self.wait, self.LAST_WAIT)
+                self.left = self.wait
+            else:
+                self.threads, self.probing = other, True
+                return self.threads
+        self.threads = best
         return self.threads
 
 
