@@ -417,9 +417,8 @@ class ThreadChoice:
         if self.per_step[other] is None:
             self.left = 0  # never tried: as soon as it may be
         if self.left <= 0:
-            if other > best and self.others() > 0:  # another job is running: try again later
-                self.wait = min(2 * self.wait, self.LAST_WAIT)
-                self.left = self.wait
+            if other > best and self.others() > 0:  # another job is running: look again in a few blocks
+                self.left = self.FIRST_WAIT
             else:
                 self.threads, self.probing = other, True
                 return self.threads
