@@ -88,7 +88,7 @@ def main() -> None:
 
     from seqrnn import generate as G
     from seqrnn.config import ModelConfig
-    from seqrnn.data.vocab import BOS, PAD, UNK, EOS
+    from seqrnn.data.vocab import BOS, EOS, PAD, UNK
     from seqrnn.models.rnn import RNNNet
 
     torch.set_num_threads(args.threads)

@@ -254,7 +254,7 @@ class RecurrentStep:
             out = np.empty((sum(w.shape[1] for w in weights), gates * H), np.float32)
             k = 0
             for w in weights:
-                w = w.detach().float().numpy()
+                w = w.detach().float().cpu().numpy()
                 for j, (src, scale) in enumerate(blocks):  # one pass over the weights: read, scale, write
                     np.multiply(w[src * H:(src + 1) * H].T, np.float32(scale),
                                 out=out[k:k + w.shape[1], j * H:(j + 1) * H])
@@ -265,9 +265,9 @@ class RecurrentStep:
             return columns(b.detach()[:, None])[0]
 
         def np32(t):
-            return np.ascontiguousarray(t.detach().numpy(), dtype=np.float32)
+            return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
 
-        embed = net.embed.weight.detach().float()
+        embed = net.embed.weight.detach().float().cpu()
         zero = torch.zeros(gates * H)
         self.layers = []
         for i in range(rnn.num_layers):
@@ -299,9 +299,9 @@ class RecurrentStep:
         """Take the forward pass's state: ``(h, c)`` or ``h``, each ``(layers, rows, hidden)``."""
         h, c = rnn_state if self.lstm else (rnn_state, None)
         for i, layer in enumerate(self.layers):
-            layer["h"][:] = h[i].numpy()
+            layer["h"][:] = h[i].cpu().numpy()
             if c is not None:
-                layer["c"][:] = c[i].numpy()
+                layer["c"][:] = c[i].cpu().numpy()
 
     def state(self) -> list:
         """The state as the forward pass's layers list it: ``(h, c)`` (LSTM) or ``h`` per layer, copies."""
@@ -441,7 +441,7 @@ def _generate_rnn(net, prompt_ids, n, length, sampler):
     few rows on the number :class:`ThreadChoice` finds faster."""
     x = torch.from_numpy(np.concatenate(([BOS], prompt_ids)).astype(np.int64))[None]
     logits, state = net(x)
-    logits = np.repeat(logits[:, -1].float().numpy(), n, 0)
+    logits = np.repeat(logits[:, -1].float().cpu().numpy(), n, 0)
     stepper = RecurrentStep(net, n)
     stepper.start(tuple(s.expand(-1, n, -1) for s in state) if isinstance(state, tuple)
                   else state.expand(-1, n, -1))
@@ -481,7 +481,7 @@ def _generate_windows(net, window, prompt_ids, n, length, sampler):
     ended = np.zeros(n, dtype=bool)
     for _ in range(length):
         logits, _ = net(hist)
-        nxt = _draw(logits[:, -1].float().numpy(), steps, lps, sampler)
+        nxt = _draw(logits[:, -1].float().cpu().numpy(), steps, lps, sampler)
         ended |= nxt == EOS
         if sampler.allow_eos and ended.all():
             break
