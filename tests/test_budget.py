@@ -12,6 +12,7 @@ import math
 import os
 import re
 
+import numpy as np
 import pytest
 from conftest import run_cli
 
@@ -148,12 +149,16 @@ def test_recurrent_step_matches_the_forward_pass(cell):
     net = RNNNet(30, ModelConfig(cell=cell, layers=3, hidden=12, embedding_dim=5, dropout=0.3)).eval()
     x = torch.randint(0, 30, (3, 15))
     with torch.inference_mode():
-        ref, _ = net(x)
-        step = RecurrentStep(net)
+        ref, ref_state = net(x)
+        step = RecurrentStep(net, rows=3)
         _, state = net(x[:, :1])
-        state = step.state(state)
-        out = []
-        for t in range(1, 15):
-            logits, state = step.step(x[:, t], state)
-            out.append(logits)
-    assert torch.allclose(torch.stack(out, 1), ref[:, 1:], atol=1e-5)
+        step.start(state)
+        out = [step.step(x[:, t].numpy()).copy() for t in range(1, 15)]
+    assert np.allclose(np.stack(out, 1), ref[:, 1:].numpy(), atol=1e-5)
+    # the state carried is the forward pass's, layer by layer
+    h, c = ref_state if cell == "lstm" else (ref_state, None)
+    for i, layer in enumerate(step.state()):
+        mine_h, mine_c = layer if cell == "lstm" else (layer, None)
+        assert np.allclose(mine_h, h[i].numpy(), atol=1e-5)
+        if c is not None:
+            assert np.allclose(mine_c, c[i].numpy(), atol=1e-5)

@@ -18,7 +18,15 @@ from seqrnn.data.vocab import BOS, EOS, PAD, UNK
 from seqrnn.errors import InputError
 
 torch = pytest.importorskip("torch")
-from seqrnn.generate import SAMPLE_TEMPERATURES, SampleCallback, _generate_stream, generate, pick, render  # noqa: E402
+from seqrnn.generate import (  # noqa: E402
+    SAMPLE_TEMPERATURES,
+    SampleCallback,
+    Sampler,
+    _generate_stream,
+    generate,
+    pick,
+    render,
+)
 from seqrnn.models.rnn import RNNModel  # noqa: E402
 
 TEXT = "".join(("ROMEO: a rose by any other name\n", "JULIET: would smell as sweet\n")) * 12
@@ -81,14 +89,14 @@ def test_generation_is_incremental_and_matches_a_full_pass(text_model, monkeypat
     model, _ = text_model
     lengths = []
     step = RecurrentStep.step
-    monkeypatch.setattr(RecurrentStep, "step", lambda self, t, s: (lengths.append(t.shape), step(self, t, s))[1])
+    monkeypatch.setattr(RecurrentStep, "step", lambda self, t: (lengths.append(t.shape), step(self, t))[1])
     hook = model.net_.rnn.register_forward_hook(lambda m, inp, out: lengths.append(inp[0].shape[1]))
     try:
         samples = generate(model, "ROMEO:", length=40, temperature=1.0, num_samples=2, seed=3)
     finally:
         hook.remove()
     # The prompt once through the network, then one step per new token (two samples side by side).
-    assert lengths == [len("ROMEO:") + 1] + [torch.Size([2])] * 39
+    assert lengths == [len("ROMEO:") + 1] + [(2,)] * 39
     for s in samples:
         lp = full_pass(model, s)
         np.testing.assert_allclose(s.logprob, lp[np.arange(len(s.ids)), s.ids], atol=1e-4)
@@ -171,8 +179,7 @@ def test_any_model_through_stream_step(text_model):
     """The generic path (stream_step) draws what the recurrent fast path draws, greedily."""
     model, _ = text_model
     (fast,) = generate(model, "ROMEO:", length=30, temperature=0)
-    opts = dict(temperature=0, top_k=0, top_p=1.0, generator=torch.Generator(), allow_eos=False)
-    rows, _ = _generate_stream(model, model.vocab_.encode(list("ROMEO:")), 1, 30, opts)
+    rows, _ = _generate_stream(model, model.vocab_.encode(list("ROMEO:")), 1, 30, Sampler(len(model.vocab_), 0))
     assert rows[0] == fast.ids
 
 
@@ -208,7 +215,9 @@ def test_cli_generate_text(capsys, text_model):
     _, folder = text_model
     code, out, _ = run_cli(capsys, "generate", folder, "--prompt", "ROMEO:", "--length", "50",
                            "--temperature", "0.8", "--seed", "1")
-    assert code == 0 and out.startswith("ROMEO:") and len(out) == 57  # text and a final newline
+    (s,) = generate(text_model[0], "ROMEO:", length=50, temperature=0.8, seed=1)
+    text = render(text_model[0], s)
+    assert code == 0 and len(text) == 56 and out == (text if text.endswith("\n") else text + "\n")
     code, again, _ = run_cli(capsys, "generate", folder, "--prompt", "ROMEO:", "--length", "50",
                              "--temperature", "0.8", "--seed", "1")
     assert again == out
@@ -257,3 +266,103 @@ def test_words_model_prompt_and_render(tmp_path):
     assert model.vocab_.decode(s.prompt) == ["the", "king,"]  # words split at white space only
     words = render(model, s).split(" ")
     assert words[:2] == ["the", "king,"] and len(words) == 7
+
+
+# ============================================================================ the numpy step
+def simulate(choice, cost, steps):
+    """Run ``choice`` for ``steps`` steps, ``cost(step, threads)`` seconds each; the threads of every step."""
+    used, threads = [], 1
+    for t in range(steps):
+        used.append(threads)
+        threads = choice.after_step(cost(t, threads))
+    return used
+
+
+def test_thread_choice_follows_the_faster_and_the_machine():
+    from seqrnn.generate import ThreadChoice
+
+    def choice(others=0):
+        return ThreadChoice(2, others=lambda: others)
+
+    # idle: two threads at 1.5 times the speed are used for almost every step
+    used = simulate(choice(), lambda t, k: 1.0 if k == 1 else 0.66, 2000)
+    assert used[:ThreadChoice.WARM + ThreadChoice.PROBE] == [1] * (ThreadChoice.WARM + ThreadChoice.PROBE)
+    assert used.count(2) > 0.9 * 2000
+    # two threads 8 times as slow: each probe stops at its first step, and probes grow rare
+    used = simulate(choice(), lambda t, k: 1.0 if k == 1 else 8.0, 2000)
+    assert 1 <= used.count(2) <= 8
+    # another job running: more threads are not even probed
+    assert simulate(choice(others=1), lambda t, k: 1.0 if k == 1 else 0.66, 2000).count(2) == 0
+    # the machine turns busy half way: back to one thread within a block
+    used = simulate(choice(), lambda t, k: 1.0 if k == 1 else (0.66 if t < 1000 else 8.0), 2000)
+    assert used[900:1000].count(2) > 90 and used[1000 + ThreadChoice.BLOCK:].count(2) <= 8
+    # and idle again: two threads come back after a few probes
+    used = simulate(choice(), lambda t, k: 1.0 if k == 1 else (8.0 if t < 1000 else 0.66), 3000)
+    assert used[2500:].count(2) > 450
+    # one thread allowed: nothing to choose
+    assert set(simulate(ThreadChoice(1), lambda t, k: 1.0, 100)) == {1}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_step_probabilities_are_the_forward_pass_softmax(cell, temperature):
+    """The distribution each step samples is softmax(logits / T) of the full forward pass, reserved ids out."""
+    from seqrnn.config import ModelConfig
+    from seqrnn.generate import RecurrentStep
+    from seqrnn.models.rnn import RNNNet
+
+    torch.manual_seed(1)
+    net = RNNNet(23, ModelConfig(cell=cell, layers=2, hidden=16, embedding_dim=6)).eval()
+    x = torch.randint(4, 23, (2, 12))
+    sampler = Sampler(23, temperature, seed=0)
+    with torch.inference_mode():
+        ref, _ = net(x)
+        ref[..., [PAD, UNK, BOS, EOS]] = -torch.inf
+        ref = torch.softmax(ref / temperature, -1).numpy()
+        step = RecurrentStep(net, rows=2)
+        _, state = net(x[:, :1])
+        step.start(state)
+        for t in range(1, 12):
+            np.testing.assert_allclose(sampler.probs(step.step(x[:, t].numpy())), ref[:, t], atol=1e-5)
+
+
+def test_inverse_cdf_draws_the_distribution():
+    probs = np.array([0.0, 0.0, 0.0, 0.0, 0.5, 0.3, 0.15, 0.05, 0.0])
+    with np.errstate(divide="ignore"):
+        logits = np.log(probs).astype(np.float32)[None].repeat(4, 0)
+    logits[:, :4] = 5.0  # reserved ids: never drawn whatever their logits
+    sampler = Sampler(9, 1.0, seed=3)
+    drawn = np.concatenate([sampler.draw(logits) for _ in range(5000)])
+    freq = np.bincount(drawn, minlength=9) / len(drawn)
+    assert freq[:4].sum() == 0 and freq[8] == 0
+    np.testing.assert_allclose(freq, probs, atol=0.01)  # 20,000 draws: 3 standard errors under 0.011
+    # a seed gives the same draws; another seed others
+    same, other = Sampler(9, 1.0, seed=3), Sampler(9, 1.0, seed=4)
+    assert np.array_equal(np.concatenate([same.draw(logits) for _ in range(50)]), drawn[:200])
+    assert not np.array_equal(np.concatenate([other.draw(logits) for _ in range(50)]), drawn[:200])
+    # temperature: T=0.5 squares the probabilities (renormalised)
+    hot = Sampler(9, 0.5, seed=0)
+    np.testing.assert_allclose(hot.probs(logits[:1])[0], probs ** 2 / (probs ** 2).sum(), atol=1e-6)
+
+
+def test_samples_do_not_depend_on_the_blas_threads():
+    """One thread or two for numpy's products (large enough for OpenBLAS to share): the same samples."""
+    from seqrnn import generate as G
+    from seqrnn.config import ModelConfig
+    from seqrnn.models.rnn import RNNNet
+
+    torch.manual_seed(2)
+    net = RNNNet(40, ModelConfig(cell="lstm", layers=2, hidden=512, embedding_dim=8)).eval()
+    prompt = np.array([5, 6, 7], dtype=np.int64)
+    few, threads = G.FEW_ROWS, torch.get_num_threads()
+    outs = []
+    try:
+        for rows, n in ((4, 1), (0, 2)):  # one thread, then two threads all along
+            G.FEW_ROWS = rows
+            torch.set_num_threads(n)
+            with torch.inference_mode():
+                outs.append(G._generate_rnn(net, prompt, 2, 60, Sampler(40, 1.0, seed=5)))
+    finally:
+        G.FEW_ROWS = few
+        torch.set_num_threads(threads)
+    assert outs[0] == outs[1]

@@ -18,8 +18,10 @@ model of sessions: a sample stops there.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,13 +119,12 @@ def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, to
                  f"{num_samples:,} samples of {length:,} tokens", params=("num_samples", "length"))
     prompt_ids = encode_prompt(model, prompt)
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
-    gen = torch.Generator().manual_seed(seed)
-    opts = dict(temperature=temperature, top_k=top_k, top_p=top_p, generator=gen, allow_eos=stops_at_eos(model))
+    sampler = Sampler(len(model.vocab_), temperature, top_k, top_p, seed, allow_eos=stops_at_eos(model))
     from .models.rnn import RNNNet
 
     net = getattr(model, "net_", None)
     if not isinstance(net, RNNNet):
-        rows, lps = _generate_stream(model, prompt_ids, num_samples, length, opts)
+        rows, lps = _generate_stream(model, prompt_ids, num_samples, length, sampler)
     else:
         was_training = net.training
         net.eval()
@@ -131,14 +132,14 @@ def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, to
             with torch.inference_mode():
                 if model.model_config.mapping == "many-to-one":
                     rows, lps = _generate_windows(net, model.model_config.window, prompt_ids, num_samples,
-                                                  length, opts)
+                                                  length, sampler)
                 else:
-                    rows, lps = _generate_rnn(net, prompt_ids, num_samples, length, opts)
+                    rows, lps = _generate_rnn(net, prompt_ids, num_samples, length, sampler)
         finally:
             net.train(was_training)
     samples = []
     for row, lp in zip(rows, lps):
-        ended = bool(opts["allow_eos"] and EOS in row)
+        ended = bool(sampler.allow_eos and EOS in row)
         n = row.index(EOS) if ended else len(row)
         samples.append(Sample(prompt_ids.tolist(), row[:n], ended, lp[:n]))
     return samples
@@ -150,146 +151,345 @@ def _state_floats(model) -> int:
     return 2 * mc.layers * mc.hidden * (2 if mc.bidirectional else 1) if mc is not None else 0
 
 
-def _collect(steps: list[torch.Tensor], lps: list[torch.Tensor], n: int):
+def _collect(steps: list[np.ndarray], lps: list[np.ndarray], n: int):
     if not steps:
         return [[] for _ in range(n)], [[] for _ in range(n)]
-    return torch.stack(steps, 1).tolist(), torch.stack(lps, 1).tolist()
+    return np.stack(steps, 1).tolist(), np.stack(lps, 1).astype(np.float64).tolist()
 
 
-def _draw(logits, steps, lps, opts):
-    if opts.get("mask") is not None:  # plain sampling: pick's result with fewer operations per token
-        nxt = torch.multinomial(torch.softmax((logits + opts["mask"]) / opts["temperature"], -1), 1,
-                                generator=opts["generator"])[:, 0]
-    else:
-        nxt = pick(logits, **{k: v for k, v in opts.items() if k != "mask"})
+class Sampler:
+    """The draw of the next id of each row of ``(n, V)`` float32 logits, with one call's settings.
+
+    Plain sampling (a temperature above 0, no top-k or top-p) draws by the
+    inverse of the cumulative distribution: the running sum of
+    ``exp((logits - max) / temperature)`` over the allowed tokens, cut at a
+    uniform number times its total. The uniforms come from a numpy generator
+    seeded with ``seed``, drawn ahead in blocks. Greedy decoding and the
+    filters go through :func:`pick` with a torch generator of the same seed.
+    """
+
+    BLOCK = 1024  # steps whose uniforms are drawn at once (fewer for over 1,024 rows: 8 MB at most)
+
+    def __init__(self, vocab_size: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                 seed: int = 0, allow_eos: bool = False):
+        self.temperature, self.top_k, self.top_p, self.allow_eos = temperature, top_k, top_p, allow_eos
+        self.plain = temperature > 0 and not 0 < top_k < vocab_size and top_p >= 1.0
+        self.mask = np.zeros(vocab_size, np.float32)
+        self.mask[[PAD, UNK, BOS] + ([] if allow_eos else [EOS])] = -np.inf
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self._uniforms, self._used = np.empty((0, 0)), 0
+
+    def weights(self, logits: np.ndarray) -> np.ndarray:
+        """``exp((logits - max) / temperature)`` over the allowed tokens: the probabilities, unnormalised."""
+        z = logits + self.mask
+        z -= z.max(1, keepdims=True)
+        z /= np.float32(self.temperature)
+        return np.exp(z, out=z)
+
+    def probs(self, logits: np.ndarray) -> np.ndarray:
+        """The distribution plain sampling draws from: ``softmax(logits / temperature)`` over the allowed tokens."""
+        w = self.weights(logits).astype(np.float64)
+        return w / w.sum(1, keepdims=True)
+
+    def uniforms(self, n: int) -> np.ndarray:
+        """One uniform number in [0, 1) per row."""
+        if self._used == len(self._uniforms) or self._uniforms.shape[1] != n:
+            self._uniforms, self._used = self.rng.random((max(1, min(self.BLOCK, 2 ** 20 // n)), n)), 0
+        self._used += 1
+        return self._uniforms[self._used - 1]
+
+    def draw(self, logits: np.ndarray) -> np.ndarray:
+        if not self.plain:
+            return pick(torch.from_numpy(logits), self.temperature, self.top_k, self.top_p, self.generator,
+                        self.allow_eos).numpy()
+        cdf = np.cumsum(self.weights(logits), axis=1, dtype=np.float64)
+        # The first token whose running sum passes the cut; a token of probability 0 never does.
+        return (cdf <= (self.uniforms(len(cdf)) * cdf[:, -1])[:, None]).sum(1)
+
+
+def _draw(logits: np.ndarray, steps, lps, sampler: Sampler) -> np.ndarray:
+    """Draw the next ids from ``(n, V)`` logits; record them and their log-probabilities (temperature 1)."""
+    nxt = sampler.draw(logits)
     steps.append(nxt)
-    lps.append(torch.log_softmax(logits.float(), -1).gather(1, nxt[:, None])[:, 0])
+    top = logits.max(1)
+    lse = top + np.log(np.exp(logits - top[:, None]).sum(1))
+    lps.append(logits[np.arange(len(nxt)), nxt] - lse)
     return nxt
 
 
-FEW_ROWS = 4  # samples drawn together up to which generation steps on one thread
+FEW_ROWS = 4  # samples drawn together up to which ThreadChoice picks the threads of their steps
 
 
 class RecurrentStep:
-    """One step of an :class:`~seqrnn.models.rnn.RNNNet` (LSTM or GRU, one direction), for generation.
+    """One step of an :class:`~seqrnn.models.rnn.RNNNet` (LSTM or GRU, one direction) for generation,
+    in numpy on weights laid out once, with the state and every intermediate in buffers made once.
 
-    The general forward pass costs some twenty operator calls of Python and
-    dispatch per token on top of its matrix products, which dominate when one
-    sample is drawn. Here the weights are laid out once: the first layer's
-    input product is a table (the embedding times the input weights, one row
-    per token, biases in), each later LSTM layer one product of ``[x, h]``
-    with its two weight matrices side by side, and the state a list of
-    per-layer tensors. ``step(tokens, state) -> (logits, state)`` gives the
-    forward pass's results (up to float rounding); call it under
-    ``torch.inference_mode()``.
+    One sample's step is three matrix-vector products (for 2x512, 13 MB of
+    weights read per token) and a few dozen small operations on vectors; the
+    general forward pass spends more on Python and operator dispatch than on
+    the products, and torch's products of one row are slower here than
+    numpy's BLAS. So: the first layer's input product is a table (the
+    embedding times the input weights, one row per token, biases in); each
+    later LSTM layer is one product of ``[x, h]`` with its two weight matrices
+    side by side; the LSTM's gates are reordered ``i, f, o, g`` and the rows of
+    the sigmoid gates halved, so that one ``tanh`` over all gates gives them
+    all (``sigmoid(x) = (1 + tanh(x / 2)) / 2``; halving is exact in floating
+    point). ``start(state)`` takes the forward pass's state, ``step(tokens)``
+    returns ``(rows, V)`` logits (a buffer the next step overwrites): the
+    forward pass's results up to float rounding.
     """
 
-    def __init__(self, net):
+    def __init__(self, net, rows: int):
         rnn = net.rnn
         self.lstm = isinstance(rnn, torch.nn.LSTM)
-        self.hidden = rnn.hidden_size
-        g = self.hidden * (4 if self.lstm else 3)
+        H = self.hidden = rnn.hidden_size
+        self.rows = n = rows
+        gates = 4 if self.lstm else 3
+        # (source gate, scale) of each block of columns: LSTM i, f, g, o -> i, f, o, g with the sigmoid
+        # gates halved; GRU r, z, n with r and z halved
+        blocks = [(0, 0.5), (1, 0.5), (3, 0.5), (2, 1.0)] if self.lstm else [(0, 0.5), (1, 0.5), (2, 1.0)]
+
+        def columns(*weights):  # (gates*H, k) weights side by side -> (sum k, gates*H), gates as in blocks
+            out = np.empty((sum(w.shape[1] for w in weights), gates * H), np.float32)
+            k = 0
+            for w in weights:
+                w = w.detach().float().cpu().numpy()
+                for j, (src, scale) in enumerate(blocks):  # one pass over the weights: read, scale, write
+                    np.multiply(w[src * H:(src + 1) * H].T, np.float32(scale),
+                                out=out[k:k + w.shape[1], j * H:(j + 1) * H])
+                k += w.shape[1]
+            return torch.from_numpy(out)
+
+        def rows_of(b):  # a bias (gates*H,) -> reordered and halved
+            return columns(b.detach()[:, None])[0]
+
+        def np32(t):
+            return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
+        embed = net.embed.weight.detach().float().cpu()
+        zero = torch.zeros(gates * H)
         self.layers = []
         for i in range(rnn.num_layers):
-            w_ih, w_hh = getattr(rnn, f"weight_ih_l{i}").detach(), getattr(rnn, f"weight_hh_l{i}").detach()
-            zero = torch.zeros(g)
-            b_ih = getattr(rnn, f"bias_ih_l{i}").detach() if rnn.bias else zero
-            b_hh = getattr(rnn, f"bias_hh_l{i}").detach() if rnn.bias else zero
-            if i == 0:
-                table = net.embed.weight.detach() @ w_ih.T + b_ih + (b_hh if self.lstm else 0)
-                self.layers.append((table, w_hh.T.contiguous(), None if self.lstm else b_hh))
-            elif self.lstm:
-                self.layers.append((torch.cat((w_ih, w_hh), 1).T.contiguous(), b_ih + b_hh, None))
-            else:
-                self.layers.append((w_ih.T.contiguous(), b_ih, (w_hh.T.contiguous(), b_hh)))
-        self.head_w, self.head_b = net.head.weight.detach().T.contiguous(), net.head.bias.detach()
-
-    def state(self, rnn_state) -> list:
-        """The forward pass's state (``(h, c)`` or ``h``, each ``(layers, n, hidden)``) as this step's."""
-        if self.lstm:
-            h, c = rnn_state
-            return [(h[i].contiguous(), c[i].contiguous()) for i in range(h.shape[0])]
-        return [rnn_state[i].contiguous() for i in range(rnn_state.shape[0])]
-
-    def step(self, tokens: torch.Tensor, state: list) -> tuple[torch.Tensor, list]:
-        x, new = None, []
-        H = self.hidden
-        for i, (a, b, c) in enumerate(self.layers):
+            w_ih, w_hh = getattr(rnn, f"weight_ih_l{i}"), getattr(rnn, f"weight_hh_l{i}")
+            b_ih = rows_of(getattr(rnn, f"bias_ih_l{i}")) if rnn.bias else zero
+            b_hh = rows_of(getattr(rnn, f"bias_hh_l{i}")) if rnn.bias else zero
+            layer = {"g": np.empty((n, gates * H), np.float32), "tmp": np.empty((n, H), np.float32)}
             if self.lstm:
-                h, cell = state[i]
-                if i == 0:
-                    gates = torch.addmm(a[tokens], h, b)
-                else:
-                    gates = torch.addmm(b, torch.cat((x, h), 1), a)
-                i_, f, _, o = torch.sigmoid(gates).view(-1, 4, H).unbind(1)
-                cell = torch.addcmul(f * cell, i_, torch.tanh(gates[:, 2 * H:3 * H]))
-                x = o * torch.tanh(cell)
-                new.append((x, cell))
+                layer["c"] = np.zeros((n, H), np.float32)
+                if i == 0:  # input: the table; state h alone
+                    layer["table"] = np32(embed @ columns(w_ih) + b_ih + b_hh)
+                    layer["w"], layer["in"] = np32(columns(w_hh)), np.zeros((n, H), np.float32)
+                else:  # input [x, h]: x written by the layer below, h by this one
+                    layer["w"], layer["b"] = np32(columns(w_ih, w_hh)), np32(b_ih + b_hh)
+                    layer["in"] = np.zeros((n, 2 * H), np.float32)
+                layer["h"] = layer["in"][:, -H:]
             else:
-                h = state[i]
                 if i == 0:
-                    gi, gh = a[tokens], torch.addmm(c, h, b)
+                    layer["table"] = np32(embed @ columns(w_ih) + b_ih)
                 else:
-                    gi, gh = torch.addmm(b, x, a), torch.addmm(c[1], h, c[0])
-                rz = torch.sigmoid(gi[:, :2 * H] + gh[:, :2 * H])
-                n = torch.tanh(gi[:, 2 * H:] + rz[:, :H] * gh[:, 2 * H:])
-                x = n + rz[:, H:] * (h - n)
-                new.append(x)
-        return torch.addmm(self.head_b, x, self.head_w), new
+                    layer["w_ih"], layer["b_ih"] = np32(columns(w_ih)), np32(b_ih)
+                layer["w"], layer["b"] = np32(columns(w_hh)), np32(b_hh)
+                layer["gh"], layer["h"] = np.empty((n, 3 * H), np.float32), np.zeros((n, H), np.float32)
+            self.layers.append(layer)
+        self.head_w, self.head_b = np32(net.head.weight.T), np32(net.head.bias)
+        self.logits = np.empty((n, self.head_w.shape[1]), np.float32)
+
+    def start(self, rnn_state) -> None:
+        """Take the forward pass's state: ``(h, c)`` or ``h``, each ``(layers, rows, hidden)``."""
+        h, c = rnn_state if self.lstm else (rnn_state, None)
+        for i, layer in enumerate(self.layers):
+            layer["h"][:] = h[i].cpu().numpy()
+            if c is not None:
+                layer["c"][:] = c[i].cpu().numpy()
+
+    def state(self) -> list:
+        """The state as the forward pass's layers list it: ``(h, c)`` (LSTM) or ``h`` per layer, copies."""
+        return [(L["h"].copy(), L["c"].copy()) if self.lstm else L["h"].copy() for L in self.layers]
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        H, x = self.hidden, None
+        for i, L in enumerate(self.layers):
+            g, tmp, h = L["g"], L["tmp"], L["h"]
+            if self.lstm:
+                if i == 0:
+                    np.dot(L["in"], L["w"], out=g)
+                    g += L["table"][tokens]
+                else:
+                    L["in"][:, :H] = x
+                    np.dot(L["in"], L["w"], out=g)
+                    g += L["b"]
+                np.tanh(g, out=g)
+                s = g[:, :3 * H]  # (1 + tanh(x / 2)) / 2: the sigmoid gates i, f, o
+                s *= 0.5
+                s += 0.5
+                c = L["c"]
+                c *= g[:, H:2 * H]
+                np.multiply(g[:, :H], g[:, 3 * H:], out=tmp)
+                c += tmp
+                np.tanh(c, out=tmp)
+                np.multiply(g[:, 2 * H:3 * H], tmp, out=h)
+            else:
+                gh = L["gh"]
+                if i == 0:
+                    np.take(L["table"], tokens, axis=0, out=g)
+                else:
+                    np.dot(x, L["w_ih"], out=g)
+                    g += L["b_ih"]
+                np.dot(h, L["w"], out=gh)
+                gh += L["b"]
+                rz = g[:, :2 * H]
+                rz += gh[:, :2 * H]
+                np.tanh(rz, out=rz)
+                rz *= 0.5
+                rz += 0.5
+                new = gh[:, 2 * H:]  # n = tanh(input part + r * hidden part)
+                new *= rz[:, :H]
+                new += g[:, 2 * H:]
+                np.tanh(new, out=new)
+                np.subtract(h, new, out=tmp)  # h' = n + z * (h - n)
+                tmp *= rz[:, H:]
+                np.add(new, tmp, out=h)
+            x = h
+        np.dot(x, self.head_w, out=self.logits)
+        self.logits += self.head_b
+        return self.logits
 
 
-def _generate_rnn(net, prompt_ids, n, length, opts):
+class ThreadChoice:
+    """Threads for numpy's BLAS while a few rows are generated: one, or ``most``, whichever steps faster now.
+
+    The matrix-vector products of one sample share well between the two
+    cores of an idle machine (1.5 times the speed of one thread here), but
+    beside another job the second thread waits for its turn on a core at
+    every product, and a step takes several times as long
+    (bench/generate_speed.py, ``--busy``). So every step is timed: after
+    :attr:`WARM` steps to warm the caches and a block on one thread, a short
+    probe of ``most``, then blocks of :attr:`BLOCK` steps on the faster, with
+    a probe of the other now and then to follow the machine (after 4
+    blocks, then twice as many each time it loses, up to 64). A probe stops
+    at its first step that takes :attr:`GIVE_UP` times the faster choice's
+    time, and more threads are not probed while ``others()`` (by default the
+    other processes running now) says another job is running: their threads
+    would wait for it. The choice never changes the numbers (each output of
+    a product is summed by one thread).
+    """
+
+    WARM, PROBE, BLOCK = 8, 8, 32  # steps
+    GIVE_UP = 3.0
+    FIRST_WAIT, LAST_WAIT = 4, 64  # blocks between probes
+
+    def __init__(self, most: int, others=None):
+        from .runtime import running_now
+
+        self.choices = [1, most] if most > 1 else [1]
+        self.others = others or running_now
+        self.per_step = {k: None for k in self.choices}  # seconds per step, the latest block on each
+        self.threads, self.probing, self.steps, self.spent = 1, False, -self.WARM, 0.0
+        self.wait = self.left = self.FIRST_WAIT
+
+    def _best(self) -> int:
+        known = [k for k in self.choices if self.per_step[k] is not None]
+        return min(known, key=lambda k: self.per_step[k]) if known else self.threads
+
+    def after_step(self, seconds: float) -> int:
+        """Record the time of one step; return the threads of the next."""
+        if len(self.choices) == 1:
+            return 1
+        self.steps += 1
+        if self.steps <= 0:  # warming up
+            return self.threads
+        self.spent += seconds
+        best = self._best()
+        hopeless = self.probing and self.per_step[best] is not None and seconds > self.GIVE_UP * self.per_step[best]
+        short = self.probing or self.per_step[self.threads] is None
+        if not hopeless and self.steps < (self.PROBE if short else self.BLOCK):
+            return self.threads
+        self.per_step[self.threads] = self.spent / self.steps
+        self.steps, self.spent = 0, 0.0
+        best = self._best()
+        if self.probing:  # a probe ended: probe again soon if it won, else wait twice as long as last time
+            self.wait = self.FIRST_WAIT if best == self.threads else min(2 * self.wait, self.LAST_WAIT)
+            self.left, self.probing = self.wait, False
+        else:
+            self.left -= 1
+        other = next(k for k in self.choices if k != best)
+        if self.per_step[other] is None:
+            self.left = 0  # never tried: as soon as it may be
+        if self.left <= 0:
+            if other > best and self.others() > 0:  # another job is running: look again in a few blocks
+                self.left = self.FIRST_WAIT
+            else:
+                self.threads, self.probing = other, True
+                return self.threads
+        self.threads = best
+        return self.threads
+
+
+@functools.lru_cache(maxsize=1)
+def _blas():
+    """numpy's BLAS libraries, for their thread counts (threadpoolctl's controller; made once: it reads the
+    libraries loaded)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _generate_rnn(net, prompt_ids, n, length, sampler):
     """Recurrent many-to-many: the prompt once (the general forward pass), then one
-    :class:`RecurrentStep` per token, state carried."""
+    :class:`RecurrentStep` per token, state carried; numpy's BLAS on torch's number of threads, or for a
+    few rows on the number :class:`ThreadChoice` finds faster."""
     x = torch.from_numpy(np.concatenate(([BOS], prompt_ids)).astype(np.int64))[None]
     logits, state = net(x)
-    logits = logits[:, -1].expand(n, -1)
-    state = tuple(s.expand(-1, n, -1).contiguous() for s in state) if isinstance(state, tuple) \
-        else state.expand(-1, n, -1).contiguous()
-    stepper = RecurrentStep(net)
-    state = stepper.state(state)
-    if opts["temperature"] > 0 and opts["top_k"] == 0 and opts["top_p"] >= 1.0:
-        mask = torch.zeros(logits.shape[-1])
-        mask[[PAD, UNK, BOS] + ([] if opts["allow_eos"] else [EOS])] = -torch.inf
-        opts = {**opts, "mask": mask}
+    logits = np.repeat(logits[:, -1].float().cpu().numpy(), n, 0)
+    stepper = RecurrentStep(net, n)
+    stepper.start(tuple(s.expand(-1, n, -1) for s in state) if isinstance(state, tuple)
+                  else state.expand(-1, n, -1))
     steps, lps = [], []
-    ended = torch.zeros(n, dtype=torch.bool)
-    threads = torch.get_num_threads()
-    if n <= FEW_ROWS:
-        # A few rows make matrix-vector products too small to share: a second thread costs more in
-        # synchronisation at each of the step's operations than it saves (several times more on a busy
-        # machine; bench/generate_speed.py).
-        torch.set_num_threads(1)
+    ended = np.zeros(n, dtype=bool)
+    most = torch.get_num_threads()
+    choice = ThreadChoice(most) if n <= FEW_ROWS else None
+    threads = 1 if choice is not None else most
+    blas = _blas()
+    original = blas.limit(limits=threads)
+    last = time.perf_counter()
     try:
         for t in range(length):
-            nxt = _draw(logits, steps, lps, opts)
-            if opts["allow_eos"]:
+            nxt = _draw(logits, steps, lps, sampler)
+            if sampler.allow_eos:
                 ended |= nxt == EOS
-            if t + 1 == length or (opts["allow_eos"] and bool(ended.all())):
+            if t + 1 == length or (sampler.allow_eos and ended.all()):
                 break
-            logits, state = stepper.step(nxt, state)
+            logits = stepper.step(nxt)
+            if choice is not None:
+                now = time.perf_counter()
+                k = choice.after_step(now - last)
+                last = now
+                if k != threads:
+                    threads = k
+                    blas.limit(limits=threads)
     finally:
-        torch.set_num_threads(threads)
+        original.restore_original_limits()
     return _collect(steps, lps, n)
 
 
-def _generate_windows(net, window, prompt_ids, n, length, opts):
+def _generate_windows(net, window, prompt_ids, n, length, sampler):
     """Many-to-one: the window of the last ``window`` tokens predicts the next; it slides by one."""
     hist = np.concatenate((np.full(window - 1, PAD, np.int64), [BOS], prompt_ids))[-window:]
     hist = torch.from_numpy(hist.astype(np.int64))[None].repeat(n, 1)
     steps, lps = [], []
-    ended = torch.zeros(n, dtype=torch.bool)
+    ended = np.zeros(n, dtype=bool)
     for _ in range(length):
         logits, _ = net(hist)
-        nxt = _draw(logits[:, -1], steps, lps, opts)
+        nxt = _draw(logits[:, -1].float().cpu().numpy(), steps, lps, sampler)
         ended |= nxt == EOS
-        if opts["allow_eos"] and bool(ended.all()):
+        if sampler.allow_eos and ended.all():
             break
-        hist = torch.cat((hist[:, 1:], nxt[:, None]), 1)
+        hist = torch.cat((hist[:, 1:], torch.from_numpy(nxt)[:, None]), 1)
     return _collect(steps, lps, n)
 
 
-def _generate_stream(model, prompt_ids, n, length, opts):
+def _generate_stream(model, prompt_ids, n, length, sampler):
     """Any model of the interface, through ``stream_step``, one sample at a time.
 
     ``stream_step([t], state)`` gives the distribution of the next token
@@ -302,10 +502,10 @@ def _generate_stream(model, prompt_ids, n, length, opts):
         steps, lp = [], []
         for _ in range(length):
             dist, _ = model.stream_step(np.array([EOS]), state)
-            nxt = _draw(torch.from_numpy(np.asarray(dist[-1:])), steps, lp, opts)
-            if opts["allow_eos"] and int(nxt) == EOS:
+            nxt = _draw(np.asarray(dist[-1:], dtype=np.float32), steps, lp, sampler)
+            if sampler.allow_eos and int(nxt[0]) == EOS:
                 break
-            _, state = model.stream_step(nxt.numpy(), state)
+            _, state = model.stream_step(nxt.astype(np.int64), state)
         r, p = _collect(steps, lp, 1)
         rows.append(r[0])
         lps.append(p[0])
