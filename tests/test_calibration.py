@@ -133,12 +133,18 @@ def test_detector_p_values_on_exchangeable_sessions():
     d = det.decide(draw(3000, "t"))
     surprise = np.array([f.views["surprise"]["p_value"] for f in d.findings])
     assert stats.kstest(surprise, "uniform").statistic < 0.04  # each view's p-value: uniform
-    # fused: the surprise view's p-value and one more place for the other view (a union of two)
-    np.testing.assert_allclose(d.p_values, np.minimum(1, surprise + 1 / 1001), rtol=1e-6)
+    # fused: the surprise view's p-value and one more place for the other view (a union of two); at or below
+    # the floor the final model's own held-out sessions set (it decides), never beyond the cut
+    floor = det.calibration_.floors.get("surprise", -np.inf)
+    value = np.array([f.views["surprise"]["value"] for f in d.findings])
+    above = value > floor
+    np.testing.assert_allclose(d.p_values[above], np.minimum(1, surprise + 1 / 1001)[above], rtol=1e-6)
+    assert (d.p_values[~above] > det.promised_fpr).all()
     assert d.p_values.min() >= 2 / 1001  # never below what 1,000 sequences back with two views
-    # the unseen view never fires here: the rate is the surprise view's, 49/1001, within the promise 50/1001
-    assert det.promised_fpr == pytest.approx(50 / 1001) and det.promised_fpr <= 0.05
-    assert abs(d.anomalous.mean() - 49 / 1001) < 0.012
+    # the unseen view never fires here: the rate is the surprise view's, at most 49/1001 (less where the floor
+    # raised its cut), within the promise (U + 2)/1001
+    assert 0.02 <= det.promised_fpr <= 50 / 1001
+    assert abs(d.anomalous.mean() - (det.promised_fpr - 1 / 1001)) < 0.012
     assert ((d.p_values <= det.promised_fpr) == d.anomalous).all()
 
 

@@ -85,7 +85,8 @@ def shared_ranks(values: dict, alpha: float, floors: dict | None = None) -> tupl
     """``(k, U)``: the ranks every view gets and the calibration sequences beyond some cut with them.
 
     ``k`` is the largest (at least 1) for which at most ``places(alpha, n, V)`` calibration sequences lie
-    beyond some view's cut (its ``k``-th largest value, or its floor if higher)."""
+    beyond some view's ``k``-th largest value. Floors (a view's cut raised to a value known to be normal) are
+    then applied: they only lower ``U``, and never give the other views more ranks."""
     floors = floors or {}
     names = list(values)
     n = len(values[names[0]]) if names else 0
@@ -94,21 +95,23 @@ def shared_ranks(values: dict, alpha: float, floors: dict | None = None) -> tupl
     allowed = places(alpha, n, len(names))
     sorted_ = {k: np.sort(v) for k, v in values.items()}
 
-    def beyond(k: int) -> int:
+    def beyond(k: int, with_floors: bool) -> int:
         out = np.zeros(n, bool)
         for name in names:
-            cut = max(float(sorted_[name][n - k]), floors.get(name, -math.inf))
+            cut = float(sorted_[name][n - k])
+            if with_floors:
+                cut = max(cut, floors.get(name, -math.inf))
             out |= values[name] > cut
         return int(out.sum())
 
     lo, hi = 1, n  # beyond(k) grows with k and beyond(1) is 0: the largest k within the places, by bisection
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if beyond(mid) <= allowed:
+        if beyond(mid, False) <= allowed:
             lo = mid
         else:
             hi = mid - 1
-    return lo, beyond(lo)
+    return lo, beyond(lo, True)
 
 
 @dataclass
@@ -184,7 +187,13 @@ class Calibration:
         least as extreme in any view, ``(#{calibration sequences within the top r of some view} + V) /
         (n + 1)``, the rate the union of the views would promise with cuts just below it (at most 1). At
         most :attr:`promised_fpr` exactly when a view fires (floors aside)."""
-        parts = [self.at_least(k, v) for k, v in stats.items() if k in self.values]
+        parts = []
+        for name, v in stats.items():
+            if name in self.values:
+                r = self.at_least(name, v)
+                if name in self.floors:  # at or below a floor: never beyond the cut
+                    r = np.where(np.asarray(v, np.float64) <= self.floors[name], np.maximum(r, self.k), r)
+                parts.append(r)
         if not parts:
             return np.ones(len(next(iter(stats.values()))) if stats else 0)
         r = np.min(parts, axis=0)

@@ -322,8 +322,22 @@ class Detector:
                     for name, v in model.sequence_views([ids[i] for i in np.flatnonzero(mask)], loo).items():
                         own[name][mask] = v
             stats.update({name: np.maximum(v, 0.0) for name, v in own.items()})
+        values = {k: v[keep] for k, v in stats.items()}
+        cal = Calibration(values, self.target_fpr)
+        if crossfit and model.event_view and held and "surprise" in stats:
+            # The final model decides, the copies calibrate. The sessions the final model held out (it did not
+            # train on them) check it: the surprise cut is raised until no more of them lie beyond it than the
+            # calibration's share allows, so that a final model whose tail differs from its copies' (an
+            # unstable training) does not fire more often than they do.
+            from .score import score_sequences
+
+            own = np.sort(max_known_nll(score_sequences(model, held, topk=1)))
+            allowed = math.floor(len(own) * (cal.k - 1) / (cal.n + 1))
+            floor = float(own[len(own) - 1 - allowed])
+            if floor > cal.cut("surprise"):
+                cal = Calibration(values, self.target_fpr, {"surprise": floor})
         self.unit_ = "sequence"
-        self._set_calibration(Calibration({k: v[keep] for k, v in stats.items()}, self.target_fpr))
+        self._set_calibration(cal)
 
     def _loo_unseen(self, cal, ids, in_ref) -> np.ndarray:
         """Events never seen in training, of each calibration session: for one the model learned from,
