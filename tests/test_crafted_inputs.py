@@ -1,0 +1,129 @@
+"""Bad and crafted inputs found by an attacker pass (issue 17's standard): one clear message naming the
+file and line, exit 2, never a hang, a traceback or a silently empty result.
+
+- regular expressions that backtrack for ever (``--session``, the log format on a long line);
+- a parse that groups nothing (a time format or log format that fits no line);
+- float flags that are not finite;
+- crafted shards and parsed folders (read without unpickling anything);
+- a lock file whose text names a process that does not hold it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import pytest
+
+from conftest import run_cli
+from test_parse import FMT, hdfs_like, write
+
+from seqrnn.errors import InputError
+from seqrnn.parse import timelimit
+from seqrnn.parse.logformat import LogFormat
+
+
+@pytest.fixture
+def short_limit(monkeypatch):
+    monkeypatch.setattr(timelimit, "LIMIT", 0.3)  # a catastrophic match is stopped sooner
+
+
+# --- regular expressions that would not end ---------------------------------------------------------
+def test_catastrophic_session_regex_is_stopped_naming_it_and_the_line(capsys, tmp_path, short_limit):
+    log = write(tmp_path / "a.log", ["ok line", "a" * 27 + "!"])  # (a+)+$ on it: 2^27 steps unbounded
+    code, out, err = run_cli(capsys, "parse", log, "--session", "(a+)+$", "--out", tmp_path / "p", "--quiet")
+    assert code == 2
+    assert f"{log}:2: --session pattern '(a+)+$' took over 0.3 s on this line" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p" / "parse.json").exists()
+
+
+def test_a_long_line_that_does_not_fit_the_log_format_is_malformed_not_a_hang(capsys, tmp_path, short_limit):
+    lines = hdfs_like(2)
+    lines.insert(1, " ".join(["w"] * 150))  # five fields to place among 150 words: ~150^4 tries unbounded
+    log = write(tmp_path / "x.log", lines)
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+",
+                             "--out", tmp_path / "p")
+    assert code == 0, err
+    assert f"{log}:2: took over 0.3 s to match the log format (too long a line), skipped" in err
+    info = json.loads((tmp_path / "p" / "parse.json").read_text())
+    assert info["malformed"] == 1 and info["events"] == 7 and info["sessions"] == 2
+
+
+def test_the_fast_log_format_match_is_the_backtracking_one():
+    """The atomic form, tried first, gives the fields the backtracking regex gives whenever it matches."""
+    rng = random.Random(0)
+    specs = [FMT, r"<Date> <Time> \[<ADDR>\] <Content>", "<Level> [<Comp>] <Content>", "<A>: <B>: <Content>",
+             "<A><B> <Content>", "x <Content> y", "<Date>,<Time> - <Content>"]
+    alphabet = ["a", "b", " ", "  ", ":", ": ", "[", "]", ",", "-", "x", "y", "\t"]
+    checked = fitted = 0
+    for spec in specs:
+        f = LogFormat(spec)
+        for _ in range(400):
+            line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+            m = f.regex.match(line)
+            assert f.match(line) == (m.groupdict() if m else None), (spec, line)
+            checked += 1
+            fitted += m is not None
+    assert checked == 2800 and 200 < fitted < 2600  # both kinds of line were met
+    slow = LogFormat("<A> <B> <Content>")  # the fast form's first space run takes both spaces: it refuses
+    assert slow.fast.match("a  b") is None and slow.match("a  b") == {"A": "a", "B": "", "Content": "b"}
+
+
+def test_a_field_without_its_closing_bracket_is_refused():
+    for spec in ("<Date> <Time> <Level> <Component: <Content>", "<Date> <Content> <Time", "<Date> Time> <Content>"):
+        with pytest.raises(InputError, match="a field without its closing '>' or opening '<'"):
+            LogFormat(spec)
+    assert LogFormat("<Date> -> <Content>").match("d -> m")["Content"] == "m"  # an arrow is text
+
+
+# --- a parse that groups nothing --------------------------------------------------------------------
+def test_a_parse_that_fits_or_groups_no_line_says_why_and_exits_2(capsys, tmp_path):
+    log = write(tmp_path / "x.log", hdfs_like(3))
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--window", "60", "--time-format",
+                             "%Y-%m-%d %H:%M:%S", "--out", tmp_path / "t", "--quiet")
+    assert code == 2
+    assert (f"{log}:1: no line joined a session (of 10 lines parsed); the first: its time '081109 203600' "
+            "(fields Date Time) does not fit the time format '%Y-%m-%d %H:%M:%S': '081109 203600 143 INFO") in err
+    assert not (tmp_path / "t" / "parse.json").exists()
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", "xyz <Content>", "--out", tmp_path / "f",
+                             "--quiet")
+    assert code == 2 and f"{log}:1: no line fits the log format 'xyz <Content>' (10 of 10 lines tried" in err
+    assert "the first: does not fit the log format: '081109 203600 143 INFO" in err
+    code, out, err = run_cli(capsys, "parse", log, "--session", r"nomatch\d", "--out", tmp_path / "s", "--quiet")
+    assert code == 2 and f"{log}:1: no line joined a session" in err
+    assert "no match of the session pattern 'nomatch\\\\d'" in err
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", "<Date> <Content> <Time", "--out",
+                             tmp_path / "u", "--quiet")
+    assert code == 2 and "has '<Time', a field without its closing '>'" in err
+
+
+def test_a_parse_where_some_lines_join_no_session_counts_them_in_the_summary(capsys, tmp_path):
+    lines = hdfs_like(4)
+    lines[5:] = [line.replace("081109", "2008-11-09", 1) for line in lines[5:]]
+    log = write(tmp_path / "x.log", lines)
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--window", "60", "--time-format",
+                             "%y%m%d %H%M%S", "--out", tmp_path / "p")
+    assert code == 0, err
+    assert f"(8 lines in none, the first {log}:6: its time '2008-11-09 203801'" in err
+    info = json.loads((tmp_path / "p" / "parse.json").read_text())
+    assert info["ungrouped"] == 8 and info["sessions"] == 3 and info["events"] == 13
+
+
+# --- float flags ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "0"])
+def test_watch_refuses_an_idle_time_that_is_not_a_finite_positive_number(capsys, tmp_path, value):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(capsys, "watch", tmp_path / "m", "-", f"--idle={value}")
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert f"argument --idle: must be a finite number of seconds above 0, not {value}" in err
+
+
+def test_watcher_refuses_an_idle_time_that_is_not_finite():
+    from seqrnn.watch import Watcher
+
+    for idle in (float("nan"), float("inf"), 0):
+        with pytest.raises(InputError, match=re.escape(f"idle must be a finite number of seconds above 0, not {idle}")):
+            Watcher(None, None, idle=idle)
