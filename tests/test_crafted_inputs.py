@@ -127,3 +127,83 @@ def test_watcher_refuses_an_idle_time_that_is_not_finite():
     for idle in (float("nan"), float("inf"), 0):
         with pytest.raises(InputError, match=re.escape(f"idle must be a finite number of seconds above 0, not {idle}")):
             Watcher(None, None, idle=idle)
+
+
+# --- crafted shards -----------------------------------------------------------------------------------
+def _shards(tmp_path, capsys):
+    from conftest import write_toy_sessions
+
+    data = write_toy_sessions(tmp_path / "t.txt", n=200)
+    assert run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--shard-events", "300", "--quiet")[0] == 0
+    return tmp_path / "sh"
+
+
+def _crafted(src, dst, array=None, change=None, meta=None, **save):
+    import shutil
+
+    import numpy as np
+
+    shutil.copytree(src, dst)
+    if array is not None:
+        path = dst / f"train-00001.{array}.npy"
+        np.save(path, change(np.load(path)), **save)
+    if meta is not None:
+        m = json.loads((dst / "shards.json").read_text())
+        meta(m)
+        (dst / "shards.json").write_text(json.dumps(m))
+    return dst
+
+
+def _at(a, i, v):
+    a = a.copy()
+    a[i] = v
+    return a
+
+
+SHARD_CASES = {  # name: (what to craft, the message)
+    "token out of range": (dict(array="tokens", change=lambda t: _at(t, 7, 99)),
+                           "train-00001.tokens.npy: token id 99 at position 7 is outside the 5 tokens"),
+    "negative token": (dict(array="tokens", change=lambda t: _at(t, 3, -3)),
+                       "train-00001.tokens.npy: token id -3 at position 3 is outside"),
+    "float tokens": (dict(array="tokens", change=lambda t: t + 0.5),
+                     "train-00001.tokens.npy: holds float64 values of shape"),
+    "offsets going down": (dict(array="offsets", change=lambda o: _at(o, 4, o[3] - 1)),
+                           "train-00001.offsets.npy: offset 4 ("),
+    "negative offset": (dict(array="offsets", change=lambda o: _at(o, 2, -5)),
+                        "train-00001.offsets.npy: offset 2 (-5) is below the one before it"),
+    "offset past the end": (dict(array="offsets", change=lambda o: _at(o, -1, o[-1] + 50)),
+                            "train-00001.offsets.npy: the last offset is"),
+    "unsigned offsets going down": (dict(array="offsets", change=lambda o: _at(o, 4, o[3] - 1).astype("uint64")),
+                                    "train-00001.offsets.npy: offset 4 ("),
+    "pickled offsets": (dict(array="offsets", change=lambda o: o.astype(object), allow_pickle=True),
+                        "train-00001.offsets.npy: holds Python objects (pickled data), not numbers: refused unread"),
+    "flags of another length": (dict(array="complete", change=lambda c: c[:-3]),
+                                "train-00001.complete.npy: holds 54 values where shards.json says 57"),
+    "counts of another length": (dict(meta=lambda m: m.__setitem__("counts", m["counts"][:-2])),
+                                 "shards.json: bad counts (a count for each token)"),
+    "a shard name that is a path": (dict(meta=lambda m: m["shards"]["train"][0].__setitem__("name", "../../x")),
+                                    "shards.json: bad shard entry {'name': '../../x'"),
+    "totals that lie": (dict(meta=lambda m: m["shards"]["train"][0].__setitem__("sequences", 3)),
+                        "shards.json: bad sequences of train"),
+}
+
+
+def test_crafted_shards_are_refused_naming_the_file_without_unpickling(tmp_path, capsys, monkeypatch):
+    import pickle
+
+    from seqrnn.data.shards import ShardSet
+
+    sh = _shards(tmp_path, capsys)
+    assert [len(s.arrays()[1]) for s in ShardSet(sh).parts["train"]][:2] == [56, 58]  # what the cases change
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("unpickled"))
+    for name, (craft, message) in SHARD_CASES.items():
+        bad = _crafted(sh, tmp_path / name.replace(" ", "_"), **craft)
+        with pytest.raises(InputError) as exc:
+            for shard in ShardSet(bad).parts["train"]:
+                shard.arrays()
+        assert message in str(exc.value), (name, str(exc.value))
+    code, out, err = run_cli(capsys, "train", tmp_path / "token_out_of_range", "-m", tmp_path / "m", "--hidden", "8",
+                             "--layers", "1", "--embedding-dim", "4", "--epochs", "1", "--threads", "1", "-q")
+    assert code == 2 and "token id 99 at position 7 is outside the 5 tokens of shards.json" in err
+    assert len(err.strip().splitlines()) == 1
