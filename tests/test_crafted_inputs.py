@@ -207,3 +207,66 @@ def test_crafted_shards_are_refused_naming_the_file_without_unpickling(tmp_path,
                              "--layers", "1", "--embedding-dim", "4", "--epochs", "1", "--threads", "1", "-q")
     assert code == 2 and "token id 99 at position 7 is outside the 5 tokens of shards.json" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --- crafted parsed folders -------------------------------------------------------------------------
+def _edit_line(i, value):
+    def edit(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        lines[i] = value
+        return b"\n".join(lines)
+    return edit
+
+
+FOLDER_CASES = {  # name: (file, change of its bytes, the message)
+    "huge row": ("sessions.index", _edit_line(2, b"blk_x,1 2 99999999999999999999999999"),
+                 "sessions.index:3: row 99999999999999999999999999 is out of range"),
+    "rows not in log order": ("sessions.index", _edit_line(2, b"blk_x,3 2"),
+                              "sessions.index:3: rows must increase"),
+    "bytes in parameters": ("parameters", lambda b: b[:40] + b"\xff\xfe\x87" + b[40:],
+                            "parameters:1: not UTF-8 text"),
+    "bytes in the index": ("sessions.index", lambda b: b[:10] + b"\xc3\x28" + b[10:],
+                           "sessions.index:1: not UTF-8 text"),
+    "a field too long for csv": ("sessions.index", lambda b: b + b'"' + b"x" * 200_000 + b'",1\n',
+                                 "sessions.index:49: not a CSV row"),
+    "negative line number": ("lines.csv", _edit_line(3, b"0,-5"), "lines.csv:4: line number '-5' is not a whole number"),
+    "line number 0": ("lines.csv", _edit_line(3, b"0,0"), "lines.csv:4: line number 0 is out of range"),
+    "huge line number": ("lines.csv", _edit_line(3, b"0,99999999999999999999999"),
+                         "lines.csv:4: line number 99999999999999999999999 is out of range"),
+    "file index past the list": ("lines.csv", _edit_line(3, b"1,4"), "lines.csv:4: file index 1 out of range"),
+    "event id that is a word": ("events", _edit_line(3, b"abc"), "events:4: event id 'abc' is not a whole number"),
+    "template id that is a word": ("templates.csv", _edit_line(1, b"x,Receiving block <*>,12"),
+                                   "templates.csv:2: template id 'x' is not a whole number"),
+    "template count that is a word": ("templates.csv", _edit_line(1, b"1,Receiving block <*>,many"),
+                                      "templates.csv:2: count 'many' is not a whole number"),
+    "template id twice": ("templates.csv", _edit_line(2, b"1,other,3"), "templates.csv:3: template id 1 given twice"),
+    "grouping of another shape": ("parse.json", lambda b: b.replace(b'"by": "id"', b'"by": "time"'),
+                                  "parse.json: bad grouping: a grouping by time with a missing or wrong window"),
+}
+
+
+def test_crafted_parsed_folders_are_refused_naming_file_and_line(capsys, tmp_path):
+    import shutil
+
+    from seqrnn.parse.explain import Explainer
+    from seqrnn.parse.folder import read_parsed
+
+    lines = []
+    for rep in range(12):
+        lines.extend(hdfs_like(4, base=10 * rep))
+    write(tmp_path / "x.log", lines)
+    assert run_cli(capsys, "parse", tmp_path / "x.log", "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+                   tmp_path / "p", "--quiet")[0] == 0
+    assert len(read_parsed(str(tmp_path / "p"))) == 48 and Explainer(str(tmp_path / "p")).parameters
+    for name, (file, change, message) in FOLDER_CASES.items():
+        bad = tmp_path / name.replace(" ", "_")
+        shutil.copytree(tmp_path / "p", bad)
+        (bad / file).write_bytes(change((bad / file).read_bytes()))
+        with pytest.raises(InputError) as exc:
+            read_parsed(str(bad))
+            Explainer(str(bad))
+        assert f"{bad}/{message}" in str(exc.value), (name, str(exc.value))
+    assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "bytes_in_parameters", "--explain")
+    assert code == 2 and err.strip() == (f"seqrnn detect: error: {tmp_path / 'bytes_in_parameters'}/parameters:1: "
+                                         "not UTF-8 text (not written by seqrnn parse)")
