@@ -270,3 +270,33 @@ def test_crafted_parsed_folders_are_refused_naming_file_and_line(capsys, tmp_pat
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "bytes_in_parameters", "--explain")
     assert code == 2 and err.strip() == (f"seqrnn detect: error: {tmp_path / 'bytes_in_parameters'}/parameters:1: "
                                          "not UTF-8 text (not written by seqrnn parse)")
+
+
+# --- a lock file whose text is stale ------------------------------------------------------------------
+@pytest.mark.parametrize("text", [{"pid": 999_999_999, "command": "seqrnn train", "since": "2026-01-01 00:00:00"},
+                                  {"pid": 1, "host": "another-machine", "command": "seqrnn train",
+                                   "since": "2026-01-01 00:00:00"}])
+def test_a_lock_file_copied_over_a_held_one_is_named_stale_and_the_real_holder_given(capsys, tmp_path, toy_sessions,
+                                                                                     text):
+    import os
+
+    from test_lifecycle import hold_lock, train
+
+    d = tmp_path / "m"
+    proc = hold_lock(d)
+    try:
+        with open(d / ".lock", "r+", encoding="utf-8") as fh:  # cp from another run: same file, new text
+            fh.truncate(0)
+            fh.write(json.dumps(text))
+        code, out, err = train(capsys, toy_sessions, d, "--epochs", "1")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 2
+    assert f"is being written by process {proc.pid} (its lock file names process {text['pid']}" in err
+    why = "on host another-machine, another machine" if "host" in text else "which is not running on this machine"
+    assert why in err and "a stale text, copied with the directory?" in err
+    assert f"remove {d / '.lock'} only once no process holds it" in err
+    assert train(capsys, toy_sessions, d, "--epochs", "1")[0] == 0  # the holder gone, the lock is free
+    written = json.loads((d / ".lock").read_text())
+    assert written["pid"] == os.getpid() and written["host"] and written["start"]
