@@ -97,6 +97,12 @@ def test_a_parse_that_fits_or_groups_no_line_says_why_and_exits_2(capsys, tmp_pa
     code, out, err = run_cli(capsys, "parse", log, "--log-format", "<Date> <Content> <Time", "--out",
                              tmp_path / "u", "--quiet")
     assert code == 2 and "has '<Time', a field without its closing '>'" in err
+    blank = write(tmp_path / "blank.log", ["", "  ", ""])
+    code, out, err = run_cli(capsys, "parse", blank, "--out", tmp_path / "b", "--quiet")
+    assert code == 2 and f"{blank}: nothing to parse: the input is empty or holds only blank lines" in err
+    gaps = write(tmp_path / "gaps.log", ["x 1", "", "y 2"])  # blank lines are no events, whatever the format
+    assert run_cli(capsys, "parse", gaps, "--out", tmp_path / "g", "--quiet")[0] == 0
+    assert (tmp_path / "g" / "lines.csv").read_text().split() == ["file,line", "0,1", "0,3"]
 
 
 def test_a_parse_where_some_lines_join_no_session_counts_them_in_the_summary(capsys, tmp_path):

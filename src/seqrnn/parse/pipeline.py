@@ -79,14 +79,14 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                 n_lines += 1
                 if progress is not None and n_lines % PROGRESS_EVERY == 0:
                     progress(n_lines, time.perf_counter() - start)
+                if text is not None and not text.strip():
+                    continue  # a blank line is not an event, nor an error
                 why = None
                 try:
                     fields = None if text is None else fmt.match(text)
                 except RegexTimeout as exc:
                     fields, why = None, f"took over {exc.seconds:g} s to match the log format (too long a line)"
                 if fields is None:
-                    if text is not None and not text.strip():
-                        continue  # a blank line is not an event, nor an error
                     why = why or ("not UTF-8 text" if text is None else "does not fit the log format")
                     n_bad += 1
                     if first_bad is None:
@@ -120,7 +120,7 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
         lines_fh.close()
         params_fh.close()
         bad_fh.close()
-    nothing(out, parser, grouper, clusters, sessions, n_lines, n_bad, first_bad, first_ungrouped)
+    nothing(files, out, parser, grouper, clusters, sessions, n_lines, n_bad, first_bad, first_ungrouped)
     # Templates may have merged since a line was read (see Miner): every id through its event.
     ids = [str(miner.event(c)) for c in clusters]
     atomic_write_text(os.path.join(out, "events"), "".join(i + "\n" for i in ids))
@@ -166,7 +166,7 @@ def too_slow(exc: RegexTimeout, parser: Parser, grouper, name: str, number: int)
                       "write it without nested or overlapping repeats", name, number, params=exc.what)
 
 
-def nothing(out, parser, grouper, clusters, sessions, n_lines, n_bad, first_bad, first_ungrouped) -> None:
+def nothing(files, out, parser, grouper, clusters, sessions, n_lines, n_bad, first_bad, first_ungrouped) -> None:
     """Refuse a parse that gives nothing (no line fits the log format, or no line joins a session),
     naming the first line that failed and why, before the folder is written as a parsed folder."""
     if clusters and (grouper is None or sessions):
@@ -181,7 +181,9 @@ def nothing(out, parser, grouper, clusters, sessions, n_lines, n_bad, first_bad,
                          f"listed in {os.path.join(out, 'malformed.csv')}); the first: {why}: {quoted(text)}",
                          name, number)
     if not clusters:
-        raise InputError("no lines to parse (the input holds only blank lines)", out)
+        names = ["<stdin>" if f == "-" else f for f in files]
+        raise InputError("nothing to parse: the input is empty or holds only blank lines",
+                         names[0] if len(names) == 1 else ", ".join(names)[:300])
     name, number, text, why = first_ungrouped
     raise InputError(f"no line joined a session (of {len(clusters):,} lines parsed); the first: {why}: "
                      f"{quoted(text)}", name, number)
