@@ -89,10 +89,10 @@ def watchdog(limit: float | None = None):
     previous = signal.signal(signal.SIGALRM, _look)
     signal.siginterrupt(signal.SIGALRM, False)  # system calls (in C libraries too) restart after a tick
     s.active, s.limit, s.seen, s.waited = True, limit, -1, 0.0
-    signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
+    before = signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.setitimer(signal.ITIMER_REAL, *before)  # (a timer of the caller's, if any, goes on)
         signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
         s.active = False
