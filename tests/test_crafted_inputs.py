@@ -306,3 +306,24 @@ def test_a_lock_file_copied_over_a_held_one_is_named_stale_and_the_real_holder_g
     assert train(capsys, toy_sessions, d, "--epochs", "1")[0] == 0  # the holder gone, the lock is free
     written = json.loads((d / ".lock").read_text())
     assert written["pid"] == os.getpid() and written["host"] and written["start"]
+
+
+def test_watch_stops_a_catastrophic_session_regex_naming_it_and_counts_a_slow_line_as_malformed(capsys, tmp_path,
+                                                                                             short_limit):
+    from test_watch import _trained
+
+    from seqrnn.detect import Detector
+    from seqrnn.parse.grouping import IdGrouper
+    from seqrnn.parse.parser import Parser
+    from seqrnn.watch import Watcher
+
+    model = _trained(capsys, tmp_path)
+    bad = []
+    w = Watcher(Detector.load(str(model)), Parser.load(str(model / "parser" / "parser.json")),
+                IdGrouper(r"(a+)+$|blk_-?\d+"), on_malformed=lambda *a: bad.append(a))
+    with timelimit.watchdog():
+        w.feed(1, hdfs_like(1)[0], "x.log")
+        w.feed(2, " ".join(["w"] * 150), "x.log")
+        assert bad == [("x.log", 2, "took over 0.3 s to match the log format (too long a line)")]
+        with pytest.raises(InputError, match=re.escape("x.log:3: session pattern '(a+)+$|blk_-?\\\\d+' took over 0.3 s")):
+            w.feed(3, "081109 203600 143 INFO dfs.DataNode: block blk_1 " + "a" * 27 + "!", "x.log")
