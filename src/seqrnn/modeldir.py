@@ -97,7 +97,8 @@ def _holder_text(model_dir: str) -> str:
         return named
     real = (f"process {', '.join(map(str, sorted(holders)))}" if holders
             else "a process (find it with: fuser -v " + path + ")")
-    what = f"its lock file {stale}: a stale text, copied with the directory?" if stale else "its lock file names no process"
+    what = (f"its lock file {stale}: a stale text, copied with the directory?" if stale
+            else "its lock file names no process")
     return (f"{real} ({what}; the lock is held all the same: wait for that process to end, or stop it; "
             f"remove {path} only once no process holds it)")
 

@@ -39,7 +39,6 @@ def run(args) -> int:
     import os
 
     from ..detect import Detector
-    from ..errors import InputError
     from ..parse.folder import read_info
     from ..parse.grouping import IdGrouper
     from ..parse.parser import Parser

@@ -110,7 +110,8 @@ class TimeGrouper:
 
     def miss(self, line: str, fields: dict) -> str:
         text = " ".join(fields[f] for f in self.time_fields)
-        return f"its time {text!r} (fields {' '.join(self.time_fields)}) does not fit the time format {self.time_format!r}"
+        return (f"its time {text!r} (fields {' '.join(self.time_fields)}) does not fit the time format "
+                f"{self.time_format!r}")
 
 
 def grouper(session: str | None = None, session_field: str | None = None, session_lines: int | None = None,
