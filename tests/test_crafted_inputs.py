@@ -329,3 +329,18 @@ def test_watch_stops_a_catastrophic_session_regex_naming_it_and_counts_a_slow_li
         message = "x.log:3: session pattern '(a+)+$|blk_-?\\\\d+' took over 0.3 s"
         with pytest.raises(InputError, match=re.escape(message)):
             w.feed(3, "081109 203600 143 INFO dfs.DataNode: block blk_1 " + "a" * 27 + "!", "x.log")
+
+
+def test_a_template_file_in_parses_layout_is_checked_and_a_bad_csv_field_is_one_error(tmp_path):
+    from seqrnn.report import load_templates
+
+    good = write(tmp_path / "good.csv", ["id,template,count", "1,Receiving block <*>,3", '2,"a, b",1'])
+    assert load_templates(str(good)) == {"1": "Receiving block <*>", "2": "a, b"}
+    words = write(tmp_path / "words.csv", ["id,template,count", "abc,foo,1"])
+    with pytest.raises(InputError, match=re.escape(f"{words}:2: template id 'abc' is not a whole number")):
+        load_templates(str(words))
+    huge = write(tmp_path / "huge.csv", ["EventId,EventTemplate", 'E1,"' + "x" * 200_000 + '"'])
+    with pytest.raises(InputError, match=re.escape(f"{huge}: not a template file (CSV: field larger than")):
+        load_templates(str(huge))
+    loghub = write(tmp_path / "loghub.csv", ["EventId,EventTemplate", "E1,Receiving <*>"])
+    assert load_templates(str(loghub)) == {"E1": "Receiving <*>"}  # other ids stay as they are

@@ -184,7 +184,11 @@ def read_parameters(folder: str) -> list[list[str]]:
 
 def read_templates(folder: str) -> dict[str, str]:
     """Event id -> template text."""
-    path = os.path.join(folder, "templates.csv")
+    return read_templates_file(os.path.join(folder, "templates.csv"))
+
+
+def read_templates_file(path: str) -> dict[str, str]:
+    """Event id -> template text, from a ``templates.csv`` that parse wrote (checked row by row)."""
     out = {}
     for number, row in _rows(path):
         if number == 1:
