@@ -2,7 +2,10 @@
 
 A writer (``seqrnn train``, ``model.save``, ``detector.save``) holds an
 exclusive lock on ``.lock`` in the directory (``flock``: the kernel drops it
-when the holder dies, so a lock is never stale) and, before it changes any
+when the holder dies, so a lock is never stale; the file's text, the holder's
+process, host, boot and start time, only describes it, and a text that does
+not describe the holder, copied in with the directory, is called stale when
+a second writer is refused) and, before it changes any
 file, writes ``status.json`` saying what it is doing::
 
     {"state": "training", "pid": 1234, ...}   # training, or stopped by kill -9
@@ -31,6 +34,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import stat
 import sys
 import threading
@@ -65,13 +69,91 @@ def _key(model_dir: str) -> str:
 
 
 def _holder_text(model_dir: str) -> str:
+    """Who holds the lock of ``model_dir`` (it is held), as the lock file says when that is true.
+
+    The lock file's text is what its writer wrote; a file copied in with the directory (from another
+    machine, or over the lock file of a writer running now) names a process that does not hold the
+    lock. The text is trusted only when the process it names is alive on this machine (same host,
+    same boot, same start time) and, where the kernel's lock table can be read, holds this lock."""
+    path = os.path.join(model_dir, LOCK)
     try:
-        with open(os.path.join(model_dir, LOCK), encoding="utf-8", errors="replace") as fh:
-            info = json.loads(fh.read() or "{}")
-        return f"process {int(info['pid'])}" + (f" ({info['command']}, since {info['since']})"
-                                                if info.get("command") else "")
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            info = json.loads(fh.read(1 << 16) or "{}")
+        pid = int(info["pid"])
+        named = f"process {pid}" + (f" ({info['command']}, since {info['since']})" if info.get("command") else "")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        info, pid, named = {}, None, None
+    holders = _lock_holders(path)  # None: the kernel's table cannot be read
+    stale = None
+    if pid is not None:
+        host = info.get("host")
+        if host is not None and host != _HOST:
+            stale = f"names {named} on host {host}, another machine"
+        elif not _alive(pid, info):
+            stale = f"names {named}, which is not running on this machine"
+        elif holders is not None and holders and pid not in holders:
+            stale = f"names {named}, which does not hold the lock"
+    if stale is None and named is not None:
+        return named
+    real = (f"process {', '.join(map(str, sorted(holders)))}" if holders
+            else "a process (find it with: fuser -v " + path + ")")
+    what = (f"its lock file {stale}: a stale text, copied with the directory?" if stale
+            else "its lock file names no process")
+    return (f"{real} ({what}; the lock is held all the same: wait for that process to end, or stop it; "
+            f"remove {path} only once no process holds it)")
+
+
+_HOST = socket.gethostname()
+
+
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, info: dict) -> bool:
+    """Whether the lock file's ``pid`` is the live process that wrote it (same boot and start time where
+    the file records them)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (no permission: it exists)
+        pass
+    if info.get("boot") is not None and info["boot"] != _boot_id():
+        return False
+    return info.get("start") is None or info["start"] == _start_time(pid)
+
+
+def _lock_holders(path: str) -> set[int] | None:
+    """The processes holding a lock on the file ``path``, from the kernel's table (/proc/locks), or None."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            table = fh.read(1 << 22)
+    except OSError:
+        return None
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    holders = set()
+    for row in table.splitlines():
+        fields = row.split()
+        if "->" not in fields and len(fields) >= 6 and fields[5] == where and fields[4].isdigit():
+            holders.add(int(fields[4]))
+    return holders
 
 
 def holder(model_dir: str) -> str | None:
@@ -161,7 +243,8 @@ def _acquire(model_dir: str, param: str) -> _Session:
         if same:
             break
         os.close(fd)
-    info = {"pid": os.getpid(), "command": _command(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    info = {"pid": os.getpid(), "host": _HOST, "boot": _boot_id(), "start": _start_time(os.getpid()),
+            "command": _command(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(info).encode(), 0)
     _clean_temporaries(model_dir)
@@ -212,7 +295,7 @@ def begin(model_dir: str | None, state: str = "training") -> None:
     session = _held.get(_key(model_dir))
     if session is not None:
         session.begun, session.finished, session.stopped = True, False, False
-    _write_status(model_dir, {"state": state, "pid": os.getpid(), "command": _command(),
+    _write_status(model_dir, {"state": state, "pid": os.getpid(), "host": _HOST, "command": _command(),
                               "since": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
@@ -317,8 +400,9 @@ def _refuse_unfinished(model_dir: str, status: dict, need: str) -> None:
         raise ModelFileError(f"its training did not finish ({status.get('reason', 'stopped')}): continue it with "
                              f"{resume}, or train again", model_dir)
     if state == "training":
-        raise ModelFileError(f"its training did not finish (process {status.get('pid')} ended without finishing: "
-                             f"killed?): continue it with {resume}, or train again", model_dir)
+        where = f" on host {status['host']}" if status.get("host") not in (None, _HOST) else ""
+        raise ModelFileError(f"its training did not finish (process {status.get('pid')}{where} ended without "
+                             f"finishing: killed?): continue it with {resume}, or train again", model_dir)
     raise ModelFileError(f"a write that did not finish ({state}, process {status.get('pid')}): write it again "
                          f"(for a training: {resume})", model_dir)
 

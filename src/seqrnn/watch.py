@@ -12,12 +12,15 @@ with the model's state carried per session; one JSON alert per anomalous event o
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from datetime import datetime, timezone
 
 from .data.formats import Sequence
 from .errors import InputError
+from .parse.pipeline import too_slow
+from .parse.timelimit import RegexTimeout, watchdog
 from .report import finding_dict, token_name
 from .report.findings import END, END_TEMPLATE
 from .score import event_scores
@@ -40,6 +43,8 @@ class Watcher:
 
     def __init__(self, detector, parser, grouper=None, *, idle: float = 60.0, k: int | None = None,
                  explain: bool = True, on_malformed=None):
+        if not (isinstance(idle, (int, float)) and math.isfinite(idle) and idle > 0):
+            raise InputError(f"idle must be a finite number of seconds above 0, not {idle}", params="idle")
         model = detector.model
         if grouper is None and model.format_ == "sessions":
             raise InputError("the model was trained on sessions: watch needs a grouping (the parsed folder's, "
@@ -64,11 +69,17 @@ class Watcher:
         if not text.strip():
             return []
         before = self.parser.miner.drain.clusters_counter
-        parsed = self.parser.parse(text)
+        why = "does not fit the log format"
+        try:
+            parsed = self.parser.parse(text)
+        except RegexTimeout as exc:
+            if exc.what != "log_format":
+                raise too_slow(exc, self.parser, self.grouper, source, number) from None
+            parsed, why = None, f"took over {exc.seconds:g} s to match the log format (too long a line)"
         if parsed is None:
             self.malformed += 1
             if self.on_malformed is not None:
-                self.on_malformed(source, number, "does not fit the log format")
+                self.on_malformed(source, number, why)
             return []
         token = str(parsed.event)
         location = f"{source}:{number}"
@@ -81,7 +92,10 @@ class Watcher:
         if self.grouper is None:
             keys = [None]
         else:
-            keys = self.grouper.keys(text, parsed.fields, self.row)
+            try:
+                keys = self.grouper.keys(text, parsed.fields, self.row)
+            except RegexTimeout as exc:
+                raise too_slow(exc, self.parser, self.grouper, source, number) from None
         self.row += 1
         for key in keys:
             s = self.stream if key is None else self.sessions.get(key)
@@ -202,16 +216,17 @@ def watch(watcher: Watcher, path: str, out, *, poll: float = 0.1, from_end: bool
             out.flush()
 
     try:
-        for item in tailer.lines(idle=True):
-            if item is not None:
-                t0 = time.perf_counter()
-                emit(watcher.feed(item[0], item[1], tailer.name))
-                busy += time.perf_counter() - t0
-            if time.monotonic() - last_tick >= min(1.0, watcher.idle):
-                emit(watcher.tick())
-                last_tick = time.monotonic()
-            if stop is not None and stop():
-                break
+        with watchdog():  # a regex that backtracks for ever on a line is stopped (seqrnn.parse.timelimit)
+            for item in tailer.lines(idle=True):
+                if item is not None:
+                    t0 = time.perf_counter()
+                    emit(watcher.feed(item[0], item[1], tailer.name))
+                    busy += time.perf_counter() - t0
+                if time.monotonic() - last_tick >= min(1.0, watcher.idle):
+                    emit(watcher.tick())
+                    last_tick = time.monotonic()
+                if stop is not None and stop():
+                    break
     finally:
         emit(watcher.close_all())
     seconds = time.perf_counter() - start

@@ -16,6 +16,17 @@ FORMATS = ("sessions", "stream", "text")
 MAX_LENGTH = 100_000  # seqrnn.data.formats.DEFAULT_MAX_LENGTH (that module loads numpy)
 
 
+# --- numbers -----------------------------------------------------------------------------------
+def seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above zero (``nan``, ``inf``, ``0``, ``-1`` refused)."""
+    import math
+
+    value = float(text)  # a ValueError: argparse says "invalid seconds value"
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, not {text}")
+    return value
+
+
 # --- reading sequences ------------------------------------------------------------------------
 def add_reading(p: argparse.ArgumentParser, default_format: str | None = None) -> None:
     """How input paths are read: ``--format``, ``--separate-files``, ``--tokens``, ``--max-length``

@@ -117,6 +117,8 @@ def run(args) -> int:
     elif not args.quiet:
         more = f" ({summary['malformed'] - 5:,} more in malformed.csv)" if summary["malformed"] > 5 else ""
         sessions = f", {summary['sessions']:,} sessions" if summary["sessions"] is not None else ""
+        if summary.get("ungrouped"):
+            sessions += f" ({summary['ungrouped']:,} lines in none, the first {summary['first_ungrouped']})"
         print(f"{args.out}: {summary['events']:,} events of {summary['lines']:,} lines, {summary['templates']:,} "
               f"templates{sessions}; {summary['malformed']:,} malformed{more}; "
               f"{summary['lines_per_second'] or 0:,} lines/s", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .args import add_decision_options, add_output, decision_options, open_output
+from .args import add_decision_options, add_output, decision_options, open_output, seconds
 
 
 def add_parser(sub) -> None:
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                         "(default: the copy train kept in MODEL/parser)")
     p.add_argument("--log-format", metavar="FORMAT", help="override the parsed folder's log format")
     p.add_argument("--session", metavar="REGEX", help="override the grouping: session ids found in the line")
-    p.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--idle", type=seconds, default=60.0, metavar="SECONDS",
                    help="close and judge a session after this long without a line (default %(default)s)")
     p.add_argument("--from-end", action="store_true", help="skip what the file holds already (like tail -f)")
     p.add_argument("--explain", action="store_true",
@@ -39,14 +39,11 @@ def run(args) -> int:
     import os
 
     from ..detect import Detector
-    from ..errors import InputError
     from ..parse.folder import read_info
     from ..parse.grouping import IdGrouper
     from ..parse.parser import Parser
     from ..watch import Watcher, grouper_from, parser_folder, watch
 
-    if args.idle <= 0:
-        raise InputError("idle must be > 0", params="idle")
     folder = parser_folder(args.model_dir, args.parsed)
     info = read_info(folder)
     parser = Parser.load(os.path.join(folder, "parser.json"), args.log_format or info.get("log_format"))

@@ -11,6 +11,13 @@ read (each session with probability ``validation_split``, seeded; the last
 ``validation_split`` of each stream piece) and written to shards of its
 own, so the vocabulary counts the training part only.
 
+A folder is checked as it is read, never trusted: ``shards.json`` field by
+field (:func:`check_meta`), each shard's ``.npy`` headers before it is
+loaded (an array of Python objects is refused unread: nothing is ever
+unpickled) and its contents once (:func:`check_arrays`: offsets from 0 up
+to the last token, token ids within the vocabulary); anything else is an
+:class:`~seqrnn.errors.InputError` naming the file.
+
 Training reads the shards in a new random order every epoch, one at a time
 (:class:`ShardBatches`), memory-mapped and let go after use: memory holds
 one shard's batches, whatever the size of the corpus. Within a shard the
@@ -28,7 +35,8 @@ one process has more than another: make many shards per process).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -154,12 +162,126 @@ class Shard:
     name: str
     sequences: int
     events: int
+    vocabulary: int = 0  # distinct tokens of the folder: every token id is below it
+    checked: bool = field(default=False, repr=False, compare=False)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Tokens, offsets and finished flags, memory-mapped (read as they are touched)."""
+        """Tokens, offsets and finished flags, memory-mapped (read as they are touched); checked the
+        first time (:func:`check_arrays`): a shard that is not what ``shards.json`` says is refused."""
         base = os.path.join(self.folder, self.name)
-        return (np.load(f"{base}.tokens.npy", mmap_mode="r"), np.load(f"{base}.offsets.npy"),
-                np.load(f"{base}.complete.npy"))
+        paths = [f"{base}.{suffix}.npy" for suffix in ("tokens", "offsets", "complete")]
+        if not self.checked:
+            for path, kinds, length in zip(paths, ("iu", "iu", "b"),
+                                           (self.events, self.sequences + 1, self.sequences)):
+                _check_header(path, kinds, length)
+        try:
+            arrays = (np.load(paths[0], mmap_mode="r", allow_pickle=False), np.load(paths[1], allow_pickle=False),
+                      np.load(paths[2], allow_pickle=False))
+        except (ValueError, OSError, EOFError) as exc:  # (changed since it was checked)
+            raise InputError(f"cannot read this shard: {exc}", base) from None
+        if not self.checked:
+            check_arrays(base, *arrays, self.vocabulary)
+            self.checked = True
+        return arrays
+
+
+def _check_header(path: str, kinds: str, length: int) -> None:
+    """Refuse a ``.npy`` file that is not a 1-D array of ``length`` values of a dtype of ``kinds`` (numpy's
+    kind letters), read from its header alone: an array of Python objects is never loaded (no unpickling)."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as fh:
+            version = fmt.read_magic(fh)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f".npy format version {version}")
+            shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
+            data_at = fh.tell()
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        raise InputError("missing: the shards folder is incomplete (encode it again)", path) from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"not an array written by seqrnn encode ({exc})", path) from None
+    if dtype.hasobject:
+        raise InputError("holds Python objects (pickled data), not numbers: refused unread", path)
+    if dtype.kind not in kinds or len(shape) != 1:
+        raise InputError(f"holds {dtype} values of shape {shape}, not a list of "
+                         f"{'integers' if kinds == 'iu' else 'booleans'}", path)
+    if shape[0] != length:
+        raise InputError(f"holds {shape[0]:,} values where shards.json says {length:,}", path)
+    if size < data_at + shape[0] * dtype.itemsize:
+        raise InputError(f"is truncated ({size:,} bytes for {shape[0]:,} values)", path)
+
+
+def check_arrays(base: str, tokens: np.ndarray, offsets: np.ndarray, complete: np.ndarray, vocabulary: int) -> None:
+    """Offsets that start at 0, never go down and end at the last token; token ids in ``[0, vocabulary)``."""
+    where = f"{base}.offsets.npy"
+    offsets = np.asarray(offsets).astype(np.int64)  # unsigned ones would wrap below in np.diff
+    if offsets[0] != 0:
+        raise InputError(f"the first offset is {offsets[0]}, not 0", where)
+    steps = np.diff(offsets)
+    if len(steps) and steps.min() < 0:
+        i = int(np.argmax(steps < 0)) + 1
+        raise InputError(f"offset {i} ({offsets[i]}) is below the one before it ({offsets[i - 1]})", where)
+    if offsets[-1] != len(tokens):
+        raise InputError(f"the last offset is {offsets[-1]}, not the number of tokens ({len(tokens):,})", where)
+    if len(tokens):
+        low, high = int(tokens.min()), int(tokens.max())
+        if low < 0 or high >= vocabulary:
+            bad = low if low < 0 else high
+            i = int(np.argmax(np.asarray(tokens) == bad))
+            raise InputError(f"token id {bad} at position {i:,} is outside the {vocabulary:,} tokens of shards.json",
+                             f"{base}.tokens.npy")
+
+
+_NAME = re.compile(r"^(train|valid)-\d{5,}$")
+
+
+def _natural(v) -> bool:
+    return type(v) is int and v >= 0
+
+
+def check_meta(meta, path: str) -> None:
+    """Refuse a ``shards.json`` that is not one :meth:`ShardWriter.close` writes: every field of the
+    right type, the token list and counts of one length, the shards of each part named as the writer
+    names them (no path), their totals equal to the part's."""
+    from .formats import FORMATS
+
+    def bad(what):
+        raise InputError(f"bad {what} (not a shards index written by seqrnn encode)", path)
+
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"not a {FORMAT} index", path)
+    version = meta.get("format_version", 0)
+    if not _natural(version):
+        bad("format_version")
+    if version > FORMAT_VERSION:
+        raise InputError("written by a newer seqrnn", path)
+    if meta.get("data_format") not in FORMATS:
+        bad("data_format")
+    if meta.get("text_tokens", "chars") not in ("chars", "words"):
+        bad("text_tokens")
+    tokens, counts = meta.get("tokens"), meta.get("counts")
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens) or len(set(tokens)) != len(tokens):
+        bad("tokens (a list of distinct strings)")
+    if not isinstance(counts, list) or len(counts) != len(tokens) or not all(_natural(c) for c in counts):
+        bad("counts (a count for each token)")
+    shards = meta.get("shards")
+    if not isinstance(shards, dict) or not set(shards) <= {"train", "valid"}:
+        bad("shards (the train and valid parts)")
+    names = set()
+    for part, entries in shards.items():
+        if not isinstance(entries, list):
+            bad(f"shards of {part}")
+        for e in entries:
+            if (not isinstance(e, dict) or not isinstance(e.get("name"), str) or not _NAME.match(e["name"])
+                    or not e["name"].startswith(part) or e["name"] in names
+                    or not _natural(e.get("sequences")) or not _natural(e.get("events"))):
+                bad(f"shard entry {str(e)[:80]} of {part}")
+            names.add(e["name"])
+        for total in ("sequences", "events"):
+            given = (meta.get(total) or {}).get(part) if isinstance(meta.get(total), dict) else None
+            if given != sum(e[total] for e in entries):
+                bad(f"{total} of {part} ({given!r}: not the sum over its shards)")
 
 
 class ShardSet:
@@ -169,16 +291,14 @@ class ShardSet:
         from ..artifacts import read_json
 
         self.folder = os.fspath(folder)
-        meta = read_json(os.path.join(self.folder, META), InputError, "shards index")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise InputError(f"not a {FORMAT} index", os.path.join(self.folder, META))
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise InputError("written by a newer seqrnn", os.path.join(self.folder, META))
+        path = os.path.join(self.folder, META)
+        meta = read_json(path, InputError, "shards index")
+        check_meta(meta, path)
         self.meta = meta
         self.data_format, self.text_tokens = meta["data_format"], meta.get("text_tokens", "chars")
         self.tokens: list[str] = meta["tokens"]
         self.counts: list[int] = meta["counts"]
-        self.parts = {p: [Shard(self.folder, s["name"], s["sequences"], s["events"]) for s in v]
+        self.parts = {p: [Shard(self.folder, s["name"], s["sequences"], s["events"], len(self.tokens)) for s in v]
                       for p, v in meta["shards"].items()}
 
     def vocabulary(self, min_count: int = 1) -> Vocabulary:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 
-from .folder import read_info, read_locations, read_parameters
+from ..errors import InputError
+from .folder import read_info, read_locations, read_parameters, read_templates
 
 AROUND = 5  # raw lines shown before and after the anomalous event
 
@@ -26,6 +27,9 @@ class Explainer:
         files, lines = read_locations(folder, len(self.sources))
         self.row = {(int(f), int(n)): i for i, (f, n) in enumerate(zip(files, lines))}
         self.parameters = read_parameters(folder)
+        if len(self.parameters) != len(files):
+            raise InputError(f"{len(self.parameters):,} lines for the {len(files):,} rows of lines.csv",
+                             os.path.join(folder, "parameters"))
         self._text: dict[tuple[int, int], str] = {}
 
     def raw_lines(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], str]:

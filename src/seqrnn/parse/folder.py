@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
 
 from ..errors import InputError
 
@@ -37,34 +39,111 @@ def read_info(folder: str) -> dict:
     try:
         with open(path, encoding="utf-8") as fh:
             info = json.load(fh)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the parsed folder's description: {exc}", path) from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(f"cannot read the parsed folder's description: {str(exc)[:200]}", path) from None
     if not isinstance(info, dict) or info.get("format") != FOLDER_FORMAT:
         raise InputError("not a parsed folder written by seqrnn parse", path)
     if info.get("version") != FOLDER_VERSION:
         raise InputError(f"parsed folder version {info.get('version')!r} is not {FOLDER_VERSION}", path)
     files = info.get("files")
-    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
+    if not isinstance(files, list) or not files or not all(
+            isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("abspath"), (str, type(None)))
+            for f in files):
         raise InputError("bad file list", path)
+    if not isinstance(info.get("log_format"), (str, type(None))):
+        raise InputError("bad log_format (text, or null)", path)
+    problem = _grouping_problem(info.get("grouping"))
+    if problem:
+        raise InputError(f"bad grouping: {problem}", path)
     return info
 
 
-def _rows(path: str):
+def _grouping_problem(g) -> str | None:
+    """What is wrong with a ``grouping`` entry of ``parse.json`` (None: nothing)."""
+    if g is None:
+        return None
+    text = lambda v: isinstance(v, str)  # noqa: E731
+    seconds = lambda v: type(v) in (int, float) and math.isfinite(v) and v > 0  # noqa: E731
+    fields = {"id": {"pattern": text}, "field": {"field": text},
+              "lines": {"lines": lambda v: type(v) is int and v >= 1},
+              "time": {"window": seconds, "step": seconds, "time_format": text,
+                       "time_fields": lambda v: isinstance(v, list) and bool(v) and all(map(text, v))}}
+    if not isinstance(g, dict) or g.get("by") not in fields:
+        return f"{str(g)[:80]} is not a grouping seqrnn parse writes (by id, field, lines or time)"
+    wrong = [k for k, ok in fields[g["by"]].items() if not ok(g.get(k))]
+    return f"a grouping by {g['by']} with a missing or wrong {', '.join(wrong)}" if wrong else None
+
+
+MAX_NUMBER = 1 << 62  # larger line or row numbers than any file holds (and than int64 takes)
+_WHOLE = re.compile(r"0|[1-9][0-9]{0,17}")  # a whole number as parse writes it, below MAX_NUMBER
+
+
+def _lines(path: str):
+    """``(number, text)`` of each line of ``path`` (line end dropped); a line that is not UTF-8 is an error."""
     try:
-        fh = open(path, encoding="utf-8", newline="")
+        fh = open(path, "rb")
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror}", path) from None
     with fh:
-        yield from enumerate(csv.reader(fh), start=1)
+        for number, raw in enumerate(fh, start=1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise InputError("not UTF-8 text (not written by seqrnn parse)", path, number) from None
+
+
+def _rows(path: str):
+    """``(number, fields)`` of each CSV line of ``path`` (no field spans lines in what parse writes)."""
+    for number, text in _lines(path):
+        try:
+            yield number, next(csv.reader([text]), [])
+        except csv.Error as exc:
+            raise InputError(f"not a CSV row: {exc}", path, number) from None
+
+
+def _number(text: str, path: str, number: int, what: str, low: int = 0) -> int:
+    """A whole number written as parse writes it (decimal digits, no sign or leading zero), in
+    ``[low, MAX_NUMBER)``."""
+    if not (text.isascii() and text.isdigit()) or (len(text) > 1 and text[0] == "0"):
+        raise InputError(f"{what} {text[:40]!r} is not a whole number", path, number)
+    value = int(text) if len(text) < 20 else MAX_NUMBER
+    if not low <= value < MAX_NUMBER:
+        raise InputError(f"{what} {text[:40]} is out of range (at least {low}, below 2**62)", path, number)
+    return value
+
+
+def _whole_file(path: str) -> str | None:
+    """The text of ``path`` when it is UTF-8 (None otherwise: :func:`_lines` then says where it is not)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+# possessive (*+): the match keeps no state per row, so a file of millions of rows costs no memory
+_EVENTS = re.compile(r"(?:(?:0|[1-9][0-9]{0,17})\n)*+")
+_LOCATIONS = re.compile(r"file,line\n(?:(?:0|[1-9][0-9]{0,17}),[1-9][0-9]{0,17}\n)*+")
 
 
 def read_events(folder: str) -> list[str]:
+    """The event ids of ``events`` (template ids: whole numbers), one per parsed line."""
     path = os.path.join(folder, "events")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return [t.strip() for t in fh if t.strip()]
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", path) from None
+    text = _whole_file(path)
+    if text is not None and _EVENTS.fullmatch(text):  # as parse writes it: checked at once
+        return text.split()
+    out = []
+    for number, text in _lines(path):
+        t = text.strip()
+        if t:
+            if not _WHOLE.fullmatch(t):
+                _number(t, path, number, "event id")
+            out.append(t)
+    return out
 
 
 def read_locations(folder: str, n_files: int):
@@ -72,29 +151,36 @@ def read_locations(folder: str, n_files: int):
     import numpy as np
 
     path = os.path.join(folder, "lines.csv")
+    text = _whole_file(path)
+    if text is not None and _LOCATIONS.fullmatch(text):  # as parse writes it: checked at once
+        values = np.array(list(map(int, text[len("file,line\n"):].replace(",", "\n").split())), dtype=np.int64)
+        if not len(values) or values[0::2].max() < n_files:
+            return values[0::2].astype(np.int32), values[1::2]
     files, lines = [], []
-    for number, row in _rows(path):
+    for number, text in _lines(path):
+        row = text.split(",")
         if number == 1:
+            if row != ["file", "line"]:
+                raise InputError("expected the header file,line", path, number)
             continue
-        try:
-            f, ln = int(row[0]), int(row[1])
-        except (ValueError, IndexError):
-            raise InputError("expected file index and line number", path, number) from None
-        if not 0 <= f < n_files:
-            raise InputError(f"file index {f} out of range", path, number)
+        if len(row) != 2:
+            raise InputError("expected file index and line number", path, number)
+        if _WHOLE.fullmatch(row[0]) and _WHOLE.fullmatch(row[1]) and row[1] != "0":  # the common case, at once
+            f, n = int(row[0]), int(row[1])
+        else:
+            f = _number(row[0], path, number, "file index")
+            n = _number(row[1], path, number, "line number", low=1)
+        if f >= n_files:
+            raise InputError(f"file index {f} out of range (parse.json lists {n_files} files)", path, number)
         files.append(f)
-        lines.append(ln)
+        lines.append(n)
     return np.asarray(files, dtype=np.int32), np.asarray(lines, dtype=np.int64)
 
 
 def read_parameters(folder: str) -> list[list[str]]:
     """The parameters of each row of ``events``."""
     path = os.path.join(folder, "parameters")
-    try:
-        with open(path, encoding="utf-8", newline="\n") as fh:
-            return [line.split() for line in fh]
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", path) from None
+    return [text.split() for _, text in _lines(path)]
 
 
 def read_templates(folder: str) -> dict[str, str]:
@@ -103,6 +189,24 @@ def read_templates(folder: str) -> dict[str, str]:
     from ..report.findings import load_templates
 
     return load_templates(os.path.join(folder, "templates.csv"))
+
+
+def read_templates_file(path: str) -> dict[str, str]:
+    """Event id -> template text, from a ``templates.csv`` that parse wrote (checked row by row)."""
+    out = {}
+    for number, row in _rows(path):
+        if number == 1:
+            if row != ["id", "template", "count"]:
+                raise InputError("expected the header id,template,count", path, number)
+            continue
+        if len(row) != 3:
+            raise InputError("expected id,template,count", path, number)
+        _number(row[0], path, number, "template id")
+        _number(row[2], path, number, "count")
+        if row[0] in out:
+            raise InputError(f"template id {row[0]} given twice", path, number)
+        out[row[0]] = row[1]
+    return out
 
 
 def read_parsed(folder: str, format: str | None = None):
@@ -136,12 +240,14 @@ def read_parsed(folder: str, format: str | None = None):
     for number, row in _rows(path):
         if len(row) != 2:
             raise InputError("expected session_id,rows", path, number)
-        try:
-            rows = np.asarray([int(i) - 1 for i in row[1].split()], dtype=np.int64)
-        except ValueError:
-            raise InputError("rows must be numbers", path, number) from None
-        if len(rows) == 0 or rows.min() < 0 or rows.max() >= len(events):
-            raise InputError("row out of range", path, number)
+        rows = [_number(i, path, number, "row", low=1) - 1 for i in row[1].split()]
+        if not rows:
+            raise InputError("a session of no rows", path, number)
+        if max(rows) >= len(events):
+            raise InputError(f"row {max(rows) + 1} out of range (events has {len(events):,} rows)", path, number)
+        if any(b <= a for a, b in zip(rows, rows[1:])):
+            raise InputError("rows must increase (a session's lines in log order)", path, number)
+        rows = np.asarray(rows, dtype=np.int64)
         first = int(rows[0])
         out.append(Sequence(row[0], [events[i] for i in rows], sources[int(files[first])], int(lines[first]),
                             complete=True, lines=lines[rows], files=files[rows], sources=sources))

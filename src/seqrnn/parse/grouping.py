@@ -18,6 +18,7 @@ import re
 from datetime import datetime
 
 from ..errors import InputError
+from .timelimit import run
 
 
 class IdGrouper:
@@ -29,11 +30,15 @@ class IdGrouper:
         self.describe = {"by": "id", "pattern": pattern}
 
     def keys(self, line: str, fields: dict, index: int) -> list[str]:
-        found = self.regex.findall(line)
+        found = run(self.regex.findall, line, "session")
         if not found:
             return []
         found = [f if isinstance(f, str) else f[0] for f in found]  # a pattern with groups: the first
         return list(dict.fromkeys(found)) if len(found) > 1 else found
+
+    def miss(self, line: str, fields: dict) -> str:
+        """Why ``line`` joins no session."""
+        return f"no match of the session pattern {self.describe['pattern']!r}"
 
 
 class FieldGrouper:
@@ -48,6 +53,9 @@ class FieldGrouper:
         value = fields.get(self.name, "").strip()
         return [value] if value else []
 
+    def miss(self, line: str, fields: dict) -> str:
+        return f"its field {self.name} is empty"
+
 
 class CountGrouper:
     def __init__(self, n: int):
@@ -58,6 +66,9 @@ class CountGrouper:
 
     def keys(self, line: str, fields: dict, index: int) -> list[str]:
         return [f"lines-{index // self.n * self.n + 1}"]
+
+    def miss(self, line: str, fields: dict) -> str:
+        return "no session"  # (never: every line joins one)
 
 
 class TimeGrouper:
@@ -96,6 +107,11 @@ class TimeGrouper:
             if start <= t < start + self.size:
                 out.append(datetime.fromtimestamp(start).isoformat(timespec="seconds"))
         return out
+
+    def miss(self, line: str, fields: dict) -> str:
+        text = " ".join(fields[f] for f in self.time_fields)
+        return (f"its time {text!r} (fields {' '.join(self.time_fields)}) does not fit the time format "
+                f"{self.time_format!r}")
 
 
 def grouper(session: str | None = None, session_field: str | None = None, session_lines: int | None = None,

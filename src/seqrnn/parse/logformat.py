@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 
 from ..errors import InputError
+from .timelimit import run
 
 FIELD = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+UNCLOSED = re.compile(r"<[A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_>])|(?<![A-Za-z0-9_<])[A-Za-z_][A-Za-z0-9_]*>")
 
 
 class LogFormat:
@@ -29,27 +31,38 @@ class LogFormat:
         if len(set(self.fields)) != len(self.fields):
             raise InputError(f"log format {self.spec!r} names a field twice", params="log_format")
         self.whole = self.fields == ["Content"] and not parts[0].strip() and not parts[-1].strip()
-        pattern = []
-        for i, part in enumerate(parts):
-            if i % 2:
-                last = i == len(parts) - 2
-                pattern.append(f"(?P<{part}>.*)" if last else f"(?P<{part}>.*?)")
-            else:
-                part = re.sub(r"\\(.)", r"\1", part)  # Loghub's formats escape brackets: \[<ADDR>\]
-                pattern.append(r"\s+".join(re.escape(w) for w in re.split(r"\s+", part)) if part.strip()
-                               else (r"\s+" if part else ""))
-        self.regex = re.compile("^" + "".join(pattern) + "$")
+        for literal in parts[0::2]:
+            unclosed = UNCLOSED.search(literal)
+            if unclosed:
+                raise InputError(f"log format {self.spec!r} has {unclosed.group(0)!r}, a field without its "
+                                 "closing '>' or opening '<' (fields are written <Name>)", params="log_format")
+        literals = []
+        for part in parts[0::2]:
+            part = re.sub(r"\\(.)", r"\1", part)  # Loghub's formats escape brackets: \[<ADDR>\]
+            literals.append(r"\s+".join(re.escape(w) for w in re.split(r"\s+", part)) if part.strip()
+                            else (r"\s+" if part else ""))
+        groups = [f"(?P<{name}>.*?)" for name in self.fields[:-1]] + [f"(?P<{self.fields[-1]}>.*)"]
+        pattern = literals[0] + "".join(g + lit for g, lit in zip(groups, literals[1:]))
+        # the fast form: each field but the last, with the literal after it, is atomic (taken at its first fit)
+        fast = literals[0] + "".join(f"(?>{g}{lit})" for g, lit in zip(groups[:-1], literals[1:-1]))
+        fast += groups[-1] + literals[-1]
+        self.regex = re.compile("^" + pattern + "$")
+        # The backtracking form takes polynomial time on a long line that does not fit (each field may
+        # end at any space); the fast one never backtracks into a field. Where the fast one matches, the
+        # other matches the same way (its first try is the fast one's path); only a line the fast one
+        # refuses is tried by the other, under the time limit of :mod:`.timelimit`.
+        self.fast = re.compile("^" + fast + "$")
 
     def match(self, line: str) -> dict | None:
         """The fields of ``line`` (name -> text), or None when the line does not fit the format."""
         if self.whole:
             return {"Content": line.strip()}
-        m = self.regex.match(line)
+        m = self.fast.match(line) or run(self.regex.match, line, "log_format")
         return m.groupdict() if m else None
 
     def content(self, line: str) -> str | None:
         """The message of ``line``, or None when it does not fit."""
         if self.whole:
             return line.strip()
-        m = self.regex.match(line)
+        m = self.fast.match(line) or run(self.regex.match, line, "log_format")
         return m.group("Content") if m else None

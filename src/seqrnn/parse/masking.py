@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InputError
+from .timelimit import run
 
 PARAM = "<*>"
 MASKS = ("digits", "paths", "hex")
@@ -51,6 +52,8 @@ class Masker:
             self._patterns = re.compile("|".join(f"(?:{p})" for p in self.patterns)) if self.patterns else None
         except re.error as exc:
             raise InputError(f"mask pattern is not a regular expression: {exc}", params="mask_patterns") from None
+        if self._patterns is not None:
+            self._sub = lambda text: self._patterns.sub(PARAM, text)
         self._cache: dict[str, tuple] = {}
         self._plain: dict[str, str] = {}  # token -> its mask, for tokens that stay one piece
 
@@ -71,7 +74,7 @@ class Masker:
 
     def __call__(self, content: str) -> tuple[list[str], list[str]]:
         if self._patterns is not None:
-            content = self._patterns.sub(PARAM, content)
+            content = run(self._sub, content, "mask_patterns")
         tokens = content.split()
         try:  # the common case: every token seen before, none split
             plain = self._plain

@@ -17,6 +17,7 @@ from ..data.formats import expand_paths
 from ..errors import InputError
 from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER
 from .parser import Parser
+from .timelimit import RegexTimeout, watchdog
 
 PROGRESS_EVERY = 50_000  # lines between calls of the progress callback
 
@@ -42,15 +43,25 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
 
     ``grouper``: see :mod:`seqrnn.parse.grouping` (None: one stream). ``progress(lines, seconds)``
     is called every :data:`PROGRESS_EVERY` lines; ``malformed(file, line, why)`` for each line that
-    does not fit the log format (or is not UTF-8): such lines are counted and skipped, never fatal.
-    Returns the summary written to ``parse.json``.
+    does not fit the log format (or is not UTF-8): such lines are counted and skipped; but a parse
+    where no line fits, or (with a grouper) no line joins a session, is an :class:`InputError`
+    naming the first line and why. Each regular expression gets :data:`.timelimit.LIMIT` seconds a
+    line: a line the log format cannot match in time is malformed, a ``--session`` or mask pattern
+    that runs over it is an :class:`InputError`. Returns the summary written to ``parse.json``
+    (``ungrouped``: the lines in no session, ``first_ungrouped``: where the first is, and why).
     """
     files = expand_paths(paths)
     os.makedirs(out, exist_ok=True)
+    with watchdog():  # a regex that backtracks for ever on a line is stopped (seqrnn.parse.timelimit)
+        return _parse_logs(files, out, parser, grouper, progress, malformed)
+
+
+def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
     start = time.perf_counter()
     clusters = array("q")  # the cluster of each event; their event ids are final only at the end
     sessions: dict[str, array] = {}
-    n_lines = n_bad = 0
+    n_lines = n_bad = n_ungrouped = 0
+    first_bad = first_ungrouped = None  # (file, line, text, why) of the first line that failed
     sources = []
     lines_fh = open(os.path.join(out, "lines.csv"), "w", encoding="utf-8", newline="")
     params_fh = open(os.path.join(out, "parameters"), "w", encoding="utf-8", newline="")
@@ -68,17 +79,27 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
                 n_lines += 1
                 if progress is not None and n_lines % PROGRESS_EVERY == 0:
                     progress(n_lines, time.perf_counter() - start)
-                fields = None if text is None else fmt.match(text)
+                if text is not None and not text.strip():
+                    continue  # a blank line is not an event, nor an error
+                why = None
+                try:
+                    fields = None if text is None else fmt.match(text)
+                except RegexTimeout as exc:
+                    fields, why = None, f"took over {exc.seconds:g} s to match the log format (too long a line)"
                 if fields is None:
-                    if text is not None and not text.strip():
-                        continue  # a blank line is not an event, nor an error
+                    why = why or ("not UTF-8 text" if text is None else "does not fit the log format")
                     n_bad += 1
-                    why = "not UTF-8 text" if text is None else "does not fit the log format"
+                    if first_bad is None:
+                        first_bad = (name, number, text, why)
                     bad_rows.writerow([name, number, why])
                     if malformed is not None:
                         malformed(name, number, why)
                     continue
-                masked, original = masker(fields["Content"])
+                try:
+                    masked, original = masker(fields["Content"])
+                    keys = grouper.keys(text, fields, len(clusters)) if grouper is not None else ()
+                except RegexTimeout as exc:
+                    raise too_slow(exc, parser, grouper, name, number) from None
                 event, template = miner.add(masked)
                 params = ([o for t, o in zip(template, original) if t == "<*>"]
                           if len(template) == len(original) else original)
@@ -86,16 +107,20 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
                 clusters.append(event)
                 write_line(f"{index},{number}\n")
                 write_params(" ".join(params) + "\n")  # tokens: they hold no whitespace
-                if grouper is not None:
-                    for key in grouper.keys(text, fields, row):
-                        members = sessions.get(key)
-                        if members is None:
-                            members = sessions[key] = array("q")
-                        members.append(row)
+                if grouper is not None and not keys:
+                    n_ungrouped += 1
+                    if first_ungrouped is None:
+                        first_ungrouped = (name, number, text, grouper.miss(text, fields))
+                for key in keys:
+                    members = sessions.get(key)
+                    if members is None:
+                        members = sessions[key] = array("q")
+                    members.append(row)
     finally:
         lines_fh.close()
         params_fh.close()
         bad_fh.close()
+    nothing(files, out, parser, grouper, clusters, sessions, n_lines, n_bad, first_bad, first_ungrouped)
     # Templates may have merged since a line was read (see Miner): every id through its event.
     ids = [str(miner.event(c)) for c in clusters]
     atomic_write_text(os.path.join(out, "events"), "".join(i + "\n" for i in ids))
@@ -112,13 +137,56 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
     parser.save(os.path.join(out, "parser.json"))
     seconds = time.perf_counter() - start
     summary = {"format": FOLDER_FORMAT, "version": FOLDER_VERSION, "files": sources, "lines": n_lines,
-               "events": len(ids), "malformed": n_bad, "templates": len(parser.miner.events()),
+               "events": len(ids), "malformed": n_bad,
+               "ungrouped": n_ungrouped if grouper is not None else None,
+               "first_ungrouped": (f"{first_ungrouped[0]}:{first_ungrouped[1]}: {first_ungrouped[3]}"
+                                   if first_ungrouped is not None else None), "templates": len(parser.miner.events()),
                "sessions": len(sessions) if grouper is not None else None,
                "grouping": grouper.describe if grouper is not None else None,
                "log_format": parser.settings.log_format, "seconds": round(seconds, 3),
                "lines_per_second": round(n_lines / seconds) if seconds > 0 else None}
     atomic_write_text(os.path.join(out, MARKER), json.dumps(summary, indent=2))
     return summary
+
+
+def quoted(text: str | None, limit: int = 120) -> str:
+    """A raw line as a message quotes it (cut at ``limit`` characters)."""
+    if text is None:
+        return "(not UTF-8 text)"
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def too_slow(exc: RegexTimeout, parser: Parser, grouper, name: str, number: int) -> InputError:
+    """The error for a user's pattern that ran past the time limit on a line."""
+    pattern = (grouper.describe.get("pattern") if exc.what == "session" and grouper is not None
+               else " | ".join(parser.settings.mask_patterns))
+    kind = "session pattern" if exc.what == "session" else "mask_patterns"
+    return InputError(f"{kind} {pattern!r} took over {exc.seconds:g} s on this line: it backtracks without end "
+                      "(a repeat inside a repeat such as (a+)+, or alternatives that overlap such as (a|ab)*); "
+                      "write it without nested or overlapping repeats", name, number, params=exc.what)
+
+
+def nothing(files, out, parser, grouper, clusters, sessions, n_lines, n_bad, first_bad, first_ungrouped) -> None:
+    """Refuse a parse that gives nothing (no line fits the log format, or no line joins a session),
+    naming the first line that failed and why, before the folder is written as a parsed folder."""
+    if clusters and (grouper is None or sessions):
+        return
+    stale = os.path.join(out, MARKER)
+    if os.path.exists(stale):  # an earlier parse's description no longer fits the files just written
+        os.remove(stale)
+    if not clusters and first_bad is not None:
+        name, number, text, why = first_bad
+        spec = parser.settings.log_format or "<Content>"
+        raise InputError(f"no line fits the log format {spec!r} ({n_bad:,} of {n_lines:,} lines tried, "
+                         f"listed in {os.path.join(out, 'malformed.csv')}); the first: {why}: {quoted(text)}",
+                         name, number)
+    if not clusters:
+        names = ["<stdin>" if f == "-" else f for f in files]
+        raise InputError("nothing to parse: the input is empty or holds only blank lines",
+                         names[0] if len(names) == 1 else ", ".join(names)[:300])
+    name, number, text, why = first_ungrouped
+    raise InputError(f"no line joined a session (of {len(clusters):,} lines parsed); the first: {why}: "
+                     f"{quoted(text)}", name, number)
 
 
 def write_templates(path: str, parser: Parser) -> None:

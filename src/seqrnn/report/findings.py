@@ -26,20 +26,27 @@ def load_templates(path: str) -> dict[str, str]:
     lines = [t for _, t in iter_lines(path)]
     if not lines:
         raise InputError("template file is empty", path)
-    header = next(csv.reader([lines[0]]))
-    for id_column, text_column in (("EventId", "EventTemplate"), ("id", "template")):  # loghub's; seqrnn parse's
-        if id_column in header and text_column in header:
-            i, j = header.index(id_column), header.index(text_column)
-            rows = csv.reader(io.StringIO("\n".join(lines[1:])))
-            out = {}
-            for row in rows:
-                if not row:
-                    continue
-                if len(row) <= max(i, j):
-                    raise InputError(f"expected the {id_column} and {text_column} columns of the header",
-                                     path, rows.line_num + 1)
-                out[row[i]] = row[j]
-            return out
+    try:
+        header = next(csv.reader([lines[0]]))
+        if header == ["id", "template", "count"]:  # seqrnn parse's: its ids and counts checked
+            from ..parse.folder import read_templates_file
+
+            return read_templates_file(path)
+        for id_column, text_column in (("EventId", "EventTemplate"), ("id", "template")):  # loghub's; others
+            if id_column in header and text_column in header:
+                i, j = header.index(id_column), header.index(text_column)
+                rows = csv.reader(io.StringIO("\n".join(lines[1:])))
+                out = {}
+                for row in rows:
+                    if not row:
+                        continue
+                    if len(row) <= max(i, j):
+                        raise InputError(f"expected the {id_column} and {text_column} columns of the header",
+                                         path, rows.line_num + 1)
+                    out[row[i]] = row[j]
+                return out
+    except csv.Error as exc:
+        raise InputError(f"not a template file (CSV: {exc})", path) from None
     return {str(i): t for i, t in enumerate(lines, start=1)}
 
 
