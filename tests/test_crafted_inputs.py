@@ -256,7 +256,7 @@ def test_crafted_parsed_folders_are_refused_naming_file_and_line(capsys, tmp_pat
     import shutil
 
     from seqrnn.parse.explain import Explainer
-    from seqrnn.parse.folder import read_parsed
+    from seqrnn.parse.folder import read_parsed, read_templates
 
     lines = []
     for rep in range(12):
@@ -272,6 +272,7 @@ def test_crafted_parsed_folders_are_refused_naming_file_and_line(capsys, tmp_pat
         with pytest.raises(InputError) as exc:
             read_parsed(str(bad))
             Explainer(str(bad))
+            read_templates(str(bad))  # what detect and report read of the folder's templates.csv
         assert f"{bad}/{message}" in str(exc.value), (name, str(exc.value))
     assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "bytes_in_parameters", "--explain")

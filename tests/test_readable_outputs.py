@@ -144,7 +144,7 @@ def test_a_parsed_folders_templates_are_read_by_the_one_template_reader(tmp_path
     with pytest.raises(InputError, match=r"templates.csv:3: .*not UTF-8"):  # was a UnicodeDecodeError
         read_templates(str(tmp_path))
     (tmp_path / "templates.csv").write_text("id,template,count\n1,open,3\n2\n")
-    with pytest.raises(InputError, match=r"templates.csv:3: expected the id and template columns"):
+    with pytest.raises(InputError, match=r"templates.csv:3: expected id,template,count"):
         read_templates(str(tmp_path))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from ..errors import InputError
-from .folder import read_info, read_locations, read_parameters, read_templates
+from .folder import read_info, read_locations, read_parameters
 
 AROUND = 5  # raw lines shown before and after the anomalous event
 

@@ -184,11 +184,10 @@ def read_parameters(folder: str) -> list[list[str]]:
 
 
 def read_templates(folder: str) -> dict[str, str]:
-    """Event id -> template text, from the folder's ``templates.csv`` (``id,template,count``), read by
-    :func:`seqrnn.report.load_templates`, the one reader of template files."""
-    from ..report.findings import load_templates
-
-    return load_templates(os.path.join(folder, "templates.csv"))
+    """Event id -> template text, from the folder's ``templates.csv``: parse's layout only
+    (``id,template,count``, checked row by row; :func:`seqrnn.report.load_templates` hands that layout here
+    too)."""
+    return read_templates_file(os.path.join(folder, "templates.csv"))
 
 
 def read_templates_file(path: str) -> dict[str, str]:
@@ -196,6 +195,8 @@ def read_templates_file(path: str) -> dict[str, str]:
     out = {}
     for number, row in _rows(path):
         if number == 1:
+            if row and row[0].startswith("\ufeff"):  # a byte-order mark (an editor's save) is no part of the header
+                row = [row[0][1:], *row[1:]]
             if row != ["id", "template", "count"]:
                 raise InputError("expected the header id,template,count", path, number)
             continue
