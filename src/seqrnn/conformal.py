@@ -207,11 +207,3 @@ class Calibration:
         if n < self.k or n == 0:
             return math.inf
         return max(float(a[n - self.k]), self.floors.get(name, -math.inf))
-
-    def summary(self) -> dict:
-        return {"calibration_sequences": self.n, "target_fpr": self.alpha, "promised_fpr": self.promised_fpr,
-                "ranks_per_view": self.k, "beyond_cuts": self.beyond,
-                "places": places(self.alpha, self.n, len(self.values)),
-                "views": len(self.values), "fused_cut": self.fused_cut,
-                "cuts": {k: self.cut(k) for k in self.values}, "tail_scales": dict(self.tau),
-                "floors": dict(self.floors)}
