@@ -141,8 +141,9 @@ class Calibration:
         self.n = lengths.pop() if lengths else 0
         self.sorted = {k: np.sort(v) for k, v in self.values.items()}
         self.tau = {k: tail_scale(v) for k, v in self.values.items()}
+        self.views = max(len(self.values), 1)
         self.k, self.beyond = shared_ranks(self.values, self.alpha, self.floors)
-        self.promised_fpr = min(1.0, (self.beyond + max(len(self.values), 1)) / (self.n + 1))
+        self.promised_fpr = min(1.0, (self.beyond + self.views) / (self.n + 1))
         # F at which a view fires: at most k - 1 calibration values at least as extreme, i.e.
         # -log p >= log((n + 1) / k); the cut sits half a rank further so that "above the cut" is strict.
         self.fused_cut = math.log((self.n + 1) / (self.k + 0.5)) if self.n else math.inf
@@ -156,18 +157,22 @@ class Calibration:
         s = np.atleast_1d(np.asarray(s, np.float64))
         return self.n - np.searchsorted(self.sorted[name], s, side="left")
 
+    def _rank(self, name: str, s: np.ndarray) -> np.ndarray:
+        """:meth:`at_least`, and at least ``k`` at or below the view's floor (never beyond its cut)."""
+        r = self.at_least(name, s)
+        if name in self.floors and self.n:
+            r = np.where(s <= self.floors[name], np.maximum(r, self.k), r)
+        return r
+
     def log_p(self, name: str, s) -> np.ndarray:
         """``-log`` of view ``name``'s p-value at ``s``, extended beyond the largest calibration value."""
         a, n = self.sorted[name], self.n
         s = np.atleast_1d(np.asarray(s, np.float64))
-        r = self.at_least(name, s)
+        r = self._rank(name, s)
         g = np.log(n + 1) - np.log1p(r)
         beyond = r == 0
         if n and beyond.any():
             g[beyond] += (s[beyond] - a[-1]) / self.tau[name]
-        if name in self.floors and math.isfinite(self.fused_cut):
-            below = s <= self.floors[name]  # at or below a confirmed normal value: never beyond the cut
-            g[below] = np.minimum(g[below], math.log((n + 1) / (self.k + 1)))
         return g
 
     def p_value(self, name: str, s) -> np.ndarray:
@@ -187,18 +192,13 @@ class Calibration:
         least as extreme in any view, ``(#{calibration sequences within the top r of some view} + V) /
         (n + 1)``, the rate the union of the views would promise with cuts just below it (at most 1). At
         most :attr:`promised_fpr` exactly when a view fires (floors aside)."""
-        parts = []
-        for name, v in stats.items():
-            if name in self.values:
-                r = self.at_least(name, v)
-                if name in self.floors:  # at or below a floor: never beyond the cut
-                    r = np.where(np.asarray(v, np.float64) <= self.floors[name], np.maximum(r, self.k), r)
-                parts.append(r)
+        parts = [self._rank(k, np.atleast_1d(np.asarray(v, np.float64))) for k, v in stats.items()
+                 if k in self.values]
         if not parts:
             return np.ones(len(next(iter(stats.values()))) if stats else 0)
         r = np.min(parts, axis=0)
         inside = np.searchsorted(self._fused_ranks, r, side="right")  # calibration sequences with rank <= r
-        return np.minimum(1.0, (max(len(self.values), 1) + inside) / (self.n + 1))
+        return np.minimum(1.0, (self.views + inside) / (self.n + 1))
 
     def cut(self, name: str) -> float:
         """View ``name``'s cut in its own units: it fires when its value is above this, its ``k``-th largest

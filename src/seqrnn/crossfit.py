@@ -34,8 +34,9 @@ def fold_model(model, fold: int, seconds: float | None = None):
     settings = dict(model._settings())
     if hasattr(model, "train_config"):  # a neural model: the final model's best epoch count, no early stopping
         best = model.training_summary().get("best_epoch") or model.train_config.epochs
-        settings.update(epochs=max(1, int(math.ceil(COPY_EPOCHS * best))), patience=0, seed=model.train_config.seed + 1 + fold,
-                        minutes=(seconds / 60.0) if seconds else 0.0, eval_every=0)
+        settings.update(epochs=max(1, int(math.ceil(COPY_EPOCHS * best))), patience=0,
+                        seed=model.train_config.seed + 1 + fold, minutes=(seconds / 60.0) if seconds else 0.0,
+                        eval_every=0)
     elif "seed" in settings:
         settings["seed"] = int(settings["seed"]) + 1 + fold
     copy = type(model)(**settings)

@@ -447,7 +447,8 @@ class Detector:
                "calibration_sequences": cal.n, "fpr_floor": self._floor(), "folds": self.folds,
                "nll_threshold": self.nll_threshold_, "count": count, "fused_cut": cal.fused_cut,
                "cuts": {k: cal.cut(k) for k in cal.values}, "tail_scales": dict(cal.tau),
-               "ranks_per_view": cal.k, "beyond_cuts": cal.beyond, "feedback_floors": dict(cal.floors), "accepted_tokens": list(self.accepted_tokens_)}
+               "ranks_per_view": cal.k, "beyond_cuts": cal.beyond, "feedback_floors": dict(cal.floors),
+               "accepted_tokens": list(self.accepted_tokens_)}
         if self.view_thresholds_:
             out["views"] = dict(self.view_thresholds_)
         return _json_safe(out)
@@ -466,7 +467,7 @@ class Detector:
 
     def _floor(self) -> float:
         """The least rate this calibration can promise: ``V / (n + 1)``."""
-        return min(1.0, max(len(self.calibration_.values), 1) / (self.calibration_.n + 1))
+        return min(1.0, self.calibration_.views / (self.calibration_.n + 1))
 
     def describe(self) -> str:
         """One line for a person (``seqrnn info``): the views and their cuts, and the promise."""
