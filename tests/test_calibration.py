@@ -21,6 +21,7 @@ from seqrnn.datasets import order
 from seqrnn.detect import Detector
 from seqrnn.models.base import SequenceModel, register
 from seqrnn.models.markov import MarkovModel
+from seqrnn.profiles import count_matrix
 
 
 def sessions(token_lists, prefix="s"):
@@ -219,6 +220,37 @@ def test_explanation_comes_from_the_view_that_fired(markov_detector, bench):
     for f in d.findings:
         assert set(f.views) == {"unseen", "surprise", "count"}
         assert set(f.views["count"]) == {"value", "threshold", "p_value", "fired"}
+
+
+def test_outliers_among_training_sessions_shield_no_anomaly_like_them(bench):
+    """A normal-labelled training session that is itself an outlier (contamination: in HDFS, sessions whose
+    counts match a failure's) is beyond the count cut, so it is no count profile: anomalies like it are
+    judged against the normal profiles, not hidden by it."""
+    base = bench["train"][0]
+    odd = base + [base[1]] * 12  # one event repeated twelve times more than in any normal session
+    det = Detector(MarkovModel(order=2), target_fpr=0.05).fit(sessions(bench["train"] + [odd]))
+    assert det.calibration["count"]["left_out"] >= 1  # the calibration finds it beyond a cut...
+    row = count_matrix(det.model.encode(sessions([odd]))[0], len(det.model.vocab_))[0]
+    assert not (det.count_profiles_ == row).all(1).any()  # ...so it is no profile
+    like = sessions([odd + [base[1]], odd[:-1]], "a")  # anomalies a step from it
+    for f in det.decide(like).findings:
+        assert f.views["count"]["fired"], f.views["count"]
+    # the normal sessions keep their profiles: a copy of one is no anomaly for the count view
+    assert not det.decide(sessions([bench["train"][5]], "c")).findings[0].views["count"]["fired"]
+
+
+def test_left_out_rows_are_nobodys_nearest_profile():
+    from seqrnn.profiles import leave_one_out
+
+    counts = np.array([[0, 1], [0, 2], [0, 10], [0, 11]], np.float32)
+    w = np.ones(2, np.float32)
+    d, unique = leave_one_out(counts, w)
+    np.testing.assert_allclose(d, [1, 1, 1, 1])
+    d, unique = leave_one_out(counts, w, outside=np.array([False, False, False, True]))
+    np.testing.assert_allclose(d, [1, 1, 8, 1])  # row 2 lost its neighbour; row 3 is judged by the others
+    assert len(unique) == 3 and not (unique == counts[3]).all(1).any()
+    d, _ = leave_one_out(counts, w, outside=np.array([True, True, True, False]))  # one left: none left out
+    np.testing.assert_allclose(d, [1, 1, 1, 1])
 
 
 # --- feedback -----------------------------------------------------------------------------------------

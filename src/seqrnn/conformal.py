@@ -200,6 +200,13 @@ class Calibration:
         inside = np.searchsorted(self._fused_ranks, r, side="right")  # calibration sequences with rank <= r
         return np.minimum(1.0, (self.views + inside) / (self.n + 1))
 
+    def outside(self) -> np.ndarray:
+        """Which calibration sequences lie beyond some view's cut (the ``U`` of the promise)."""
+        out = np.zeros(self.n, bool)
+        for name, v in self.values.items():
+            out |= v > self.cut(name)
+        return out
+
     def cut(self, name: str) -> float:
         """View ``name``'s cut in its own units: it fires when its value is above this, its ``k``-th largest
         calibration value (or the floor of feedback, if higher)."""

@@ -303,6 +303,7 @@ class Detector:
                 stats["surprise"] = np.full(len(cal), np.nan)
                 stats["surprise"][keep] = max_known_nll(score_sequences(model, [cal[i] for i in keep], topk=1))
         self.count_profiles_ = self.count_weights_ = None
+        self.profiles_left_out_ = 0
         if model.count_profile:
             counts = count_matrix(ids, len(model.vocab_))
             if crossfit:
@@ -322,21 +323,42 @@ class Detector:
                         own[name][mask] = v
             stats.update({name: np.maximum(v, 0.0) for name, v in own.items()})
         values = {k: v[keep] for k, v in stats.items()}
-        cal = Calibration(values, self.target_fpr)
+        own_scores = None
         if crossfit and model.event_view and held and "surprise" in stats:
-            # The final model decides, the copies calibrate. The sessions the final model held out (it did not
-            # train on them) check it: the surprise cut is raised until no more of them lie beyond it than the
-            # calibration's share allows, so that a final model whose tail differs from its copies' (an
-            # unstable training) does not fire more often than they do.
             from .score import score_sequences
 
-            own = np.sort(max_known_nll(score_sequences(model, held, topk=1)))
+            own_scores = np.sort(max_known_nll(score_sequences(model, held, topk=1)))
+        cal = self._held_out_checked(values, own_scores)
+        if crossfit and model.count_profile and "count" in values and "count" not in model.views:
+            # Sessions the calibration finds beyond a cut are no count profiles: a normal-labelled session
+            # that is itself an outlier (in HDFS, one whose counts match a failure's) would otherwise be
+            # the nearest profile of every anomaly like it, and hide them all. Done once (docs/calibration.md).
+            outside = np.zeros(len(ids), bool)
+            outside[keep] = cal.outside()
+            if outside.any():
+                stats["count"], unique = leave_one_out(counts, self.count_weights_, outside)
+                self.count_profiles_ = unique.astype(np.float32)
+                self.profiles_left_out_ = int(outside.sum())
+                values["count"] = stats["count"][keep]
+                cal = self._held_out_checked(values, own_scores)
+        self.unit_ = "sequence"
+        self._set_calibration(cal)
+
+    def _held_out_checked(self, values: dict, own: np.ndarray | None) -> Calibration:
+        """The calibration of ``values``, its surprise cut checked by ``own``: the sorted surprise of the
+        sessions the final model held out (None: no check).
+
+        The final model decides, the copies calibrate. The sessions the final model did not train on check
+        it: the surprise cut is raised until no more of them lie beyond it than the calibration's share
+        allows, so that a final model whose tail differs from its copies' (an unstable training) does not
+        fire more often than they do."""
+        cal = Calibration(values, self.target_fpr)
+        if own is not None and len(own):
             allowed = math.floor(len(own) * (cal.k - 1) / (cal.n + 1))
             floor = float(own[len(own) - 1 - allowed])
             if floor > cal.cut("surprise"):
                 cal = Calibration(values, self.target_fpr, {"surprise": floor})
-        self.unit_ = "sequence"
-        self._set_calibration(cal)
+        return cal
 
     def _loo_unseen(self, cal, ids, in_ref) -> np.ndarray:
         """Events never seen in training, of each calibration session: for one the model learned from,
@@ -372,6 +394,7 @@ class Detector:
             scores = score_sequences(self.model, held, topk=1)
             values = np.concatenate([s.nll[~s.unknown] for s in scores]) if scores else values
         self.count_profiles_ = self.count_weights_ = None
+        self.profiles_left_out_ = 0
         self.unit_ = "event"
         self._set_calibration(Calibration({"surprise": values} if self.model.event_view else {}, self.target_fpr))
 
@@ -442,7 +465,8 @@ class Detector:
         cal = self.calibration_
         count = None
         if self.count_threshold_ is not None:
-            count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_))}
+            count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_)),
+                     "left_out": int(getattr(self, "profiles_left_out_", 0))}
         out = {"target_fpr": self.target_fpr, "promised_fpr": self.promised_fpr, "unit": self.unit_,
                "calibration_sequences": cal.n, "fpr_floor": self._floor(), "folds": self.folds,
                "nll_threshold": self.nll_threshold_, "count": count, "fused_cut": cal.fused_cut,
@@ -579,10 +603,14 @@ class Detector:
             if count is not None and not isinstance(count, dict):
                 raise ValueError(f"count must be an object or null, not {count!r:.60}")
             profiles = weights = None
+            left_out = 0
             if cal.get("count"):
                 if not model.count_profile or "count" not in values or "count" in model.views:
                     raise ValueError("a count profile for a model without one")
                 profiles, weights = _profiles(t, len(model.vocab_))
+                left_out = count.get("left_out", 0)
+                if type(left_out) is not int or left_out < 0:
+                    raise ValueError(f"count.left_out must be a count, not {left_out!r:.60}")
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -592,6 +620,7 @@ class Detector:
                   threshold=threshold, topk=topk)
         det.unit_, det.accepted_tokens_ = unit, list(accepted)
         det.count_profiles_, det.count_weights_ = profiles, weights
+        det.profiles_left_out_ = left_out if profiles is not None else 0
         det._set_calibration(Calibration(values, target_fpr, floors))
         return det
 

@@ -43,17 +43,27 @@ def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
     return dist, arg
 
 
-def leave_one_out(counts: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def leave_one_out(counts: np.ndarray, weights: np.ndarray,
+                  outside: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each row's distance to the nearest *other* row (0 where it occurs twice), and the distinct rows.
 
     Identical sessions are compared once: the distance is computed over the
-    distinct rows and spread back to every row.
+    distinct rows and spread back to every row. ``outside`` (a mask of rows)
+    leaves rows out of the profiles: their distance is to the nearest profile
+    of the others, and they are nobody's nearest.
     """
-    unique, inverse, multiplicity = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
+    keep = np.ones(len(counts), bool) if outside is None else ~np.asarray(outside, bool)
+    if keep.sum() < 2:  # too few left to leave any out
+        keep = np.ones(len(counts), bool)
+    unique, inverse, multiplicity = np.unique(counts[keep], axis=0, return_inverse=True, return_counts=True)
     if len(unique) < 2:
         return np.zeros(len(counts)), unique
     loo, _ = nearest(unique, unique, weights, exclude_self=True)
-    return np.where(multiplicity > 1, 0.0, loo)[inverse.ravel()], unique
+    out = np.empty(len(counts))
+    out[keep] = np.where(multiplicity > 1, 0.0, loo)[inverse.ravel()]
+    if not keep.all():
+        out[~keep] = nearest_to(counts[~keep], unique, weights)[0]
+    return out, unique
 
 
 def nearest_to(counts: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
