@@ -3,7 +3,10 @@ split, other splits (train + test_normal pooled, reshuffled with seed N, cut in 
 abnormal = test_abnormal: ``hdfs-splitN``) and OpenStack. F1 at the full HDFS prevalence (OpenStack: the
 test set's). docs/calibration.md says which of these informed the rule and which was measured once.
 
-    python bench/calibration_measure.py hdfs hdfs-split7 hdfs-split11 openstack > rows.jsonl
+    python bench/calibration_measure.py hdfs hdfs-split7 hdfs-split11 hdfs-split23 hdfs-split42 openstack
+
+Rows of data sets measured before and not named now are kept in the results file (so that two runs can
+share the machine's cores: each names its own).
 """
 import json
 import sys
@@ -43,4 +46,14 @@ for name in sys.argv[1:]:
            "cuts": det.calibration["cuts"], "fit_s": round(t, 1)}
     print(json.dumps(row), flush=True)
     out.append(row)
-write_result("calibration_measure", {"notes": "deeplog preset, seed 0, --threads 1, default target_fpr; one run each", "rows": out})
+import os
+
+from common import RESULTS
+
+try:
+    with open(os.path.join(RESULTS, "calibration_measure.json")) as fh:
+        kept = [r for r in json.load(fh)["rows"] if r["data"] not in {r["data"] for r in out}]
+except (OSError, ValueError, KeyError):
+    kept = []
+write_result("calibration_measure", {"notes": "deeplog preset, seed 0, --threads 1, default target_fpr; one run each",
+                                     "rows": kept + out})

@@ -230,6 +230,9 @@ def test_outliers_among_training_sessions_shield_no_anomaly_like_them(bench):
     odd = base + [base[1]] * 12  # one event repeated twelve times more than in any normal session
     det = Detector(MarkovModel(order=2), target_fpr=0.05).fit(sessions(bench["train"] + [odd]))
     assert det.calibration["count"]["left_out"] >= 1  # the calibration finds it beyond a cut...
+    odd_id = f"s{len(bench['train'])}"
+    assert odd_id in [o["id"] for o in det.calibration["training_outliers"]]  # ...says so...
+    assert odd_id in det.outliers_text()
     row = count_matrix(det.model.encode(sessions([odd]))[0], len(det.model.vocab_))[0]
     assert not (det.count_profiles_ == row).all(1).any()  # ...so it is no profile
     like = sessions([odd + [base[1]], odd[:-1]], "a")  # anomalies a step from it

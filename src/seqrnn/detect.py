@@ -323,6 +323,7 @@ class Detector:
                         own[name][mask] = v
             stats.update({name: np.maximum(v, 0.0) for name, v in own.items()})
         values = {k: v[keep] for k, v in stats.items()}
+        kept = [cal[i] for i in keep]
         own_scores = None
         if crossfit and model.event_view and held and "surprise" in stats:
             from .score import score_sequences
@@ -343,6 +344,32 @@ class Detector:
                 cal = self._held_out_checked(values, own_scores)
         self.unit_ = "sequence"
         self._set_calibration(cal)
+        self.training_outliers_ = self._outliers(kept)
+
+    def _outliers(self, seqs: list[Sequence]) -> list[dict]:
+        """The calibration sequences beyond some view's cut (the ``U`` the budget is spent on; ``seqs``
+        aligned with the calibration values), the most extreme first: where each is, and which views it is
+        beyond."""
+        cal = self.calibration_
+        found = np.flatnonzero(cal.outside())
+        # the most extreme first: the fewest calibration values at least as large in some view
+        rank = np.min([cal.at_least(k, v[found]) for k, v in cal.values.items()], axis=0) if len(found) else []
+        out = []
+        for i in found[np.argsort(rank, kind="stable")]:
+            views = [k for k, v in cal.values.items() if v[i] > cal.cut(k)]
+            s = seqs[i] if i < len(seqs) else None
+            out.append({"index": int(i), "id": s.id if s else "", "at": s.location(0) if s else "", "views": views})
+        return out
+
+    def outliers_text(self, most: int = 5) -> str:
+        """The training sessions beyond the cuts, for a person; empty if none."""
+        found = getattr(self, "training_outliers_", [])
+        if not found:
+            return ""
+        names = ", ".join(f"{o['id']} ({o['at']}; {'+'.join(o['views'])})" for o in found[:most])
+        more = f" and {len(found) - most:,} more" if len(found) > most else ""
+        return (f"{len(found):,} training session{'s' if len(found) > 1 else ''} beyond the cuts spend the budget "
+                f"(a failure labelled normal would; worth a look): {names}{more}")
 
     def _held_out_checked(self, values: dict, own: np.ndarray | None) -> Calibration:
         """The calibration of ``values``, its surprise cut checked by ``own``: the sorted surprise of the
@@ -395,6 +422,7 @@ class Detector:
             values = np.concatenate([s.nll[~s.unknown] for s in scores]) if scores else values
         self.count_profiles_ = self.count_weights_ = None
         self.profiles_left_out_ = 0
+        self.training_outliers_ = []
         self.unit_ = "event"
         self._set_calibration(Calibration({"surprise": values} if self.model.event_view else {}, self.target_fpr))
 
@@ -436,6 +464,8 @@ class Detector:
         # the others keep a floor at the largest value given back
         floors = _raised(self.calibration_.floors, {k: v for k, v in added.items() if k not in ("unseen", "count")})
         self._set_calibration(Calibration(values, self.target_fpr, floors))
+        still = set(np.flatnonzero(self.calibration_.outside()).tolist())
+        self.training_outliers_ = [o for o in getattr(self, "training_outliers_", []) if o["index"] in still]
         return self
 
     def is_fitted(self) -> bool:
@@ -472,7 +502,8 @@ class Detector:
                "nll_threshold": self.nll_threshold_, "count": count, "fused_cut": cal.fused_cut,
                "cuts": {k: cal.cut(k) for k in cal.values}, "tail_scales": dict(cal.tau),
                "ranks_per_view": cal.k, "beyond_cuts": cal.beyond, "feedback_floors": dict(cal.floors),
-               "accepted_tokens": list(self.accepted_tokens_)}
+               "accepted_tokens": list(self.accepted_tokens_),
+               "training_outliers": list(getattr(self, "training_outliers_", []))}
         if self.view_thresholds_:
             out["views"] = dict(self.view_thresholds_)
         return _json_safe(out)
@@ -611,6 +642,7 @@ class Detector:
                 left_out = count.get("left_out", 0)
                 if type(left_out) is not int or left_out < 0:
                     raise ValueError(f"count.left_out must be a count, not {left_out!r:.60}")
+            outliers = _checked_outliers(cal.get("training_outliers", []), len(next(iter(values.values()), [])))
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -621,6 +653,7 @@ class Detector:
         det.unit_, det.accepted_tokens_ = unit, list(accepted)
         det.count_profiles_, det.count_weights_ = profiles, weights
         det.profiles_left_out_ = left_out if profiles is not None else 0
+        det.training_outliers_ = outliers
         det._set_calibration(Calibration(values, target_fpr, floors))
         return det
 
@@ -819,6 +852,19 @@ class Detector:
             f.reason = self.event_reason(sc, f.position)
             f.view = "unseen" if sc.unknown[f.position] else "surprise"
         return f
+
+
+def _checked_outliers(found, n: int) -> list[dict]:
+    """``training_outliers`` of ``detector.json``: a list of ``{index, id, at, views}``, each index one of the
+    ``n`` calibration values."""
+    if not isinstance(found, list) or len(found) > n:
+        raise ValueError("training_outliers is not a list of the calibration's sessions")
+    for o in found:
+        if not isinstance(o, dict) or set(o) != {"index", "id", "at", "views"} or type(o["index"]) is not int \
+                or not 0 <= o["index"] < n or not isinstance(o["id"], str) or not isinstance(o["at"], str) \
+                or not isinstance(o["views"], list) or not all(isinstance(v, str) for v in o["views"]):
+            raise ValueError(f"training_outliers holds {str(o)[:60]!r}, not {{index, id, at, views}}")
+    return found
 
 
 def _raised(floors: dict, added: dict) -> dict:

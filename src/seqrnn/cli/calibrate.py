@@ -83,4 +83,6 @@ def run(args) -> int:
         print(json.dumps(detector.calibration, indent=2))
     elif not args.quiet:
         print(f"{action}: {detector.promise_text()}", file=sys.stderr)
+        if detector.outliers_text():
+            print(f"note: {detector.outliers_text()}", file=sys.stderr)
     return 0

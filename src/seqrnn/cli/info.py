@@ -44,6 +44,8 @@ def run(args) -> int:
     lines = model.describe()
     if detector is not None:
         lines.append(detector.describe())
+        if detector.outliers_text():
+            lines.append(f"note       {detector.outliers_text()}")
     elif missing:
         lines.append(f"detection  none: {missing}")
     print("\n".join(lines))

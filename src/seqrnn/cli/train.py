@@ -302,6 +302,8 @@ def _calibrate(args, model, seqs, valid, seconds: float | None = None):
     if not args.quiet:
         took = f" in {time.perf_counter() - t0:.1f}s" if seconds is not None else ""
         print(f"calibrated{took}: {detector.promise_text()}", file=sys.stderr)
+        if detector.outliers_text():
+            print(f"note: {detector.outliers_text()}", file=sys.stderr)
     return detector
 
 
