@@ -318,3 +318,23 @@ def test_order_anomalies_keep_counts_and_ngrams():
         assert order.ngrams(s, 4) <= seen
         # one event moved: the counts of some normal session of the same tasks
         assert sum(t.endswith(".open") for t in s) == sum(t.endswith(".close") for t in s)
+
+
+# --- cross-fitting in worker processes ------------------------------------------------------------------
+def test_folds_in_worker_processes_give_the_values_of_one_process(bench):
+    """The copies train on one thread wherever they run: two worker processes give exactly the values of
+    the folds trained one after the other here, and torch's thread count is left as it was."""
+    import torch
+
+    from seqrnn.crossfit import cross_fitted_surprise, fold_processes
+    from seqrnn.models.rnn import RNNModel
+
+    seqs = sessions(bench["train"][:120])
+    model = RNNModel(hidden=8, embedding_dim=4, layers=1, epochs=2, batch_size=16, seed=0).fit(seqs)
+    assert fold_processes(model, 2) == 1  # a short training: worker processes are not worth starting
+    before = torch.get_num_threads()
+    here = cross_fitted_surprise(model, seqs, processes=1)
+    assert torch.get_num_threads() == before
+    workers = cross_fitted_surprise(model, seqs, processes=2)
+    assert np.isfinite(here).all() and len(set(np.round(here, 6))) > 10
+    np.testing.assert_array_equal(workers, here)
