@@ -256,6 +256,18 @@ def test_left_out_rows_are_nobodys_nearest_profile():
     np.testing.assert_allclose(d, [1, 1, 1, 1])
 
 
+def test_sessions_of_the_same_events_share_a_decision_not_an_identity(markov_detector, bench):
+    odd = bench["train"][0] + bench["train"][0]
+    seqs = sessions([odd, bench["train"][1], odd], "d")
+    d = markov_detector.decide(seqs)
+    a, _, b = d.findings
+    assert a.anomalous and b.anomalous and (a.score, a.reason, a.view, a.views) == (b.score, b.reason, b.view, b.views)
+    assert (a.scores.sequence.id, b.scores.sequence.id) == ("d0", "d2")
+    assert (a.scores.sequence.line, b.scores.sequence.line) == (1, 3)
+    assert a.event_anomalous is not b.event_anomalous
+    np.testing.assert_array_equal(a.event_anomalous, b.event_anomalous)
+
+
 # --- feedback -----------------------------------------------------------------------------------------
 def test_feedback_stops_a_confirmed_false_positive(bench):
     det = Detector(MarkovModel(order=2), target_fpr=0.01).fit(sessions(bench["train"]))

@@ -55,6 +55,7 @@ above 1 is anomalous, and the score orders sequences for ROC curves.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -704,8 +705,16 @@ class Detector:
             judged = {k: (stats[k], cal.cut(k), cal.p_value(k, stats[k]), cal.log_p(k, stats[k])) for k in names}
             fused = np.max([j[3] for j in judged.values()], axis=0) if names else np.zeros(len(sessions))
             fused_p = cal.fused_p_value({k: stats[k] for k in names}) if names else np.ones(len(sessions))
+            done: dict[tuple, Finding] = {}  # sessions of the same events get the same finding, their own scores
             for r, i in enumerate(sessions):
-                findings[i] = self._session(scores[i], r, stats, judged, float(fused[r]), float(fused_p[r]))
+                key = tuple(scores[i].sequence.tokens)
+                first = done.get(key)
+                if first is None:
+                    findings[i] = done[key] = self._session(scores[i], r, stats, judged, float(fused[r]),
+                                                            float(fused_p[r]))
+                else:
+                    findings[i] = dataclasses.replace(first, scores=scores[i],
+                                                      event_anomalous=first.event_anomalous.copy())
         for i, sc in enumerate(scores):
             if findings[i] is None:
                 findings[i] = self._events(sc)
