@@ -364,19 +364,23 @@ class ThreadChoice:
     beside another job the second thread waits for its turn on a core at
     every product, and a step takes several times as long
     (bench/generate_speed.py, ``--busy``). So every step is timed: after
-    :attr:`WARM` steps to warm the caches and a block on one thread, a short
-    probe of ``most``, then blocks of :attr:`BLOCK` steps on the faster, with
-    a probe of the other now and then to follow the machine (after 4
-    blocks, then twice as many each time it loses, up to 64). A probe stops
-    at its first step that takes :attr:`GIVE_UP` times the faster choice's
-    time, and more threads are not probed while ``others()`` (by default the
-    other processes running now) says another job is running: their threads
-    would wait for it. The choice never changes the numbers (each output of
-    a product is summed by one thread).
+    :attr:`WARM` steps to warm the caches and a short block on ``most``
+    threads (one thread if another job is running), a short probe of the
+    other choice, then blocks of :attr:`BLOCK` steps on the faster, with a
+    probe of the other now and then to follow the machine (after 4 blocks,
+    then twice as many each time it loses, up to 64). A probe wins only
+    when :attr:`MARGIN` faster than the choice in use: a noisy block must
+    not send the steps to the slower choice for the 4 blocks until the
+    next probe. A probe stops at its first step that takes :attr:`GIVE_UP`
+    times the faster choice's time, and more threads are not probed while
+    ``others()`` (by default the other processes running now) says another
+    job is running: their threads would wait for it. The choice never
+    changes the numbers (each output of a product is summed by one thread).
     """
 
     WARM, PROBE, BLOCK = 8, 8, 32  # steps
     GIVE_UP = 3.0
+    MARGIN = 0.1  # a choice replaces the one in use only when this much faster (timings are noisy)
     FIRST_WAIT, LAST_WAIT = 4, 64  # blocks between probes
 
     def __init__(self, most: int, others=None):
@@ -385,12 +389,22 @@ class ThreadChoice:
         self.choices = [1, most] if most > 1 else [1]
         self.others = others or running_now
         self.per_step = {k: None for k in self.choices}  # seconds per step, the latest block on each
-        self.threads, self.probing, self.steps, self.spent = 1, False, -self.WARM, 0.0
+        # an idle machine starts on the most threads; a busy one on one thread
+        start = most if most > 1 and self.others() == 0 else 1
+        self.threads, self.probing, self.steps, self.spent = start, False, -self.WARM, 0.0
+        self.used = start  # the choice in use (the one a probe is measured against)
         self.wait = self.left = self.FIRST_WAIT
 
     def _best(self) -> int:
+        """The fastest choice known, the one in use unless another is :attr:`MARGIN` faster."""
         known = [k for k in self.choices if self.per_step[k] is not None]
-        return min(known, key=lambda k: self.per_step[k]) if known else self.threads
+        if not known:
+            return self.threads
+        best = min(known, key=lambda k: self.per_step[k])
+        if self.used in known and best != self.used and \
+                self.per_step[best] > (1.0 - self.MARGIN) * self.per_step[self.used]:
+            return self.used
+        return best
 
     def after_step(self, seconds: float) -> int:
         """Record the time of one step; return the threads of the next."""
@@ -422,7 +436,7 @@ class ThreadChoice:
             else:
                 self.threads, self.probing = other, True
                 return self.threads
-        self.threads = best
+        self.threads = self.used = best
         return self.threads
 
 
@@ -449,7 +463,7 @@ def _generate_rnn(net, prompt_ids, n, length, sampler):
     ended = np.zeros(n, dtype=bool)
     most = torch.get_num_threads()
     choice = ThreadChoice(most) if n <= FEW_ROWS else None
-    threads = 1 if choice is not None else most
+    threads = choice.threads if choice is not None else most
     blas = _blas()
     original = blas.limit(limits=threads)
     last = time.perf_counter()
