@@ -350,3 +350,78 @@ def test_folds_in_worker_processes_give_the_values_of_one_process(bench):
     workers = cross_fitted_surprise(model, seqs, processes=2)
     assert np.isfinite(here).all() and len(set(np.round(here, 6))) > 10
     np.testing.assert_array_equal(workers, here)
+
+
+@pytest.fixture()
+def small_rnn(bench):
+    from seqrnn.models.rnn import RNNModel
+
+    seqs = sessions(bench["train"][:120])
+    return RNNModel(hidden=8, embedding_dim=4, layers=1, epochs=2, batch_size=16, seed=0).fit(seqs), seqs
+
+
+@pytest.fixture()
+def deadline():
+    """A wait without end fails the test (after 60 s) instead of hanging the suite."""
+    import signal
+
+    def late(signum, frame):
+        raise TimeoutError("still waiting after 60 s")
+
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _in_a_worker(what):
+    """A stand-in for one fold's work that fails in the worker processes only (the test's process runs it
+    as it is)."""
+    import os
+
+    from seqrnn import crossfit
+
+    parent, original = os.getpid(), crossfit._fit_and_score
+
+    def fold(*args):
+        if os.getpid() != parent:
+            what()
+        return original(*args)
+
+    fold.__module__, fold.__qualname__ = crossfit.__name__, "_fit_and_score"  # pickled by name, as the original
+    return fold
+
+
+@pytest.mark.parametrize("failure", ["killed", "diverged"])
+def test_a_fold_that_fails_in_its_worker_is_one_clear_error_not_a_wait(small_rnn, deadline, monkeypatch, failure):
+    """A worker killed (by the kernel when memory runs out) or an error that does not come back through
+    pickle (TrainingDiverged takes other arguments) hung the pool for ever; now each is one SeqrnnError,
+    and no worker is left."""
+    import multiprocessing
+    import os
+    import signal
+
+    from seqrnn import crossfit
+    from seqrnn.errors import SeqrnnError
+    from seqrnn.train import TrainingDiverged
+
+    def fail():
+        if failure == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise TrainingDiverged(float("nan"), 1, 3, None, None)
+
+    model, seqs = small_rnn
+    monkeypatch.setattr(crossfit, "_fit_and_score", _in_a_worker(fail))
+    with pytest.raises(SeqrnnError) as caught:
+        crossfit.cross_fitted_surprise(model, seqs, processes=2)
+    if failure == "killed":
+        assert "killed by signal 9" in str(caught.value) and "--threads 1" in str(caught.value)
+    else:
+        assert str(caught.value).startswith("training diverged: the loss became nan in epoch 1")
+    assert multiprocessing.active_children() == []
+    # an error that pickles whole comes back as itself
+    monkeypatch.setattr(crossfit, "_fit_and_score", _in_a_worker(lambda: (_ for _ in ()).throw(MemoryError())))
+    with pytest.raises(MemoryError):
+        crossfit.cross_fitted_surprise(model, seqs, processes=2)
+    assert multiprocessing.active_children() == []
