@@ -425,3 +425,57 @@ def test_a_fold_that_fails_in_its_worker_is_one_clear_error_not_a_wait(small_rnn
     with pytest.raises(MemoryError):
         crossfit.cross_fitted_surprise(model, seqs, processes=2)
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.slow  # about 4 s: a Python process and two workers that import torch
+def test_fold_workers_end_with_their_parent_even_after_kill_9(tmp_path):
+    """A parent killed by SIGKILL (or by the kernel) cannot stop its workers: they end with it
+    (PR_SET_PDEATHSIG) instead of training on for nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(f"""
+import os, time
+from seqrnn import crossfit
+
+def fold(*args):
+    open(os.path.join({str(tmp_path)!r}, str(os.getpid())), "w").close()
+    time.sleep(60)
+
+fold.__module__, fold.__qualname__ = "seqrnn.crossfit", "_fit_and_score"
+crossfit._fit_and_score = fold
+crossfit._in_workers([(), ()], 2, lambda k, values: None)
+""")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    parent = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        workers = []
+        for _ in range(300):
+            workers = [int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()]
+            if len(workers) == 2:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 2
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    for _ in range(50):
+        if not any(alive(p) for p in workers):
+            break
+        time.sleep(0.1)
+    left = [p for p in workers if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert left == []

@@ -69,16 +69,16 @@ def _quiet_worker(parent: int) -> None:
     import ctypes
     import signal
 
-    import torch
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent stops workers so; saving on SIGTERM is its own
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG (Linux)
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
+    import torch
+
     torch.set_num_threads(1)
 
 
