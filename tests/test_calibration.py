@@ -242,6 +242,71 @@ def test_outliers_among_training_sessions_shield_no_anomaly_like_them(bench):
     assert not det.decide(sessions([bench["train"][5]], "c")).findings[0].views["count"]["fired"]
 
 
+
+@pytest.fixture(scope="module")
+def outlier_detector(bench):
+    """A detector whose training holds one odd session with a hostile id (escape sequences, 10,000
+    characters)."""
+    base = bench["train"][0]
+    seqs = sessions(bench["train"] + [base + [base[1]] * 12])
+    seqs[-1].id = "\x1b[2J\x1b]0;owned\x07" + "x" * 10_000
+    return Detector(MarkovModel(order=2), target_fpr=0.05).fit(seqs)
+
+
+def test_outliers_are_shown_escaped_and_short(outlier_detector):
+    det = outlier_detector
+    assert det.calibration["training_outliers"][0]["id"].startswith("\x1b[2J")  # kept as it is...
+    text = det.outliers_text()
+    assert "\\x1b[2J\\x1b]0;owned\\x07xxx" in text  # ...shown escaped: no escape reaches a terminal
+    assert all(c.isprintable() for c in text) and len(text) < 200 + 5 * 130
+
+
+def test_training_outliers_follow_the_cuts_in_force(outlier_detector):
+    """Each named outlier is beyond a cut of the detector in force, with the views it is beyond: also after
+    with_target_fpr (the list was kept as learned for the old cuts)."""
+    def check(det):
+        cal = det.calibration_
+        for o in det.training_outliers_:
+            assert o["views"] == [k for k, v in cal.values.items() if v[o["index"]] > cal.cut(k)] != []
+        return [o["index"] for o in det.training_outliers_]
+
+    learned = check(outlier_detector)
+    assert len(learned) >= 2
+    tight = outlier_detector.with_target_fpr(0.005)
+    fewer = check(tight)
+    assert 1 <= len(fewer) < len(learned) and set(fewer) <= set(learned)
+    assert check(outlier_detector) == learned  # the original is left as it was
+
+
+def test_training_outliers_and_left_out_are_checked_on_load(outlier_detector, tmp_path):
+    from seqrnn.errors import ModelFileError
+
+    det = outlier_detector
+    folder = det.save(det.model.save(str(tmp_path / "m")))
+    path = tmp_path / "m" / "detector.json"
+    saved = json.loads(path.read_text())
+    assert Detector.load(folder, det.model).training_outliers_ == det.training_outliers_
+
+    def load(change):
+        data = json.loads(json.dumps(saved))
+        change(data)
+        path.write_text(json.dumps(data))
+        return Detector.load(folder, det.model)
+
+    first = saved["training_outliers"][0]
+    for change in (lambda d: d["training_outliers"].append(dict(first)),  # a session named twice
+                   lambda d: d["training_outliers"][0].update(views=["\x1b[31m"]),  # no view of the detector
+                   lambda d: d["count"].update(left_out=saved["calibration_sequences"] + 1)):
+        with pytest.raises(ModelFileError):
+            load(change)
+    inside = next(i for i in range(saved["calibration_sequences"])
+                  if i not in {o["index"] for o in saved["training_outliers"]})
+    loaded = load(lambda d: d["training_outliers"].append(dict(first, index=inside)))
+    assert inside not in [o["index"] for o in loaded.training_outliers_]  # no longer beyond a cut: not named
+    loaded = load(lambda d: (d.pop("training_outliers"), d["count"].pop("left_out")))  # an older file
+    assert loaded.training_outliers_ == [] and loaded.calibration["count"]["left_out"] == 0
+
+
 def test_left_out_rows_are_nobodys_nearest_profile():
     from seqrnn.profiles import leave_one_out
 
@@ -266,6 +331,9 @@ def test_sessions_of_the_same_events_share_a_decision_not_an_identity(markov_det
     assert (a.scores.sequence.line, b.scores.sequence.line) == (1, 3)
     assert a.event_anomalous is not b.event_anomalous
     np.testing.assert_array_equal(a.event_anomalous, b.event_anomalous)
+    a.views["surprise"]["note"] = "seen"  # what a caller changes in one finding is that finding's
+    a.count_deviations.append({"event": "x"})
+    assert "note" not in b.views["surprise"] and {"event": "x"} not in b.count_deviations
 
 
 # --- feedback -----------------------------------------------------------------------------------------
