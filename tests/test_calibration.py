@@ -242,6 +242,71 @@ def test_outliers_among_training_sessions_shield_no_anomaly_like_them(bench):
     assert not det.decide(sessions([bench["train"][5]], "c")).findings[0].views["count"]["fired"]
 
 
+
+@pytest.fixture(scope="module")
+def outlier_detector(bench):
+    """A detector whose training holds one odd session with a hostile id (escape sequences, 10,000
+    characters)."""
+    base = bench["train"][0]
+    seqs = sessions(bench["train"] + [base + [base[1]] * 12])
+    seqs[-1].id = "\x1b[2J\x1b]0;owned\x07" + "x" * 10_000
+    return Detector(MarkovModel(order=2), target_fpr=0.05).fit(seqs)
+
+
+def test_outliers_are_shown_escaped_and_short(outlier_detector):
+    det = outlier_detector
+    assert det.calibration["training_outliers"][0]["id"].startswith("\x1b[2J")  # kept as it is...
+    text = det.outliers_text()
+    assert "\\x1b[2J\\x1b]0;owned\\x07xxx" in text  # ...shown escaped: no escape reaches a terminal
+    assert all(c.isprintable() for c in text) and len(text) < 200 + 5 * 130
+
+
+def test_training_outliers_follow_the_cuts_in_force(outlier_detector):
+    """Each named outlier is beyond a cut of the detector in force, with the views it is beyond: also after
+    with_target_fpr (the list was kept as learned for the old cuts)."""
+    def check(det):
+        cal = det.calibration_
+        for o in det.training_outliers_:
+            assert o["views"] == [k for k, v in cal.values.items() if v[o["index"]] > cal.cut(k)] != []
+        return [o["index"] for o in det.training_outliers_]
+
+    learned = check(outlier_detector)
+    assert len(learned) >= 2
+    tight = outlier_detector.with_target_fpr(0.005)
+    fewer = check(tight)
+    assert 1 <= len(fewer) < len(learned) and set(fewer) <= set(learned)
+    assert check(outlier_detector) == learned  # the original is left as it was
+
+
+def test_training_outliers_and_left_out_are_checked_on_load(outlier_detector, tmp_path):
+    from seqrnn.errors import ModelFileError
+
+    det = outlier_detector
+    folder = det.save(det.model.save(str(tmp_path / "m")))
+    path = tmp_path / "m" / "detector.json"
+    saved = json.loads(path.read_text())
+    assert Detector.load(folder, det.model).training_outliers_ == det.training_outliers_
+
+    def load(change):
+        data = json.loads(json.dumps(saved))
+        change(data)
+        path.write_text(json.dumps(data))
+        return Detector.load(folder, det.model)
+
+    first = saved["training_outliers"][0]
+    for change in (lambda d: d["training_outliers"].append(dict(first)),  # a session named twice
+                   lambda d: d["training_outliers"][0].update(views=["\x1b[31m"]),  # no view of the detector
+                   lambda d: d["count"].update(left_out=saved["calibration_sequences"] + 1)):
+        with pytest.raises(ModelFileError):
+            load(change)
+    inside = next(i for i in range(saved["calibration_sequences"])
+                  if i not in {o["index"] for o in saved["training_outliers"]})
+    loaded = load(lambda d: d["training_outliers"].append(dict(first, index=inside)))
+    assert inside not in [o["index"] for o in loaded.training_outliers_]  # no longer beyond a cut: not named
+    loaded = load(lambda d: (d.pop("training_outliers"), d["count"].pop("left_out")))  # an older file
+    assert loaded.training_outliers_ == [] and loaded.calibration["count"]["left_out"] == 0
+
+
 def test_left_out_rows_are_nobodys_nearest_profile():
     from seqrnn.profiles import leave_one_out
 
@@ -266,6 +331,9 @@ def test_sessions_of_the_same_events_share_a_decision_not_an_identity(markov_det
     assert (a.scores.sequence.line, b.scores.sequence.line) == (1, 3)
     assert a.event_anomalous is not b.event_anomalous
     np.testing.assert_array_equal(a.event_anomalous, b.event_anomalous)
+    a.views["surprise"]["note"] = "seen"  # what a caller changes in one finding is that finding's
+    a.count_deviations.append({"event": "x"})
+    assert "note" not in b.views["surprise"] and {"event": "x"} not in b.count_deviations
 
 
 # --- feedback -----------------------------------------------------------------------------------------
@@ -350,3 +418,132 @@ def test_folds_in_worker_processes_give_the_values_of_one_process(bench):
     workers = cross_fitted_surprise(model, seqs, processes=2)
     assert np.isfinite(here).all() and len(set(np.round(here, 6))) > 10
     np.testing.assert_array_equal(workers, here)
+
+
+@pytest.fixture()
+def small_rnn(bench):
+    from seqrnn.models.rnn import RNNModel
+
+    seqs = sessions(bench["train"][:120])
+    return RNNModel(hidden=8, embedding_dim=4, layers=1, epochs=2, batch_size=16, seed=0).fit(seqs), seqs
+
+
+@pytest.fixture()
+def deadline():
+    """A wait without end fails the test (after 60 s) instead of hanging the suite."""
+    import signal
+
+    def late(signum, frame):
+        raise TimeoutError("still waiting after 60 s")
+
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _in_a_worker(what):
+    """A stand-in for one fold's work that fails in the worker processes only (the test's process runs it
+    as it is)."""
+    import os
+
+    from seqrnn import crossfit
+
+    parent, original = os.getpid(), crossfit._fit_and_score
+
+    def fold(*args):
+        if os.getpid() != parent:
+            what()
+        return original(*args)
+
+    fold.__module__, fold.__qualname__ = crossfit.__name__, "_fit_and_score"  # pickled by name, as the original
+    return fold
+
+
+@pytest.mark.parametrize("failure", ["killed", "diverged"])
+def test_a_fold_that_fails_in_its_worker_is_one_clear_error_not_a_wait(small_rnn, deadline, monkeypatch, failure):
+    """A worker killed (by the kernel when memory runs out) or an error that does not come back through
+    pickle (TrainingDiverged takes other arguments) hung the pool for ever; now each is one SeqrnnError,
+    and no worker is left."""
+    import multiprocessing
+    import os
+    import signal
+
+    from seqrnn import crossfit
+    from seqrnn.errors import SeqrnnError
+    from seqrnn.train import TrainingDiverged
+
+    def fail():
+        if failure == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise TrainingDiverged(float("nan"), 1, 3, None, None)
+
+    model, seqs = small_rnn
+    monkeypatch.setattr(crossfit, "_fit_and_score", _in_a_worker(fail))
+    with pytest.raises(SeqrnnError) as caught:
+        crossfit.cross_fitted_surprise(model, seqs, processes=2)
+    if failure == "killed":
+        assert "killed by signal 9" in str(caught.value) and "--threads 1" in str(caught.value)
+    else:
+        assert str(caught.value).startswith("training diverged: the loss became nan in epoch 1")
+    assert multiprocessing.active_children() == []
+    # an error that pickles whole comes back as itself
+    monkeypatch.setattr(crossfit, "_fit_and_score", _in_a_worker(lambda: (_ for _ in ()).throw(MemoryError())))
+    with pytest.raises(MemoryError):
+        crossfit.cross_fitted_surprise(model, seqs, processes=2)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.slow  # about 4 s: a Python process and two workers that import torch
+def test_fold_workers_end_with_their_parent_even_after_kill_9(tmp_path):
+    """A parent killed by SIGKILL (or by the kernel) cannot stop its workers: they end with it
+    (PR_SET_PDEATHSIG) instead of training on for nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(f"""
+import os, time
+from seqrnn import crossfit
+
+def fold(*args):
+    open(os.path.join({str(tmp_path)!r}, str(os.getpid())), "w").close()
+    time.sleep(60)
+
+fold.__module__, fold.__qualname__ = "seqrnn.crossfit", "_fit_and_score"
+crossfit._fit_and_score = fold
+crossfit._in_workers([(), ()], 2, lambda k, values: None)
+""")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    parent = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        workers = []
+        for _ in range(300):
+            workers = [int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()]
+            if len(workers) == 2:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 2
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    for _ in range(50):
+        if not any(alive(p) for p in workers):
+            break
+        time.sleep(0.1)
+    left = [p for p in workers if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert left == []

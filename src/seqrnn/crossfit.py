@@ -21,6 +21,7 @@ model does, so its cuts come out low (on HDFS twice the false positives).
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 
@@ -60,17 +61,95 @@ def _fit_and_score(copy, train_ids: list, train_complete: list, score: list[Sequ
     return max_known_nll(score_sequences(copy, score, topk=1)) if score else np.zeros(0)
 
 
-def _quiet_worker() -> None:
+def _quiet_worker(parent: int) -> None:
     """A fold's worker process, forked: one torch thread before anything runs (as torch's DataLoader workers
-    do: the parent's OpenMP threads are not the child's), and Ctrl-C is the parent's to handle (it stops the
-    workers)."""
+    do: the parent's OpenMP threads are not the child's), Ctrl-C is the parent's to handle (it stops the
+    workers), and it ends with its parent (``parent``: the parent's process id), even one killed by
+    SIGKILL: it would otherwise train on for nothing, then fail to hand its values back."""
+    import ctypes
     import signal
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent stops workers so; saving on SIGTERM is its own
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
     import torch
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool stops workers so; saving on SIGTERM is the parent's
     torch.set_num_threads(1)
+
+
+def _worker(send, parent: int, args: tuple) -> None:
+    """A worker process: one fold (:func:`_fit_and_score`), its values or its error sent back on ``send``.
+    An error that would not come back whole through pickle (one whose class takes other arguments) comes
+    back as a :class:`~seqrnn.errors.SeqrnnError` with its message."""
+    import pickle
+
+    _quiet_worker(parent)
+    try:
+        message = (True, _fit_and_score(*args))
+    except BaseException as exc:  # noqa: BLE001 (every error goes back to the parent, which raises it)
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001
+            from .errors import SeqrnnError
+
+            exc = SeqrnnError(f"{exc} ({type(exc).__name__}, in a cross-fitting copy)")
+        message = (False, exc)
+    send.send(message)
+    send.close()
+
+
+def _in_workers(jobs: list[tuple], processes: int, done) -> None:
+    """Call ``done(k, values)`` for each of ``jobs`` (:func:`_fit_and_score`'s arguments) as it finishes, each
+    in its own forked process, ``processes`` at a time. A job's error is raised here; a worker that dies
+    without an answer (killed: by the kernel when memory runs out, say) is an error too, never a wait
+    without end; whatever ends this early (an error, Ctrl-C, SIGTERM) stops the workers still running."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    from .errors import SeqrnnError
+
+    context = multiprocessing.get_context("fork")
+    waiting, running = list(range(len(jobs))), {}  # running: receiving end -> (job, process)
+    try:
+        while waiting or running:
+            while waiting and len(running) < processes:
+                k = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_worker, args=(send, os.getpid(), jobs[k]), daemon=True,
+                                          name=f"seqrnn-crossfit-{k}")
+                process.start()
+                send.close()  # the worker holds the only sending end: its death is the end of the pipe
+                running[receive] = (k, process)
+            for receive in wait(list(running)):
+                k, process = running.pop(receive)
+                try:
+                    ok, value = receive.recv()
+                except EOFError:
+                    process.join()
+                    code = process.exitcode
+                    how = f"was killed by signal {-code}" if code is not None and code < 0 else \
+                        f"ended with status {code}"
+                    hint = " (the kernel does so when memory runs out)" if code == -9 else ""
+                    raise SeqrnnError(f"calibration: the process training cross-fitting copy {k + 1} of "
+                                      f"{len(jobs)} {how}{hint} before handing its values back; train with "
+                                      "--threads 1 to train the copies one after the other") from None
+                finally:
+                    receive.close()
+                process.join()
+                if not ok:
+                    raise value
+                done(k, value)
+    finally:
+        for receive, (_, process) in running.items():
+            process.terminate()
+        for receive, (_, process) in running.items():
+            process.join()
+            receive.close()
 
 
 PARALLEL_SECONDS = 8.0  # a final training this long (or longer) makes worker processes worth their start-up
@@ -134,23 +213,16 @@ def cross_fitted_surprise(model, seqs: list[Sequence], folds: int = DEFAULT_FOLD
         threads = torch.get_num_threads()
     try:
         if processes > 1:
-            import multiprocessing
-
             # each worker takes a share of the time left: the folds run `processes` at a time
             seconds = None if time_budget is None else max(1.0, time_budget * processes / folds)
-            with multiprocessing.get_context("fork").Pool(processes, initializer=_quiet_worker) as pool:
-                try:
-                    running = []
-                    for k in range(folds):
-                        score, args = job(k, seconds)
-                        running.append((score, pool.apply_async(_fit_and_score, args)))
-                    for score, result in running:
-                        out[score] = result.get()
-                        if bar is not None:
-                            bar.update(1)
-                except BaseException:
-                    pool.terminate()
-                    raise
+            jobs = [job(k, seconds) for k in range(folds)]
+
+            def done(k: int, values: np.ndarray) -> None:
+                out[jobs[k][0]] = values
+                if bar is not None:
+                    bar.update(1)
+
+            _in_workers([args for _, args in jobs], processes, done)
         else:
             for k in range(folds):
                 left = None if time_budget is None else max(1.0, (time_budget - (time.perf_counter() - start)))

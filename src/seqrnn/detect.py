@@ -236,6 +236,7 @@ class Detector:
         other = copy.copy(self)
         other.target_fpr = target_fpr
         other._set_calibration(Calibration(self.calibration_.values, target_fpr, self.calibration_.floors))
+        other.training_outliers_ = other._still_outside(getattr(self, "training_outliers_", []))
         return other
 
     # --- learning ----------------------------------------------------------------------------
@@ -367,7 +368,8 @@ class Detector:
         found = getattr(self, "training_outliers_", [])
         if not found:
             return ""
-        names = ", ".join(f"{o['id']} ({o['at']}; {'+'.join(o['views'])})" for o in found[:most])
+        names = ", ".join(f"{_shown(o['id'])} ({_shown(o['at'], tail=True)}; {_shown('+'.join(o['views']))})"
+                          for o in found[:most])
         more = f" and {len(found) - most:,} more" if len(found) > most else ""
         return (f"{len(found):,} training session{'s' if len(found) > 1 else ''} beyond the cuts spend the budget "
                 f"(a failure labelled normal would; worth a look): {names}{more}")
@@ -465,9 +467,18 @@ class Detector:
         # the others keep a floor at the largest value given back
         floors = _raised(self.calibration_.floors, {k: v for k, v in added.items() if k not in ("unseen", "count")})
         self._set_calibration(Calibration(values, self.target_fpr, floors))
-        still = set(np.flatnonzero(self.calibration_.outside()).tolist())
-        self.training_outliers_ = [o for o in getattr(self, "training_outliers_", []) if o["index"] in still]
+        self.training_outliers_ = self._still_outside(getattr(self, "training_outliers_", []))
         return self
+
+    def _still_outside(self, found: list[dict]) -> list[dict]:
+        """Those of the training outliers ``found`` that are beyond the cuts in force (their views too)."""
+        cuts = {k: self.calibration_.cut(k) for k in self.calibration_.values}
+        out = []
+        for o in found:
+            views = [k for k, v in self.calibration_.values.items() if v[o["index"]] > cuts[k]]
+            if views:
+                out.append(dict(o, views=views))
+        return out
 
     def is_fitted(self) -> bool:
         return hasattr(self, "calibration_")
@@ -641,9 +652,10 @@ class Detector:
                     raise ValueError("a count profile for a model without one")
                 profiles, weights = _profiles(t, len(model.vocab_))
                 left_out = count.get("left_out", 0)
-                if type(left_out) is not int or left_out < 0:
-                    raise ValueError(f"count.left_out must be a count, not {left_out!r:.60}")
-            outliers = _checked_outliers(cal.get("training_outliers", []), len(next(iter(values.values()), [])))
+                if type(left_out) is not int or not 0 <= left_out <= len(values["count"]):
+                    raise ValueError(f"count.left_out must be a count of calibration sessions, not {left_out!r:.60}")
+            outliers = _checked_outliers(cal.get("training_outliers", []),
+                                         len(next(iter(values.values()), [])) if unit == "sequence" else 0, names)
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -654,8 +666,8 @@ class Detector:
         det.unit_, det.accepted_tokens_ = unit, list(accepted)
         det.count_profiles_, det.count_weights_ = profiles, weights
         det.profiles_left_out_ = left_out if profiles is not None else 0
-        det.training_outliers_ = outliers
         det._set_calibration(Calibration(values, target_fpr, floors))
+        det.training_outliers_ = det._still_outside(outliers)
         return det
 
     # --- deciding ----------------------------------------------------------------------------------
@@ -713,8 +725,10 @@ class Detector:
                     findings[i] = done[key] = self._session(scores[i], r, stats, judged, float(fused[r]),
                                                             float(fused_p[r]))
                 else:
-                    findings[i] = dataclasses.replace(first, scores=scores[i],
-                                                      event_anomalous=first.event_anomalous.copy())
+                    findings[i] = dataclasses.replace(  # what a caller may change is its own
+                        first, scores=scores[i], event_anomalous=first.event_anomalous.copy(),
+                        views={k: dict(v) for k, v in first.views.items()},
+                        count_deviations=[dict(d) for d in first.count_deviations])
         for i, sc in enumerate(scores):
             if findings[i] is None:
                 findings[i] = self._events(sc)
@@ -863,17 +877,27 @@ class Detector:
         return f
 
 
-def _checked_outliers(found, n: int) -> list[dict]:
+def _checked_outliers(found, n: int, names: list[str]) -> list[dict]:
     """``training_outliers`` of ``detector.json``: a list of ``{index, id, at, views}``, each index one of the
-    ``n`` calibration values."""
+    ``n`` calibration values (once), each view one of ``names``."""
     if not isinstance(found, list) or len(found) > n:
         raise ValueError("training_outliers is not a list of the calibration's sessions")
     for o in found:
         if not isinstance(o, dict) or set(o) != {"index", "id", "at", "views"} or type(o["index"]) is not int \
                 or not 0 <= o["index"] < n or not isinstance(o["id"], str) or not isinstance(o["at"], str) \
-                or not isinstance(o["views"], list) or not all(isinstance(v, str) for v in o["views"]):
+                or not isinstance(o["views"], list) or not all(v in names for v in o["views"]):
             raise ValueError(f"training_outliers holds {str(o)[:60]!r}, not {{index, id, at, views}}")
+    if len({o["index"] for o in found}) < len(found):
+        raise ValueError("training_outliers names a session twice")
     return found
+
+
+def _shown(text: str, most: int = 60, tail: bool = False) -> str:
+    """``text`` (from a file) for a terminal: control characters escaped (no escape sequence reaches the
+    terminal), at most ``most`` characters (the end kept if ``tail``: a path's file and line)."""
+    if len(text) > most:
+        text = "…" + text[-(most - 1):] if tail else text[:most - 1] + "…"
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _raised(floors: dict, added: dict) -> dict:
