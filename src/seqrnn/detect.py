@@ -463,8 +463,10 @@ class Detector:
             self.count_profiles_ = np.unique(np.r_[self.count_profiles_, counts], axis=0).astype(np.float32)
         added = {k: np.nan_to_num(new[k], nan=0.0) for k in self.calibration_.values if k in new}
         values = {k: np.r_[v, added[k]] for k, v in self.calibration_.values.items() if k in added}
-        # unseen and count: the tokens and profiles given back are known from now on (their values are 0);
-        # the others keep a floor at the largest value given back
+        # The values added are measured before the sessions join (against the profiles and tokens known
+        # until now), as the training sessions' are leave-one-out. unseen and count need no floor: the tokens
+        # and profiles given back are known from now on (the same session again scores 0); the others keep a
+        # floor at the largest value given back.
         floors = _raised(self.calibration_.floors, {k: v for k, v in added.items() if k not in ("unseen", "count")})
         self._set_calibration(Calibration(values, self.target_fpr, floors))
         self.training_outliers_ = self._still_outside(getattr(self, "training_outliers_", []))
