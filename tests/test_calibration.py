@@ -222,6 +222,27 @@ def test_explanation_comes_from_the_view_that_fired(markov_detector, bench):
         assert set(f.views["count"]) == {"value", "threshold", "p_value", "fired"}
 
 
+def test_outliers_text_puts_each_session_on_its_own_aligned_line():
+    """What train, calibrate and info print about the sessions beyond the cuts: a line saying what they
+    are, then one line per session (id, file:line, views), at most ``most``, the rest counted."""
+    det = Detector(MarkovModel())
+    assert det.outliers_text() == ""
+    det.training_outliers_ = [
+        {"index": 9, "id": "blk_-1625647765770525379", "at": "data/train:1279", "views": ["surprise", "count"]},
+        {"index": 2, "id": "blk_33", "at": "data/train:37", "views": ["count"]},
+        {"index": 4, "id": "blk_5", "at": "data/train:5", "views": ["unseen"]}]
+    lines = det.outliers_text(most=2, indent="    ").split("\n")
+    assert lines[0].startswith("3 training sessions are beyond the cuts and spend the false-positive budget")
+    assert lines[1:] == ["    blk_-1625647765770525379  data/train:1279  beyond the surprise and count cuts",
+                         "    blk_33                    data/train:37    beyond the count cut",
+                         "    and 1 more (seqrnn info --json lists them all)"]
+    # sessions of a file without ids are numbered by line: the location alone, not the number twice
+    det.training_outliers_ = [{"index": 0, "id": "12", "at": "plain:12", "views": ["count"]}]
+    text = det.outliers_text()
+    assert text.split("\n")[0].startswith("1 training session is beyond the cuts and spends")
+    assert text.split("\n")[1] == "  plain:12  beyond the count cut"
+
+
 def test_outliers_among_training_sessions_shield_no_anomaly_like_them(bench):
     """A normal-labelled training session that is itself an outlier (contamination: in HDFS, sessions whose
     counts match a failure's) is beyond the count cut, so it is no count profile: anomalies like it are
@@ -258,7 +279,8 @@ def test_outliers_are_shown_escaped_and_short(outlier_detector):
     assert det.calibration["training_outliers"][0]["id"].startswith("\x1b[2J")  # kept as it is...
     text = det.outliers_text()
     assert "\\x1b[2J\\x1b]0;owned\\x07xxx" in text  # ...shown escaped: no escape reaches a terminal
-    assert all(c.isprintable() for c in text) and len(text) < 200 + 5 * 130
+    lines = text.split("\n")  # a line that says what they are, then one per session
+    assert all(c.isprintable() for line in lines for c in line) and all(len(line) < 200 for line in lines)
 
 
 def test_training_outliers_follow_the_cuts_in_force(outlier_detector):

@@ -363,16 +363,28 @@ class Detector:
             out.append({"index": int(i), "id": s.id if s else "", "at": s.location(0) if s else "", "views": views})
         return out
 
-    def outliers_text(self, most: int = 5) -> str:
-        """The training sessions beyond the cuts, for a person; empty if none."""
+    def outliers_text(self, most: int = 5, indent: str = "  ") -> str:
+        """The training sessions beyond the cuts, for a person: a line that says what they are, then one
+        line per session (its id, ``file:line`` and the views it is beyond; ``indent`` before each), the
+        most extreme first, at most ``most`` of them; empty if none."""
         found = getattr(self, "training_outliers_", [])
         if not found:
             return ""
-        names = ", ".join(f"{_shown(o['id'])} ({_shown(o['at'], tail=True)}; {_shown('+'.join(o['views']))})"
-                          for o in found[:most])
-        more = f" and {len(found) - most:,} more" if len(found) > most else ""
-        return (f"{len(found):,} training session{'s' if len(found) > 1 else ''} beyond the cuts spend the budget "
-                f"(a failure labelled normal would; worth a look): {names}{more}")
+        # ids and paths come from data or a model file: escaped and clipped (_shown). A file without ids
+        # numbers its sessions by line: the id would repeat the line of `at`.
+        names = ["" if o["at"].endswith(f":{o['id']}") else _shown(o["id"]) for o in found[:most]]
+        where = [_shown(o["at"], tail=True) for o in found[:most]]
+        width, at = max(len(n) for n in names), max(len(w) for w in where)
+        rows = [f"{indent}{n.ljust(width) + '  ' if width else ''}{w.ljust(at)}  beyond the "
+                f"{_shown(' and '.join(o['views']))} cut{'s' if len(o['views']) > 1 else ''}"
+                for n, w, o in zip(names, where, found[:most])]
+        if len(found) > most:
+            rows.append(f"{indent}and {len(found) - most:,} more (seqrnn info --json lists them all)")
+        one = len(found) == 1
+        head = (f"{len(found):,} training session{'' if one else 's'} {'is' if one else 'are'} beyond the cuts "
+                f"and spend{'s' if one else ''} the false-positive budget; a failure labelled normal would be "
+                f"among them, so {'it is' if one else 'they are'} worth a look (the most extreme first):")
+        return "\n".join([head, *rows])
 
     def _held_out_checked(self, values: dict, own: np.ndarray | None) -> Calibration:
         """The calibration of ``values``, its surprise cut checked by ``own``: the sorted surprise of the

@@ -82,10 +82,11 @@ def add_output(p: argparse.ArgumentParser, what: str = "the results",
 
 
 # --- computing ---------------------------------------------------------------------------------
-def add_threads(p: argparse.ArgumentParser) -> None:
-    """``--threads N``: CPU threads of a command that computes (seqrnn.runtime chooses by default)."""
+def add_threads(p: argparse.ArgumentParser, more: str = "") -> None:
+    """``--threads N``: CPU threads of a command that computes (seqrnn.runtime chooses by default);
+    ``more``: what the command does with them, after the default."""
     p.add_argument("--threads", type=int, metavar="N",
-                   help="CPU threads (default: the machine's cores less the busy ones, see seqrnn.runtime)")
+                   help=f"CPU threads (default: the machine's cores less the busy ones, see seqrnn.runtime){more}")
 
 
 # --- deciding -----------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
                     "A model directory without a detector (train --no-calibration, or a calibration that was "
                     "stopped), or --refit, is calibrated from scratch on the sequences given, as seqrnn train "
                     "does: give it the training data. The model directory is updated atomically; the detector "
-                    "files are written beside the model (detector.json, detector.safetensors).")
+                    "files are written beside the model (detector.json, detector.safetensors). Prints the "
+                    "false-positive rate now promised and the calibration sessions beyond the cuts.")
     p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p, help="normal sequences: files, folders or globs ('-' reads standard input)")
     add_validation_file(p)
@@ -36,8 +37,10 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 3)")
     p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: a tenth of the "
                                                           "model's)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    p.add_argument("--json", action="store_true", help="print the new calibration as JSON")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but errors (no progress, no promise; seqrnn info shows it)")
+    p.add_argument("--json", action="store_true",
+                   help="print the new calibration as JSON (promised_fpr, the cuts, training_outliers)")
     add_threads(p)
     p.set_defaults(func=run)
 

@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-prompt", action="store_true", help="print only the generated tokens, not the prompt")
     add_output(p, "the samples",
                json_help="one JSON object per sample: tokens, text, whether it ended, its log-probability")
-    add_threads(p)
+    add_threads(p, more="; the most a step uses: up to 4 samples step on one thread or on N, whichever "
+                        "is faster on the machine as it is now (docs/text.md)")
     p.set_defaults(func=run)
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("info", help="architecture, parameters, vocabulary and training summary of a model")
-    p.add_argument("model_dir", metavar="MODEL")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("info", help="architecture, parameters, vocabulary and training summary of a model",
+                       description="What a model directory holds: the architecture, parameters, vocabulary, "
+                                   "training, and the detector: its cuts, the false-positive rate it promises, "
+                                   "and the training sessions beyond its cuts (file:line).")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
+    p.add_argument("--json", action="store_true",
+                   help="print it as JSON: settings, training, calibration (with training_outliers and "
+                        "count.left_out), promised_fpr, calibration_sequences, versions")
     p.set_defaults(func=run)
 
 
@@ -45,7 +50,7 @@ def run(args) -> int:
     if detector is not None:
         lines.append(detector.describe())
         if detector.outliers_text():
-            lines.append(f"note       {detector.outliers_text()}")
+            lines.append(f"note       {detector.outliers_text(indent=' ' * 11)}")
     elif missing:
         lines.append(f"detection  none: {missing}")
     print("\n".join(lines))

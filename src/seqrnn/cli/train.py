@@ -10,9 +10,12 @@ from .args import add_input, add_model_flags, given_settings, read_inputs, setti
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a next-event model on normal sequences",
-                       description="Train a next-event model on normal sequences. The model directory gets "
-                                   "config.json, model.safetensors (the best epoch), history.csv and a checkpoint "
-                                   "for --resume; Ctrl-C or SIGTERM saves the checkpoint.")
+                       description="Train a next-event model on normal sequences, then calibrate its detector "
+                                   "on them. The model directory gets config.json, model.safetensors (the best "
+                                   "epoch), history.csv, a checkpoint for --resume (Ctrl-C or SIGTERM saves it) "
+                                   "and the detector (detector.json, detector.safetensors). Prints a line per "
+                                   "epoch, the false-positive rate the calibration promises, and the training "
+                                   "sessions beyond its cuts (a failure labelled normal would be among them).")
     add_input(p, "sessions")
     p.add_argument("--model-dir", "-m", required=True, help="where to write the model")
     p.add_argument("--config", metavar="FILE",
@@ -37,8 +40,11 @@ def add_parser(sub) -> None:
                    help="skip the detection thresholds (detector.json): for a model that will only generate "
                         "or be evaluated; with --format text and --minutes they are learned on a sample of "
                         "the validation text that fits the budget")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    p.add_argument("--json", action="store_true", help="print the final history row and evaluation as JSON")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but errors (no progress, no promise; seqrnn info shows it)")
+    p.add_argument("--json", action="store_true",
+                   help="print the last history row and the detector's calibration (promised_fpr, the cuts, "
+                        "training_outliers) as JSON")
     # SampleCallback(every=...) gets --sample-every: its errors name the flag.
     p.set_defaults(func=run, parameter_dests={"every": "sample_every"})
 
@@ -250,8 +256,8 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
     out = {**plan.settings, **out}
     if not args.quiet:
         split = settings.get("validation_split", 0.1)
-        print(plan.describe(int(n_tokens * (1 - split))) + f"; {train_minutes:.2f} of the {budget:g} minutes "
-              "train (the rest validates, calibrates and saves)", file=sys.stderr)
+        print(plan.describe(int(n_tokens * (1 - split))) + f"; {train_minutes:.2f} of the {budget:g} "
+              f"minute{'' if budget == 1 else 's'} train (the rest validates, calibrates and saves)", file=sys.stderr)
     return out
 
 
