@@ -516,7 +516,9 @@ class Detector:
         sequence or per event: ``unit``), ``calibration_sequences`` (the ``n`` it rests on; events for a
         stream), ``fpr_floor`` (``V / (n + 1)``, the least any promise can be), ``ranks_per_view`` (``k``:
         each view's cut is its ``k``-th largest calibration value), ``beyond_cuts`` (the calibration sequences
-        beyond some cut), the views' cuts (:mod:`seqrnn.conformal`)."""
+        beyond some cut), the views' cuts (:mod:`seqrnn.conformal`), ``training_outliers`` (those sequences:
+        ``id``, ``at`` (``file:line``), ``views``, the most extreme first) and ``count["left_out"]`` (the
+        sessions beyond the first cuts, left out of the count profiles)."""
         self._check_fitted()
         cal = self.calibration_
         count = None
