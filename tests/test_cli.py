@@ -93,6 +93,11 @@ def test_train_evaluate_predict_info_detect(capsys, toy_sessions, tmp_path):
     topk = [ev["topk_accuracy"][str(k)] for k in range(1, 11)]
     assert all(a <= b for a, b in zip(topk, topk[1:]))
     assert ev["accuracy"] == topk[0]
+    code, out, err = run_cli(capsys, "evaluate", model_dir, toy_sessions)  # the same, for a person
+    assert code == 0, err
+    shown = dict(line.strip().split(": ") for line in out.strip().splitlines())
+    assert shown["sequences"] == "60" and shown["loss"] == f"{ev['loss']:.4f}"
+    assert shown["accuracy"] == shown["top-1 accuracy"] == f"{topk[0]:.4f}"
 
     # predict --json --limit 2: one JSON object per sequence, the first two
     code, out, err = run_cli(capsys, "predict", model_dir, toy_sessions, "--json", "--limit", "2")

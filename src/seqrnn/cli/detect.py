@@ -10,7 +10,9 @@ from .args import add_threads, add_decision_options, add_input, add_output, deci
 def add_parser(sub) -> None:
     p = sub.add_parser("detect", help="score every event and decide which sequences are anomalous",
                        description="Score every event of every sequence and decide which are anomalous. "
-                                   "Writes one JSON object per input sequence, in input order.")
+                                   "Writes one JSON object per input sequence, in input order, and ends with "
+                                   "a summary on standard error: the count by reason, the false-positive rate "
+                                   "the calibration promises, the highest scores.")
     p.add_argument("model_dir", metavar="MODEL")
     add_input(p)
     add_output(p, "the JSON lines", json_help=None)

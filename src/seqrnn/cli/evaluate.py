@@ -25,7 +25,16 @@ def run(args) -> int:
 
         emit(args, finite_json(result, args.model_dir, indent=2))
     else:
-        lines = [f"{k:>20}: {v}" for k, v in result.items() if k != "topk_accuracy"]
+        lines = [f"{k:>20}: {_shown(v)}" for k, v in result.items() if k != "topk_accuracy"]
         lines += [f"{'top-' + k + ' accuracy':>20}: {v:.4f}" for k, v in result["topk_accuracy"].items()]
         emit(args, "\n".join(lines))
     return 0
+
+
+def _shown(v) -> str:
+    """A value as people read it: counts with thousands separators, rates to 4 decimals like the top-k rows."""
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
