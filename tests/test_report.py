@@ -105,12 +105,16 @@ def test_promise_reads_either_layout_of_the_calibration():
     old = promise({"target_fpr": 0.001, "held_out_sequences": 279})
     new = promise({"promised_fpr": 0.002, "calibration_sequences": 5000, "target_fpr": 0.001})
     nested = promise({"surprise": {"promised_fpr": 0.01, "calibration_sequences": 40}})
-    assert old == {"fpr": 0.001, "promised": False, "sequences": 279}
-    assert new == {"fpr": 0.002, "promised": True, "sequences": 5000}
-    assert nested == {"fpr": 0.01, "promised": True, "sequences": 40}
+    assert old == {"fpr": 0.001, "promised": False, "sequences": 279, "unit": "sequences"}
+    assert new == {"fpr": 0.002, "promised": True, "sequences": 5000, "unit": "sequences"}
+    assert nested == {"fpr": 0.01, "promised": True, "sequences": 40, "unit": "sequences"}
     assert "promised by the calibration: 0.002" in promise_text(new) and "5,000" in promise_text(new)
     assert "targeted" in promise_text(old)
     assert promise({})["fpr"] is None
+    # a stream is judged event by event: so is its promise
+    stream = promise_text(promise({"promised_fpr": 0.003, "calibration_sequences": 22169, "unit": "event"}))
+    assert "1,000 normal events flagged" in stream and "22,169 normal events" in stream
+    assert "sequences" not in stream
 
 
 def test_detection_summary_counts_reasons_and_lists_the_worst(toy):

@@ -46,17 +46,19 @@ def promise(detector) -> dict:
     promised = _find(cal, "promised_fpr")
     fpr = promised if promised is not None else _find(cal, "target_fpr")
     return {"fpr": fpr, "promised": promised is not None,
-            "sequences": _find(cal, "calibration_sequences", "held_out_sequences")}
+            "sequences": _find(cal, "calibration_sequences", "held_out_sequences"),
+            "unit": "events" if cal.get("unit") == "event" else "sequences"}
 
 
 def promise_text(p: dict) -> str:
     if p["fpr"] is None:
         return "no false-positive rate stated by the calibration"
     what = "promised" if p["promised"] else "targeted"
-    on = f", calibrated on {p['sequences']:,} normal sequences scored out of sample" \
+    unit = p.get("unit", "sequences")  # a stream's calibration is per event
+    on = f", calibrated on {p['sequences']:,} normal {unit} scored out of sample" \
         if isinstance(p.get("sequences"), int) else ""
     return (f"false-positive rate {what} by the calibration: {p['fpr']:.2g} "
-            f"(about {p['fpr'] * 1000:.3g} in 1,000 normal sequences flagged{on})")
+            f"(about {p['fpr'] * 1000:.3g} in 1,000 normal {unit} flagged{on})")
 
 
 def event_text(model, finding, templates: dict | None, room: int | None = None) -> str:
