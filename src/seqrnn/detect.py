@@ -358,10 +358,9 @@ class Detector:
         rank = np.min([cal.at_least(k, v[found]) for k, v in cal.values.items()], axis=0) if len(found) else []
         out = []
         for i in found[np.argsort(rank, kind="stable")]:
-            views = [k for k, v in cal.values.items() if v[i] > cal.cut(k)]
             s = seqs[i] if i < len(seqs) else None
-            out.append({"index": int(i), "id": s.id if s else "", "at": s.location(0) if s else "", "views": views})
-        return out
+            out.append({"index": int(i), "id": s.id if s else "", "at": s.location(0) if s else "", "views": []})
+        return self._still_outside(out)  # the views each is beyond
 
     def outliers_text(self, most: int = 5, indent: str = "  ") -> str:
         """The training sessions beyond the cuts, for a person: a line that says what they are, then one
