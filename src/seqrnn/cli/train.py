@@ -15,8 +15,8 @@ def add_parser(sub) -> None:
                                    "epoch), history.csv, a checkpoint for --resume (Ctrl-C or SIGTERM saves it) "
                                    "and the detector (detector.json, detector.safetensors). Prints a line per "
                                    "epoch (neural models), the false-positive rate the calibration promises, "
-                                   "and the training "
-                                   "sessions beyond its cuts (a failure labelled normal would be among them).")
+                                   "and the training sessions beyond its cuts (a failure labelled normal "
+                                   "would be among them).")
     add_input(p, "sessions")
     p.add_argument("--model-dir", "-m", required=True, help="where to write the model")
     p.add_argument("--config", metavar="FILE",
