@@ -249,3 +249,14 @@ def test_text_preset():
     mc, tc = make_configs("text")
     assert (mc.layers, mc.hidden, mc.embedding_dim, mc.cell) == (2, 512, 64, "lstm")
     assert tc.schedule == "wsd" and tc.eval_every > 0 and tc.patience == 0 and mc.dropout > 0
+
+
+def test_a_line_per_period_under_a_time_budget_shows_the_time_not_the_epoch_cap():
+    from seqrnn.config import TrainConfig
+    from seqrnn.train import format_logs
+
+    logs = {"epoch": 0.134, "loss": 3.37, "events": 1000, "events_per_second": 8353.0, "seconds": 16.1,
+            "time": 16.4, "lr": 3e-3, "step": 42}
+    timed = format_logs(logs, TrainConfig(epochs=30, minutes=0.85))
+    assert timed.startswith("epoch 0.134  16s of 51s of training") and "/30" not in timed
+    assert format_logs(logs, TrainConfig(epochs=30)).startswith("epoch 0.134/30  loss 3.3700")

@@ -547,7 +547,10 @@ BOOKKEEPING = ("epoch", "lr", "events", "events_per_second", "seconds", "step", 
 def format_logs(logs: dict, tc: TrainConfig) -> str:
     """One history row as a line: the losses and metrics, then the speed."""
     short = {"accuracy": "acc", "topk_accuracy": f"top{tc.topk}", "val_topk_accuracy": f"val_top{tc.topk}"}
-    parts = [f"epoch {logs['epoch']:>3}/{tc.epochs}"]
+    # Under a time budget (--minutes) the epochs are a cap that is rarely reached: the time is the measure.
+    parts = [f"epoch {logs['epoch']:>3}" + (f"/{tc.epochs}" if not tc.minutes else "")]
+    if tc.minutes and "time" in logs:
+        parts.append(f"{logs['time']:.0f}s of {tc.minutes * 60:.0f}s of training")
     parts += [f"{short.get(k, k)} {v:.4f}" for k, v in logs.items()
               if k not in BOOKKEEPING and isinstance(v, (int, float))]
     parts += [f"{logs['events_per_second']:,.0f} ev/s", f"{logs['seconds']:.1f}s"]
