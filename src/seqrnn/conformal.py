@@ -81,37 +81,31 @@ def rank_counts(values: np.ndarray) -> np.ndarray:
     return len(a) - np.searchsorted(a, values, side="left")
 
 
-def shared_ranks(values: dict, alpha: float, floors: dict | None = None) -> tuple[int, int]:
-    """``(k, U)``: the ranks every view gets and the calibration sequences beyond some cut with them.
-
-    ``k`` is the largest (at least 1) for which at most ``places(alpha, n, V)`` calibration sequences lie
-    beyond some view's ``k``-th largest value. Floors (a view's cut raised to a value known to be normal) are
-    then applied: they only lower ``U``, and never give the other views more ranks."""
-    floors = floors or {}
+def shared_ranks(values: dict, alpha: float) -> int:
+    """``k``, the ranks every view gets: the largest (at least 1) for which at most ``places(alpha, n, V)``
+    calibration sequences lie beyond some view's ``k``-th largest value. Floors (feedback) do not enter:
+    they only lower the sequences beyond the cuts, and never give the views more ranks."""
     names = list(values)
     n = len(values[names[0]]) if names else 0
     if n == 0:
-        return 1, 0
+        return 1
     allowed = places(alpha, n, len(names))
     sorted_ = {k: np.sort(v) for k, v in values.items()}
 
-    def beyond(k: int, with_floors: bool) -> int:
+    def beyond(k: int) -> int:
         out = np.zeros(n, bool)
         for name in names:
-            cut = float(sorted_[name][n - k])
-            if with_floors:
-                cut = max(cut, floors.get(name, -math.inf))
-            out |= values[name] > cut
+            out |= values[name] > float(sorted_[name][n - k])
         return int(out.sum())
 
     lo, hi = 1, n  # beyond(k) grows with k and beyond(1) is 0: the largest k within the places, by bisection
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if beyond(mid, False) <= allowed:
+        if beyond(mid) <= allowed:
             lo = mid
         else:
             hi = mid - 1
-    return lo, beyond(lo, True)
+    return lo
 
 
 @dataclass
@@ -142,7 +136,8 @@ class Calibration:
         self.sorted = {k: np.sort(v) for k, v in self.values.items()}
         self.tau = {k: tail_scale(v) for k, v in self.values.items()}
         self.views = max(len(self.values), 1)
-        self.k, self.beyond = shared_ranks(self.values, self.alpha, self.floors)
+        self.k = shared_ranks(self.values, self.alpha)
+        self.beyond = int(self.outside().sum())  # U: beyond some cut, floors applied
         self.promised_fpr = min(1.0, (self.beyond + self.views) / (self.n + 1))
         # F at which a view fires: at most k - 1 calibration values at least as extreme, i.e.
         # -log p >= log((n + 1) / k); the cut sits half a rank further so that "above the cut" is strict.
