@@ -27,7 +27,7 @@ from seqrnn.budget import (
 torch = pytest.importorskip("torch")
 from seqrnn.config import ModelConfig
 from seqrnn.generate import RecurrentStep
-from seqrnn.models.rnn import RNNNet
+from seqrnn.models.rnn_net import RNNNet
 
 TEXT = "".join(("ROMEO: a rose by any other name\n", "JULIET: would smell as sweet\n")) * 30
 

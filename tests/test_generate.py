@@ -315,7 +315,7 @@ def test_step_probabilities_are_the_forward_pass_softmax(cell, temperature):
     """The distribution each step samples is softmax(logits / T) of the full forward pass, reserved ids out."""
     from seqrnn.config import ModelConfig
     from seqrnn.generate import RecurrentStep
-    from seqrnn.models.rnn import RNNNet
+    from seqrnn.models.rnn_net import RNNNet
 
     torch.manual_seed(1)
     net = RNNNet(23, ModelConfig(cell=cell, layers=2, hidden=16, embedding_dim=6)).eval()
@@ -355,7 +355,7 @@ def test_samples_do_not_depend_on_the_blas_threads():
     """One thread or two for numpy's products (large enough for OpenBLAS to share): the same samples."""
     from seqrnn import generate as G
     from seqrnn.config import ModelConfig
-    from seqrnn.models.rnn import RNNNet
+    from seqrnn.models.rnn_net import RNNNet
 
     torch.manual_seed(2)
     net = RNNNet(40, ModelConfig(cell="lstm", layers=2, hidden=512, embedding_dim=8)).eval()

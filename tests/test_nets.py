@@ -16,7 +16,7 @@ from seqrnn.config import ModelConfig
 from seqrnn.data.vocab import PAD
 from seqrnn.models.context import ContextNet
 from seqrnn.models.nets import embedding, recurrent
-from seqrnn.models.rnn import RNNNet
+from seqrnn.models.rnn_net import RNNNet
 
 V = 11
 CONFIGS = [ModelConfig(cell=cell, layers=layers, hidden=8, embedding_dim=5, dropout=0.3, bidirectional=bi)

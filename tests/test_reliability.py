@@ -294,12 +294,12 @@ def _edit_config(d, **changes):
 
 
 def test_a_config_that_does_not_fit_its_weights_builds_nothing(tmp_path, models, data, monkeypatch):
-    from seqrnn.models import rnn
+    from seqrnn.models import rnn_net
 
     def never(*a, **k):
         raise AssertionError("a network was built before the weights were checked")
 
-    monkeypatch.setattr(rnn.RNNNet, "__init__", never)
+    monkeypatch.setattr(rnn_net.RNNNet, "__init__", never)
     for setting, value, needle in (("hidden", 6000, "weights do not fit the config: rnn.weight_ih_l0 is F32 32x4, the config says F32 24000x4"),
                                    ("layers", 20000, "settings.layers must be from 1 to 100"),
                                    ("layers", 3, "the file lacks rnn.bias_hh_l1"),

@@ -20,7 +20,8 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from seqrnn.data.batching import StreamBatches  # noqa: E402
-from seqrnn.models.rnn import RNNModel, RNNNet, next_event_loss  # noqa: E402
+from seqrnn.models.rnn import RNNModel  # noqa: E402
+from seqrnn.models.rnn_net import RNNNet, next_event_loss  # noqa: E402
 from seqrnn.train import COSINE_FLOOR, Trainer, lr_factor  # noqa: E402
 
 TINY = dict(hidden=16, embedding_dim=8, layers=1, batch_size=4, chunk=10, seed=0, threads=1)

@@ -19,7 +19,7 @@ FINE_TUNE_LR_FACTOR = 0.1  # of the model's training learning rate
 def fine_tune(model, seqs, epochs: int = FINE_TUNE_EPOCHS, lr: float | None = None) -> None:
     """Train ``model``'s network further on ``seqs`` (its vocabulary unchanged: an unseen token stays unseen)."""
     from .errors import InputError
-    from .models.rnn import next_event_loss
+    from .models.rnn_net import next_event_loss
     from .train import Trainer
 
     if not hasattr(model, "train_config") or not hasattr(model, "net_"):

@@ -30,6 +30,7 @@ import torch
 from .data.vocab import BOS, EOS, PAD, SPECIALS, UNK
 from .errors import InputError
 from .limits import check_memory, check_seed
+from .models.numpy_rnn import gate_bias, gate_columns, gru_update, lstm_update
 from .train import Callback
 
 
@@ -120,7 +121,7 @@ def generate(model, prompt=None, length: int = 200, temperature: float = 1.0, to
     prompt_ids = encode_prompt(model, prompt)
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     sampler = Sampler(len(model.vocab_), temperature, top_k, top_p, seed, allow_eos=stops_at_eos(model))
-    from .models.rnn import RNNNet
+    from .models.rnn_net import RNNNet
 
     net = getattr(model, "net_", None)
     if not isinstance(net, RNNNet):
@@ -222,7 +223,7 @@ FEW_ROWS = 4  # samples drawn together up to which ThreadChoice picks the thread
 
 
 class RecurrentStep:
-    """One step of an :class:`~seqrnn.models.rnn.RNNNet` (LSTM or GRU, one direction) for generation,
+    """One step of an :class:`~seqrnn.models.rnn_net.RNNNet` (LSTM or GRU, one direction) for generation,
     in numpy on weights laid out once, with the state and every intermediate in buffers made once.
 
     One sample's step is three matrix-vector products (for 2x512, 13 MB of
@@ -232,10 +233,9 @@ class RecurrentStep:
     numpy's BLAS. So: the first layer's input product is a table (the
     embedding times the input weights, one row per token, biases in); each
     later LSTM layer is one product of ``[x, h]`` with its two weight matrices
-    side by side; the LSTM's gates are reordered ``i, f, o, g`` and the rows of
-    the sigmoid gates halved, so that one ``tanh`` over all gates gives them
-    all (``sigmoid(x) = (1 + tanh(x / 2)) / 2``; halving is exact in floating
-    point). ``start(state)`` takes the forward pass's state, ``step(tokens)``
+    side by side; the gates are laid out and updated as the scoring forward
+    pass's (:mod:`seqrnn.models.numpy_rnn`: one ``tanh`` gives every sigmoid
+    gate). ``start(state)`` takes the forward pass's state, ``step(tokens)``
     returns ``(rows, V)`` logits (a buffer the next step overwrites): the
     forward pass's results up to float rounding.
     """
@@ -246,23 +246,13 @@ class RecurrentStep:
         H = self.hidden = rnn.hidden_size
         self.rows = n = rows
         gates = 4 if self.lstm else 3
-        # (source gate, scale) of each block of columns: LSTM i, f, g, o -> i, f, o, g with the sigmoid
-        # gates halved; GRU r, z, n with r and z halved
-        blocks = [(0, 0.5), (1, 0.5), (3, 0.5), (2, 1.0)] if self.lstm else [(0, 0.5), (1, 0.5), (2, 1.0)]
+        cell = "lstm" if self.lstm else "gru"
 
-        def columns(*weights):  # (gates*H, k) weights side by side -> (sum k, gates*H), gates as in blocks
-            out = np.empty((sum(w.shape[1] for w in weights), gates * H), np.float32)
-            k = 0
-            for w in weights:
-                w = w.detach().float().cpu().numpy()
-                for j, (src, scale) in enumerate(blocks):  # one pass over the weights: read, scale, write
-                    np.multiply(w[src * H:(src + 1) * H].T, np.float32(scale),
-                                out=out[k:k + w.shape[1], j * H:(j + 1) * H])
-                k += w.shape[1]
-            return torch.from_numpy(out)
+        def columns(*weights):  # torch's (gates*H, k) weights side by side, gates laid out as numpy_rnn's
+            return torch.from_numpy(gate_columns(cell, *(w.detach().float().cpu().numpy() for w in weights)))
 
-        def rows_of(b):  # a bias (gates*H,) -> reordered and halved
-            return columns(b.detach()[:, None])[0]
+        def rows_of(b):  # a bias (gates*H,) laid out the same way
+            return torch.from_numpy(gate_bias(cell, b.detach().float().cpu().numpy()))
 
         def np32(t):
             return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
@@ -319,16 +309,7 @@ class RecurrentStep:
                     L["in"][:, :H] = x
                     np.dot(L["in"], L["w"], out=g)
                     g += L["b"]
-                np.tanh(g, out=g)
-                s = g[:, :3 * H]  # (1 + tanh(x / 2)) / 2: the sigmoid gates i, f, o
-                s *= 0.5
-                s += 0.5
-                c = L["c"]
-                c *= g[:, H:2 * H]
-                np.multiply(g[:, :H], g[:, 3 * H:], out=tmp)
-                c += tmp
-                np.tanh(c, out=tmp)
-                np.multiply(g[:, 2 * H:3 * H], tmp, out=h)
+                lstm_update(g, L["c"], h, tmp)
             else:
                 gh = L["gh"]
                 if i == 0:
@@ -338,18 +319,7 @@ class RecurrentStep:
                     g += L["b_ih"]
                 np.dot(h, L["w"], out=gh)
                 gh += L["b"]
-                rz = g[:, :2 * H]
-                rz += gh[:, :2 * H]
-                np.tanh(rz, out=rz)
-                rz *= 0.5
-                rz += 0.5
-                new = gh[:, 2 * H:]  # n = tanh(input part + r * hidden part)
-                new *= rz[:, :H]
-                new += g[:, 2 * H:]
-                np.tanh(new, out=new)
-                np.subtract(h, new, out=tmp)  # h' = n + z * (h - n)
-                tmp *= rz[:, H:]
-                np.add(new, tmp, out=h)
+                gru_update(g, gh, h, tmp)
             x = h
         np.dot(x, self.head_w, out=self.logits)
         self.logits += self.head_b

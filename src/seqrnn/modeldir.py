@@ -515,7 +515,9 @@ def _check_finite(model_dir: str, obj) -> None:
     tensors = model._tensors() if hasattr(model, "_tensors") else {}
     if not tensors and hasattr(model, "net_"):
         tensors = dict(model.net_.state_dict())
-    neural = hasattr(model, "net_")  # a baseline's log-probabilities may be -inf (a count of zero); never NaN
+    # a baseline's log-probabilities may be -inf (a count of zero); never NaN. (The class is asked first:
+    # an RNNModel's net_ builds its torch network, which scoring does not need.)
+    neural = isinstance(getattr(type(model), "net_", None), property) or hasattr(model, "net_")
     for name, value in artifacts.as_arrays(tensors).items():
         if value.dtype.kind in "fc" and (not np.isfinite(value).all() if neural else np.isnan(value).any()):
             raise ModelFileError(f"weight {name} holds NaN or infinite values (a training that diverged): "

@@ -106,6 +106,19 @@ def set_threads(threads: int | None) -> None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
+def scoring_threads() -> int:
+    """Threads for scoring outside torch (seqrnn.models.numpy_rnn): torch's count where torch is
+    loaded, else ``OMP_NUM_THREADS`` (:func:`configure` or :func:`set_threads` set it), else the cores."""
+    if "torch" in sys.modules:
+        import torch
+
+        return torch.get_num_threads()
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return cores()
+
+
 def describe() -> dict:
     """How this process computes, for the model directory: threads (and the spin setting)."""
     out = {"threads": None, "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),

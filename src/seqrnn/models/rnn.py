@@ -13,70 +13,20 @@ import math
 import os
 import time
 from dataclasses import asdict
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from dataclasses import fields
+
+import numpy as np
 
 from ..config import LEGACY_SETTINGS, ModelConfig, TrainConfig, make_configs
 from ..data.batching import Windows, inputs_targets, length_buckets, next_event_batches, pad
 from ..data.vocab import BOS, PAD
 from ..progress import human
 from .base import SequenceModel, register
-from .nets import embedding, recurrent
+from ..runtime import scoring_threads
+from .numpy_rnn import NumpyRNN, log_proba_batches
 
 SCORE_TOKENS = 1 << 16  # padded events in one scoring batch
 STREAM_CHUNK = 4096  # events per forward pass when scoring a long stream
-
-
-class RNNNet(nn.Module):
-    def __init__(self, vocab_size: int, mc: ModelConfig):
-        super().__init__()
-        self.embed = embedding(vocab_size, mc.embedding_dim)
-        self.bidirectional = mc.bidirectional
-        self.rnn = recurrent(mc.cell, mc.embedding_dim, mc.hidden, mc.layers, mc.dropout, mc.bidirectional)
-        self.drop = nn.Dropout(mc.dropout)
-        self.head = nn.Linear(mc.hidden * (2 if mc.bidirectional else 1), vocab_size)
-
-    def forward(self, x: torch.Tensor, state=None):
-        out, state = self.rnn(self.drop(self.embed(x)), state)
-        if self.bidirectional:
-            # Many-to-one window encoder: the forward pass at the window's end, the backward pass at its
-            # start (each has read the whole window); the target lies after the window, unseen.
-            h = out.shape[-1] // 2
-            out = torch.cat((out[:, -1:, :h], out[:, :1, h:]), dim=-1)
-        return self.head(self.drop(out)), state
-
-
-def next_event_loss(net: nn.Module, topk: int, last_only: bool = False):
-    """The trainer's loss hook for next-event networks: ``(x, y, carry)`` batches -> summed cross-entropy.
-
-    Its metrics count the targets predicted first (``accuracy``) and within
-    the ``topk`` most likely (``topk_accuracy``). The recurrent state runs on
-    into the next batch where the batch says so (a stream's chunks).
-    ``last_only``: the logits of the last position alone are scored (a
-    many-to-one window predicts the event after it).
-    """
-
-    def loss(batch, state):
-        x, y, carry = batch
-        logits, new_state = net(x, state if carry else None)
-        if last_only:
-            logits = logits[:, -1:, :]
-        flat = logits.reshape(-1, logits.shape[-1])
-        target = y.reshape(-1)
-        mask = target != PAD
-        summed = F.cross_entropy(flat, target, ignore_index=PAD, reduction="sum")
-        with torch.no_grad():
-            true_logit = flat.gather(1, target[:, None])
-            rank = (flat > true_logit).sum(1)  # 0: the true event has the highest logit
-            metrics = {"accuracy": int(((rank == 0) & mask).sum()),
-                       "topk_accuracy": int(((rank < topk) & mask).sum())}
-        return summed, int(mask.sum()), metrics, new_state if carry else None
-
-    return loss
 
 
 def bits_per_event(validation: dict) -> dict:
@@ -120,14 +70,19 @@ class RNNModel(SequenceModel):
 
     def set_threads(self) -> None:
         if self.train_config.threads > 0:
+            import torch
+
             torch.set_num_threads(self.train_config.threads)
 
     # --- fitting --------------------------------------------------------------
     def _fit(self, train, train_complete, valid, valid_complete, *, model_dir=None, resume=False, callbacks=(),
              verbose=0, batches=None):
+        import torch
+
         from .. import distributed
         from ..runtime import resolve_device
         from ..train import Trainer
+        from .rnn_net import next_event_loss
 
         mc, tc = self.model_config, self.train_config
         self.set_threads()
@@ -243,10 +198,33 @@ class RNNModel(SequenceModel):
                               params=("hidden", "embedding_dim", "layers", "batch_size", "window", "chunk"))
 
     # --- weights ------------------------------------------------------------------
-    def _tensors(self) -> dict:
-        return dict(self.net_.state_dict())
+    # A loaded model keeps its weights as numpy arrays and builds the torch network (importing torch)
+    # only when something asks for ``net_``: scoring sessions needs none (seqrnn.models.numpy_rnn).
+    _net = None
+    _weights: dict | None = None
 
-    def _make_net(self) -> nn.Module:
+    @property
+    def net_(self):
+        if self._net is None and self._weights is not None:
+            import torch
+
+            net = self._make_net()
+            net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self._weights.items()})
+            self._net, self._weights = net.eval(), None
+        if self._net is None:
+            raise AttributeError("net_")
+        return self._net
+
+    @net_.setter
+    def net_(self, net) -> None:
+        self._net, self._weights = net, None
+
+    def _tensors(self) -> dict:
+        return dict(self._weights) if self._net is None and self._weights is not None else dict(self.net_.state_dict())
+
+    def _make_net(self):
+        from .rnn_net import RNNNet
+
         return RNNNet(len(self.vocab_), self.model_config)
 
     def _batches(self, ids, complete, training: bool):
@@ -255,11 +233,12 @@ class RNNModel(SequenceModel):
                                   chunk=tc.chunk, training=training)
 
     def _load_tensors(self, tensors: dict) -> None:
-        self.net_ = self._make_net()
-        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
-        self.net_.eval()
+        # Their names and shapes were checked against the config (seqrnn.schema) before they came here.
+        self._net, self._weights = None, {k: np.asarray(v) for k, v in tensors.items()}
 
     def n_parameters(self) -> int:
+        if self._net is None and self._weights is not None:
+            return int(sum(v.size for v in self._weights.values()))
         return sum(p.numel() for p in self.net_.parameters())
 
     def describe(self) -> list[str]:
@@ -281,9 +260,7 @@ class RNNModel(SequenceModel):
         return mapping
 
     # --- scoring -------------------------------------------------------------------
-    @torch.inference_mode()
     def log_proba(self, ids_list, complete):
-        self.net_.eval()
         if self.model_config.mapping == "many-to-one":
             return self._log_proba_windows(ids_list, complete)
         out: list[np.ndarray | None] = [None] * len(ids_list)
@@ -295,16 +272,27 @@ class RNNModel(SequenceModel):
                 short.append(i)
             else:  # an empty unfinished sequence has no event to score
                 out[i] = np.zeros((0, len(self.vocab_)), np.float32)
+        if not short:
+            return out
         pairs = {i: inputs_targets(ids_list[i], complete[i]) for i in short}
         lengths = np.array([len(pairs[i][0]) for i in short])
-        for batch in length_buckets(lengths, 4096, None, max_tokens=SCORE_TOKENS):
-            idx = [short[j] for j in batch]
-            x = torch.from_numpy(pad([pairs[i][0] for i in idx]))
-            logits, _ = self.net_(x)
-            logp = torch.log_softmax(logits.float(), dim=-1).numpy()
+        batches = [[short[j] for j in batch] for batch in length_buckets(lengths, 4096, None, max_tokens=SCORE_TOKENS)]
+        logps = log_proba_batches(self._numpy_net(), ((pad([pairs[i][0] for i in idx]),
+                                                       np.array([len(pairs[i][0]) for i in idx])) for idx in batches),
+                                  scoring_threads())
+        for idx, logp in zip(batches, logps):
             for row, i in enumerate(idx):
                 out[i] = logp[row, : len(pairs[i][1])]
         return out
+
+    def _numpy_net(self):
+        """The network's weights as they are now, in numpy (seqrnn.models.numpy_rnn)."""
+        mc = self.model_config
+        if self._net is None and self._weights is not None:
+            tensors = self._weights
+        else:
+            tensors = {k: v.detach().to("cpu").float().numpy() for k, v in self.net_.state_dict().items()}
+        return NumpyRNN(tensors, mc.cell, mc.layers)
 
     def _log_proba_long(self, ids, complete):
         state = self.stream_start()
@@ -317,11 +305,15 @@ class RNNModel(SequenceModel):
         return np.concatenate(parts)
 
     def _log_proba_windows(self, ids_list, complete):
+        import torch
+
+        self.net_.eval()
         ws = Windows(ids_list, complete, self.model_config.window)
         chunks = []
         step = max(1, SCORE_TOKENS // ws.window)
         for start in range(0, len(ws), step):
-            logits, _ = self.net_(torch.from_numpy(ws.x(slice(start, start + step))))
+            with torch.inference_mode():
+                logits, _ = self.net_(torch.from_numpy(ws.x(slice(start, start + step))))
             chunks.append(torch.log_softmax(logits[:, -1].float(), dim=-1).numpy())
         logp = np.concatenate(chunks) if chunks else np.zeros((0, len(self.vocab_)), np.float32)
         bounds = np.cumsum([0] + ws.counts)
@@ -335,10 +327,16 @@ class RNNModel(SequenceModel):
             return {"window": hist}
         return {"prev": BOS, "rnn": None}
 
-    @torch.inference_mode()
     def stream_step(self, ids, state):
         """Log-probabilities of ``ids`` (each given all events before it), and the new state."""
-        ids = np.asarray(ids, dtype=np.int64)
+        import torch
+
+        with torch.inference_mode():
+            return self._stream_step(np.asarray(ids, dtype=np.int64), state)
+
+    def _stream_step(self, ids, state):
+        import torch
+
         self.net_.eval()
         if len(ids) == 0:
             return np.zeros((0, len(self.vocab_)), np.float32), state

@@ -1,0 +1,62 @@
+"""The numpy forward (seqrnn.models.numpy_rnn) gives torch's log-probabilities, and detection loads
+and scores sessions without importing torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from seqrnn.config import ModelConfig
+from seqrnn.data.batching import pad
+from seqrnn.models.numpy_rnn import NumpyRNN, log_proba_batches
+from seqrnn.models.rnn_net import RNNNet
+
+V = 13
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_numpy_forward_matches_torch(cell, layers):
+    torch.manual_seed(0)
+    net = RNNNet(V, ModelConfig(cell=cell, layers=layers, hidden=24, embedding_dim=7)).eval()
+    with torch.no_grad():  # biases away from zero, so that a bias misplaced shows
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    rng = np.random.default_rng(1)
+    lengths = np.array([9, 1, 17, 4, 17, 12])  # unsorted, ties, a single event
+    x = pad([rng.integers(2, V, n) for n in lengths])  # padded with PAD beyond each length
+    with torch.inference_mode():
+        want = torch.log_softmax(net(torch.from_numpy(x))[0], dim=-1).numpy()
+    tensors = {k: v.numpy() for k, v in net.state_dict().items()}
+    got = NumpyRNN(tensors, cell, layers).log_proba(x, lengths)
+    for row, n in enumerate(lengths):
+        np.testing.assert_allclose(got[row, :n], want[row, :n], atol=2e-5)
+        assert not got[row, n:].any()  # nothing computed beyond a row's length
+    # batches shared among threads come back in order, with the same values
+    two = log_proba_batches(NumpyRNN(tensors, cell, layers), [(x, lengths), (x[:2, :9], lengths[:2])], threads=2)
+    np.testing.assert_array_equal(two[0], got)
+    np.testing.assert_allclose(two[1][0, :9], want[0, :9], atol=2e-5)
+
+
+def test_detect_scores_sessions_without_torch(tmp_path):
+    """A many-to-many model scores sessions in numpy: loading it and detecting never imports torch."""
+    rng = np.random.default_rng(0)
+    train = [" ".join(map(str, [1, 2] + list(rng.integers(3, 6, 4)) + [9])) for _ in range(60)]
+    path = tmp_path / "train.txt"
+    path.write_text("\n".join(train) + "\n")
+    out = subprocess.run([sys.executable, "-m", "seqrnn", "train", str(path), "-m", str(tmp_path / "m"),
+                          "--hidden", "8", "--embedding-dim", "4", "--epochs", "1", "--layers", "1",
+                          "--threads", "1"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    code = ("import sys\nfrom seqrnn.detect import Detector\n"
+            f"d = Detector.load({str(tmp_path / 'm')!r})\n"
+            f"f = d.decide(d.model.read([{str(path)!r}]))\n"
+            "print(len(f.findings), 'torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["60", "False"]
