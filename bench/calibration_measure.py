@@ -5,6 +5,9 @@ test set's). docs/calibration.md says which of these informed the rule and which
 
     python bench/calibration_measure.py hdfs hdfs-split7 hdfs-split11 hdfs-split23 hdfs-split42 openstack
 
+``--settings='{"cell": "gru", "seed": 0, "threads": 1}'`` measures other model settings (instead of the
+deeplog preset) and ``--out=NAME`` writes ``bench/results/NAME.json``.
+
 Rows of data sets measured before and not named now are kept in the results file (so that two runs can
 share the machine's cores: each names its own).
 """
@@ -23,8 +26,11 @@ from seqrnn.detect import Detector
 from seqrnn.metrics import detection_metrics
 from seqrnn.models.rnn import RNNModel
 
+options = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
+MODEL = json.loads(options.get("settings", '{"preset": "deeplog", "seed": 0, "threads": 1}'))
+OUT = options.get("out", "calibration_measure")
 out = []
-for name in sys.argv[1:]:
+for name in [a for a in sys.argv[1:] if not a.startswith("--")]:
     ds = "openstack" if name == "openstack" else "hdfs"
     train = read_sessions(data_path(ds, "train")); normal = read_sessions(data_path(ds, "test_normal"))
     abnormal = read_sessions(data_path(ds, "test_abnormal"))
@@ -35,7 +41,7 @@ for name in sys.argv[1:]:
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
     prev = PREVALENCE_HDFS if ds == "hdfs" else float(y.mean())
     t0 = time.perf_counter()
-    det = Detector(RNNModel("deeplog", seed=0, threads=1)).fit(train)
+    det = Detector(RNNModel(**MODEL)).fit(train)
     t = time.perf_counter() - t0
     d = det.decide(normal + abnormal)
     m = detection_metrics(y, d.anomalous, d.scores, prev)
@@ -51,9 +57,8 @@ import os
 from common import RESULTS
 
 try:
-    with open(os.path.join(RESULTS, "calibration_measure.json")) as fh:
+    with open(os.path.join(RESULTS, OUT + ".json")) as fh:
         kept = [r for r in json.load(fh)["rows"] if r["data"] not in {r["data"] for r in out}]
 except (OSError, ValueError, KeyError):
     kept = []
-write_result("calibration_measure", {"notes": "deeplog preset, seed 0, --threads 1, default target_fpr; one run each",
-                                     "rows": kept + out})
+write_result(OUT, {"notes": "default target_fpr; one run each", "settings": MODEL, "rows": kept + out})

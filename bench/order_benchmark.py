@@ -4,7 +4,8 @@ up to order 4, found only by a model that follows the order over a long range.
 Generates the data (seed 0: 4,000 training sessions, 2,000 normal and 600 anomalous test sessions) and
 runs ``seqrnn compare`` on it with the RNN and every baseline, each through the same calibration (target
 false-positive rate 0.001). Writes ``bench/results/order_benchmark.json`` (the table and each anomaly
-kind's recall per model) and ``order_benchmark.md``.
+kind's recall per model) and ``order_benchmark.md`` (``order_benchmark_seedN.*`` for another data seed).
+The row of the default cell (``seqrnn train`` without a preset) is marked "default".
 
     python bench/order_benchmark.py [--models lstm,markov3,...] [--threads 1] [--seed 0]
 """
@@ -51,12 +52,17 @@ def main() -> None:
     result = {"table": {r: {k: {"mean": m[k], "std": 0.0} for k in m if k != "recall_by_kind"}
                         for r, m in table.items()}, "repeat": 1}
     result["best"] = max(table, key=lambda r: table[r]["f1_at_prevalence"])
-    md = markdown_table(result)
+    from seqrnn.config import ModelConfig
+
+    default = ModelConfig().cell  # seqrnn train's cell without a preset
+    md = (markdown_table(result).replace(f"| {default} |", f"| {default} (default) |", 1)
+          .replace(f"| **{default}** (best) |", f"| **{default}** (best, default) |", 1))
     print(md)
+    name = "order_benchmark" + (f"_seed{args.seed}" if args.seed else "")
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "order_benchmark.md"), "w") as fh:
+    with open(os.path.join(RESULTS, name + ".md"), "w") as fh:
         fh.write(md + "\n")
-    write_result("order_benchmark", {"data_seed": args.seed, "sessions": {"train": len(train), "test_normal":
+    write_result(name, {"data_seed": args.seed, "default_cell": default, "sessions": {"train": len(train), "test_normal":
                  len(normal), "test_abnormal": len(abnormal)}, "best": result["best"], "rows": table})
 
 

@@ -119,8 +119,8 @@ def test_train_evaluate_predict_info_detect(capsys, toy_sessions, tmp_path):
     assert info["events"] == 5 and info["vocabulary_size"] == 9  # a b c d e + 4 reserved
     assert info["data_format"] == "sessions"
     assert info["training"]["epochs"] == 2
-    # 1x16 LSTM on 8-dim embeddings, vocabulary 9
-    assert info["parameters"] == 9 * 8 + 4 * 16 * (8 + 16 + 2) + 16 * 9 + 9
+    # 1x16 GRU (the default cell) on 8-dim embeddings, vocabulary 9
+    assert info["parameters"] == 9 * 8 + 3 * 16 * (8 + 16 + 2) + 16 * 9 + 9
 
     # detect: JSON lines, one per input sequence, in input order
     probe = tmp_path / "probe.txt"

@@ -167,4 +167,4 @@ class TestBidirectionalFlag:
         capsys.readouterr()
         assert main(["info", str(tmp_path / "c")]) == 0
         out = capsys.readouterr().out
-        assert "context: 1x8 LSTM" in out and "before and after" in out and "parameters" in out
+        assert "context: 1x8 GRU" in out and "before and after" in out and "parameters" in out

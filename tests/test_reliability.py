@@ -300,7 +300,7 @@ def test_a_config_that_does_not_fit_its_weights_builds_nothing(tmp_path, models,
         raise AssertionError("a network was built before the weights were checked")
 
     monkeypatch.setattr(rnn_net.RNNNet, "__init__", never)
-    for setting, value, needle in (("hidden", 6000, "weights do not fit the config: rnn.weight_ih_l0 is F32 32x4, the config says F32 24000x4"),
+    for setting, value, needle in (("hidden", 6000, "weights do not fit the config: rnn.weight_ih_l0 is F32 24x4, the config says F32 18000x4"),
                                    ("layers", 20000, "settings.layers must be from 1 to 100"),
                                    ("layers", 3, "the file lacks rnn.bias_hh_l1"),
                                    ("bidirectional", True, "the file lacks")):

@@ -131,7 +131,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
             help="deeplog: 2x64 LSTM, Adam, window 10; seed: the 2016 model, 2x512 LSTM, dropout 0.2, "
                  "RMSprop 1e-3, length 40; text (the default with --format text): 2x512 LSTM, "
                  "dropout 0.1, Adam 3e-3, schedule wsd, chunks of 50, validation every 200 steps")
-    setting("--cell", choices=("lstm", "gru"))
+    setting("--cell", choices=("lstm", "gru"), help="the recurrent cell (default: gru; lstm with --preset deeplog, "
+                                                      "seed or text)")
     setting("--layers", type=int)
     setting("--hidden", type=int, help="units per recurrent layer")
     setting("--embedding-dim", type=int)
