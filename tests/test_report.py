@@ -153,10 +153,22 @@ def test_decisions_in_blocks_equal_one_call(toy):
     from seqrnn.progress import decide
 
     detector, seqs, d = decisions_of(toy)
-    blocks = decide(detector, seqs, enabled=False, chunk=7)
-    assert len(blocks.findings) == len(seqs)
-    assert np.array_equal(blocks.anomalous, d.anomalous) and np.allclose(blocks.scores, d.scores)
-    assert [f.reason for f in blocks.findings] == [f.reason for f in d.findings]
+    by_events = len(detector.model.vocab_) * 40  # blocks of about 40 events' log-probabilities
+    for blocks in (decide(detector, seqs, enabled=False, chunk=7), decide(detector, seqs, enabled=False,
+                                                                          floats=by_events)):
+        assert len(blocks.findings) == len(seqs)
+        assert np.array_equal(blocks.anomalous, d.anomalous) and np.allclose(blocks.scores, d.scores)
+        assert [f.reason for f in blocks.findings] == [f.reason for f in d.findings]
+
+
+def test_blocks_hold_a_bounded_number_of_sequences_and_events():
+    from seqrnn.progress import _blocks
+
+    seqs = [[0] * n for n in (3, 3, 3, 50, 1, 1, 3)]  # each counted with its end: 4 4 4 51 2 2 4
+    assert _blocks(seqs, 100, 9) == [(0, 2), (2, 3), (3, 4), (4, 7)]  # the long one alone
+    assert _blocks(seqs, 2, 1000) == [(0, 2), (2, 4), (4, 6), (6, 7)]
+    assert _blocks(seqs, 100, 1000) == [(0, 7)]
+    assert _blocks([], 100, 1000) == [(0, 0)]
 
 
 # --- the HTML page ---------------------------------------------------------------------------------
