@@ -61,15 +61,20 @@ def run(args) -> int:
     from ..progress import decide
 
     decisions = decide(detector, seqs)
+    from ..report.lines import FindingLines
+
+    line = FindingLines(model, templates, args.k, args.model_dir)  # repeated sessions serialised once
     out = open_output(args.output)
     try:
         for f in decisions.findings:
             if args.only_anomalous and not f.anomalous:
                 continue
-            found = finding_dict(model, f, templates, args.k)
             if explainer is not None and f.anomalous:
+                found = finding_dict(model, f, templates, args.k)
                 found["explain"] = explainer.explain(found, f.scores.sequence)
-            out.write(finite_json(found, args.model_dir) + "\n")
+                out.write(finite_json(found, args.model_dir) + "\n")
+            else:
+                out.write(line(f) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
