@@ -64,25 +64,29 @@ class FindingLines:
 
     @staticmethod
     def _key(f):
-        """``(key, objects)``: what the line of ``f`` is made of, apart from its id and location: its events
-        and counts by value, every other value by identity (``objects`` keeps them alive, so that an id is
-        never reused while the key is held); None where a value is not of the expected shape."""
+        """``(key, objects)``: what the line of ``f`` is made of, apart from its id and location: its length
+        and the event at its position by value, every other value by identity (``objects`` keeps them alive,
+        so that an id is never reused while the key is held); None where a value is not of the expected
+        shape."""
         sc = f.scores
-        objects = [sc.prob, sc.rank, sc.topk, f.anomalous, f.score, f.position, f.view, f.reason, f.p_value]
+        seq = sc.sequence
+        p = f.position
+        objects = [sc.prob, sc.rank, sc.topk, f.anomalous, f.score, p, f.view, f.reason, f.p_value]
         names = []
         for name, v in f.views.items():
             if isinstance(v, dict):
-                names.append((name, tuple(v)))
+                names += (name, len(v))
+                names += v
                 objects += v.values()
             else:
-                names.append((name, None))
+                names += (name, -1)
                 objects.append(v)
         for d in f.count_deviations[:5]:
             if not isinstance(d, dict):
                 return None
-            names.append(tuple(d))
+            names.append(len(d))
+            names += d
             objects += d.values()
-        seq = sc.sequence
-        key = (tuple(seq.tokens), len(seq), int(np.count_nonzero(f.event_anomalous)), tuple(names),
-               tuple(map(id, objects)))
+        event = seq.tokens[p] if f.anomalous and p is not None and p < len(seq) else None
+        key = (len(seq), event, int(np.count_nonzero(f.event_anomalous)), tuple(names), tuple(map(id, objects)))
         return key, objects
