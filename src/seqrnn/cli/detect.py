@@ -53,7 +53,13 @@ def run(args) -> int:
         from ..parse.folder import is_parsed_folder, read_templates
 
         templates = read_templates(args.inputs[0]) if is_parsed_folder(args.inputs[0]) else None
+    import gc
+
+    # What is loaded and read lives to the end: the collector need not look at it again (unfrozen at the end,
+    # for a caller that goes on in the same process).
+    gc.freeze()
     seqs = read_inputs(args, model)
+    gc.freeze()
     from .. import distributed
 
     if distributed.launched():
@@ -89,6 +95,7 @@ def run(args) -> int:
                             {"findings": args.output if args.output not in (None, "-") else None,
                              "only_anomalous": args.only_anomalous, "events": args.events, "plot": args.plot}),
           file=sys.stderr)
+    gc.unfreeze()
     return 0
 
 
