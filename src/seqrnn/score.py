@@ -64,7 +64,7 @@ def event_scores(seq: Sequence, ids: np.ndarray, logp: np.ndarray, topk: int) ->
     return EventScores(seq, y, np.exp(true_lp), -true_lp, rank, top, np.exp(np.take_along_axis(lp, top, 1)))
 
 
-BATCH_CELLS = 1 << 22  # rows x vocabulary scored at once by event_scores_batch (bounds its memory)
+BATCH_CELLS = 1 << 20  # rows x vocabulary scored at once by event_scores_batch (its memory: about 30 MB)
 
 
 def event_scores_batch(seqs: list[Sequence], ids_list: list[np.ndarray], logps: list[np.ndarray],
