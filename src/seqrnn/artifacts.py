@@ -103,11 +103,14 @@ def load_tensors(path: str) -> dict:
 MAX_JSON_BYTES = 256 << 20  # a config.json of a million-token vocabulary is tens of MiB
 
 
+_FINITE = json.JSONEncoder(allow_nan=False)  # json.dumps(obj, allow_nan=False) without a new encoder per call
+
+
 def finite_json(obj: Any, model_dir: str | None = None, **kwargs) -> str:
     """``json.dumps`` that refuses NaN and infinity (not JSON, and never a result): a
     :class:`ModelFileError` saying the model's numbers are broken."""
     try:
-        return json.dumps(obj, allow_nan=False, **kwargs)
+        return _FINITE.encode(obj) if not kwargs else json.dumps(obj, allow_nan=False, **kwargs)
     except ValueError:
         raise ModelFileError("the model gave a value that is not a finite number (NaN or infinity): its weights "
                              "are unusable; train again (with a lower --lr)", model_dir) from None

@@ -50,7 +50,16 @@ def fold_model(model, fold: int, seconds: float | None = None):
 
 def max_known_nll(scores) -> np.ndarray:
     """The surprise statistic of each scored sequence: its largest ``-log p`` over known events."""
-    return np.array([float(s.nll[~s.unknown].max()) if (~s.unknown).any() else 0.0 for s in scores])
+    out = np.zeros(len(scores))
+    done: dict[tuple, float] = {}  # identical sequences share their arrays (score_sequences): one computation
+    for i, s in enumerate(scores):
+        key = (id(s.nll), id(s.ids))
+        value = done.get(key)
+        if value is None:
+            known = ~s.unknown
+            value = done[key] = float(s.nll[known].max()) if known.any() else 0.0
+        out[i] = value
+    return out
 
 
 def _fit_and_score(copy, train_ids: list, train_complete: list, score: list[Sequence]) -> np.ndarray:

@@ -55,7 +55,6 @@ above 1 is anomalous, and the score orders sequences for ROC curves.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import os
 import time
@@ -69,7 +68,7 @@ from .crossfit import DEFAULT_FOLDS, cross_fitted_surprise, max_known_nll
 from .data.formats import Sequence, as_sequences
 from .data.vocab import EOS, UNK
 from .errors import InputError, ModelFileError
-from .profiles import count_matrix, deviations, deviations_text, first_surplus, leave_one_out, nearest_to
+from .profiles import count_matrix, deviations, deviations_text, leave_one_out, nearest_to
 
 DEFAULT_TARGET_FPR = 0.003  # how it was chosen: docs/calibration.md
 COUNT_EPS = 0.1
@@ -698,8 +697,10 @@ class Detector:
         """Each view's value for each of ``seqs`` (finished sessions; ``events``: their ids)."""
         model = self.model
         accepted = set(self.accepted_tokens_)
-        out = {"unseen": np.array([float(sum(1 for t, i in zip(s.tokens, a) if i == UNK and t not in accepted))
-                                   if (a == UNK).any() else 0.0 for s, a in zip(seqs, events)])}
+        unseen = np.zeros(len(seqs))
+        for r in _rows_with(events, UNK):
+            unseen[r] = float(sum(1 for t, i in zip(seqs[r].tokens, events[r]) if i == UNK and t not in accepted))
+        out = {"unseen": unseen}
         if model.event_view:
             if scores is None:
                 from .score import score_sequences
@@ -724,7 +725,7 @@ class Detector:
         findings: list[Finding | None] = [None] * len(scores)
         sessions = [i for i, sc in enumerate(scores) if sc.sequence.complete] if self.unit_ == "sequence" else []
         if sessions:
-            events = [scores[i].ids[scores[i].ids != EOS] for i in sessions]
+            events = _events_of([scores[i] for i in sessions])
             stats = self._statistics([scores[i].sequence for i in sessions], events, self.use_counts,
                                      [scores[i] for i in sessions])
             cal = self.calibration_
@@ -740,10 +741,7 @@ class Detector:
                     findings[i] = done[key] = self._session(scores[i], r, stats, judged, float(fused[r]),
                                                             float(fused_p[r]))
                 else:
-                    findings[i] = dataclasses.replace(  # what a caller may change is its own
-                        first, scores=scores[i], event_anomalous=first.event_anomalous.copy(),
-                        views={k: dict(v) for k, v in first.views.items()},
-                        count_deviations=[dict(d) for d in first.count_deviations])
+                    findings[i] = _copy_finding(first, scores[i])
         for i, sc in enumerate(scores):
             if findings[i] is None:
                 findings[i] = self._events(sc)
@@ -851,13 +849,14 @@ class Detector:
                 f.position = int(np.flatnonzero(flags)[0])
                 f.reason = self.event_reason(sc, f.position)
         elif view == "count" and view not in self.model.views:
-            ref = self.count_profiles_[int(stat["_count_near"])]
-            devs = deviations(stat["_counts"], ref, self.count_weights_, self.model.vocab_)
-            marks = _surplus_positions(sc.ids, devs, self.model.vocab_)
+            if "_deviations" not in stat:  # the view that marks its events often explains them too
+                ref = self.count_profiles_[int(stat["_count_near"])]
+                devs = deviations(stat["_counts"], ref, self.count_weights_, self.model.vocab_)
+                stat["_deviations"] = devs, _surplus_positions(sc.ids, devs, self.model.vocab_)
+            devs, marks = stat["_deviations"]
             f.event_anomalous[marks] = True
-            if not mark_only:
-                f.position, f.reason, f.count_deviations = first_surplus(sc.ids, devs, self.model.vocab_), \
-                    deviations_text(devs), devs
+            if not mark_only:  # the first surplus event (profiles.first_surplus), or the end
+                f.position, f.reason, f.count_deviations = int(marks[0]), deviations_text(devs), devs
         else:
             position, reason, devs = self.model.sequence_view_reason(view, sc)
             f.event_anomalous[min(position, len(sc) - 1)] = True
@@ -922,6 +921,38 @@ def _raised(floors: dict, added: dict) -> dict:
         if len(v):
             out[k] = max(out.get(k, -math.inf), float(np.max(v)))
     return out
+
+
+def _copy_finding(first: Finding, scores) -> Finding:
+    """``first`` for another session of the same events (``scores``: its own): what a caller may change
+    (its flags, views and count deviations) is its own."""
+    f = object.__new__(Finding)
+    f.__dict__.update(first.__dict__)
+    f.scores, f.event_anomalous = scores, first.event_anomalous.copy()
+    f.views = {k: dict(v) for k, v in first.views.items()}
+    f.count_deviations = [dict(d) for d in first.count_deviations]
+    return f
+
+
+def _events_of(scores) -> list[np.ndarray]:
+    """Each scored session's events without its end; sessions that share their ids (identical sessions,
+    see :func:`seqrnn.score.score_sequences`) share the array."""
+    done: dict[int, np.ndarray] = {}
+    out = []
+    for sc in scores:
+        events = done.get(id(sc.ids))
+        if events is None:
+            events = done[id(sc.ids)] = sc.ids[sc.ids != EOS]
+        out.append(events)
+    return out
+
+
+def _rows_with(arrays: list[np.ndarray], value: int) -> np.ndarray:
+    """The indices of the arrays that hold ``value``."""
+    if not arrays:
+        return np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
+    return np.unique(rows[np.concatenate(arrays) == value])
 
 
 def _surplus_positions(ids: np.ndarray, devs: list[dict], vocab) -> np.ndarray:

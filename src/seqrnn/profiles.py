@@ -17,8 +17,13 @@ from .data.vocab import UNK
 def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
     """One row of event counts per sequence; unseen events are judged by their own rule, not counted."""
     out = np.zeros((len(ids_list), vocab_size), dtype=np.float32)
-    for i, ids in enumerate(ids_list):
-        np.add.at(out[i], ids, 1.0)
+    if len(ids_list):
+        rows = np.repeat(np.arange(len(ids_list)), [len(ids) for ids in ids_list])
+        ids = np.concatenate(ids_list).astype(np.int64)
+        if len(ids) and not 0 <= ids.min() <= ids.max() < vocab_size:
+            raise IndexError(f"event ids must lie in [0, {vocab_size})")
+        cells = rows * vocab_size + ids
+        out.ravel()[:] = np.bincount(cells, minlength=out.size)
     out[:, UNK] = 0.0
     return out
 
@@ -77,8 +82,9 @@ def deviations(counts: np.ndarray, reference: np.ndarray, weights: np.ndarray, v
     """The events whose count differs from the reference profile, largest weighted difference first."""
     diff = counts - reference
     order = np.argsort(-np.abs(diff) * weights, kind="stable")
-    return [{"event": vocab.itos[j], "count": int(counts[j]), "normal": int(reference[j])}
-            for j in order if diff[j] != 0]
+    order = order[diff[order] != 0]
+    return [{"event": vocab.itos[j], "count": int(c), "normal": int(r)}
+            for j, c, r in zip(order.tolist(), counts[order].tolist(), reference[order].tolist())]
 
 
 def deviations_text(devs: list[dict], most: int = 3) -> str:

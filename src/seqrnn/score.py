@@ -11,7 +11,7 @@ once, so that it can batch them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,6 +64,44 @@ def event_scores(seq: Sequence, ids: np.ndarray, logp: np.ndarray, topk: int) ->
     return EventScores(seq, y, np.exp(true_lp), -true_lp, rank, top, np.exp(np.take_along_axis(lp, top, 1)))
 
 
+BATCH_CELLS = 1 << 20  # rows x vocabulary scored at once by event_scores_batch (its memory: about 30 MB)
+
+
+def event_scores_batch(seqs: list[Sequence], ids_list: list[np.ndarray], logps: list[np.ndarray],
+                       topk: int) -> list[EventScores]:
+    """:func:`event_scores` of each sequence, the same values, computed on the rows of many sequences at once
+    (one ``argsort`` for a block of sequences rather than one per sequence); each block holds at most about
+    :data:`BATCH_CELLS` values of ``log p``, a longer sequence is a block of its own."""
+    out: list[EventScores] = []
+    start = 0
+    while start < len(seqs):
+        end, cells = start, 0
+        while end < len(seqs) and (end == start or cells + logps[end].size <= BATCH_CELLS):
+            cells += logps[end].size
+            end += 1
+        if end - start == 1:
+            out.append(event_scores(seqs[start], ids_list[start], logps[start], topk))
+        else:
+            out += _event_scores_block(seqs[start:end], ids_list[start:end], logps[start:end], topk)
+        start = end
+    return out
+
+
+def _event_scores_block(seqs, ids_list, logps, topk: int) -> list[EventScores]:
+    ys = [with_end(ids, seq.complete) for seq, ids in zip(seqs, ids_list)]
+    true_lp, rank, lp = true_log_proba_and_rank(np.concatenate(logps), np.concatenate(ys))
+    k = min(topk, lp.shape[1] - len(NOT_PREDICTED))
+    top = np.argsort(-lp, axis=1, kind="stable")[:, :k]
+    top_prob = np.exp(np.take_along_axis(lp, top, 1))
+    prob, nll = np.exp(true_lp), -true_lp
+    out, a = [], 0
+    for seq, y in zip(seqs, ys):
+        b = a + len(y)
+        out.append(EventScores(seq, y, prob[a:b], nll[a:b], rank[a:b], top[a:b], top_prob[a:b]))
+        a = b
+    return out
+
+
 def distinct_log_proba(model, ids_list: list[np.ndarray], complete: list[bool]):
     """``(first, inverse, logps)``: :func:`~seqrnn.data.distinct.distinct` of the sequences and
     ``log_proba`` of each distinct one (``ids_list[first[j]]``), asked of the model in one call."""
@@ -85,8 +123,16 @@ def score_sequences(model, seqs: list[Sequence], topk: int = 5) -> list[EventSco
         raise InputError(f"topk must be an integer >= 0, not {topk!r}", params="topk")
     ids_list, complete = model.encode(seqs)
     first, inverse, logps = distinct_log_proba(model, ids_list, complete)
-    scored = [event_scores(seqs[i], ids_list[i], lp, topk) for i, lp in zip(first, logps)]
-    return [scored[j] if scored[j].sequence is s else replace(scored[j], sequence=s) for s, j in zip(seqs, inverse)]
+    scored = event_scores_batch([seqs[i] for i in first], [ids_list[i] for i in first], list(logps), topk)
+    return [scored[j] if scored[j].sequence is s else _with_sequence(scored[j], s) for s, j in zip(seqs, inverse)]
+
+
+def _with_sequence(scores: EventScores, seq: Sequence) -> EventScores:
+    """``dataclasses.replace(scores, sequence=seq)``, without its cost per call: the arrays are shared."""
+    out = object.__new__(EventScores)
+    out.__dict__.update(scores.__dict__)
+    out.sequence = seq
+    return out
 
 
 def evaluate(model, seqs: list[Sequence], ks=range(1, 11)) -> dict:

@@ -53,7 +53,13 @@ def run(args) -> int:
         from ..parse.folder import is_parsed_folder, read_templates
 
         templates = read_templates(args.inputs[0]) if is_parsed_folder(args.inputs[0]) else None
+    import gc
+
+    # What is loaded and read lives to the end: the collector need not look at it again (unfrozen at the end,
+    # for a caller that goes on in the same process).
+    gc.freeze()
     seqs = read_inputs(args, model)
+    gc.freeze()
     from .. import distributed
 
     if distributed.launched():
@@ -61,15 +67,20 @@ def run(args) -> int:
     from ..progress import decide
 
     decisions = decide(detector, seqs)
+    from ..report.lines import FindingLines
+
+    line = FindingLines(model, templates, args.k, args.model_dir)  # repeated sessions serialised once
     out = open_output(args.output)
     try:
         for f in decisions.findings:
             if args.only_anomalous and not f.anomalous:
                 continue
-            found = finding_dict(model, f, templates, args.k)
             if explainer is not None and f.anomalous:
+                found = finding_dict(model, f, templates, args.k)
                 found["explain"] = explainer.explain(found, f.scores.sequence)
-            out.write(finite_json(found, args.model_dir) + "\n")
+                out.write(finite_json(found, args.model_dir) + "\n")
+            else:
+                out.write(line(f) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
@@ -84,6 +95,7 @@ def run(args) -> int:
                             {"findings": args.output if args.output not in (None, "-") else None,
                              "only_anomalous": args.only_anomalous, "events": args.events, "plot": args.plot}),
           file=sys.stderr)
+    gc.unfreeze()
     return 0
 
 

@@ -168,12 +168,18 @@ def session_line_kind(text: str) -> str:
     or ambiguous: ``ONE_COMMA`` (``s1,a``) or ``COMMAS`` (``a,b,c``)."""
     head, sep, rest = text.strip().partition(",")
     head = head.strip()
-    if not sep or not head or any(c.isspace() for c in head):
+    if not sep or not head or _has_space(head):
         return WITHOUT_ID
     rest = rest.strip()
-    if any(c.isspace() for c in rest):
+    if _has_space(rest):
         return WITH_ID
     return COMMAS if "," in rest else ONE_COMMA
+
+
+def _has_space(stripped: str) -> bool:
+    """Whether a string without leading or trailing whitespace holds any (``str.isspace``'s, as ``split``
+    splits on): a plain space is the usual one, tested first."""
+    return " " in stripped or len(stripped.split(None, 1)) > 1
 
 
 def has_session_ids(lines: list[str]) -> bool:

@@ -47,14 +47,13 @@ class Vocabulary:
         return len(self.itos)
 
     def encode(self, tokens: list[str]) -> np.ndarray:
-        # A reserved name in the input ("<pad>") is a token never seen in training, not padding.
-        get = {t: i for t, i in self.stoi.items() if i >= len(SPECIALS)}.get if self._reserved_in_input(tokens) \
-            else self.stoi.get
-        return np.fromiter((get(t, UNK) for t in tokens), dtype=np.int64, count=len(tokens))
-
-    @staticmethod
-    def _reserved_in_input(tokens) -> bool:
-        return any(t in SPECIALS for t in set(tokens))
+        get = self.stoi.get
+        found = [get(t, UNK) for t in tokens]
+        ids = np.array(found, dtype=np.int64)
+        if found and min(found) < len(SPECIALS):
+            # A reserved name in the input ("<pad>") is a token never seen in training, not padding.
+            ids[ids < len(SPECIALS)] = UNK
+        return ids
 
     def decode(self, ids) -> list[str]:
         return [self.itos[int(i)] for i in ids]

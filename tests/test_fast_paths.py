@@ -1,0 +1,193 @@
+"""The fast paths of ``detect`` give what the plain ones gave: the batched per-event scores, the session
+line check, the vocabulary's encoding, the count matrix, the maximum surprise, the JSON lines."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from seqrnn import score as score_module
+from seqrnn.artifacts import finite_json
+from seqrnn.crossfit import max_known_nll
+from seqrnn.data.formats import COMMAS, ONE_COMMA, WITH_ID, WITHOUT_ID, Sequence, session_line_kind
+from seqrnn.data.vocab import EOS, SPECIALS, UNK, Vocabulary
+from seqrnn.profiles import count_matrix
+from seqrnn.report.findings import finding_dict
+from seqrnn.report.lines import FindingLines
+from seqrnn.score import EventScores, event_scores, event_scores_batch
+
+
+def _random_case(rng, n_seqs=12, vocab=9):
+    """Sequences of random ids (an unseen one among them, an empty unfinished one, an empty session, a
+    stream), with random normalised log-probabilities, ties included."""
+    seqs, ids_list, logps = [], [], []
+    for i in range(n_seqs):
+        complete = i % 4 != 1
+        n = 0 if i in (1, 2) else int(rng.integers(1, 7))
+        ids = rng.integers(4, vocab, n)
+        if i == 3:
+            ids[0] = UNK
+        rows = len(ids) + complete
+        logits = rng.normal(size=(rows, vocab)).round(1)  # rounded: equal values, the sort's ties
+        lp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        seqs.append(Sequence(f"s{i}", [f"t{j}" for j in ids], "<test>", i + 1, complete=complete))
+        ids_list.append(ids)
+        logps.append(lp.astype(np.float32))
+    return seqs, ids_list, logps
+
+
+def _same_scores(a: EventScores, b: EventScores) -> None:
+    assert a.sequence is b.sequence
+    for name in ("ids", "prob", "nll", "rank", "topk", "topk_prob"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+@pytest.mark.parametrize("topk", [0, 1, 3, 50])
+@pytest.mark.parametrize("cells", [1, 40, 1 << 22])  # one block per sequence, several blocks, one block
+def test_event_scores_batch_equals_per_sequence(topk, cells, monkeypatch):
+    monkeypatch.setattr(score_module, "BATCH_CELLS", cells)
+    rng = np.random.default_rng(topk)
+    seqs, ids_list, logps = _random_case(rng)
+    batch = event_scores_batch(seqs, ids_list, logps, topk)
+    assert len(batch) == len(seqs)
+    for s, ids, lp, b in zip(seqs, ids_list, logps, batch):
+        _same_scores(event_scores(s, ids, lp, topk), b)
+    assert batch[3].unknown[0] and batch[3].rank[0] == 9  # the unseen event ranks last
+    assert len(batch[1]) == 0 and len(batch[2]) == 1  # empty: unfinished, no rows; a session, its end
+    assert batch[2].ids.tolist() == [EOS]
+
+
+def test_event_scores_batch_of_nothing():
+    assert event_scores_batch([], [], [], 5) == []
+
+
+@pytest.mark.parametrize("line, kind", [
+    ("blk_1,5 22 7", WITH_ID), ("blk_1,5\t22", WITH_ID), ("  blk_1 , 5 22  ", WITH_ID),
+    ("blk_1,5\u200322", WITH_ID),  # an em space between tokens
+    ("a b,5 22", WITHOUT_ID), ("a\tb,5 22", WITHOUT_ID), ("a\u00a0b,5 22", WITHOUT_ID),
+    ("5 22 7", WITHOUT_ID), (",5 22", WITHOUT_ID), ("\t,5 22", WITHOUT_ID),
+    ("s1,a", ONE_COMMA), ("s1,\ta\t", ONE_COMMA), ("s1,", ONE_COMMA),
+    ("a,b,c", COMMAS), ("a, b,c ", COMMAS),
+])
+def test_session_line_kind(line, kind):
+    assert session_line_kind(line) == kind
+
+
+def test_session_line_kind_agrees_with_a_character_scan():
+    """The kind as the character-by-character rule said it, on random lines of spaces, tabs, commas."""
+    def by_characters(text):
+        head, sep, rest = text.strip().partition(",")
+        head = head.strip()
+        if not sep or not head or any(c.isspace() for c in head):
+            return WITHOUT_ID
+        rest = rest.strip()
+        if any(c.isspace() for c in rest):
+            return WITH_ID
+        return COMMAS if "," in rest else ONE_COMMA
+
+    rng = random.Random(0)
+    for _ in range(3000):
+        line = "".join(rng.choice("ab,, \t\u3000\x0b") for _ in range(rng.randint(0, 9)))
+        assert session_line_kind(line) == by_characters(line), repr(line)
+
+
+def test_vocabulary_encode():
+    v = Vocabulary(["a", "b"])
+    ids = v.encode(["a", "x", "b", *SPECIALS, "a"])
+    assert ids.dtype == np.int64
+    assert ids.tolist() == [4, UNK, 5, UNK, UNK, UNK, UNK, 4]  # a reserved name is unseen, not padding
+    assert v.encode([]).dtype == np.int64 and v.encode([]).shape == (0,)
+    assert v.encode(["b", "b"]).tolist() == [5, 5]
+
+
+def test_count_matrix_equals_counting_each_row():
+    rng = np.random.default_rng(1)
+    ids_list = [rng.integers(0, 7, n) for n in (0, 5, 1, 12, 0)]
+    expected = np.zeros((5, 7), np.float32)
+    for i, ids in enumerate(ids_list):
+        np.add.at(expected[i], ids, 1.0)
+    expected[:, UNK] = 0
+    got = count_matrix(ids_list, 7)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    assert count_matrix([], 7).shape == (0, 7)
+    with pytest.raises(IndexError):
+        count_matrix([np.array([2, 7])], 7)  # an id beyond the vocabulary does not count in the next row
+
+
+def test_max_known_nll_of_shared_and_own_arrays():
+    seq = Sequence("s", ["a"], "<t>", 1)
+    a = EventScores(seq, np.array([4, UNK, EOS]), np.ones(3), np.array([1.0, 9.0, 2.0]), np.ones(3, int),
+                    np.zeros((3, 1), int), np.ones((3, 1)))
+    b = EventScores(seq, np.array([UNK]), np.ones(1), np.array([5.0]), np.ones(1, int), np.zeros((1, 1), int),
+                    np.ones((1, 1)))
+    c = EventScores(seq, a.ids, a.prob, np.array([3.0, 0.0, 0.5]), a.rank, a.topk, a.topk_prob)  # own nll
+    assert max_known_nll([a, b, a, c, b]).tolist() == [2.0, 0.0, 2.0, 3.0, 0.0]
+    assert max_known_nll([]).shape == (0,)
+
+
+# --- the JSON lines ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def markov_detector():
+    from seqrnn.detect import Detector
+    from seqrnn.models.markov import MarkovModel
+
+    rng = random.Random(0)
+    train = []
+    for i in range(80):
+        tokens = ["a"] + ["b"] * rng.randint(1, 3) + ["c"] + (["e"] if rng.random() < 0.3 else []) + ["d"]
+        train.append(Sequence(f"t{i}", tokens, "<train>", i + 1))
+    return Detector(MarkovModel(order=1, validation_split=0.0)).fit(train)
+
+
+def _sessions():
+    """Sessions that repeat, anomalous ones among them (unseen events, unusual counts, wrong order, an early
+    end), and a stream."""
+    kinds = ["a b c d", "a b b c d", "a b c e d", "a x c d", "a b b b b b b c d", "d c b a", "a b", "a b y d",
+             "a b x d"]
+    rng = random.Random(1)
+    out = []
+    for n in range(60):
+        tokens = rng.choice(kinds).split()
+        out.append(Sequence(f"id{n}", tokens, f"file{n % 3}", n + 1, complete=True,
+                            lines=np.arange(10 * n, 10 * n + len(tokens))))
+    out.append(Sequence("stream", "a b c d d d x a".split(), "stream.txt", 1, complete=False))
+    return out
+
+
+@pytest.mark.parametrize("templates", [None, {"a": "Alpha <*>", "b": "Beta"}])
+def test_finding_lines_equal_finding_dict(markov_detector, templates):
+    model = markov_detector.model
+    findings = markov_detector.decide(_sessions()).findings
+    assert sum(f.anomalous for f in findings) >= 10 and not all(f.anomalous for f in findings)
+    assert {f.view for f in findings} >= {None, "unseen", "count"}
+    line = FindingLines(model, templates, 3, "model")
+    for f in findings:
+        assert line(f) == finite_json(finding_dict(model, f, templates, 3), "model")
+    assert len(line._done) < 20  # the repeats reuse the text of the first
+
+
+def test_finding_lines_see_a_copy_changed(markov_detector):
+    """A copy of a finding that a caller changed gets its own line, not the first one's."""
+    model = markov_detector.model
+    findings = markov_detector.decide(_sessions()).findings
+    line = FindingLines(model, None, 5, "model")
+    first = next(i for i, f in enumerate(findings) if f.anomalous and f.view == "count")
+    tokens = findings[first].scores.sequence.tokens
+    copies = [i for i, f in enumerate(findings) if i > first and f.scores.sequence.tokens == tokens]
+    assert len(copies) >= 2
+    assert line(findings[first])
+    findings[copies[0]].views["count"]["value"] = 1234.5
+    findings[copies[1]].count_deviations[0]["count"] = 99
+    for i in [first] + copies:
+        text = line(findings[i])
+        assert text == finite_json(finding_dict(model, findings[i], None, 5), "model")
+    assert json.loads(line(findings[copies[0]]))["views"]["count"]["value"] == 1234.5
+    assert json.loads(line(findings[copies[1]]))["count_deviations"][0]["count"] == 99
+    assert json.loads(line(findings[copies[1]]))["id"] == findings[copies[1]].scores.sequence.id
+
