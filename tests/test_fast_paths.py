@@ -191,3 +191,21 @@ def test_finding_lines_see_a_copy_changed(markov_detector):
     assert json.loads(line(findings[copies[1]]))["count_deviations"][0]["count"] == 99
     assert json.loads(line(findings[copies[1]]))["id"] == findings[copies[1]].scores.sequence.id
 
+
+
+def test_detect_leaves_the_collector_unfrozen_after_an_error(tmp_path):
+    """detect freezes the collector while it works; a bad input (an error part-way) unfreezes it too."""
+    import gc
+
+    from seqrnn.cli import main
+
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join("a b c d" if i % 2 else "a c b d" for i in range(40)) + "\n")
+    assert main(["train", str(train), "-m", str(tmp_path / "m"), "--model", "markov"]) == 0
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"a b \xff\xfe c\n")
+    before = gc.get_freeze_count()
+    assert main(["detect", str(tmp_path / "m"), str(bad)]) == 2
+    assert gc.get_freeze_count() == before
+    assert main(["detect", str(tmp_path / "m"), str(train)]) == 0
+    assert gc.get_freeze_count() == before

@@ -37,15 +37,13 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..detect import Detector
-    from ..report import finding_dict, load_templates, plot_findings, write_event_table
+    from ..modeldir import read
+    from ..report import load_templates
 
     templates = load_templates(args.templates) if args.templates else None
-    from ..artifacts import finite_json
-    from ..modeldir import read
 
     detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args), topk=args.k),
                     need="detector")
-    model = detector.model
     if args.follow:
         return _follow(args, detector, templates)
     explainer = _explainer(args) if args.explain else None
@@ -56,8 +54,21 @@ def run(args) -> int:
     import gc
 
     # What is loaded and read lives to the end: the collector need not look at it again (unfrozen at the end,
-    # for a caller that goes on in the same process).
+    # an error's too, for a caller that goes on in the same process).
     gc.freeze()
+    try:
+        return _detect(args, detector, templates, explainer)
+    finally:
+        gc.unfreeze()
+
+
+def _detect(args, detector, templates, explainer) -> int:
+    import gc
+
+    from ..artifacts import finite_json
+    from ..report import finding_dict, plot_findings, write_event_table
+
+    model = detector.model
     seqs = read_inputs(args, model)
     gc.freeze()
     from .. import distributed
@@ -95,7 +106,6 @@ def run(args) -> int:
                             {"findings": args.output if args.output not in (None, "-") else None,
                              "only_anomalous": args.only_anomalous, "events": args.events, "plot": args.plot}),
           file=sys.stderr)
-    gc.unfreeze()
     return 0
 
 
