@@ -89,7 +89,7 @@ def main() -> None:
     from seqrnn import generate as G
     from seqrnn.config import ModelConfig
     from seqrnn.data.vocab import BOS, EOS, PAD, UNK
-    from seqrnn.models.rnn import RNNNet
+    from seqrnn.models.rnn_net import RNNNet
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
