@@ -60,3 +60,25 @@ def test_detect_scores_sessions_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["60", "False"]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_overflowing_weights_give_non_finite_values_without_warnings(cell):
+    """Crafted weights that overflow float32 (finite in the file, so the loader's check lets them through)
+    give what torch gives (infinities or NaNs included), with no RuntimeWarning lines on standard error:
+    the scorer refuses values that are not finite in one line (seqrnn.score)."""
+    import warnings
+
+    net = RNNNet(V, ModelConfig(cell=cell, layers=2, hidden=8, embedding_dim=4)).eval()
+    tensors = {k: (v.numpy() * 1e30).astype(np.float32) for k, v in net.state_dict().items()}
+    assert all(np.isfinite(t).all() for t in tensors.values())
+    x, lengths = pad([np.arange(2, 9), np.arange(3, 6)]), np.array([7, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning fails the test
+        got = log_proba_batches(NumpyRNN(tensors, cell, 2), [(x, lengths), (x, lengths)], threads=2)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
+    with torch.inference_mode():
+        want = torch.log_softmax(net(torch.from_numpy(x))[0], dim=-1).numpy()
+    for row, n in enumerate(lengths):  # the same values, infinities and NaNs where torch has them
+        np.testing.assert_allclose(got[0][row, :n], want[row, :n], rtol=1e-4)
+        np.testing.assert_array_equal(got[1][row, :n], got[0][row, :n])
