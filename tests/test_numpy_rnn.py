@@ -82,3 +82,29 @@ def test_overflowing_weights_give_non_finite_values_without_warnings(cell):
     for row, n in enumerate(lengths):  # the same values, infinities and NaNs where torch has them
         np.testing.assert_allclose(got[0][row, :n], want[row, :n], rtol=1e-4)
         np.testing.assert_array_equal(got[1][row, :n], got[0][row, :n])
+
+
+def test_a_saved_config_without_cell_loads_as_the_lstm_it_was(tmp_path):
+    """Settings that name no cell were written when the LSTM was the default, and the loader's weight
+    check reads them so; the model loads as that LSTM, not as a GRU of the new default (which scored
+    LSTM weights as a GRU: a numpy broadcast error, a traceback)."""
+    import json
+    import os
+
+    import seqrnn
+    from seqrnn import RNNModel
+    from conftest import TINY_SETTINGS, toy_session_lines
+
+    seqs = [line.split(",")[1].split() for line in toy_session_lines(30)]
+    model = RNNModel(**{**TINY_SETTINGS, "epochs": 1, "cell": "lstm", "layers": 2}).fit(seqs)
+    model.save(str(tmp_path / "m"))
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    del cfg["settings"]["cell"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    if (tmp_path / "m" / "status.json").exists():  # a directory from before status.json: no hashes
+        os.remove(tmp_path / "m" / "status.json")
+    loaded = seqrnn.load(str(tmp_path / "m"))
+    assert loaded.model_config.cell == "lstm"
+    ids, complete = model.encode(model.read(seqs[:5]))
+    for a, b in zip(loaded.log_proba(ids, complete), model.log_proba(ids, complete)):
+        np.testing.assert_array_equal(a, b)
