@@ -60,3 +60,51 @@ def test_detect_scores_sessions_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["60", "False"]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_overflowing_weights_give_non_finite_values_without_warnings(cell):
+    """Crafted weights that overflow float32 (finite in the file, so the loader's check lets them through)
+    give what torch gives (infinities or NaNs included), with no RuntimeWarning lines on standard error:
+    the scorer refuses values that are not finite in one line (seqrnn.score)."""
+    import warnings
+
+    net = RNNNet(V, ModelConfig(cell=cell, layers=2, hidden=8, embedding_dim=4)).eval()
+    tensors = {k: (v.numpy() * 1e30).astype(np.float32) for k, v in net.state_dict().items()}
+    assert all(np.isfinite(t).all() for t in tensors.values())
+    x, lengths = pad([np.arange(2, 9), np.arange(3, 6)]), np.array([7, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning fails the test
+        got = log_proba_batches(NumpyRNN(tensors, cell, 2), [(x, lengths), (x, lengths)], threads=2)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
+    with torch.inference_mode():
+        want = torch.log_softmax(net(torch.from_numpy(x))[0], dim=-1).numpy()
+    for row, n in enumerate(lengths):  # the same values, infinities and NaNs where torch has them
+        np.testing.assert_allclose(got[0][row, :n], want[row, :n], rtol=1e-4)
+        np.testing.assert_array_equal(got[1][row, :n], got[0][row, :n])
+
+
+def test_a_saved_config_without_cell_loads_as_the_lstm_it_was(tmp_path):
+    """Settings that name no cell were written when the LSTM was the default, and the loader's weight
+    check reads them so; the model loads as that LSTM, not as a GRU of the new default (which scored
+    LSTM weights as a GRU: a numpy broadcast error, a traceback)."""
+    import json
+    import os
+
+    import seqrnn
+    from seqrnn import RNNModel
+    from conftest import TINY_SETTINGS, toy_session_lines
+
+    seqs = [line.split(",")[1].split() for line in toy_session_lines(30)]
+    model = RNNModel(**{**TINY_SETTINGS, "epochs": 1, "cell": "lstm", "layers": 2}).fit(seqs)
+    model.save(str(tmp_path / "m"))
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    del cfg["settings"]["cell"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    if (tmp_path / "m" / "status.json").exists():  # a directory from before status.json: no hashes
+        os.remove(tmp_path / "m" / "status.json")
+    loaded = seqrnn.load(str(tmp_path / "m"))
+    assert loaded.model_config.cell == "lstm"
+    ids, complete = model.encode(model.read(seqs[:5]))
+    for a, b in zip(loaded.log_proba(ids, complete), model.log_proba(ids, complete)):
+        np.testing.assert_array_equal(a, b)

@@ -111,7 +111,14 @@ class NumpyRNN:
 
     def log_proba(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``(batch, time, vocabulary)`` log-probabilities for padded inputs ``x`` whose rows hold
-        ``lengths`` events; what lies beyond a row's length is left as zeros."""
+        ``lengths`` events; what lies beyond a row's length is left as zeros.
+
+        Weights too large for float32 give infinities and NaNs silently, as torch does (no
+        RuntimeWarning on standard error): the caller refuses values that are not finite in one line."""
+        with np.errstate(all="ignore"):  # per thread: each of log_proba_batches' threads sets it here
+            return self._log_proba(x, lengths)
+
+    def _log_proba(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         batch, steps = x.shape
         order = np.argsort(-lengths, kind="stable")
         lengths = lengths[order]

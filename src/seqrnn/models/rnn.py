@@ -197,6 +197,17 @@ class RNNModel(SequenceModel):
         check_training_memory(self.kind, self._settings(), len(self.vocab_), tokens,
                               params=("hidden", "embedding_dim", "layers", "batch_size", "window", "chunk"))
 
+    #: The cell of a saved config that names none: LSTM, the default when such a file was written, and
+    #: what seqrnn.schema checks its weights against (the GRU default is for new models only).
+    SAVED_CELL = "lstm"
+
+    @classmethod
+    def _from_config(cls, config: dict, model_dir: str):
+        settings = config.get("settings")
+        if isinstance(settings, dict) and "cell" not in settings:
+            config = {**config, "settings": {**settings, "cell": cls.SAVED_CELL}}
+        return super()._from_config(config, model_dir)
+
     # --- weights ------------------------------------------------------------------
     # A loaded model keeps its weights as numpy arrays and builds the torch network (importing torch)
     # only when something asks for ``net_``: scoring sessions needs none (seqrnn.models.numpy_rnn).
