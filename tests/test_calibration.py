@@ -379,6 +379,19 @@ def test_feedback_stops_a_confirmed_false_positive(bench):
     assert "new-event" in det.calibration["accepted_tokens"]
 
 
+def test_a_floor_holds_its_value_scored_again_with_rounding():
+    """A given-back sequence scored again in another batch differs in its last float32 bits: its floor
+    holds a little above the value it was given, so that it does not fire again."""
+    rng = np.random.default_rng(0)
+    values = rng.exponential(1.0, 500)
+    given = 30.0  # far beyond every calibration value: a false positive given back
+    cal = Calibration({"surprise": values}, 0.01, {"surprise": given})
+    again = np.nextafter(np.float32(given), np.float32(np.inf)).astype(np.float64)  # one float32 step up
+    assert again > given and cal.cut("surprise") >= again
+    assert cal.fused_p_value({"surprise": np.array([again])})[0] > cal.promised_fpr
+    assert cal.fused_p_value({"surprise": np.array([given * 1.001])})[0] <= cal.promised_fpr  # beyond: fires
+
+
 def test_cli_calibrate_feedback_and_no_detector(tmp_path, bench, capsys):
     from seqrnn.cli import main
 

@@ -108,6 +108,15 @@ def shared_ranks(values: dict, alpha: float) -> int:
     return lo
 
 
+# A floor holds a little above the value it was given: the same sequence scored again in another batch
+# differs in its last float32 bits (the products' order), and a given-back false positive must stay below.
+FLOOR_SLACK = 1e-5  # relative (of the value, at least of 1)
+
+
+def _slackened(floor: float) -> float:
+    return floor + FLOOR_SLACK * max(1.0, abs(floor))
+
+
 @dataclass
 class Calibration:
     """The calibration values of each view (one per calibration sequence, aligned) and what follows.
@@ -115,8 +124,9 @@ class Calibration:
     ``values``: view name -> array of ``n`` numbers (higher is stranger);
     ``alpha``: the target false-positive rate;
     ``floors``: view name -> the largest value of the sequences given back as normal (feedback): a view's
-    cut is never below it, so that a confirmed false positive is not flagged again (a higher cut only
-    lowers the rate: the promise holds).
+    cut is never below it (by :data:`FLOOR_SLACK`, so that the same sequence scored again is not above
+    it by rounding), so that a confirmed false positive is not flagged again (a higher cut only lowers
+    the rate: the promise holds).
 
     Derived: ``n``, ``k`` (the ranks every view gets), ``beyond`` (``U``: calibration sequences beyond
     some cut), ``promised_fpr`` (``(U + V) / (n + 1)``), ``fused_cut`` (the fused statistic at the cuts).
@@ -129,6 +139,7 @@ class Calibration:
     def __post_init__(self):
         self.values = {k: np.asarray(v, np.float64) for k, v in self.values.items()}
         self.floors = {k: float(v) for k, v in (self.floors or {}).items() if k in self.values}
+        self._floor_at = {k: _slackened(v) for k, v in self.floors.items()}
         lengths = {len(v) for v in self.values.values()}
         if len(lengths) > 1:
             raise ValueError(f"views of unequal lengths {sorted(lengths)}")
@@ -156,7 +167,7 @@ class Calibration:
         """:meth:`at_least`, and at least ``k`` at or below the view's floor (never beyond its cut)."""
         r = self.at_least(name, s)
         if name in self.floors and self.n:
-            r = np.where(s <= self.floors[name], np.maximum(r, self.k), r)
+            r = np.where(s <= self._floor_at[name], np.maximum(r, self.k), r)
         return r
 
     def log_p(self, name: str, s) -> np.ndarray:
@@ -208,4 +219,4 @@ class Calibration:
         a, n = self.sorted[name], self.n
         if n < self.k or n == 0:
             return math.inf
-        return max(float(a[n - self.k]), self.floors.get(name, -math.inf))
+        return max(float(a[n - self.k]), self._floor_at.get(name, -math.inf))
