@@ -68,7 +68,7 @@ from .crossfit import DEFAULT_FOLDS, cross_fitted_surprise, max_known_nll
 from .data.formats import Sequence, as_sequences
 from .data.vocab import EOS, UNK
 from .errors import InputError, ModelFileError
-from .profiles import count_matrix, deviations, deviations_text, leave_one_out, nearest_to
+from .profiles import count_matrix, deviations, deviations_text, leave_one_out, nearest_to, surplus_positions
 
 DEFAULT_TARGET_FPR = 0.003  # how it was chosen: docs/calibration.md
 COUNT_EPS = 0.1
@@ -852,10 +852,10 @@ class Detector:
             if "_deviations" not in stat:  # the view that marks its events often explains them too
                 ref = self.count_profiles_[int(stat["_count_near"])]
                 devs = deviations(stat["_counts"], ref, self.count_weights_, self.model.vocab_)
-                stat["_deviations"] = devs, _surplus_positions(sc.ids, devs, self.model.vocab_)
+                stat["_deviations"] = devs, surplus_positions(sc.ids, devs, self.model.vocab_)
             devs, marks = stat["_deviations"]
             f.event_anomalous[marks] = True
-            if not mark_only:  # the first surplus event (profiles.first_surplus), or the end
+            if not mark_only:  # the first surplus event, or the end
                 f.position, f.reason, f.count_deviations = int(marks[0]), deviations_text(devs), devs
         else:
             position, reason, devs = self.model.sequence_view_reason(view, sc)
@@ -953,16 +953,6 @@ def _rows_with(arrays: list[np.ndarray], value: int) -> np.ndarray:
         return np.zeros(0, np.int64)
     rows = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
     return np.unique(rows[np.concatenate(arrays) == value])
-
-
-def _surplus_positions(ids: np.ndarray, devs: list[dict], vocab) -> np.ndarray:
-    """The occurrences of each event beyond its normal count; the end if events are only missing."""
-    marks = []
-    for d in devs:
-        if d["count"] > d["normal"]:
-            where = np.flatnonzero(ids == vocab.stoi[d["event"]])
-            marks += where[d["normal"]:].tolist()
-    return np.array(sorted(marks) or [len(ids) - 1], np.int64)
 
 
 def _unknown_tokens(model, seqs) -> set:

@@ -92,12 +92,17 @@ def deviations_text(devs: list[dict], most: int = 3) -> str:
                                                 for d in devs[:most])
 
 
-def first_surplus(ids: np.ndarray, devs: list[dict], vocab) -> int:
-    """Where the first surplus event occurs in ``ids``; the last position if events are only missing."""
-    best = len(ids) - 1
+def surplus_positions(ids: np.ndarray, devs: list[dict], vocab) -> np.ndarray:
+    """The occurrences of each event beyond its normal count, in order; the last position if events are
+    only missing."""
+    marks = []
     for d in devs:
         if d["count"] > d["normal"]:
             where = np.flatnonzero(ids == vocab.stoi[d["event"]])
-            if len(where) > d["normal"]:
-                best = min(best, int(where[d["normal"]]))
-    return best
+            marks += where[d["normal"]:].tolist()
+    return np.array(sorted(marks) or [len(ids) - 1], np.int64)
+
+
+def first_surplus(ids: np.ndarray, devs: list[dict], vocab) -> int:
+    """Where the first surplus event occurs in ``ids``; the last position if events are only missing."""
+    return int(surplus_positions(ids, devs, vocab)[0])
