@@ -231,7 +231,10 @@ class RNNModel(SequenceModel):
         self._net, self._weights = net, None
 
     def _tensors(self) -> dict:
-        return dict(self._weights) if self._net is None and self._weights is not None else dict(self.net_.state_dict())
+        """The weights as they are now, numpy arrays: those loaded, or the torch network's (not built for it)."""
+        if self._net is None and self._weights is not None:
+            return dict(self._weights)
+        return {k: v.detach().to("cpu").float().numpy() for k, v in self.net_.state_dict().items()}
 
     def _make_net(self):
         from .rnn_net import RNNNet
@@ -248,9 +251,7 @@ class RNNModel(SequenceModel):
         self._net, self._weights = None, {k: np.asarray(v) for k, v in tensors.items()}
 
     def n_parameters(self) -> int:
-        if self._net is None and self._weights is not None:
-            return int(sum(v.size for v in self._weights.values()))
-        return sum(p.numel() for p in self.net_.parameters())
+        return int(sum(v.size for v in self._tensors().values()))
 
     def describe(self) -> list[str]:
         mc = self.model_config
@@ -297,13 +298,8 @@ class RNNModel(SequenceModel):
         return out
 
     def _numpy_net(self):
-        """The network's weights as they are now, in numpy (seqrnn.models.numpy_rnn)."""
-        mc = self.model_config
-        if self._net is None and self._weights is not None:
-            tensors = self._weights
-        else:
-            tensors = {k: v.detach().to("cpu").float().numpy() for k, v in self.net_.state_dict().items()}
-        return NumpyRNN(tensors, mc.cell, mc.layers)
+        """The network as it is now, in numpy (seqrnn.models.numpy_rnn)."""
+        return NumpyRNN(self._tensors(), self.model_config.cell, self.model_config.layers)
 
     def _log_proba_long(self, ids, complete):
         state = self.stream_start()
