@@ -5,7 +5,8 @@ Runs ``python -m seqrnn detect MODEL INPUTS... --threads T > file`` alternately 
 checkout) and to this tree's, ``--repeat`` times each after one warm-up run
 each, and writes the medians, ranges and the ratio to
 ``bench/results/detect_speed.json`` (``--name`` to change). The model is any
-trained model directory, for example::
+trained model directory (``--baseline-model`` gives the baseline its own, for a seqrnn whose model
+format differs), for example::
 
     seqrnn train ../shared/data/hdfs/train --preset deeplog --model-dir runs/hdfs
     python bench/detect_speed.py runs/hdfs --src ../main/src --repeat 5 --threads 2
@@ -54,25 +55,33 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--name", default="detect_speed", help="the result's name in bench/results")
+    ap.add_argument("--baseline-model", help="the baseline's own model directory (an older seqrnn's format; "
+                    "default: MODEL)")
+    ap.add_argument("--baseline-no-threads", action="store_true",
+                    help="run the baseline without --threads (a seqrnn from before the option)")
     args = ap.parse_args()
 
     inputs = args.inputs or [data_path("hdfs", "test_normal"), data_path("hdfs", "test_abnormal")]
     argv = ["detect", args.model, *inputs, "--threads", str(args.threads)]
+    argvs = {"this": argv}
     trees = {"this": os.path.join(ROOT, "src")}
     if args.src:
         trees = {"baseline": os.path.abspath(args.src), **trees}
+        argvs["baseline"] = ["detect", args.baseline_model or args.model, *inputs,
+                             *([] if args.baseline_no_threads else ["--threads", str(args.threads)])]
     times: dict[str, list[float]] = {name: [] for name in trees}
     lines: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, src in trees.items():  # warm-up: file cache, bytecode
-            run_once(src, argv, os.path.join(tmp, f"{name}.jsonl"))
+            run_once(src, argvs[name], os.path.join(tmp, f"{name}.jsonl"))
         for _ in range(args.repeat):
             for name, src in trees.items():
                 path = os.path.join(tmp, f"{name}.jsonl")
-                times[name].append(run_once(src, argv, path))
+                times[name].append(run_once(src, argvs[name], path))
                 with open(path) as fh:
                     lines[name] = sum(1 for _ in fh)
     result = {"command": "python -m seqrnn " + " ".join(argv), "repeat": args.repeat,
+              **({"baseline_command": "python -m seqrnn " + " ".join(argvs["baseline"])} if args.src else {}),
               "trees": trees, "output_lines": lines, **{name: summary(t) for name, t in times.items()}}
     if args.src:
         result["baseline_over_this"] = round(median(times["baseline"]) / median(times["this"]), 3)
