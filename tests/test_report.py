@@ -149,6 +149,24 @@ def test_detect_ends_with_the_summary(capsys, toy, tmp_path):
     assert f"full output: {out}" in err and "false-positive rate promised by the calibration" in err
 
 
+def test_the_summary_says_a_fixed_rule_is_outside_the_promise(capsys, toy, tmp_path):
+    for flags, rule in ((("--top-g", "3"), "--top-g 3"), (("--threshold", "0.01"), "--threshold 0.01"), ((), None)):
+        code, _, err = run_cli(capsys, "detect", toy / "model", toy / "abnormal", "-o", tmp_path / "f.jsonl", *flags)
+        assert code == 0 and "false-positive rate promised by the calibration" in err
+        said = [ln for ln in err.splitlines() if "is outside the budget" in ln]
+        if rule is None:
+            assert said == []
+        else:
+            assert said == [f"  {rule} replaces the surprise view's calibrated cut: that rule is outside the budget, "
+                            "so the rate above does not bound its false positives"]
+
+
+def test_the_summary_quotes_text_events_that_are_blank():
+    from seqrnn.report.summary import _shown
+
+    assert [_shown(e) for e in ("22", "E5", "?", " ", "\n", "")] == ["22", "E5", "?", "' '", "'\\n'", "''"]
+
+
 def test_decisions_in_blocks_equal_one_call(toy):
     from seqrnn.progress import decide
 

@@ -60,6 +60,32 @@ def test_split_puts_the_last_tenth_in_validation(tmp_path, unit):
     assert len(valid[0]) == pytest.approx(len(tokens) / 10, abs=1)
 
 
+@pytest.mark.parametrize("unit", ["chars", "words"])
+def test_text_tokens_point_at_their_line(tmp_path, unit):
+    """A detection in a text points at the line of its character or word, not at line 1."""
+    text = "ab cd\n\nef?\ngh ij kl\n"
+    (seq,) = read_sequences(str(write_text(tmp_path, text)), "text", text_tokens=unit)
+    if unit == "chars":
+        assert seq.location(text.index("?")) == f"{seq.source}:3"
+        assert seq.location(text.index("k")) == f"{seq.source}:4"
+        assert seq.location(2) == f"{seq.source}:1"  # the space of line 1
+    else:
+        assert seq.tokens == ["ab", "cd", "ef?", "gh", "ij", "kl"]
+        assert [seq.location(i).rsplit(":", 1)[1] for i in range(len(seq))] == ["1", "1", "3", "4", "4", "4"]
+    train, valid = split_validation([seq], 0.5, seed=0)  # the held-out end keeps its lines
+    assert valid[0].location(len(valid[0]) - 1) == f"{seq.source}:4"
+
+
+def test_training_summary_counts_epochs_reached_not_history_rows(tmp_path):
+    """With validations inside epochs (text), info's epochs is how far training went, not the rows."""
+    path = write_text(tmp_path, toy_text(400))
+    model = RNNModel(**TINY, epochs=2, eval_every=5).fit(str(path), format="text")
+    assert len(model.history_) > 2
+    assert model.training_summary()["epochs"] == model.history_[-1]["epoch"] == 2
+    stopped = RNNModel(**TINY, epochs=5, minutes=1e-9).fit(str(path), format="text")
+    assert 0 < stopped.training_summary()["epochs"] == stopped.history_[-1]["epoch"] < 1
+
+
 def test_fit_validates_on_the_last_tenth(tmp_path):
     """The vocabulary comes from the first 90% only: a character seen only at the end is unknown."""
     text = toy_text(300) + "Z" * 5 + "\n"

@@ -104,6 +104,7 @@ def test_watcher_alerts_unseen_templates_and_closes_idle_sessions(capsys, tmp_pa
     assert [a["alert"] for a in alerts] == ["unseen template"]
     assert alerts[0]["location"] == "x.log:4" and alerts[0]["template"] == "Unexpected error trying to delete block <*>"
     assert alerts[0]["parameters"] == ["blk_-2000"] and alerts[0]["line"] == UNSEEN
+    assert alerts[0]["session"] == "blk_-2000"  # the session the line joins, to look at
     assert w.feed(5, "not a log line", "x.log") == [] and bad == [("x.log", 5, "does not fit the log format")]
     assert w.tick(time.monotonic()) == []  # nothing idle yet
     closed = w.tick(time.monotonic() + 10)

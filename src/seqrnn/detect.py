@@ -541,9 +541,11 @@ class Detector:
         text = (f"false positives on normal {unit}: at most {self.promised_fpr:.2g} "
                 f"(calibrated on {cal.n:,} {unit}, each view's cut its {_ordinal(cal.k)} largest value)")
         if self.target_fpr < self._floor():
-            text += (f"; {self.target_fpr:g} asked, but {cal.n:,} {unit} and {len(cal.values)} views cannot back "
-                     f"a rate below {len(cal.values)}/(n+1): each view fires only beyond its largest calibration "
-                     f"value (more normal data lets the cuts come down)")
+            v = len(cal.values)
+            tied = f"; its top {cal.k:,} values are equal" if cal.k > 1 else ""
+            text += (f"; {self.target_fpr:g} asked, but {cal.n:,} {unit} and {v} view{'' if v == 1 else 's'} cannot "
+                     f"back a rate below {v}/(n+1): each view fires only beyond its largest calibration "
+                     f"value ({'more normal data lets the cuts come down'}{tied})")
         return text
 
     def _floor(self) -> float:

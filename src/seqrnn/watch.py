@@ -85,10 +85,6 @@ class Watcher:
         location = f"{source}:{number}"
         new_template = self.parser.miner.drain.clusters_counter > before and parsed.event > before
         alerts = []
-        if new_template or token not in self.known:
-            alerts.append(self._alert("unseen template", None, token, location, text, parsed.parameters,
-                                      reason="a template never seen before" if new_template
-                                      else "a template the model never saw in training"))
         if self.grouper is None:
             keys = [None]
         else:
@@ -96,6 +92,14 @@ class Watcher:
                 keys = self.grouper.keys(text, parsed.fields, self.row)
             except RegexTimeout as exc:
                 raise too_slow(exc, self.parser, self.grouper, source, number) from None
+        if new_template or token not in self.known:
+            # the session(s) the line joins, so that the alert says which one to look at
+            alerts.append(self._alert("unseen template", keys[0] if len(keys) == 1 else None, token, location,
+                                      text, parsed.parameters,
+                                      reason="a template never seen before" if new_template
+                                      else "a template the model never saw in training"))
+            if len(keys) > 1:
+                alerts[-1]["sessions"] = list(keys)
         self.row += 1
         for key in keys:
             s = self.stream if key is None else self.sessions.get(key)

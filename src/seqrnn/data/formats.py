@@ -352,14 +352,18 @@ def read_text(paths, tokens: str = "chars") -> list[Sequence]:
     for path in expand_paths(paths):
         name = "<stdin>" if path == "-" else path
         buf = io.StringIO()
+        numbers, per_line = [], []  # each token's line, so that a detection points at file:line
         for number, text in iter_lines(path, lines=False):
             buf.write(text)
             buf.write("\n")
+            numbers.append(number)
+            per_line.append(len(text) + 1 if tokens == "chars" else len(text.split()))
         content = buf.getvalue()
         if not content.strip():
             raise InputError("file holds no text (it is empty or blank)", name)
         toks = list(content) if tokens == "chars" else content.split()
-        out.append(Sequence(name, toks, name, 1, complete=False))
+        lines = np.repeat(np.asarray(numbers, np.int32), np.asarray(per_line, np.int64))
+        out.append(Sequence(name, toks, name, 1, complete=False, lines=lines if len(lines) == len(toks) else None))
     return out
 
 

@@ -174,7 +174,9 @@ class RNNModel(SequenceModel):
         if history:
             key = "val_loss" if "val_loss" in history[-1] else "loss"
             best = min(history, key=lambda r: r.get(key, float("inf")))
-            out.update(epochs=len(history), best_epoch=best["epoch"], best_val_loss=best.get("val_loss"),
+            # how far training went: with validations inside epochs (--eval-every) there are more rows
+            out.update(epochs=history[-1].get("epoch", len(history)), best_epoch=best["epoch"],
+                       best_val_loss=best.get("val_loss"),
                        best_loss=best["loss"])
         else:
             out.update(getattr(self, "_loaded_training", {}) or {})
@@ -264,7 +266,8 @@ class RNNModel(SequenceModel):
                 f"dropout {mc.dropout}, {self._reads(reads)}",
                 f"parameters {self.n_parameters():,}",
                 *self._describe_data(),
-                f"training   {human(t.get('sequences'))} sequences, {human(t.get('events'))} events, "
+                f"training   {human(t.get('sequences'))} sequence{'' if t.get('sequences') == 1 else 's'}, "
+                f"{human(t.get('events'))} events, "
                 f"{human(t.get('epochs'))} epochs, {human(t.get('seconds'), '.1f')}s; best val_loss "
                 f"{human(t.get('best_val_loss'), '.4f')} (epoch {human(t.get('best_epoch'))})"]
 

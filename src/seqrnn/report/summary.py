@@ -70,7 +70,7 @@ def event_text(model, finding, templates: dict | None, room: int | None = None) 
     seq = sc.sequence
     p = finding.position
     event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])
-    text = f"event {event}"
+    text = f"event {_shown(event)}"
     template = templates.get(event) if templates else None
     if template:
         quoted = f" '{template}'"
@@ -93,6 +93,10 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     if by:
         lines.append("  by reason: " + ", ".join(f"{k} {human(v)}" for k, v in by.most_common()))
     lines.append("  " + promise_text(promise(detector)))
+    rule = _fixed_rule(detector)
+    if rule:
+        lines.append(f"  {rule} replaces the surprise view's calibrated cut: that rule is outside the budget, so "
+                     "the rate above does not bound its false positives")
     worst = sorted(anomalous, key=lambda f: -f.score)[:top]
     if worst:
         lines.append(f"  {'highest scores' if len(worst) > 1 else 'the anomalous sequence'} (score: above 1 is "
@@ -116,6 +120,22 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     if outputs.get("plot"):
         lines.append(f"  plots: {outputs['plot']}")
     return "\n".join(lines)
+
+
+def _fixed_rule(detector) -> str | None:
+    """``--top-g 9`` or ``--threshold 0.001`` when detect replaced the calibrated cut with a fixed rule."""
+    if getattr(detector, "top_g", None) is not None:
+        return f"--top-g {detector.top_g}"
+    if getattr(detector, "threshold", None) is not None:
+        return f"--threshold {detector.threshold:g}"
+    return None
+
+
+def _shown(event: str) -> str:
+    """An event as a person can read it: a text's space, newline or empty token quoted (``' '``, ``'\\n'``)."""
+    if event and event.isprintable() and not any(c.isspace() for c in event):
+        return event
+    return repr(event)
 
 
 def _clip(line: str, width: int) -> str:
