@@ -210,6 +210,18 @@ def test_report_of_a_model_with_labelled_data(capsys, toy, tmp_path):
     # template text from the templates.csv beside the data, found without --templates
     assert "read block &lt;*&gt;" in html
     assert "never seen in training" in html  # x1's unseen event z
+    # the reasons table keeps the anomalies found apart from the false alarms, and agrees with the metrics
+    plain = re.sub(r"<(t[hdr])\b[^>]*>", r"<\1>", html)
+
+    def rows_after(marker: str) -> list[list[str]]:
+        table = plain.split(marker, 1)[1].split("</table>", 1)[0]
+        cells = [re.findall(r"<t[hd]>(.*?)</t[hd]>", r) for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+        return [[int(c.replace(",", "")) if c.replace(",", "").isdigit() else c for c in row] for row in cells]
+
+    head, *reasons = rows_after("Why sequences were flagged</h3>")
+    assert head == ["reason", "anomalous test (found)", "normal test (false alarms)"] and reasons
+    found, false_alarms = rows_after("<th>found</th>")[0][:2]  # the metrics table after its first header
+    assert sum(r[1] for r in reasons) == found > 0 and sum(r[2] for r in reasons) == false_alarms
 
 
 def test_report_without_data_and_of_a_compare_output(capsys, toy, tmp_path):

@@ -295,9 +295,10 @@ def detection_sections(model, detector, decisions, judged, y, metrics, data, tem
                             "Precision is at the test set's share of anomalies, usually far above the real one: "
                             "give --prevalence."))
         body += H.figure(lambda t: plots.plot_scores(t, y, scores), "score histogram",
-                         "Each sequence's score: the largest of its views, each divided by its threshold.")
+                         "Each sequence's score: the -log p-value of its most extreme view divided by the one at "
+                         "the cut (above 1 is anomalous).")
     body += "<h3>Why sequences were flagged</h3>"
-    body += H.table(("reason", "sequences"), by.most_common(), numeric=(1,)) if by else "<p>None was flagged.</p>"
+    body += _reasons_table(by, findings, y, n_unlabelled) if by else "<p>None was flagged.</p>"
     sections.append(("detection", "Detection", body))
 
     examples = plots.pick_examples(findings, EXAMPLES)
@@ -310,6 +311,20 @@ def detection_sections(model, detector, decisions, judged, y, metrics, data, tem
         body += _example(model, f, cut, templates)
     sections.append(("examples", "Anomalous sequences", body))
     return sections
+
+
+def _reasons_table(by, findings, y, n_unlabelled) -> str:
+    """Flagged sequences by reason; with labels, the anomalies found apart from the false alarms (their sum
+    is what detect would count on all of them together)."""
+    if y is None:
+        return H.table(("reason", "sequences"), by.most_common(), numeric=(1,))
+    labelled = findings[n_unlabelled:]
+    columns = [("anomalous test (found)", counts_by_reason([f for f, t in zip(labelled, y) if t])),
+               ("normal test (false alarms)", counts_by_reason([f for f, t in zip(labelled, y) if not t]))]
+    if n_unlabelled:
+        columns.insert(0, ("to judge", counts_by_reason(findings[:n_unlabelled])))
+    rows = [[k] + [c.get(k, 0) for _, c in columns] for k, _ in by.most_common()]
+    return H.table(["reason"] + [name for name, _ in columns], rows, numeric=range(1, len(columns) + 1))
 
 
 def raw_line(seq, p: int) -> str | None:
