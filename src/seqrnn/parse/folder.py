@@ -7,7 +7,8 @@
 ``lines.csv``       per row of ``events``: ``file`` (its index in ``parse.json``'s ``files``) and
                     ``line``: where the raw line is
 ``parameters``      per row of ``events``: the variable parts of the message, space-separated
-``templates.csv``   ``id,template,count``
+``templates.csv``   ``id,template,count``: every template of the parser state; ``count`` is its lines
+                    in every parse of that state (with ``--resume``, the earlier folders' too)
 ``parser.json``     the parser state (plain JSON, see :mod:`seqrnn.parse.miner`) to resume from
 ``parse.json``      what was parsed and how: files, counts, log format, grouping, speed
 ``malformed.csv``   ``file,line`` of each line that did not fit the log format
