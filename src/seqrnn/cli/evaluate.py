@@ -7,7 +7,11 @@ from .args import add_threads, add_input, add_output, emit, read_inputs
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="next-event loss, perplexity, accuracy and top-k accuracy")
+    p = sub.add_parser("evaluate", help="next-event loss, perplexity, accuracy and top-k accuracy",
+                       description="How well the model predicts each next event of the input: mean loss "
+                                   "(nats per event), perplexity, accuracy and top-k accuracy for k = 1..10. "
+                                   "The end of a session is scored like an event; unknown_events counts the "
+                                   "events never seen in training.")
     p.add_argument("model_dir", metavar="MODEL")
     add_input(p)
     add_output(p)

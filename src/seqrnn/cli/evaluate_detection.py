@@ -8,7 +8,11 @@ from .args import add_threads, PREVALENCE_HDFS, add_decision_options, add_labell
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("evaluate-detection", help="detection metrics on labelled normal and anomalous inputs")
+    p = sub.add_parser("evaluate-detection", help="detection metrics on labelled normal and anomalous inputs",
+                       description="Decide on labelled normal (--normal) and anomalous (--abnormal) sequences "
+                                   "with the model's calibrated detector and print the counts (tp, fp, fn, tn), "
+                                   "precision, recall, F1, false-positive rate, ROC-AUC and PR-AUC; with "
+                                   "--prevalence, precision and F1 at that share of anomalies.")
     p.add_argument("model_dir", metavar="MODEL")
     g = add_labelled(p, reading=True)
     g.add_argument("--prevalence", type=float,

@@ -7,7 +7,10 @@ from .args import add_threads, add_input, add_output, emit, read_inputs
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("predict", help="the predicted next events beside the true ones")
+    p = sub.add_parser("predict", help="the predicted next events beside the true ones",
+                       description="For each position of the first --limit sequences: the true event, the "
+                                   "probability the model gave it and the model's -k most likely events there; "
+                                   "'<- not predicted' marks a true event outside them.")
     p.add_argument("model_dir", metavar="MODEL")
     add_input(p)
     add_output(p)
