@@ -162,9 +162,9 @@ def test_the_summary_says_a_fixed_rule_is_outside_the_promise(capsys, toy, tmp_p
 
 
 def test_the_summary_quotes_text_events_that_are_blank():
-    from seqrnn.report.summary import _shown
+    from seqrnn.report.summary import readable_event
 
-    assert [_shown(e) for e in ("22", "E5", "?", " ", "\n", "")] == ["22", "E5", "?", "' '", "'\\n'", "''"]
+    assert [readable_event(e) for e in ("22", "E5", "?", " ", "\n", "")] == ["22", "E5", "?", "' '", "'\\n'", "''"]
 
 
 def test_decisions_in_blocks_equal_one_call(toy):

@@ -70,7 +70,7 @@ def event_text(model, finding, templates: dict | None, room: int | None = None) 
     seq = sc.sequence
     p = finding.position
     event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])
-    text = f"event {_shown(event)}"
+    text = f"event {readable_event(event)}"
     template = templates.get(event) if templates else None
     if template:
         quoted = f" '{template}'"
@@ -131,7 +131,7 @@ def _fixed_rule(detector) -> str | None:
     return None
 
 
-def _shown(event: str) -> str:
+def readable_event(event: str) -> str:
     """An event as a person can read it: a text's space, newline or empty token quoted (``' '``, ``'\\n'``)."""
     if event and event.isprintable() and not any(c.isspace() for c in event):
         return event
