@@ -107,6 +107,13 @@ def test_time_windows_fixed_and_sliding():
         grouper(window=60, fields=fields)
 
 
+def test_a_session_pattern_with_a_group_takes_the_group_as_the_id():
+    line = "nova.compute [req-1] [instance: b9000564-fe1a] VM Started; also instance: 96abccce-8d1f"
+    assert IdGrouper(r"instance: ([0-9a-f-]+)").keys(line, {}, 0) == ["b9000564-fe1a", "96abccce-8d1f"]
+    assert IdGrouper(r"instance: [0-9a-f-]+").keys(line, {}, 0) == ["instance: b9000564-fe1a",
+                                                                    "instance: 96abccce-8d1f"]
+
+
 # --- the parsed folder ---------------------------------------------------------------------------
 def test_a_line_with_two_block_ids_joins_both_sessions(tmp_path):
     log = write(tmp_path / "hdfs.log", hdfs_like())

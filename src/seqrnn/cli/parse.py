@@ -35,7 +35,8 @@ def add_parser(sub) -> None:
                    help="templates differing in one word alone merge into one event once this many (default 5)")
     g = p.add_argument_group("grouping into sessions (at most one; default: one stream)")
     g.add_argument("--session", metavar="REGEX",
-                   help="session ids found in the line, e.g. 'blk_-?\\d+'; a line with several ids joins each")
+                   help="session ids found in the line, e.g. 'blk_-?\\d+' (with a group, the id is its first "
+                        "group: 'instance: ([0-9a-f-]+)'); a line with several ids joins each")
     g.add_argument("--session-field", metavar="FIELD", help="a field of --log-format holds the session id")
     g.add_argument("--session-lines", type=int, metavar="N", help="every N lines are a session")
     g.add_argument("--window", type=float, metavar="SECONDS", help="time windows of this many seconds")
