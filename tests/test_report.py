@@ -147,6 +147,16 @@ def test_detect_ends_with_the_summary(capsys, toy, tmp_path):
     assert code == 0 and stdout == ""
     assert "sequences anomalous" in err and "by reason:" in err and "highest scores" in err
     assert f"full output: {out}" in err and "false-positive rate promised by the calibration" in err
+    assert "judged event by event" not in err  # sessions: the promise is theirs
+
+
+def test_a_stream_judged_by_a_session_calibration_is_told_the_promise_is_per_session(capsys, toy, tmp_path):
+    events = tmp_path / "events.log"
+    events.write_text("a\nb\nc\nd\na\nb\nz\nc\nd\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "detect", toy / "model", events, "--format", "stream", "-o", tmp_path / "s.jsonl")
+    assert code == 0 and "false-positive rate promised by the calibration" in err
+    assert ("  a stream is judged event by event against cuts calibrated on whole sessions: that rate is per "
+            "session, not per event of a stream") in err.splitlines()
 
 
 def test_the_summary_says_a_fixed_rule_is_outside_the_promise(capsys, toy, tmp_path):

@@ -92,7 +92,12 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     by = counts_by_reason(findings)
     if by:
         lines.append("  by reason: " + ", ".join(f"{k} {human(v)}" for k, v in by.most_common()))
-    lines.append("  " + promise_text(promise(detector)))
+    p = promise(detector)
+    lines.append("  " + promise_text(p))
+    if p["fpr"] is not None and p.get("unit") == "sequences" and any(not f.scores.sequence.complete
+                                                                      for f in findings):
+        lines.append("  a stream is judged event by event against cuts calibrated on whole sessions: that rate is "
+                     "per session, not per event of a stream")
     rule = _fixed_rule(detector)
     if rule:
         lines.append(f"  {rule} replaces the surprise view's calibrated cut: that rule is outside the budget, so "
