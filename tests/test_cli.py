@@ -416,6 +416,7 @@ def test_follow_writes_output_and_events_line_by_line(capsys, monkeypatch, tmp_p
                              "--plot", plots)
     assert code == 0, err
     assert out == "" and "of 4 sequences anomalous" in err
+    assert "false-positive rate promised by the calibration" in err and f"full output: {found} (one JSON" in err
     assert [json.loads(line)["id"] for line in found.read_text().splitlines()] == ["p1", "p2", "p3", "p4"]
     table = _csv(events)
     lengths = [len(line.split(",")[1].split()) + 1 for line in PROBE]  # the events and the end

@@ -138,8 +138,12 @@ def _follow(args, detector, templates) -> int:
         if out is not sys.stdout:
             out.close()
     from ..progress import human
+    from ..report.summary import promise, promise_text
 
-    print(f"{human(anomalous)} of {human(decided)} {'events' if fmt == 'stream' else 'sequences'} anomalous",
+    print(f"{human(anomalous)} of {human(decided)} {'events' if fmt == 'stream' else 'sequences'} anomalous\n"
+          f"  {promise_text(promise(detector))}\n"
+          f"  full output: {args.output or 'standard output'} (one JSON line per "
+          f"{'event' if fmt == 'stream' else 'sequence'}{', anomalous only' if args.only_anomalous else ''})",
           file=sys.stderr)
     return 0
 
