@@ -227,6 +227,16 @@ def test_cli_generate_text(capsys, text_model):
     assert all(r["text"] == "".join(r["tokens"]) and r["logprob"] < 0 for r in rows)
 
 
+def test_cli_predict_text_keeps_a_row_per_character(capsys, text_model, tmp_path):
+    _, folder = text_model
+    path = tmp_path / "t.txt"
+    path.write_text("ROMEO: a rose\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "predict", folder, path, "-k", "2")
+    rows = out.splitlines()[2:]
+    assert code == 0 and len(rows) == len("ROMEO: a rose\n")  # a newline in the text breaks no row
+    assert [rows[6][:17].split(None, 1), rows[13][:17].split(None, 1)] == [["6", "' '"], ["13", "'\\n'"]]
+
+
 def test_cli_generate_events(capsys, session_model):
     _, folder = session_model
     code, out, _ = run_cli(capsys, "generate", folder, "--num-samples", "5", "--seed", "0", "--prompt", "a")

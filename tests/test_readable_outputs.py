@@ -128,7 +128,7 @@ def test_counts_read_with_thousands_separated_in_train_info_detect_and_follow(ca
     assert json.loads(out.splitlines()[0])["length"] == 3  # JSON keeps plain numbers
     monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=io.BytesIO((tmp_path / "odd").read_bytes())))
     code, _, err = run_cli(capsys, "detect", tmp_path / "m", "-", "--follow", "--output", tmp_path / "f.jsonl")
-    assert code == 0 and err.strip().endswith("1,100 of 1,100 sequences anomalous")
+    assert code == 0 and "\n1,100 of 1,100 sequences anomalous\n" in "\n" + err  # then the promise, the output
 
 
 # --- one reader of template files, one save --------------------------------------------------------------
