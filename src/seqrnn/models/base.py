@@ -113,7 +113,8 @@ class SequenceModel(SavedModel):
         lines = [f"model      {self.kind}: " + ", ".join(f"{k} {v}" for k, v in self._settings().items())]
         lines += self._describe_data()
         t = self.training_summary()
-        lines.append(f"training   {human(t.get('sequences'))} sequences, {human(t.get('events'))} events, "
+        apart = " (validation apart)" if self._settings().get("validation_split") else ""
+        lines.append(f"training   {human(t.get('sequences'))} sequences, {human(t.get('events'))} events{apart}, "
                      f"{t.get('seconds')}s")
         return lines
 

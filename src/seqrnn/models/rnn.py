@@ -262,12 +262,13 @@ class RNNModel(SequenceModel):
         else:
             reads = mc.mapping
         t = self.training_summary()
+        apart = " (validation apart)" if t.get("best_val_loss") is not None else ""  # the train/report counts differ
         return [f"model      {self.kind}: {mc.layers}x{mc.hidden} {mc.cell.upper()}, embedding {mc.embedding_dim}, "
                 f"dropout {mc.dropout}, {self._reads(reads)}",
                 f"parameters {self.n_parameters():,}",
                 *self._describe_data(),
                 f"training   {human(t.get('sequences'))} sequence{'' if t.get('sequences') == 1 else 's'}, "
-                f"{human(t.get('events'))} events, "
+                f"{human(t.get('events'))} events{apart}, "
                 f"{human(t.get('epochs'))} epochs, {human(t.get('seconds'), '.1f')}s; best val_loss "
                 f"{human(t.get('best_val_loss'), '.4f')} (epoch {human(t.get('best_epoch'))})"]
 

@@ -360,15 +360,16 @@ def _example(model, f, cut, templates) -> str:
         last = p
         event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])
         expected = [(token_name(model, j), q) for j, q in zip(sc.topk[p][:3], sc.topk_prob[p][:3])]
-        exp_html = "<br>".join(f"{H.esc(readable_event(e))} ({q:.2f})" + (f' <span class="muted">{H.esc(_short(templates.get(e)))}'
-                                                          "</span>" if templates and templates.get(e) else "")
+        shown = readable_event  # a text's space and newline quoted
+        exp_html = "<br>".join(f"{H.esc(shown(e))} ({q:.2f})" + (f' <span class="muted">{H.esc(_short(templates.get(e)))}'
+                                                            "</span>" if templates and templates.get(e) else "")
                                for e, q in expected)
         text = templates.get(event) if templates else None
         if sc.unknown[p]:
             text = "never seen in training" + (f": {text}" if text else "")
         raw = raw_line(seq, p)
         detail = H.esc(text or "") + (f'<br><span class="mono">{H.esc(raw)}</span>' if raw else "")
-        row = [p, readable_event(event), H.Raw(detail), "unseen" if sc.unknown[p] else float(sc.prob[p]), H.Raw(exp_html)]
+        row = [p, shown(event), H.Raw(detail), "unseen" if sc.unknown[p] else float(sc.prob[p]), H.Raw(exp_html)]
         rows.append(row + [seq.location(p)] if stream else row)
         classes.append("bad" if p in flagged else "")
     headers = ("pos", "event", "template" + (" / raw line" if stream else ""), "p", "expected instead (p)")
