@@ -545,7 +545,7 @@ class Detector:
             tied = f"; its top {cal.k:,} values are equal" if cal.k > 1 else ""
             text += (f"; {self.target_fpr:g} asked, but {cal.n:,} {unit} and {v} view{'' if v == 1 else 's'} cannot "
                      f"back a rate below {v}/(n+1): each view fires only beyond its largest calibration "
-                     f"value ({'more normal data lets the cuts come down'}{tied})")
+                     f"value (more normal data lets the cuts come down{tied})")
         return text
 
     def _floor(self) -> float:

@@ -353,6 +353,7 @@ def _example(model, f, cut, templates) -> str:
     keep |= {0, n - 1}
     rows, classes, last = [], [], -1
     stream = seq.lines is not None
+    shown = readable_event  # a text's space and newline quoted
     for p in sorted(keep):
         if p > last + 1:
             rows.append(H.Gap(f"… {p - last - 1} events not shown …"))
@@ -360,7 +361,6 @@ def _example(model, f, cut, templates) -> str:
         last = p
         event = seq.tokens[p] if p < len(seq) else token_name(model, sc.ids[p])
         expected = [(token_name(model, j), q) for j, q in zip(sc.topk[p][:3], sc.topk_prob[p][:3])]
-        shown = readable_event  # a text's space and newline quoted
         exp_html = "<br>".join(f"{H.esc(shown(e))} ({q:.2f})" + (f' <span class="muted">{H.esc(_short(templates.get(e)))}'
                                                             "</span>" if templates and templates.get(e) else "")
                                for e, q in expected)
