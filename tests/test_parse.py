@@ -197,6 +197,11 @@ def test_every_reading_command_takes_a_parsed_folder_and_train_refuses_raw_logs(
     assert code == 0, err
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "p", "--explain")
     assert code == 0, err
+    # the raw log itself would be lines of unseen words, every one flagged: refused, with the way to parse it
+    for follow in ((), ("--follow",)):
+        code, _, raw_err = run_cli(capsys, "detect", tmp_path / "m", log, *follow)
+        assert code == 2 and "looks like raw log text" in raw_err
+        assert f"seqrnn parse FILE --resume {tmp_path / 'm' / 'parser'} --out DIR" in raw_err
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 48 and not any(r["anomalous"] for r in rows)
     code, out, err = run_cli(capsys, "train", tmp_path / "p", "--format", "stream", "--model", "markov",

@@ -45,8 +45,10 @@ def run(args) -> int:
     detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args), topk=args.k),
                     need="detector")
     if args.follow:
+        _refuse_raw_logs(args, detector)
         return _follow(args, detector, templates)
     explainer = _explainer(args) if args.explain else None
+    _refuse_raw_logs(args, detector)
     if templates is None and len(args.inputs) == 1:  # a parsed folder brings its templates
         from ..parse.folder import is_parsed_folder, read_templates
 
@@ -107,6 +109,23 @@ def _detect(args, detector, templates, explainer) -> int:
                              "only_anomalous": args.only_anomalous, "events": args.events, "plot": args.plot}),
           file=sys.stderr)
     return 0
+
+
+def _refuse_raw_logs(args, detector) -> None:
+    """A raw log read as sessions makes every line a sequence of unseen words, all flagged: refuse it and say
+    how to give it to this model (its own parser, when it was trained on a parsed folder)."""
+    import os
+
+    from ..parse.sniff import refuse_raw_logs
+
+    parser = os.path.join(args.model_dir, "parser")
+    if os.path.isdir(parser):
+        advice = (f"parse it with this model's parser, `seqrnn parse FILE --resume {parser} --out DIR`, and "
+                  f"detect in DIR (or follow it live: `seqrnn watch {args.model_dir} FILE`)")
+    else:
+        advice = ("turn it into events with `seqrnn parse` as the training data was, and detect in the parsed "
+                  "folder")
+    refuse_raw_logs(args.inputs, args.format or detector.model.format_, advice)
 
 
 def _explainer(args):

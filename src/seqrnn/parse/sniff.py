@@ -1,4 +1,4 @@
-"""Tell raw log text from event sequences, so that ``train`` can point to ``seqrnn parse``."""
+"""Tell raw log text from event sequences, so that ``train`` and ``detect`` can point to ``seqrnn parse``."""
 
 from __future__ import annotations
 
@@ -28,9 +28,13 @@ def looks_like_raw_log(lines: list[str]) -> bool:
     return words >= 0.5 * len(tokens) and len(set(tokens)) > 0.3 * len(tokens)
 
 
-def refuse_raw_logs(paths, format: str | None) -> None:
+TRAIN_ADVICE = ("turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and train on DIR "
+                "(or use --format text to model the text itself)")
+
+
+def refuse_raw_logs(paths, format: str | None, advice: str = TRAIN_ADVICE) -> None:
     """Raise :class:`InputError` for the first input file that looks like a raw log (sessions and
-    stream formats only; parsed folders and standard input are not looked at)."""
+    stream formats only; parsed folders and standard input are not looked at); ``advice`` says what to do."""
     if format == "text":
         return
     from ..data.formats import expand_paths
@@ -46,5 +50,4 @@ def refuse_raw_logs(paths, format: str | None) -> None:
                 head = [raw.decode("utf-8", "replace") for _, raw in zip(range(SNIFF_LINES), fh)]
             if looks_like_raw_log(head):
                 raise InputError("this looks like raw log text (timestamps, free words), not event sequences: "
-                                 "turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` "
-                                 "and train on DIR (or use --format text to model the text itself)", path)
+                                 + advice, path)
