@@ -668,6 +668,8 @@ class Detector:
                 left_out = count.get("left_out", 0)
                 if type(left_out) is not int or not 0 <= left_out <= len(values["count"]):
                     raise ValueError(f"count.left_out must be a count of calibration sessions, not {left_out!r:.60}")
+            elif "count" in values and "count" not in model.views:  # calibrated, but its profiles unnamed
+                raise ValueError("the count view is calibrated but count is null (no count profiles)")
             outliers = _checked_outliers(cal.get("training_outliers", []),
                                          len(next(iter(values.values()), [])) if unit == "sequence" else 0, names)
         except ModelFileError:
