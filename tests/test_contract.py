@@ -199,7 +199,9 @@ def test_bad_decision_options_are_the_users_not_the_files(tmp_path, capsys):
     seqrnn.Detector(model).fit(data()).save(model.save(str(tmp_path)))
     (tmp_path / "in.txt").write_text("a b c\n", encoding="utf-8")
     for flags, shown in ((["--threshold", "2"], "--threshold is a probability"), (["--top-g", "0"], "--top-g"),
-                         (["-k", "0"], "-k")):
+                         (["-k", "0"], "-k"),
+                         # both rules: --threshold was ignored, its cut shown beside top-g's decision
+                         (["--top-g", "3", "--threshold", "0.1"], "--top-g and --threshold are two rules")):
         assert main(["detect", str(tmp_path), str(tmp_path / "in.txt"), *flags]) == 2
         err = capsys.readouterr().err
         assert shown in err and "do not fit" not in err, err

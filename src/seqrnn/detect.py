@@ -212,6 +212,9 @@ class Detector:
             raise InputError(f"threshold is a probability in (0, 1), not {threshold}", params="threshold")
         if top_g is not None and not (isinstance(top_g, int) and top_g >= 1):
             raise InputError(f"top_g must be at least 1, not {top_g}", params="top_g")
+        if top_g is not None and threshold is not None:  # one rule replaces the cut: the other was ignored
+            raise InputError("top_g and threshold are two rules in place of the surprise view's cut: give one",
+                             params=("top_g", "threshold"))
         self.top_g, self.threshold = top_g, threshold
 
     def with_options(self, *, use_counts: bool | None = None, top_g: int | None = None,
