@@ -54,15 +54,19 @@ def run(args) -> int:
     import gc
 
     # What is loaded and read lives to the end: the collector need not look at it again (unfrozen at the end,
-    # an error's too, for a caller that goes on in the same process).
-    gc.freeze()
+    # an error's too, for a caller that goes on in the same process). A caller that froze objects of its own
+    # keeps them frozen: unfreezing is all or nothing, so nothing is frozen here then.
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
-        return _detect(args, detector, templates, explainer)
+        return _detect(args, detector, templates, explainer, freeze)
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
-def _detect(args, detector, templates, explainer) -> int:
+def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
     import gc
 
     from ..artifacts import finite_json
@@ -70,7 +74,8 @@ def _detect(args, detector, templates, explainer) -> int:
 
     model = detector.model
     seqs = read_inputs(args, model)
-    gc.freeze()
+    if freeze:
+        gc.freeze()
     from .. import distributed
 
     if distributed.launched():
