@@ -100,6 +100,19 @@ def test_the_summary_escapes_control_characters_of_ids_events_and_templates(caps
     assert "x\\x1b[2J\\x1b]0;owned\\x07" in err and "event z\\x1b[31m 'red \\x1b[1mbold'" in err
 
 
+def test_detect_never_writes_over_its_input_or_one_output_over_the_other(capsys, toy, tmp_path):
+    data = tmp_path / "s"
+    data.write_text("x1,a b c d\nx2,a b z d\n", encoding="utf-8")
+    for flags, shown in ((["-o", data], "--output"), (["--events", tmp_path / "." / "s"], "--events"),
+                         (["-o", data, "--follow"], "--output")):
+        code, _, err = run_cli(capsys, "detect", toy / "model", data, *flags)
+        assert code == 2 and f"{shown} " in err and "is one of the inputs" in err, err
+        assert data.read_text(encoding="utf-8") == "x1,a b c d\nx2,a b z d\n"  # the data is still there
+    code, _, err = run_cli(capsys, "detect", toy / "model", data, "-o", tmp_path / "x", "--events", tmp_path / "x")
+    assert code == 2 and "--output and --events are the same file" in err and not (tmp_path / "x").exists()
+    assert run_cli(capsys, "detect", toy / "model", data, "-o", tmp_path / "x", "--events", tmp_path / "y")[0] == 0
+
+
 # --- detect's JSON ---------------------------------------------------------------------------------------
 def test_the_end_of_a_sequence_has_a_readable_template(capsys, toy, tmp_path):
     (tmp_path / "s").write_text("x1,a b c d d\nx2,a b c\n", encoding="utf-8")

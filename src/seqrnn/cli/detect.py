@@ -40,6 +40,7 @@ def run(args) -> int:
     from ..modeldir import read
     from ..report import load_templates
 
+    _outputs_apart(args)
     templates = load_templates(args.templates) if args.templates else None
 
     detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args), topk=args.k),
@@ -64,6 +65,26 @@ def run(args) -> int:
     finally:
         if freeze:
             gc.unfreeze()
+
+
+def _outputs_apart(args) -> None:
+    """Refuse an --output or --events file that is an input (read whole, then replaced by the decisions: the
+    data lost; with --follow, growing with every decision it gives) or the other output."""
+    import os
+
+    from ..data.formats import expand_paths
+    from ..errors import InputError
+
+    inputs = {os.path.realpath(p) for p in expand_paths(args.inputs) if p != "-"}
+    given = [(flag, path) for flag, path in (("--output", args.output), ("--events", args.events))
+             if path and path != "-"]
+    for flag, path in given:
+        if os.path.realpath(path) in inputs:
+            raise InputError(f"{flag} {path} is one of the inputs: writing it would replace the data read",
+                             params=("output", "events"))
+    if len(given) == 2 and os.path.realpath(given[0][1]) == os.path.realpath(given[1][1]):
+        raise InputError(f"--output and --events are the same file ({args.output}): one would replace the other",
+                         params=("output", "events"))
 
 
 def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
