@@ -219,10 +219,11 @@ class Detector:
 
     def with_options(self, *, use_counts: bool | None = None, top_g: int | None = None,
                      threshold: float | None = None, topk: int | None = None) -> "Detector":
-        """A copy that shares what was learned, with other decision-time options."""
+        """A copy that shares what was learned, with other decision-time options (``top_g`` or ``threshold``
+        replaces the rule in force)."""
         other = copy.copy(self)
-        other._set_overrides(top_g if top_g is not None else self.top_g,
-                             threshold if threshold is not None else self.threshold)
+        given = top_g is not None or threshold is not None
+        other._set_overrides(*((top_g, threshold) if given else (self.top_g, self.threshold)))
         if use_counts is not None:
             other.use_counts = use_counts
         if topk is not None:
