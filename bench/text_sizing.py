@@ -5,7 +5,7 @@ training characters/s (validation excluded), with this machine's
 matrix-multiply rate (``probe_gflops``) measured in the same run; the
 ``chars_per_second`` of seqrnn.budget's table are these figures at 2 threads.
 
-    python bench/text_sizing.py [--seconds 20] [--threads 2] [--sizes 2x256,2x384,2x512]
+    python bench/text_sizing.py [--seconds 20] [--threads 2] [--sizes 2x256,2x384,2x512] [--batch-size 64] [--name NAME]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="2x128,2x256,2x384,2x512")
     ap.add_argument("--chunk", type=int, default=50)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--name", help="the result's name in bench/results (default: text_sizing_<threads>t)")
     args = ap.parse_args()
 
     import torch
@@ -47,7 +48,7 @@ def main() -> None:
         rows.append({"size": size, "chars_per_second": round(rate), "gflops": round(rate * fpt / 1e9, 1),
                      "share_of_probe": round(rate * fpt / 1e9 / gflops, 3)})
         print(rows[-1], file=sys.stderr, flush=True)
-    write_result(f"text_sizing_{args.threads}t", {"probe_gflops": round(gflops, 1), "seconds": args.seconds,
+    write_result(args.name or f"text_sizing_{args.threads}t", {"probe_gflops": round(gflops, 1), "seconds": args.seconds,
                                                    "chunk": args.chunk, "batch_size": args.batch_size,
                                                    "runs": rows})
 

@@ -111,6 +111,7 @@ def test_crafted_detector_files_are_refused(change, tmp_path):
         path.write_text("{not json", encoding="utf-8")
     else:
         path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), **change}), encoding="utf-8")
+    (tmp_path / "status.json").unlink()  # else refused as "changed after written", whatever the values
     with pytest.raises(seqrnn.ModelFileError):
         seqrnn.Detector.load(str(tmp_path))
 
@@ -159,6 +160,23 @@ def test_crafted_count_profiles_are_refused(tensors, tmp_path):
         seqrnn.Detector.load(str(tmp_path))
 
 
+@pytest.mark.parametrize("count", [None, {}])
+def test_a_calibrated_count_view_without_its_profiles_is_refused(count, tmp_path):
+    """detector.json's count null beside a calibrated count view: its profiles would go unread, the view
+    silently off and the calibration (info, detect's promise) a TypeError."""
+    import json
+
+    model = model_class("rnn")(**SMALL["rnn"]).fit(data())
+    seqrnn.Detector(model).fit(data()).save(model.save(str(tmp_path)))
+    path = tmp_path / "detector.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert "count" in saved["calibrated_views"] and saved["count"]
+    path.write_text(json.dumps({**saved, "count": count}), encoding="utf-8")
+    (tmp_path / "status.json").unlink()  # crafted as an earlier seqrnn's directory (else: "changed after written")
+    with pytest.raises(seqrnn.ModelFileError, match="count is null"):
+        seqrnn.Detector.load(str(tmp_path))
+
+
 @pytest.mark.parametrize("change", [{"format_version": 99}, {"format_version": 1}, {"target_fpr": True},
                                     {"target_fpr": "0.1"}, {"folds": 1}, {"accepted_tokens": [3]},
                                     {"calibrated_views": ["unseen", "count"]}])
@@ -169,7 +187,8 @@ def test_detector_json_values_are_checked(change, tmp_path):
     seqrnn.Detector(model).fit(data()).save(model.save(str(tmp_path)))
     path = tmp_path / "detector.json"
     path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), **change}), encoding="utf-8")
-    with pytest.raises(seqrnn.ModelFileError):
+    (tmp_path / "status.json").unlink()  # else refused as "changed after written", whatever the values
+    with pytest.raises(seqrnn.ModelFileError, match="detector"):
         seqrnn.Detector.load(str(tmp_path))
 
 
@@ -180,7 +199,9 @@ def test_bad_decision_options_are_the_users_not_the_files(tmp_path, capsys):
     seqrnn.Detector(model).fit(data()).save(model.save(str(tmp_path)))
     (tmp_path / "in.txt").write_text("a b c\n", encoding="utf-8")
     for flags, shown in ((["--threshold", "2"], "--threshold is a probability"), (["--top-g", "0"], "--top-g"),
-                         (["-k", "0"], "-k")):
+                         (["-k", "0"], "-k"),
+                         # both rules: --threshold was ignored, its cut shown beside top-g's decision
+                         (["--top-g", "3", "--threshold", "0.1"], "--top-g and --threshold are two rules")):
         assert main(["detect", str(tmp_path), str(tmp_path / "in.txt"), *flags]) == 2
         err = capsys.readouterr().err
         assert shown in err and "do not fit" not in err, err

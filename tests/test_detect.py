@@ -228,6 +228,22 @@ def test_top_g_rule(table_detector, g, anomalous, position):
     assert f.score == pytest.approx(3 / (g + 0.5))
 
 
+def test_one_fixed_rule_at_a_time(table_detector):
+    """top_g and threshold each replace the surprise cut: with_options swaps one for the other; both at once
+    are refused (top-g decided alone while the finding showed the threshold's cut)."""
+    from seqrnn.errors import InputError
+
+    top = table_detector.with_options(top_g=2)
+    assert (top.top_g, top.threshold) == (2, None)
+    back = top.with_options(threshold=0.2)
+    assert (back.top_g, back.threshold) == (None, 0.2)
+    assert top.with_options(use_counts=False).top_g == 2  # other options keep the rule
+    with pytest.raises(InputError, match="top_g and threshold"):
+        table_detector.with_options(top_g=2, threshold=0.2)
+    with pytest.raises(InputError, match="top_g and threshold"):
+        Detector(table_detector.model, top_g=2, threshold=0.2)
+
+
 def test_table_stream_steps_match_log_proba(table):
     ids = table.vocab_.encode(list("abcbbacx"))
     whole = table.log_proba([ids], [False])[0]

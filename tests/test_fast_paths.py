@@ -209,3 +209,10 @@ def test_detect_leaves_the_collector_unfrozen_after_an_error(tmp_path):
     assert gc.get_freeze_count() == before
     assert main(["detect", str(tmp_path / "m"), str(train)]) == 0
     assert gc.get_freeze_count() == before
+    gc.freeze()  # a caller's own frozen objects stay frozen (unfreezing is all or nothing)
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and main(["detect", str(tmp_path / "m"), str(train)]) == 0
+        assert 0 < gc.get_freeze_count() <= frozen  # still frozen (some may have died), none frozen here
+    finally:
+        gc.unfreeze()

@@ -87,6 +87,32 @@ def test_the_summary_shortens_a_long_template_never_the_file_line_pointer(capsys
     assert f"event z 'Unexpected error' (at {name}:1)" in err  # a short one whole
 
 
+def test_the_summary_escapes_control_characters_of_ids_events_and_templates(capsys, toy, tmp_path):
+    """A log's escape sequences (in a session id, an event, a template) never reach the terminal: the summary
+    shows them escaped; the JSON keeps the data as it is."""
+    sid, event = "x\x1b[2J\x1b]0;owned\x07", "z\x1b[31m"
+    (tmp_path / "s").write_text(f"{sid},a b c {event} d\n", encoding="utf-8")
+    (tmp_path / "t.csv").write_text(f"id,template\n\"{event}\",red \x1b[1mbold\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s", "--templates", tmp_path / "t.csv")
+    assert code == 0, err
+    assert json.loads(out)["id"] == sid and json.loads(out)["event"] == event
+    assert "\x1b" not in err and "\x07" not in err
+    assert "x\\x1b[2J\\x1b]0;owned\\x07" in err and "event z\\x1b[31m 'red \\x1b[1mbold'" in err
+
+
+def test_detect_never_writes_over_its_input_or_one_output_over_the_other(capsys, toy, tmp_path):
+    data = tmp_path / "s"
+    data.write_text("x1,a b c d\nx2,a b z d\n", encoding="utf-8")
+    for flags, shown in ((["-o", data], "--output"), (["--events", tmp_path / "." / "s"], "--events"),
+                         (["-o", data, "--follow"], "--output")):
+        code, _, err = run_cli(capsys, "detect", toy / "model", data, *flags)
+        assert code == 2 and f"{shown} " in err and "is one of the inputs" in err, err
+        assert data.read_text(encoding="utf-8") == "x1,a b c d\nx2,a b z d\n"  # the data is still there
+    code, _, err = run_cli(capsys, "detect", toy / "model", data, "-o", tmp_path / "x", "--events", tmp_path / "x")
+    assert code == 2 and "--output and --events are the same file" in err and not (tmp_path / "x").exists()
+    assert run_cli(capsys, "detect", toy / "model", data, "-o", tmp_path / "x", "--events", tmp_path / "y")[0] == 0
+
+
 # --- detect's JSON ---------------------------------------------------------------------------------------
 def test_the_end_of_a_sequence_has_a_readable_template(capsys, toy, tmp_path):
     (tmp_path / "s").write_text("x1,a b c d d\nx2,a b c\n", encoding="utf-8")

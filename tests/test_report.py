@@ -177,6 +177,15 @@ def test_the_summary_quotes_text_events_that_are_blank():
     assert [readable_event(e) for e in ("22", "E5", "?", " ", "\n", "")] == ["22", "E5", "?", "' '", "'\\n'", "''"]
 
 
+def test_detect_plots_ids_and_events_with_dollar_signs_as_text(capsys, toy, tmp_path):
+    """Panel titles hold ids and reasons from the data: '$x^$' is text, not TeX that fails to parse."""
+    (tmp_path / "s").write_text("a$x^$,a b c $\\frac{ d\nb$,a " + "b " * 30 + "c d\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s", "-o", tmp_path / "found.jsonl",
+                           "--plot", tmp_path / "plots")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["histogram.png", "nll.png", "probability.png"]
+
+
 def test_decisions_in_blocks_equal_one_call(toy):
     from seqrnn.progress import decide
 

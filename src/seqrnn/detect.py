@@ -212,14 +212,18 @@ class Detector:
             raise InputError(f"threshold is a probability in (0, 1), not {threshold}", params="threshold")
         if top_g is not None and not (isinstance(top_g, int) and top_g >= 1):
             raise InputError(f"top_g must be at least 1, not {top_g}", params="top_g")
+        if top_g is not None and threshold is not None:  # one rule replaces the cut: the other was ignored
+            raise InputError("top_g and threshold are two rules in place of the surprise view's cut: give one",
+                             params=("top_g", "threshold"))
         self.top_g, self.threshold = top_g, threshold
 
     def with_options(self, *, use_counts: bool | None = None, top_g: int | None = None,
                      threshold: float | None = None, topk: int | None = None) -> "Detector":
-        """A copy that shares what was learned, with other decision-time options."""
+        """A copy that shares what was learned, with other decision-time options (``top_g`` or ``threshold``
+        replaces the rule in force)."""
         other = copy.copy(self)
-        other._set_overrides(top_g if top_g is not None else self.top_g,
-                             threshold if threshold is not None else self.threshold)
+        given = top_g is not None or threshold is not None
+        other._set_overrides(*((top_g, threshold) if given else (self.top_g, self.threshold)))
         if use_counts is not None:
             other.use_counts = use_counts
         if topk is not None:
@@ -670,6 +674,8 @@ class Detector:
                 left_out = count.get("left_out", 0)
                 if type(left_out) is not int or not 0 <= left_out <= len(values["count"]):
                     raise ValueError(f"count.left_out must be a count of calibration sessions, not {left_out!r:.60}")
+            elif "count" in values and "count" not in model.views:  # calibrated, but its profiles unnamed
+                raise ValueError("the count view is calibrated but count is null (no count profiles)")
             outliers = _checked_outliers(cal.get("training_outliers", []),
                                          len(next(iter(values.values()), [])) if unit == "sequence" else 0, names)
         except ModelFileError:

@@ -40,6 +40,7 @@ def run(args) -> int:
     from ..modeldir import read
     from ..report import load_templates
 
+    _outputs_apart(args)
     templates = load_templates(args.templates) if args.templates else None
 
     detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args), topk=args.k),
@@ -56,15 +57,39 @@ def run(args) -> int:
     import gc
 
     # What is loaded and read lives to the end: the collector need not look at it again (unfrozen at the end,
-    # an error's too, for a caller that goes on in the same process).
-    gc.freeze()
+    # an error's too, for a caller that goes on in the same process). A caller that froze objects of its own
+    # keeps them frozen: unfreezing is all or nothing, so nothing is frozen here then.
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
-        return _detect(args, detector, templates, explainer)
+        return _detect(args, detector, templates, explainer, freeze)
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
-def _detect(args, detector, templates, explainer) -> int:
+def _outputs_apart(args) -> None:
+    """Refuse an --output or --events file that is an input (read whole, then replaced by the decisions: the
+    data lost; with --follow, growing with every decision it gives) or the other output."""
+    import os
+
+    from ..data.formats import expand_paths
+    from ..errors import InputError
+
+    inputs = {os.path.realpath(p) for p in expand_paths(args.inputs) if p != "-"}
+    given = [(flag, path) for flag, path in (("--output", args.output), ("--events", args.events))
+             if path and path != "-"]
+    for flag, path in given:
+        if os.path.realpath(path) in inputs:
+            raise InputError(f"{flag} {path} is one of the inputs: writing it would replace the data read",
+                             params=("output", "events"))
+    if len(given) == 2 and os.path.realpath(given[0][1]) == os.path.realpath(given[1][1]):
+        raise InputError(f"--output and --events are the same file ({args.output}): one would replace the other",
+                         params=("output", "events"))
+
+
+def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
     import gc
 
     from ..artifacts import finite_json
@@ -72,7 +97,8 @@ def _detect(args, detector, templates, explainer) -> int:
 
     model = detector.model
     seqs = read_inputs(args, model)
-    gc.freeze()
+    if freeze:
+        gc.freeze()
     from .. import distributed
 
     if distributed.launched():

@@ -18,7 +18,8 @@ import numpy as np
 PLOT_STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold", "axes.titlelocation": "left",
               "axes.grid": True, "axes.axisbelow": True, "grid.alpha": 0.3, "grid.linewidth": 0.6,
               "axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 8,
-              "legend.frameon": False, "savefig.dpi": 110}
+              "legend.frameon": False, "savefig.dpi": 110,
+              "text.parse_math": False}  # titles hold ids and events from the data: a '$' is a dollar, not TeX
 NORMAL, ANOMALOUS, UNSEEN, THRESHOLD = "tab:blue", "tab:red", "tab:purple", "0.25"
 PANELS = 6  # sequences drawn event by event in one figure
 

@@ -13,13 +13,21 @@ TOP = 10
 MIN_TEMPLATE = 8  # characters of a shortened template worth showing
 
 
+def printable(text) -> str:
+    """``text`` from the data or a model (an id, an event, a template, a reason naming events) for a
+    terminal: control and other unprintable characters escaped (``\\x1b``), so that no escape sequence
+    in a log reaches the terminal the summary is printed on."""
+    text = str(text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def reason_kind(reason: str) -> str:
     """``unusual event counts: 3 x5 (normal x4)`` -> ``unusual event counts``: the reason without its numbers."""
     return reason.split(":", 1)[0].strip() or "other"
 
 
 def counts_by_reason(findings) -> Counter:
-    return Counter(reason_kind(f.reason) for f in findings if f.anomalous)
+    return Counter(printable(reason_kind(f.reason)) for f in findings if f.anomalous)
 
 
 def _find(cal: dict, *keys):
@@ -73,6 +81,7 @@ def event_text(model, finding, templates: dict | None, room: int | None = None) 
     text = f"event {readable_event(event)}"
     template = templates.get(event) if templates else None
     if template:
+        template = printable(template)
         quoted = f" '{template}'"
         if room is not None and len(text) + len(quoted) > room:
             keep = room - len(text) - len(" '…'")
@@ -106,14 +115,14 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     if worst:
         lines.append(f"  {'highest scores' if len(worst) > 1 else 'the anomalous sequence'} (score: above 1 is "
                      "anomalous):")
-        idw = min(28, max(len(str(f.scores.sequence.id)) for f in worst))
-        for f in worst:
-            sid = str(f.scores.sequence.id)
+        ids = [printable(f.scores.sequence.id) for f in worst]
+        idw = min(28, max(len(sid) for sid in ids))
+        for f, sid in zip(worst, ids):
             sid = sid if len(sid) <= idw else sid[: idw - 1] + "…"
             head = f"  {f.score:>9.2f}  {sid:<{idw}}  "
-            lines.append(_clip(head + f.reason, width))
+            lines.append(_clip(head + printable(f.reason), width))
             if f.position is not None:
-                at = f" (at {os.path.basename(f.scores.sequence.location(f.position))})"  # always whole
+                at = f" (at {printable(os.path.basename(f.scores.sequence.location(f.position)))})"  # always whole
                 what = event_text(model, f, templates, room=width - len(head) - len(at))
                 lines.append(" " * len(head) + what + at)
     outputs = outputs or {}
@@ -137,10 +146,12 @@ def _fixed_rule(detector) -> str | None:
 
 
 def readable_event(event: str) -> str:
-    """An event as a person can read it: a text's space, newline or empty token quoted (``' '``, ``'\\n'``)."""
-    if event and event.isprintable() and not any(c.isspace() for c in event):
-        return event
-    return repr(event)
+    """An event as a person can read it: a text's space, newline or empty token quoted (``' '``, ``'\\n'``);
+    otherwise as :func:`printable` shows it (a control character escaped)."""
+    event = str(event)
+    if not event or any(c.isspace() for c in event):
+        return repr(event)  # repr escapes whatever else it holds
+    return printable(event)
 
 
 def _clip(line: str, width: int) -> str:
