@@ -100,6 +100,20 @@ def test_the_summary_escapes_control_characters_of_ids_events_and_templates(caps
     assert "x\\x1b[2J\\x1b]0;owned\\x07" in err and "event z\\x1b[31m 'red \\x1b[1mbold'" in err
 
 
+def test_predicts_table_escapes_control_characters_of_an_id_and_its_file(capsys, toy, tmp_path):
+    """predict's table goes to a terminal too: a session id (or file name) holding an escape sequence is shown
+    escaped; --json keeps it as it is."""
+    sid = "x\x1b[2J\x1b]0;owned\x07"
+    path = tmp_path / "s\x1b[31m"
+    path.write_text(f"{sid},a b c d\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "predict", toy / "model", path)
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.startswith("== x\\x1b[2J\\x1b]0;owned\\x07 (") and "s\\x1b[31m:1)" in out.splitlines()[0]
+    code, out, err = run_cli(capsys, "predict", toy / "model", path, "--json")
+    assert code == 0 and json.loads(out)["id"] == sid
+
+
 def test_detect_never_writes_over_its_input_or_one_output_over_the_other(capsys, toy, tmp_path):
     data = tmp_path / "s"
     data.write_text("x1,a b c d\nx2,a b z d\n", encoding="utf-8")

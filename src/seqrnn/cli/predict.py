@@ -41,11 +41,12 @@ def run(args) -> int:
 
         emit(args, "\n".join(finite_json(r, args.model_dir) for r in rows))
         return 0
+    from ..report.summary import printable
     from ..report.summary import readable_event as shown  # a text's space and newline quoted
 
     out = []
     for s in scores:
-        out.append(f"== {s.sequence.id} ({s.sequence.source}:{s.sequence.line})")
+        out.append(f"== {printable(s.sequence.id)} ({printable(s.sequence.source)}:{s.sequence.line})")
         out.append(f"{'pos':>5}  {'true':>10}  {'p(true)':>8}  predicted (most likely first)")
         for p in range(len(s)):
             mark = "" if s.rank[p] <= args.k else "  <- not predicted"
