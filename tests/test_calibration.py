@@ -463,6 +463,21 @@ def small_rnn(bench):
     return RNNModel(hidden=8, embedding_dim=4, layers=1, epochs=2, batch_size=16, seed=0).fit(seqs), seqs
 
 
+def test_the_cross_fitting_bar_shows_on_a_terminal_only(small_rnn, capsys, monkeypatch):
+    """verbose cross-fitting draws its bar only where standard error is a terminal: a log file or pipe gets
+    no carriage returns (it got the tqdm bar's redraws)."""
+    import sys
+
+    from seqrnn.crossfit import cross_fitted_surprise
+
+    model, seqs = small_rnn
+    cross_fitted_surprise(model, seqs, processes=1, verbose=True)
+    assert "cross-fitting" not in capsys.readouterr().err  # captured: not a terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    cross_fitted_surprise(model, seqs, processes=1, verbose=True)
+    assert "calibration: cross-fitting" in capsys.readouterr().err
+
+
 @pytest.fixture()
 def deadline():
     """A wait without end fails the test (after 60 s) instead of hanging the suite."""

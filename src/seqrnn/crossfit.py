@@ -203,10 +203,10 @@ def cross_fitted_surprise(model, seqs: list[Sequence], folds: int = DEFAULT_FOLD
     if not sys.platform.startswith("linux"):
         processes = 1
     bar = None
-    if verbose:
-        from tqdm import tqdm
+    if verbose:  # on a terminal only: a log file gets no carriage-return clutter
+        from .progress import bar as progress_bar
 
-        bar = tqdm(total=folds, desc="calibration: cross-fitting", unit="fold", leave=False)
+        bar = progress_bar(folds, "calibration: cross-fitting", unit="fold")
 
     def job(k: int, seconds: float | None):
         train = np.flatnonzero(fold_of != k)
