@@ -114,6 +114,19 @@ def test_predicts_table_escapes_control_characters_of_an_id_and_its_file(capsys,
     assert code == 0 and json.loads(out)["id"] == sid
 
 
+def test_detect_says_when_most_events_are_unknown_to_the_model(capsys, toy, tmp_path):
+    """A session model given text (or another numbering, a raw log) flags everything as unseen events: the
+    summary says the input is the likely cause, naming what the model trained on; its own kind of data does
+    not get the note."""
+    (tmp_path / "t.txt").write_text("xyz quux\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "t.txt", "--format", "text")
+    assert code == 0, err
+    assert "note: 100% of the events read are unknown to the model (it was trained on sessions of " in err
+    write_toy_sessions(tmp_path / "s", n=20, seed=2)
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s")
+    assert code == 0 and "unknown to the model" not in err
+
+
 def test_detect_never_writes_over_its_input_or_one_output_over_the_other(capsys, toy, tmp_path):
     data = tmp_path / "s"
     data.write_text("x1,a b c d\nx2,a b z d\n", encoding="utf-8")

@@ -90,6 +90,27 @@ def event_text(model, finding, templates: dict | None, room: int | None = None) 
     return text
 
 
+UNKNOWN_NOTE_SHARE = 0.5  # more of the events read unknown to the model than this: likely the wrong input
+
+
+def _unknown_note(model, findings) -> str:
+    """A line when most events read are unknown to the model (a session model given text, another event
+    numbering, an unparsed log): each such event is flagged, and the input, not the system, is the likely cause."""
+    unknown = total = 0
+    for f in findings:
+        sc = f.scores
+        unknown += int(sc.unknown.sum())
+        total += len(sc)
+    if not total or unknown <= UNKNOWN_NOTE_SHARE * total:
+        return ""
+    vocab = getattr(model, "vocab_", None)
+    known = f" of {human(len(vocab) - 4)} distinct events" if vocab is not None else ""
+    fmt = getattr(model, "format_", None)
+    trained = f" (it was trained on {fmt}{known})" if fmt else ""
+    return (f"  note: {unknown / total:.0%} of the events read are unknown to the model{trained}: check that the "
+            "input is what it was trained on (--format, the event numbering, a raw log not yet parsed)")
+
+
 def detection_summary(model, detector, findings, templates: dict | None = None, outputs: dict | None = None,
                       top: int = TOP, width: int = 120) -> str:
     """The lines ``detect`` ends with. ``outputs``: what went where (``{"findings": path or None, ...}``)."""
@@ -107,6 +128,9 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
                                                                       for f in findings):
         lines.append("  a stream is judged event by event against cuts calibrated on whole sessions: that rate is "
                      "per session, not per event of a stream")
+    unknown = _unknown_note(model, findings)
+    if unknown:
+        lines.append(unknown)
     rule = _fixed_rule(detector)
     if rule:
         lines.append(f"  {rule} replaces the surprise view's calibrated cut: that rule is outside the budget, so "
