@@ -127,6 +127,35 @@ def test_detect_says_when_most_events_are_unknown_to_the_model(capsys, toy, tmp_
     assert code == 0 and "unknown to the model" not in err
 
 
+def test_detects_output_file_appears_whole_or_not_at_all(capsys, toy, tmp_path, monkeypatch):
+    """-o FILE is written under a temporary name and renamed when done: a run that fails (or is killed) while
+    writing leaves the previous file as it was and no temporary file; /dev/null is written as it is."""
+    from seqrnn.report.lines import FindingLines
+
+    write_toy_sessions(tmp_path / "s", n=30, seed=3)
+    out = tmp_path / "out" / "decisions.jsonl"
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s", "-o", out)
+    assert code == 0, err
+    whole = out.read_text()
+    assert len(whole.splitlines()) == 30
+    calls = []
+    real = FindingLines.__call__
+
+    def fails_on_the_third(self, finding):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, finding)
+
+    monkeypatch.setattr(FindingLines, "__call__", fails_on_the_third)
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s", "-o", out)  # Ctrl-C while writing
+    assert code == 130 and len(calls) == 3 and out.read_text() == whole  # the previous decisions, not two lines of new ones
+    assert sorted(p.name for p in out.parent.iterdir()) == ["decisions.jsonl"]
+    monkeypatch.setattr(FindingLines, "__call__", real)
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s", "-o", "/dev/null")
+    assert code == 0, err
+
+
 def test_detect_never_writes_over_its_input_or_one_output_over_the_other(capsys, toy, tmp_path):
     data = tmp_path / "s"
     data.write_text("x1,a b c d\nx2,a b z d\n", encoding="utf-8")

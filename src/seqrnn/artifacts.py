@@ -8,6 +8,7 @@ old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -30,14 +31,18 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_file(path: str, mode: str = "w"):
+    """A file at ``path`` that appears whole or not at all: written under a temporary name beside it, flushed
+    to disk and renamed over ``path`` when the block ends; after an error (or Ctrl-C) in the block the
+    temporary file is removed and ``path`` is as it was. ``mode`` ``"w"`` (UTF-8 text) or ``"wb"``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the mode open() would
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -47,6 +52,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         if isinstance(exc, OSError) and exc.filename == tmp:  # name the user's path, not our temporary file
             raise type(exc)(exc.errno, exc.strerror, path) from None
         raise
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    with atomic_file(path, "wb") as fh:
+        fh.write(data)
 
 
 def atomic_write_text(path: str, text: str) -> None:

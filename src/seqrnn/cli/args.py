@@ -6,6 +6,7 @@ Argparse only at import (no torch, no numpy): ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -203,10 +204,24 @@ def open_output(path: str | None):
     return open(path, "w", encoding="utf-8")
 
 
+@contextlib.contextmanager
+def output_file(path: str | None):
+    """Where a command writes its result: standard output for no path or ``-``; else a file that appears
+    whole when the command is done (:func:`seqrnn.artifacts.atomic_file`), so that a killed or failed run
+    leaves the previous file, not part of a new one. A path that exists and is no regular file (``/dev/null``,
+    a pipe) is written as it is."""
+    if not path or path == "-":
+        yield sys.stdout
+    elif os.path.exists(path) and not os.path.isfile(path):
+        with open(path, "w", encoding="utf-8") as out:
+            yield out
+    else:
+        from ..artifacts import atomic_file
+
+        with atomic_file(path) as out:
+            yield out
+
+
 def emit(args, text: str) -> None:
-    out = open_output(getattr(args, "output", None))
-    try:
+    with output_file(getattr(args, "output", None)) as out:
         out.write(text if text.endswith("\n") else text + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()

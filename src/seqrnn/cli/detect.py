@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from .args import add_threads, add_decision_options, add_input, add_output, decision_options, open_output, read_inputs
+from .args import (add_threads, add_decision_options, add_input, add_output, decision_options, open_output, output_file,
+                   read_inputs)
 
 
 def add_parser(sub) -> None:
@@ -109,8 +110,7 @@ def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
     from ..report.lines import FindingLines
 
     line = FindingLines(model, templates, args.k, args.model_dir)  # repeated sessions serialised once
-    out = open_output(args.output)
-    try:
+    with output_file(args.output) as out:  # a file appears whole: a killed run leaves none of it
         for f in decisions.findings:
             if args.only_anomalous and not f.anomalous:
                 continue
@@ -120,9 +120,6 @@ def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
                 out.write(finite_json(found, args.model_dir) + "\n")
             else:
                 out.write(line(f) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
     if args.events:
         write_event_table(args.events, model, decisions.findings, args.k)
     if args.plot:
