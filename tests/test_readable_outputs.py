@@ -154,6 +154,11 @@ def test_detects_output_file_appears_whole_or_not_at_all(capsys, toy, tmp_path, 
     monkeypatch.setattr(FindingLines, "__call__", real)
     code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s", "-o", "/dev/null")
     assert code == 0, err
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(out)
+    out.write_text("old\n")
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "s", "-o", link)
+    assert code == 0 and link.is_symlink() and out.read_text() == whole  # written through the link
 
 
 def test_detect_never_writes_over_its_input_or_one_output_over_the_other(capsys, toy, tmp_path):

@@ -218,7 +218,7 @@ def output_file(path: str | None):
     else:
         from ..artifacts import atomic_file
 
-        with atomic_file(path) as out:
+        with atomic_file(os.path.realpath(path) if os.path.islink(path) else path) as out:  # a link stays one
             yield out
 
 
