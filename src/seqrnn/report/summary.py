@@ -7,6 +7,7 @@ import os
 from collections import Counter
 
 from ..progress import human
+from ..data.vocab import UNK
 from .findings import token_name
 
 TOP = 10
@@ -97,10 +98,14 @@ def _unknown_note(model, findings) -> str:
     """A line when most events read are unknown to the model (a session model given text, another event
     numbering, an unparsed log): each such event is flagged, and the input, not the system, is the likely cause."""
     unknown = total = 0
+    counted: dict[int, int] = {}  # identical sessions share their ids array (score_sequences): counted once
     for f in findings:
-        sc = f.scores
-        unknown += int(sc.unknown.sum())
-        total += len(sc)
+        ids = f.scores.ids
+        n = counted.get(id(ids))
+        if n is None:
+            n = counted[id(ids)] = int((ids == UNK).sum())
+        unknown += n
+        total += len(ids)
     if not total or unknown <= UNKNOWN_NOTE_SHARE * total:
         return ""
     vocab = getattr(model, "vocab_", None)
