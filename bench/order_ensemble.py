@@ -20,6 +20,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import write_result  # noqa: E402
+from order_recipes import scored  # noqa: E402
 
 COMBOS = (("m0", [0], "geo"), ("m1", [1], "geo"), ("m2", [2], "geo"), ("geo01", [0, 1], "geo"),
           ("geo012", [0, 1, 2], "geo"), ("arith01", [0, 1], "arith"))
@@ -29,14 +30,7 @@ def true_log_probs(model, seqs):
     """Per sequence, the log-probability of each true event (its end included), in the model's own ids."""
     import numpy as np
 
-    from seqrnn.data.vocab import with_end
-
-    ids, complete = model.encode(seqs)
-    out = []
-    for i, c, lp in zip(ids, complete, model.log_proba(ids, complete)):
-        y = with_end(i, c)
-        out.append(lp.astype(np.float64)[np.arange(len(y)), y])
-    return out
+    return [lp[np.arange(len(y)), y] for y, lp in scored(model, seqs)]
 
 
 def session_stat(per_model, idx, how):

@@ -23,16 +23,23 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import write_result  # noqa: E402
 
 
-def session_stats(model, seqs, extra: bool):
+def scored(model, seqs):
+    """Per sequence: its true events (the end included) in the model's own ids, and the model's float64
+    log-probabilities at each position."""
     import numpy as np
 
     from seqrnn.data.vocab import with_end
 
     ids, complete = model.encode(seqs)
-    out = []
     for i, c, lp in zip(ids, complete, model.log_proba(ids, complete)):
-        y = with_end(i, c)
-        lp = lp.astype(np.float64)
+        yield with_end(i, c), lp.astype(np.float64)
+
+
+def session_stats(model, seqs, extra: bool):
+    import numpy as np
+
+    out = []
+    for y, lp in scored(model, seqs):
         true = lp[np.arange(len(y)), y]
         row = [(-true).max()]
         if extra:
