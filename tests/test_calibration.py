@@ -392,6 +392,50 @@ def test_a_floor_holds_its_value_scored_again_with_rounding():
     assert cal.fused_p_value({"surprise": np.array([given * 1.001])})[0] <= cal.promised_fpr  # beyond: fires
 
 
+@pytest.mark.parametrize("m,p", [(400, 5 / 4001), (279, 5 / 2792), (279, 1 / 2792), (50, 0.1), (30, 0.5)])
+def test_chance_allowance_is_the_binomial_tail_at_its_level(m, p):
+    from seqrnn.detect import HELD_OUT_LEVEL, chance_allowance
+
+    a = chance_allowance(m, p)
+    assert stats.binom.sf(a, m, p) <= HELD_OUT_LEVEL < stats.binom.sf(a - 1, m, p)  # the fewest that holds
+    assert chance_allowance(0, p) == 0 and chance_allowance(m, 0.0) == 0 and chance_allowance(m, 1.0) == m
+
+
+def test_surprise_scale_brings_the_copies_tail_to_the_final_models():
+    """The copies' surprise of the held-out sessions is 1.25 times the final model's (each sorted on its own,
+    the top tenth): their values come down by that factor; too few sessions, or nonsense, leave them alone."""
+    from seqrnn.detect import SCALE_RANGE, surprise_scale
+
+    rng = np.random.default_rng(0)
+    own = rng.gamma(4.0, 1.0, 300)
+    copies = 1.25 * rng.permutation(own)  # the same sessions, paired in another order: sorted on its own
+    assert surprise_scale(copies, own) == pytest.approx(0.8)
+    assert surprise_scale(np.r_[copies, np.nan], own) == pytest.approx(0.8)  # sessions not scored are skipped
+    assert surprise_scale(copies[:10], own[:10]) == 1.0  # too few to say
+    assert surprise_scale(np.zeros(300), own) == 1.0
+    assert surprise_scale(100 * copies, own) == SCALE_RANGE[0] and surprise_scale(copies / 100, own) == SCALE_RANGE[1]
+
+
+def test_held_out_check_raises_the_cut_on_evidence_not_on_one_odd_session():
+    """The final model's held-out sessions raise the surprise cut only when more of them lie beyond it than
+    chance gives: one odd session among 400 leaves it where the calibration put it, six raise it."""
+    rng = np.random.default_rng(1)
+    values = {"surprise": rng.exponential(1.0, 4000)}
+    det = Detector(MarkovModel(order=1), target_fpr=0.003)
+    cut = Calibration(values, 0.003).cut("surprise")
+    own = np.sort(np.r_[rng.exponential(1.0, 399) * 0.5, 3 * cut])  # well inside, but one far beyond
+    assert det._held_out_checked(values, own).cut("surprise") == cut
+    from seqrnn.detect import chance_allowance
+
+    cal = Calibration(values, 0.003)
+    allowed = chance_allowance(400, cal.k / (cal.n + 1))
+    assert allowed == 3  # k = 12 of 4,000: 1.2 of 400 expected beyond, more than 3 in 3.4% of draws
+    own = np.sort(np.r_[rng.exponential(1.0, 394) * 0.5, cut * np.linspace(1.5, 2.0, 6)])
+    raised = det._held_out_checked(values, own)
+    assert raised.cut("surprise") > cut * 1.5  # the six are evidence: raised to leave three beyond
+    assert (own > raised.cut("surprise")).sum() == allowed
+
+
 def test_cli_calibrate_feedback_and_no_detector(tmp_path, bench, capsys):
     from seqrnn.cli import main
 
@@ -461,6 +505,28 @@ def small_rnn(bench):
 
     seqs = sessions(bench["train"][:120])
     return RNNModel(hidden=8, embedding_dim=4, layers=1, epochs=2, batch_size=16, seed=0).fit(seqs), seqs
+
+
+def test_the_copies_scale_is_applied_saved_and_checked_on_load(small_rnn, tmp_path, monkeypatch):
+    """The copies' surprise values are multiplied by the scale the held-out sessions give (here forced to
+    0.75): the calibration holds them so, says the scale, and a saved detector gives it back; a scale that
+    is no positive number is refused on load."""
+    import seqrnn.detect as detect_module
+    from seqrnn.errors import ModelFileError
+
+    model, seqs = small_rnn
+    plain = Detector(model).fit(seqs)
+    monkeypatch.setattr(detect_module, "surprise_scale", lambda copies, own: 0.75)
+    scaled = Detector(model).fit(seqs)
+    np.testing.assert_allclose(scaled.calibration_.values["surprise"], 0.75 * plain.calibration_.values["surprise"])
+    assert plain.calibration["surprise_scale"] != 0.75 and scaled.calibration["surprise_scale"] == 0.75
+    folder = scaled.save(model.save(str(tmp_path / "m")))
+    assert Detector.load(folder, model).calibration["surprise_scale"] == 0.75
+    path = tmp_path / "m" / "detector.json"
+    for bad in (-1.0, 0, "0.75", None):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "surprise_scale": bad}))
+        with pytest.raises(ModelFileError):
+            Detector.load(folder, model)
 
 
 def test_the_cross_fitting_bar_shows_on_a_terminal_only(small_rnn, capsys, monkeypatch):
