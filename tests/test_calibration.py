@@ -392,7 +392,8 @@ def test_a_floor_holds_its_value_scored_again_with_rounding():
     assert cal.fused_p_value({"surprise": np.array([given * 1.001])})[0] <= cal.promised_fpr  # beyond: fires
 
 
-@pytest.mark.parametrize("m,p", [(400, 5 / 4001), (279, 5 / 2792), (279, 1 / 2792), (50, 0.1), (30, 0.5)])
+@pytest.mark.parametrize("m,p", [(400, 5 / 4001), (279, 5 / 2792), (279, 1 / 2792), (50, 0.1), (30, 0.5),
+                                 (20_000, 0.05), (10**6, 1e-3), (1, 0.5), (1, 1e-9)])  # (1 - p) ** m underflows
 def test_chance_allowance_is_the_binomial_tail_at_its_level(m, p):
     from seqrnn.detect import HELD_OUT_LEVEL, chance_allowance
 
