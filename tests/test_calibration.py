@@ -411,10 +411,43 @@ def test_surprise_scale_brings_the_copies_tail_to_the_final_models():
     own = rng.gamma(4.0, 1.0, 300)
     copies = 1.25 * rng.permutation(own)  # the same sessions, paired in another order: sorted on its own
     assert surprise_scale(copies, own) == pytest.approx(0.8)
-    assert surprise_scale(np.r_[copies, np.nan], own) == pytest.approx(0.8)  # sessions not scored are skipped
+    assert surprise_scale(np.r_[copies, np.nan], np.r_[own, 50.0]) == pytest.approx(0.8)  # not scored: skipped
     assert surprise_scale(copies[:10], own[:10]) == 1.0  # too few to say
     assert surprise_scale(np.zeros(300), own) == 1.0
     assert surprise_scale(100 * copies, own) == SCALE_RANGE[0] and surprise_scale(copies / 100, own) == SCALE_RANGE[1]
+
+
+def test_surprise_scale_compares_the_same_sessions_when_the_copies_score_a_subset():
+    """Under max_events the copies score a random subset of the held-out sessions (nan for the others), the
+    final model all of them: both tops must be the subset's, or the final model's top tenth of all the
+    sessions (the more extreme) stands against the copies' of fewer, and the scale comes out too large."""
+    from seqrnn.detect import surprise_scale
+
+    rng = np.random.default_rng(2)
+    own = rng.gamma(4.0, 1.0, 300)
+    copies = 1.25 * own
+    copies[rng.permutation(300)[:210]] = np.nan  # 90 of 300 scored
+    assert surprise_scale(copies, own) == pytest.approx(0.8)
+    with pytest.raises(ValueError):
+        surprise_scale(copies[:100], own)
+
+
+def test_the_scale_pairs_each_held_out_session_with_its_copys_value(monkeypatch):
+    """Detector.fit hands surprise_scale the copies' and the final model's values of the same held-out
+    sessions in the same order (with max_events, the copies' of a subset): they go together."""
+    import seqrnn.detect as detect_module
+
+    seen = {}
+    real = detect_module.surprise_scale
+    monkeypatch.setattr(detect_module, "surprise_scale", lambda c, o: seen.update(c=c, o=o) or real(c, o))
+    seqs = sessions(order.make(seed=3, train=400, normal=1, abnormal=1)["train"])
+    model = MarkovModel(order=2).fit(seqs)
+    det = Detector(model).fit(seqs, max_events=sum(len(s) for s in seqs) // 2)
+    c, o = seen["c"], seen["o"]
+    both = np.isfinite(c)
+    assert len(c) == len(o) == len(model.split(seqs)[1]) and 10 < both.sum() < len(c)
+    assert np.corrcoef(c[both], o[both])[0, 1] > 0.5  # 0.72 (sorted apart: about 0)
+    assert det.surprise_scale_ == real(c, o)
 
 
 def test_held_out_check_raises_the_cut_on_evidence_not_on_one_odd_session():

@@ -334,9 +334,10 @@ class Detector:
         if crossfit and model.event_view and held and "surprise" in stats:
             from .score import score_sequences
 
-            own_scores = np.sort(max_known_nll(score_sequences(model, held, topk=1)))
-            # held is the end of cal: the copies' values of the same sessions
-            self.surprise_scale_ = surprise_scale(stats["surprise"][len(cal) - len(held):], own_scores)
+            own = max_known_nll(score_sequences(model, held, topk=1))
+            # held is the end of cal: the copies' values of the same sessions, in the same order
+            self.surprise_scale_ = surprise_scale(stats["surprise"][len(cal) - len(held):], own)
+            own_scores = np.sort(own)
             values["surprise"] = values["surprise"] * self.surprise_scale_
         cal = self._held_out_checked(values, own_scores)
         if crossfit and model.count_profile and "count" in values and "count" not in model.views:
@@ -942,7 +943,9 @@ SCALE_RANGE = (0.5, 2.0)
 def surprise_scale(copies: np.ndarray, own: np.ndarray) -> float:
     """The factor that brings the copies' surprise to the final model's scale: the mean of the top tenth of
     the final model's surprise on the sessions it held out (``own``) over the mean of the top tenth of the
-    copies' surprise on the same sessions (``copies``), each sorted on its own (within :data:`SCALE_RANGE`).
+    copies' surprise on the same sessions (``copies``, in the same order), each sorted on its own (within
+    :data:`SCALE_RANGE`). A session either leaves without a value (``nan``: the copies score a subset under
+    ``max_events``) is left out of both, so that both tops are those of the same sessions.
 
     The copies, each trained on part of the data with another seed, calibrate the cut; the final model
     decides. Where their tails differ (a training that is unstable on the data), the cut is too high for the
@@ -952,8 +955,12 @@ def surprise_scale(copies: np.ndarray, own: np.ndarray) -> float:
     scored by both: their upper tenth measures the difference where the cut lies, without the held-out
     sessions' own tail, too short to set a cut."""
     copies, own = np.asarray(copies, np.float64), np.asarray(own, np.float64)
-    copies, own = np.sort(copies[np.isfinite(copies)]), np.sort(own[np.isfinite(own)])
-    m = min(len(copies), len(own))
+    if copies.shape != own.shape:
+        raise ValueError(f"the copies' and the final model's surprise of the same sessions: {copies.shape} "
+                         f"against {own.shape}")
+    both = np.isfinite(copies) & np.isfinite(own)
+    copies, own = np.sort(copies[both]), np.sort(own[both])
+    m = len(copies)
     if m < SCALE_MIN:
         return 1.0
     top = max(2, int(math.ceil(SCALE_SHARE * m)))
