@@ -450,6 +450,20 @@ def test_the_scale_pairs_each_held_out_session_with_its_copys_value(monkeypatch)
     assert det.surprise_scale_ == real(c, o)
 
 
+def test_no_scale_from_sessions_the_final_model_trained_on(monkeypatch):
+    """A model trained on all of X (its validation data given apart), calibrated on X alone (calibrate --refit
+    without --validation-file): X's split-off sessions are no held-out sessions of the final model (it scores
+    them in sample, lower), so they set no scale; a model that held them out gets one."""
+    import seqrnn.detect as detect_module
+
+    monkeypatch.setattr(detect_module, "surprise_scale", lambda copies, own: 0.75)
+    data = order.make(seed=3, train=300, normal=60, abnormal=1)
+    seqs, valid = sessions(data["train"]), sessions(data["test_normal"], "v")
+    trained_on_all = MarkovModel(order=2).fit(seqs, validation_data=valid)
+    assert Detector(trained_on_all).fit(seqs).surprise_scale_ == 1.0
+    assert Detector(MarkovModel(order=2).fit(seqs)).fit(seqs).surprise_scale_ == 0.75
+
+
 def test_held_out_check_raises_the_cut_on_evidence_not_on_one_odd_session():
     """The final model's held-out sessions raise the surprise cut only when more of them lie beyond it than
     chance gives: one odd session among 400 leaves it where the calibration put it, six raise it."""
