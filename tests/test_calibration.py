@@ -484,6 +484,49 @@ def test_held_out_check_raises_the_cut_on_evidence_not_on_one_odd_session():
     assert (own > raised.cut("surprise")).sum() == allowed
 
 
+def test_a_stream_calibration_keeps_no_scale_of_an_earlier_fit(monkeypatch):
+    """A Detector fitted on sessions (a scale), then on a stream (the final model's own values): the stream's
+    calibration says no scale, not the sessions'."""
+    import seqrnn.detect as detect_module
+
+    monkeypatch.setattr(detect_module, "surprise_scale", lambda copies, own: 0.75)
+    seqs = sessions(order.make(seed=3, train=200, normal=1, abnormal=1)["train"])
+    det = Detector(MarkovModel(order=2).fit(seqs)).fit(seqs)
+    assert det.calibration["surprise_scale"] == 0.75
+    stream = [Sequence("stream", [t for s in seqs for t in s.tokens], "<test>", 1, complete=False)]
+    assert det.fit(stream).unit_ == "event" and det.calibration["surprise_scale"] == 1.0
+
+
+def test_cli_refuses_a_crafted_surprise_scale(tmp_path, bench, capsys):
+    """detector.json's surprise_scale of another type or no positive finite number: detect says so (naming
+    it) and exits 2, info shows it as the reason the model has no detector; no traceback."""
+    from seqrnn.cli import main
+
+    train = tmp_path / "train"
+    train.write_text("".join(f"n{i},{' '.join(s)}\n" for i, s in enumerate(bench["train"][:200])))
+    model = str(tmp_path / "m")
+    assert main(["train", str(train), "--model", "markov", "--order", "2", "-m", model, "-q"]) == 0
+    (tmp_path / "m" / "status.json").unlink()  # the files as they are, not checked against their hashes
+    path = tmp_path / "m" / "detector.json"
+    saved = json.loads(path.read_text())
+    for bad in (True, "0.75", "NaN", None, {"value": 1.0}, [1.0], -1.0, 0, "NaN-literal", "1e999"):
+        raw = {"NaN-literal": "NaN", "1e999": "1e999"}.get(bad) if isinstance(bad, str) else None
+        if raw in ("NaN", "1e999"):  # JSON that Python reads as nan and inf
+            path.write_text(json.dumps({**saved, "surprise_scale": 0.5}).replace('"surprise_scale": 0.5',
+                                                                              f'"surprise_scale": {raw}'))
+        else:
+            path.write_text(json.dumps({**saved, "surprise_scale": bad}))
+        capsys.readouterr()
+        assert main(["info", model]) == 0  # info describes the model, and says why it has no detector
+        assert "detection  none: " in (out := capsys.readouterr().out) and "surprise_scale must be" in out, bad
+        assert main(["detect", model, str(train), "-o", str(tmp_path / "out.jsonl")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("seqrnn detect: error: ") and "surprise_scale must be" in err, (bad, err)
+    path.write_text(json.dumps({**saved, "surprise_scale": 1.5}))  # informative: any positive number loads
+    assert main(["info", model, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration"]["surprise_scale"] == 1.5
+
+
 def test_cli_calibrate_feedback_and_no_detector(tmp_path, bench, capsys):
     from seqrnn.cli import main
 

@@ -456,6 +456,7 @@ class Detector:
         self.count_profiles_ = self.count_weights_ = None
         self.profiles_left_out_ = 0
         self.training_outliers_ = []
+        self.surprise_scale_ = 1.0  # the final model's own values: none of an earlier fit's scale
         self.unit_ = "event"
         self._set_calibration(Calibration({"surprise": values} if self.model.event_view else {}, self.target_fpr))
 
@@ -693,7 +694,9 @@ class Detector:
                     raise ValueError(f"count.left_out must be a count of calibration sessions, not {left_out!r:.60}")
             elif "count" in values and "count" not in model.views:  # calibrated, but its profiles unnamed
                 raise ValueError("the count view is calibrated but count is null (no count profiles)")
-            scale = _positive(cal.get("surprise_scale", 1.0))  # informative: the values are on its scale
+            scale = cal.get("surprise_scale", 1.0)  # informative: the values are on its scale
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
+                raise ValueError(f"surprise_scale must be a number above 0, not {scale!r:.60}")
             outliers = _checked_outliers(cal.get("training_outliers", []),
                                          len(next(iter(values.values()), [])) if unit == "sequence" else 0, names)
         except ModelFileError:
