@@ -536,8 +536,9 @@ class Detector:
         stream), ``fpr_floor`` (``V / (n + 1)``, the least any promise can be), ``ranks_per_view`` (``k``:
         each view's cut is its ``k``-th largest calibration value), ``beyond_cuts`` (the calibration sequences
         beyond some cut), the views' cuts (:mod:`seqrnn.conformal`), ``training_outliers`` (those sequences:
-        ``id``, ``at`` (``file:line``), ``views``, the most extreme first) and ``count["left_out"]`` (the
-        sessions beyond the first cuts, left out of the count profiles)."""
+        ``id``, ``at`` (``file:line``), ``views``, the most extreme first), ``count["left_out"]`` (the
+        sessions beyond the first cuts, left out of the count profiles) and ``surprise_scale`` (the factor
+        the cross-fitted copies' surprise values were multiplied by: :func:`surprise_scale`)."""
         self._check_fitted()
         cal = self.calibration_
         count = None
