@@ -392,7 +392,8 @@ def test_a_floor_holds_its_value_scored_again_with_rounding():
     assert cal.fused_p_value({"surprise": np.array([given * 1.001])})[0] <= cal.promised_fpr  # beyond: fires
 
 
-@pytest.mark.parametrize("m,p", [(400, 5 / 4001), (279, 5 / 2792), (279, 1 / 2792), (50, 0.1), (30, 0.5)])
+@pytest.mark.parametrize("m,p", [(400, 5 / 4001), (279, 5 / 2792), (279, 1 / 2792), (50, 0.1), (30, 0.5),
+                                 (20_000, 0.05), (10**6, 1e-3), (1, 0.5), (1, 1e-9)])  # (1 - p) ** m underflows
 def test_chance_allowance_is_the_binomial_tail_at_its_level(m, p):
     from seqrnn.detect import HELD_OUT_LEVEL, chance_allowance
 
@@ -410,10 +411,57 @@ def test_surprise_scale_brings_the_copies_tail_to_the_final_models():
     own = rng.gamma(4.0, 1.0, 300)
     copies = 1.25 * rng.permutation(own)  # the same sessions, paired in another order: sorted on its own
     assert surprise_scale(copies, own) == pytest.approx(0.8)
-    assert surprise_scale(np.r_[copies, np.nan], own) == pytest.approx(0.8)  # sessions not scored are skipped
+    assert surprise_scale(np.r_[copies, np.nan], np.r_[own, 50.0]) == pytest.approx(0.8)  # not scored: skipped
     assert surprise_scale(copies[:10], own[:10]) == 1.0  # too few to say
     assert surprise_scale(np.zeros(300), own) == 1.0
     assert surprise_scale(100 * copies, own) == SCALE_RANGE[0] and surprise_scale(copies / 100, own) == SCALE_RANGE[1]
+
+
+def test_surprise_scale_compares_the_same_sessions_when_the_copies_score_a_subset():
+    """Under max_events the copies score a random subset of the held-out sessions (nan for the others), the
+    final model all of them: both tops must be the subset's, or the final model's top tenth of all the
+    sessions (the more extreme) stands against the copies' of fewer, and the scale comes out too large."""
+    from seqrnn.detect import surprise_scale
+
+    rng = np.random.default_rng(2)
+    own = rng.gamma(4.0, 1.0, 300)
+    copies = 1.25 * own
+    copies[rng.permutation(300)[:210]] = np.nan  # 90 of 300 scored
+    assert surprise_scale(copies, own) == pytest.approx(0.8)
+    with pytest.raises(ValueError):
+        surprise_scale(copies[:100], own)
+
+
+def test_the_scale_pairs_each_held_out_session_with_its_copys_value(monkeypatch):
+    """Detector.fit hands surprise_scale the copies' and the final model's values of the same held-out
+    sessions in the same order (with max_events, the copies' of a subset): they go together."""
+    import seqrnn.detect as detect_module
+
+    seen = {}
+    real = detect_module.surprise_scale
+    monkeypatch.setattr(detect_module, "surprise_scale", lambda c, o: seen.update(c=c, o=o) or real(c, o))
+    seqs = sessions(order.make(seed=3, train=400, normal=1, abnormal=1)["train"])
+    model = MarkovModel(order=2).fit(seqs)
+    det = Detector(model).fit(seqs, max_events=sum(len(s) for s in seqs) // 2)
+    c, o = seen["c"], seen["o"]
+    both = np.isfinite(c)
+    assert len(c) == len(o) == len(model.split(seqs)[1]) and 10 < both.sum() < len(c)
+    assert np.corrcoef(c[both], o[both])[0, 1] > 0.5  # 0.72 (sorted apart: about 0)
+    assert det.surprise_scale_ == real(c, o)
+
+
+def test_no_scale_from_sessions_the_final_model_trained_on(monkeypatch):
+    """A model trained on all of X (its validation data given apart), calibrated on X alone (calibrate --refit
+    without --validation-file): X's split-off sessions are no held-out sessions of the final model (it scores
+    them in sample, lower), so they set no scale; a model that held them out gets one."""
+    import seqrnn.detect as detect_module
+
+    monkeypatch.setattr(detect_module, "surprise_scale", lambda copies, own: 0.75)
+    data = order.make(seed=3, train=300, normal=60, abnormal=1)
+    seqs, valid = sessions(data["train"]), sessions(data["test_normal"], "v")
+    trained_on_all = MarkovModel(order=2).fit(seqs, validation_data=valid)
+    assert Detector(trained_on_all).fit(seqs).surprise_scale_ == 1.0
+    assert Detector(MarkovModel(order=2).fit(seqs)).fit(seqs).surprise_scale_ == 0.75
 
 
 def test_held_out_check_raises_the_cut_on_evidence_not_on_one_odd_session():
@@ -434,6 +482,49 @@ def test_held_out_check_raises_the_cut_on_evidence_not_on_one_odd_session():
     raised = det._held_out_checked(values, own)
     assert raised.cut("surprise") > cut * 1.5  # the six are evidence: raised to leave three beyond
     assert (own > raised.cut("surprise")).sum() == allowed
+
+
+def test_a_stream_calibration_keeps_no_scale_of_an_earlier_fit(monkeypatch):
+    """A Detector fitted on sessions (a scale), then on a stream (the final model's own values): the stream's
+    calibration says no scale, not the sessions'."""
+    import seqrnn.detect as detect_module
+
+    monkeypatch.setattr(detect_module, "surprise_scale", lambda copies, own: 0.75)
+    seqs = sessions(order.make(seed=3, train=200, normal=1, abnormal=1)["train"])
+    det = Detector(MarkovModel(order=2).fit(seqs)).fit(seqs)
+    assert det.calibration["surprise_scale"] == 0.75
+    stream = [Sequence("stream", [t for s in seqs for t in s.tokens], "<test>", 1, complete=False)]
+    assert det.fit(stream).unit_ == "event" and det.calibration["surprise_scale"] == 1.0
+
+
+def test_cli_refuses_a_crafted_surprise_scale(tmp_path, bench, capsys):
+    """detector.json's surprise_scale of another type or no positive finite number: detect says so (naming
+    it) and exits 2, info shows it as the reason the model has no detector; no traceback."""
+    from seqrnn.cli import main
+
+    train = tmp_path / "train"
+    train.write_text("".join(f"n{i},{' '.join(s)}\n" for i, s in enumerate(bench["train"][:200])))
+    model = str(tmp_path / "m")
+    assert main(["train", str(train), "--model", "markov", "--order", "2", "-m", model, "-q"]) == 0
+    (tmp_path / "m" / "status.json").unlink()  # the files as they are, not checked against their hashes
+    path = tmp_path / "m" / "detector.json"
+    saved = json.loads(path.read_text())
+    for bad in (True, "0.75", "NaN", None, {"value": 1.0}, [1.0], -1.0, 0, "NaN-literal", "1e999"):
+        raw = {"NaN-literal": "NaN", "1e999": "1e999"}.get(bad) if isinstance(bad, str) else None
+        if raw in ("NaN", "1e999"):  # JSON that Python reads as nan and inf
+            path.write_text(json.dumps({**saved, "surprise_scale": 0.5}).replace('"surprise_scale": 0.5',
+                                                                              f'"surprise_scale": {raw}'))
+        else:
+            path.write_text(json.dumps({**saved, "surprise_scale": bad}))
+        capsys.readouterr()
+        assert main(["info", model]) == 0  # info describes the model, and says why it has no detector
+        assert "detection  none: " in (out := capsys.readouterr().out) and "surprise_scale must be" in out, bad
+        assert main(["detect", model, str(train), "-o", str(tmp_path / "out.jsonl")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("seqrnn detect: error: ") and "surprise_scale must be" in err, (bad, err)
+    path.write_text(json.dumps({**saved, "surprise_scale": 1.5}))  # informative: any positive number loads
+    assert main(["info", model, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration"]["surprise_scale"] == 1.5
 
 
 def test_cli_calibrate_feedback_and_no_detector(tmp_path, bench, capsys):
