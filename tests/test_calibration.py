@@ -620,6 +620,28 @@ def test_the_copies_scale_is_applied_saved_and_checked_on_load(small_rnn, tmp_pa
             Detector.load(folder, model)
 
 
+def test_no_scale_after_fine_tuning_on_the_sessions_it_would_take_for_held_out(bench, tmp_path, monkeypatch):
+    """calibrate --refit --fine-tune: the network has trained on every session given, the held-out part
+    included, so those sessions no longer tell its scale (in sample, they would pull the cut down): the
+    copies' values stay as they are. The model remembers it was fine-tuned, also once saved and loaded."""
+    import seqrnn
+    import seqrnn.detect as detect_module
+    from seqrnn.feedback import fine_tune
+    from seqrnn.models.rnn import RNNModel
+
+    seqs = sessions(bench["train"][:120])
+    model = RNNModel(hidden=8, embedding_dim=4, layers=1, epochs=2, batch_size=16, seed=0).fit(seqs)
+    monkeypatch.setattr(detect_module, "surprise_scale", lambda copies, own: 0.75)
+    assert Detector(model).fit(seqs).calibration["surprise_scale"] == 0.75
+    fine_tune(model, seqs, epochs=1)
+    assert model.fine_tuned_sequences_ == 120
+    assert Detector(model).fit(seqs).calibration["surprise_scale"] == 1.0
+    loaded = seqrnn.load(model.save(str(tmp_path / "m")))
+    assert loaded.fine_tuned_sequences_ == 120
+    assert Detector(loaded).fit(seqs).calibration["surprise_scale"] == 1.0
+    assert RNNModel(hidden=8, embedding_dim=4, layers=1, epochs=1, seed=0).fit(seqs).fine_tuned_sequences_ == 0
+
+
 def test_the_cross_fitting_bar_shows_on_a_terminal_only(small_rnn, capsys, monkeypatch):
     """verbose cross-fitting draws its bar only where standard error is a terminal: a log file or pipe gets
     no carriage returns (it got the tqdm bar's redraws)."""

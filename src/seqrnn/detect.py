@@ -339,7 +339,9 @@ class Detector:
             # final model trained on ref alone: one trained on all of them (with a validation file that
             # calibrate --refit was not given) scores held in sample, lower, and its scale would lower the
             # cut (order data, a 4th-order Markov model: 0.62, 17% false positives against 0.25% promised)
-            if getattr(model, "n_train_sequences_", None) == len(ref):
+            # Nor after fine-tuning (calibrate --refit --fine-tune): it trained on the held-out sessions too.
+            if (getattr(model, "n_train_sequences_", None) == len(ref)
+                    and not getattr(model, "fine_tuned_sequences_", 0)):
                 self.surprise_scale_ = surprise_scale(stats["surprise"][len(cal) - len(held):], own)
             own_scores = np.sort(own)
             values["surprise"] = values["surprise"] * self.surprise_scale_

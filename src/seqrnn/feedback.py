@@ -37,3 +37,5 @@ def fine_tune(model, seqs, epochs: int = FINE_TUNE_EPOCHS, lr: float | None = No
     model.net_.train()
     trainer.fit(batches, None)
     model.net_.eval()
+    # It has trained on them now: a calibration from scratch must not take them for held-out sessions
+    model.fine_tuned_sequences_ = getattr(model, "fine_tuned_sequences_", 0) + len(seqs)

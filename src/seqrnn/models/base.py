@@ -194,6 +194,7 @@ class SequenceModel(SavedModel):
         self.fit_seconds_ = seconds
         self.n_train_sequences_ = len(train)
         self.n_train_events_ = int(sum(len(s) for s in train))
+        self.fine_tuned_sequences_ = 0
 
     def is_fitted(self) -> bool:
         return hasattr(self, "vocab_")
@@ -242,6 +243,8 @@ class SequenceModel(SavedModel):
             "sequences": getattr(self, "n_train_sequences_", None),
             "events": getattr(self, "n_train_events_", None),
             "seconds": round(getattr(self, "fit_seconds_", 0.0), 3),
+            # sequences given to seqrnn calibrate --fine-tune since: the model has trained on them too
+            "fine_tuned_sequences": getattr(self, "fine_tuned_sequences_", 0),
         }
 
     @classmethod
@@ -255,6 +258,8 @@ class SequenceModel(SavedModel):
         model.n_train_sequences_ = training.get("sequences")
         model.n_train_events_ = training.get("events")
         model.fit_seconds_ = training.get("seconds", 0.0)
+        tuned = training.get("fine_tuned_sequences", 0)
+        model.fine_tuned_sequences_ = tuned if type(tuned) is int and tuned > 0 else 0
         model._loaded_training = training
         model._load_tensors(load_checked_tensors(config, model_dir))
         return model
