@@ -40,8 +40,9 @@ def main() -> None:
 
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        paths = order.write(tempfile.mkdtemp(prefix="seqrnn-order-"), seed)
-        train, normal, abnormal = (read_sessions(paths[k]) for k in ("train", "test_normal", "test_abnormal"))
+        with tempfile.TemporaryDirectory(prefix="seqrnn-order-") as folder:  # read whole, then removed
+            paths = order.write(folder, seed)
+            train, normal, abnormal = (read_sessions(paths[k]) for k in ("train", "test_normal", "test_abnormal"))
         settings = {"seed": 0, "threads": 1, **json.loads(args.settings)}
         t0 = time.perf_counter()
         det = Detector(RNNModel(**settings)).fit(train)
