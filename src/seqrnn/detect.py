@@ -335,11 +335,11 @@ class Detector:
             from .score import score_sequences
 
             own = max_known_nll(score_sequences(model, held, topk=1))
-            # held is the end of cal: the copies' values of the same sessions, in the same order. Only if the
-            # final model trained on ref alone: one trained on all of them (with a validation file that
-            # calibrate --refit was not given) scores held in sample, lower, and its scale would lower the
-            # cut (order data, a 4th-order Markov model: 0.62, 17% false positives against 0.25% promised)
-            # Nor after fine-tuning (calibrate --refit --fine-tune): it trained on the held-out sessions too.
+            # held is the end of cal: the copies' values of the same sessions, in the same order. Only where
+            # the final model trained on ref alone: one that also trained on held (with a validation file
+            # that calibrate --refit was not given, or fine-tuned on them) scores held in sample, lower, and
+            # its scale would lower the cut (order data, a 4th-order Markov model: 0.62, 17% false positives
+            # against 0.25% promised).
             if (getattr(model, "n_train_sequences_", None) == len(ref)
                     and not getattr(model, "fine_tuned_sequences_", 0)):
                 self.surprise_scale_ = surprise_scale(stats["surprise"][len(cal) - len(held):], own)
