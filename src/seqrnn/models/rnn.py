@@ -163,6 +163,7 @@ class RNNModel(SequenceModel):
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_train_sequences_ = shards.meta["sequences"]["train"]
         self.n_train_events_ = shards.events("train")
+        self.fine_tuned_sequences_ = 0  # a new training, as _finish_fit's
         if model_dir and self.trainer_.group.writer:
             self.save(model_dir)
         return self
