@@ -499,7 +499,7 @@ def test_a_stream_calibration_keeps_no_scale_of_an_earlier_fit(monkeypatch):
 
 def test_cli_refuses_a_crafted_surprise_scale(tmp_path, bench, capsys):
     """detector.json's surprise_scale of another type or no positive finite number: detect says so (naming
-    it) and exits 2, info shows it as the reason the model has no detector; no traceback."""
+    it) and exits 2; info shows the model, the reason its detector is refused, and exits 2; no traceback."""
     from seqrnn.cli import main
 
     train = tmp_path / "train"
@@ -517,14 +517,24 @@ def test_cli_refuses_a_crafted_surprise_scale(tmp_path, bench, capsys):
         else:
             path.write_text(json.dumps({**saved, "surprise_scale": bad}))
         capsys.readouterr()
-        assert main(["info", model]) == 0  # info describes the model, and says why it has no detector
-        assert "detection  none: " in (out := capsys.readouterr().out) and "surprise_scale must be" in out, bad
+        assert main(["info", model]) == 2  # info describes the model, says why its detector is refused
+        out, err = capsys.readouterr()
+        assert "detection  refused: " in out and "surprise_scale must be" in out, bad
+        assert err.startswith("seqrnn info: error: the detector cannot be used: ") and "Traceback" not in err
+        assert main(["info", model, "--json"]) == 2
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["calibration"] is None and "surprise_scale must be" in shown["detector_error"], bad
         assert main(["detect", model, str(train), "-o", str(tmp_path / "out.jsonl")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("seqrnn detect: error: ") and "surprise_scale must be" in err, (bad, err)
     path.write_text(json.dumps({**saved, "surprise_scale": 1.5}))  # informative: any positive number loads
     assert main(["info", model, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["calibration"]["surprise_scale"] == 1.5
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["calibration"]["surprise_scale"] == 1.5 and shown["detector_error"] is None
+    path.unlink()  # no detector at all is a state, not an error: shown, exit 0
+    assert main(["info", model]) == 0
+    out = capsys.readouterr().out
+    assert "detection  none: " in out and "detector.json is missing" in out
 
 
 def test_cli_calibrate_feedback_and_no_detector(tmp_path, bench, capsys):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="architecture, parameters, vocabulary and training summary of a model",
@@ -11,13 +14,15 @@ def add_parser(sub) -> None:
     p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     p.add_argument("--json", action="store_true",
                    help="print it as JSON: settings, training, calibration (with training_outliers and "
-                        "count.left_out), promised_fpr, calibration_sequences, versions")
+                        "count.left_out), promised_fpr, calibration_sequences, detector_error, versions")
+    p.epilog = ("Exit status 2 when the model has a detector file that cannot be used (damaged, edited, or "
+                "learned for another model): the rest is shown, and the reason on stderr.")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..artifacts import read_config
-    from ..detect import Detector
+    from ..detect import DETECTOR_JSON, Detector
     from ..errors import ModelFileError
     from ..models.base import SequenceModel, load
 
@@ -29,6 +34,9 @@ def run(args) -> int:
         detector, missing = None, str(exc)
     else:
         missing = None
+    # No detector file is a state (a model saved without one); one that is there and refused is an error:
+    # shown like the rest, and the exit status says so.
+    refused = missing is not None and os.path.lexists(os.path.join(args.model_dir, DETECTOR_JSON))
     vocab = getattr(model, "vocab_", None)
     info = {
         "model_dir": args.model_dir, "kind": config["kind"], "settings": config["settings"],
@@ -40,18 +48,24 @@ def run(args) -> int:
         # the promise: the false-positive rate on normal data, and the calibration sequences it rests on
         "promised_fpr": detector.promised_fpr if detector is not None else None,
         "calibration_sequences": detector.calibration_.n if detector is not None else None,
+        "detector_error": missing,
     }
     if args.json:
         from ..artifacts import finite_json
 
         print(finite_json(info, args.model_dir, indent=2))
-        return 0
+        return _refused(args, missing) if refused else 0
     lines = model.describe()
     if detector is not None:
         lines.append(detector.describe())
         if detector.outliers_text():
             lines.append(f"note       {detector.outliers_text(indent=' ' * 11)}")
     elif missing:
-        lines.append(f"detection  none: {missing}")
+        lines.append(f"detection  {'refused' if refused else 'none'}: {missing}")
     print("\n".join(lines))
-    return 0
+    return _refused(args, missing) if refused else 0
+
+
+def _refused(args, message: str) -> int:
+    print(f"seqrnn info: error: the detector cannot be used: {message}", file=sys.stderr)
+    return 2
