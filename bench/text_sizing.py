@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="2x128,2x256,2x384,2x512")
     ap.add_argument("--chunk", type=int, default=50)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--cell", default="lstm", choices=["lstm", "gru"])
     ap.add_argument("--name", help="the result's name in bench/results (default: text_sizing_<threads>t)")
     args = ap.parse_args()
 
@@ -39,17 +40,17 @@ def main() -> None:
     rows = []
     for size in args.sizes.split(","):
         layers, hidden = (int(v) for v in size.split("x"))
-        m = RNNModel("text", layers=layers, hidden=hidden, chunk=args.chunk, batch_size=args.batch_size,
+        m = RNNModel("text", cell=args.cell, layers=layers, hidden=hidden, chunk=args.chunk, batch_size=args.batch_size,
                      minutes=args.seconds / 60, eval_every=0, epochs=1, validation_split=0.01,
                      threads=args.threads)
         m.fit(path, format="text")
         rate = m.history_[0]["events_per_second"]
-        fpt = flops_per_token(layers, hidden, 64, len(m.vocab_))
+        fpt = flops_per_token(layers, hidden, 64, len(m.vocab_), args.cell)
         rows.append({"size": size, "chars_per_second": round(rate), "gflops": round(rate * fpt / 1e9, 1),
                      "share_of_probe": round(rate * fpt / 1e9 / gflops, 3)})
         print(rows[-1], file=sys.stderr, flush=True)
     write_result(args.name or f"text_sizing_{args.threads}t", {"probe_gflops": round(gflops, 1), "seconds": args.seconds,
-                                                   "chunk": args.chunk, "batch_size": args.batch_size,
+                                                   "chunk": args.chunk, "batch_size": args.batch_size, "cell": args.cell,
                                                    "runs": rows})
 
 

@@ -51,6 +51,13 @@ def test_rows_by_budget_and_a_larger_budget_never_a_smaller_model():
     assert text_settings(10_000, REFERENCE_GFLOPS).settings["hidden"] == CHAR_SIZES[-1].hidden
 
 
+def test_short_budgets_take_more_smaller_steps():
+    """A run of a few minutes is short of updates: 32 rows a step (as many characters/s as 64); from the
+    2x384 row on, 64 (docs/text.md)."""
+    assert [text_settings(m, REFERENCE_GFLOPS).settings["batch_size"] for m in (1, 3, 10, 40)] == [32, 32, 64, 64]
+    assert text_settings(1, REFERENCE_GFLOPS).describe().count("32 rows of 50") == 1
+
+
 def test_validation_period_follows_the_budget():
     plan = text_settings(10, REFERENCE_GFLOPS, train_minutes=9.5)
     s = plan.settings
