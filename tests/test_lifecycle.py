@@ -173,11 +173,11 @@ def test_a_reader_never_mixes_files_of_two_writes(trained, monkeypatch):
     real = modeldir._changed_files
     calls = []
 
-    def writer_begins(model_dir, st):
+    def writer_begins(model_dir, st, **kw):
         calls.append(1)
         if len(calls) == 1:  # what another process's train would do, between the reader's two looks
             modeldir._write_status(str(trained), {"state": "training", "pid": 999999})
-        return real(model_dir, st)
+        return real(model_dir, st, **kw)
 
     monkeypatch.setattr(modeldir, "_changed_files", writer_begins)
     with pytest.raises(ModelFileError, match="process 999999 ended without finishing"):

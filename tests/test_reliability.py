@@ -398,6 +398,35 @@ def test_model_files_that_are_folders_or_loops(tmp_path, models, data):
     refused(["evaluate", d, data / "toy.txt"], "larger than any seqrnn writes")
 
 
+def test_a_damaged_detector_hides_neither_the_model_nor_its_remedy(tmp_path, models, data):
+    """A detector.json edited after training (status.json records another hash) or damaged (a folder of an
+    earlier seqrnn, without status.json): info shows the model and why its detector is refused (exit 2),
+    detect refuses, generate does not need it, and seqrnn calibrate, the remedy the message names, replaces it."""
+    edited = _copy(models["markov"], tmp_path, "edited")
+    cal = json.loads((edited / "detector.json").read_text())
+    (edited / "detector.json").write_text(json.dumps({**cal, "target_fpr": 0.3}))  # valid, but not as written
+    damaged = _copy(models["markov"], tmp_path, "damaged")
+    os.remove(damaged / "status.json")
+    (damaged / "detector.json").write_text("")
+    for d, needle in ((edited, "detector.json changed after the directory was written"),
+                      (damaged, "detector.json: detector file is truncated or not JSON")):
+        code, out, err = quiet_main(["info", d])
+        assert code == 2 and out.startswith("model      markov: order "), (code, out, err)
+        assert "detection  refused: " in out and needle in out, out
+        assert err.startswith("seqrnn info: error: the detector cannot be used: ") and needle in err, err
+        code, out, _ = quiet_main(["info", d, "--json"])
+        shown = json.loads(out)
+        assert code == 2 and shown["calibration"] is None and needle in shown["detector_error"]
+        assert shown["kind"] == "markov" and shown["vocabulary_size"] == 9
+        line = refused(["detect", d, data / "toy.txt"], needle)
+        assert d is damaged or "calibrate it again with seqrnn calibrate" in line, line
+        assert quiet_main(["generate", d, "-n", "1", "--seed", "1"])[0] == 0
+        code, _, err = quiet_main(["calibrate", d, data / "toy.txt"])
+        assert code == 0 and "calibrating from scratch" in err, err
+        code, out, _ = quiet_main(["info", d, "--json"])
+        assert code == 0 and json.loads(out)["calibration"]["target_fpr"] == 0.003
+
+
 # ============================================================================ fuzz loops
 def _fuzz_file(rng: random.Random, path) -> None:
     kind = rng.randrange(6)

@@ -707,6 +707,10 @@ class Detector:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"detector files do not fit the model ({type(exc).__name__}: {exc})",
                                  model_dir) from None
+        from . import modeldir
+
+        # read, and as status.json records them (a model's reader leaves the detector files to this check)
+        modeldir.check_detector_files(model_dir)
         det = cls(model, target_fpr=target_fpr, folds=folds, use_counts=use_counts, top_g=top_g,
                   threshold=threshold, topk=topk)
         det.unit_, det.accepted_tokens_ = unit, list(accepted)

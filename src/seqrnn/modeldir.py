@@ -51,6 +51,7 @@ FINAL = ("model", "complete")
 #: The files a finished directory's status records (those present), in the order they are hashed.
 RECORDED = (artifacts.CONFIG, artifacts.WEIGHTS, "detector.json", "detector.safetensors")
 DETECTOR = "detector.json"
+DETECTOR_FILES = (DETECTOR, "detector.safetensors")
 LOCK_WAIT = 2.0  # seconds a writer waits for a reader's brief probe of the lock before it gives up
 READ_TRIES = 3  # times a reader starts again when a writer changed the directory while it read
 
@@ -446,7 +447,9 @@ def read(model_dir: str, load, need: str = "model"):
                 _refuse_unfinished(model_dir, status, need)
             try:
                 obj = load()
-                changed = _changed_files(model_dir, status)
+                # a model's reader leaves the detector files to the detector's (Detector.load checks them):
+                # a damaged detector does not hide the model, nor stop seqrnn calibrate from replacing it
+                changed = _changed_files(model_dir, status, skip=DETECTOR_FILES if need == "model" else ())
             except (ModelFileError, InputError, OSError):
                 if _status_bytes(model_dir) != before:
                     time.sleep(0.1)
@@ -456,10 +459,7 @@ def read(model_dir: str, load, need: str = "model"):
                 time.sleep(0.1)
                 continue
             if changed:
-                raise ModelFileError(
-                    f"{', '.join(changed)} changed after the directory was written (not the file {STATUS} "
-                    f"records: copied in from elsewhere, or edited); train again, or remove {STATUS} to load "
-                    "the files as they are", model_dir)
+                raise _changed_error(model_dir, changed)
             _check_finite(model_dir, obj)
             if status is None:
                 _check_legacy(model_dir, obj, need)
@@ -471,12 +471,35 @@ def read(model_dir: str, load, need: str = "model"):
         _reading.dirs.discard(key)
 
 
-def _changed_files(model_dir: str, status: dict | None) -> list[str]:
+def _changed_error(model_dir: str, changed: list[str]) -> ModelFileError:
+    again = (f"calibrate it again with {CALIBRATE_HINT.format(dir=model_dir)}" if set(changed) <= set(DETECTOR_FILES)
+             else "train again")
+    return ModelFileError(f"{', '.join(changed)} changed after the directory was written (not the file {STATUS} "
+                          f"records: copied in from elsewhere, or edited); {again}, or remove {STATUS} to "
+                          "load the files as they are", model_dir)
+
+
+def check_detector_files(model_dir: str) -> None:
+    """A :class:`~seqrnn.errors.ModelFileError` when the detector files differ from those ``status.json``
+    records (a model's reader, :func:`read` with ``need="model"``, leaves them to the detector's loader)."""
+    raw = _status_bytes(model_dir)
+    if raw is None:
+        return
+    status = _parse(model_dir, raw)
+    changed = _changed_files(model_dir, status, only=DETECTOR_FILES)
+    if changed:
+        raise _changed_error(model_dir, changed)
+
+
+def _changed_files(model_dir: str, status: dict | None, skip: tuple[str, ...] = (),
+                   only: tuple[str, ...] | None = None) -> list[str]:
     if status is None:
         return []
     files = status.get("files") or {}
     changed = []
     for name, digest in files.items():
+        if name in skip or (only is not None and name not in only):
+            continue
         path = os.path.join(model_dir, str(name))
         if os.path.basename(str(name)) != name or not os.path.isfile(path) or _sha256(path) != digest:
             changed.append(str(name))
@@ -493,10 +516,10 @@ def _check_legacy(model_dir: str, obj, need: str) -> None:
         from .detect import model_fingerprint
 
         try:
-            saved = artifacts.read_json(os.path.join(model_dir, DETECTOR)).get("model_fingerprint")
-        except (ModelFileError, AttributeError):
-            saved = None
-        if saved == model_fingerprint(model):
+            saved = artifacts.read_json(os.path.join(model_dir, DETECTOR))
+        except ModelFileError:  # damaged, not stale: the detector's loader says so, the model loads
+            return
+        if not isinstance(saved, dict) or saved.get("model_fingerprint") == model_fingerprint(model):
             return
     else:
         config = artifacts.read_config(model_dir)
