@@ -168,6 +168,10 @@ def check_config(config, path: str) -> None:
             if v is not None and not (is_number(v) and math.isfinite(v)) and not isinstance(v, str):
                 _fail(path, f"training.{key}", f"must be a number, not {v!r:.60}")
         _float(path, "training.seconds", training.get("seconds", 0.0), 0.0)
+        for key in ("sequences", "events", "fine_tuned_sequences", "processes", "threads"):  # counts info shows
+            _int(path, f"training.{key}", training.get(key), 0, optional=True)
+        for key in ("epochs", "best_epoch"):
+            _float(path, f"training.{key}", training.get(key), 0.0, optional=True)
     if kind == "classifier":
         _float(path, "threshold", config.get("threshold"))
         _float(path, "pos_weight", config.get("pos_weight", 1.0), 0.0, low_open=True)

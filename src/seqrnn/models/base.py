@@ -342,7 +342,7 @@ def _load(model_dir: str):
     if kind in MODULES:
         model_class(kind)  # imports its module, which registers it
     if kind not in REGISTRY:
-        raise ModelFileError(f"unknown model kind {kind!r:.60}", model_dir)
+        raise ModelFileError(f"kind: unknown model kind {kind!r:.60}", os.path.join(model_dir, artifacts.CONFIG))
     check_model(config, model_dir, os.path.join(model_dir, artifacts.WEIGHTS))  # before anything is built
     try:
         return REGISTRY[kind]._from_config(config, model_dir)
