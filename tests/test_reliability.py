@@ -430,6 +430,20 @@ def test_a_damaged_detector_hides_neither_the_model_nor_its_remedy(tmp_path, mod
         assert code == 0 and json.loads(out)["calibration"]["target_fpr"] == 0.003
 
 
+def test_detector_fields_are_named_and_one_sequence_is_one(tmp_path, models, data):
+    d = _copy(models["markov"], tmp_path)
+    os.remove(d / "status.json")  # the files as they are, not checked against their hashes
+    cal = json.loads((d / "detector.json").read_text())
+    (d / "detector.json").write_text(json.dumps({**cal, "target_fpr": "0.003"}))
+    refused(["detect", d, data / "toy.txt"], "target_fpr must be a finite number, not '0.003'")
+    (d / "detector.json").write_text(json.dumps({**cal, "feedback_floors": {"surprise": None}}))
+    refused(["info", d], "feedback_floors.surprise must be a finite number, not None")
+    (d / "detector.json").write_text(json.dumps(cal))
+    (tmp_path / "one.txt").write_text(toy_session_lines(1)[0] + "\n")
+    code, _, err = quiet_main(["calibrate", d, tmp_path / "one.txt"])
+    assert code == 0 and err.startswith("added 1 normal sequence: "), err
+
+
 # ============================================================================ fuzz loops
 def _fuzz_file(rng: random.Random, path) -> None:
     kind = rng.randrange(6)

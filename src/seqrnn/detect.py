@@ -91,10 +91,10 @@ def _check_model(model) -> None:
                          "predict or evaluate)")
 
 
-def _number(value) -> float:
-    """A number read from a file (not a string or a bool), finite, or a ValueError."""
+def _number(value, name: str = "") -> float:
+    """A number read from a file (not a string or a bool), finite, or a ValueError (naming ``name``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"expected a finite number, not {value!r}")
+        raise ValueError(f"{name or 'expected'}{' must be' if name else ''} a finite number, not {value!r:.60}")
     return float(value)
 
 
@@ -650,7 +650,7 @@ class Detector:
                 f"training finishes (so a training that was stopped leaves none: resume it with --resume, or "
                 f"{again}); in Python, Detector(model).fit(X).save(dir)", model_dir)
         try:
-            target_fpr = _number(cal["target_fpr"])
+            target_fpr = _number(cal["target_fpr"], "target_fpr")
             if not 0.0 < target_fpr < 1.0:
                 raise ValueError(f"target_fpr {target_fpr} out of range")
             folds = cal.get("folds", DEFAULT_FOLDS)
@@ -682,7 +682,7 @@ class Detector:
             floors = cal.get("feedback_floors") or {}
             if not isinstance(floors, dict) or not set(floors) <= set(names):
                 raise ValueError("feedback_floors is not an object of the calibrated views")
-            floors = {str(k): _number(v) for k, v in floors.items()}
+            floors = {str(k): _number(v, f"feedback_floors.{k}") for k, v in floors.items()}
             count = cal.get("count")
             if count is not None and not isinstance(count, dict):
                 raise ValueError(f"count must be an object or null, not {count!r:.60}")

@@ -73,12 +73,12 @@ def run(args) -> int:
             target = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
             detector = Detector(model, target_fpr=target).fit(seqs, validation_data=valid,
                                                               verbose=0 if args.quiet else 1)
-            action = f"calibrated {args.model_dir} on {len(seqs):,} sequences"
+            action = f"calibrated {args.model_dir} on {len(seqs):,} sequence{'s' * (len(seqs) != 1)}"
         else:
             if args.target_fpr is not None:
                 detector = detector.with_target_fpr(args.target_fpr)
             detector.add_normal(seqs)
-            action = f"added {len(seqs):,} normal sequences"
+            action = f"added {len(seqs):,} normal sequence{'s' * (len(seqs) != 1)}"
         if args.fine_tune:
             model.save(args.model_dir)  # weights first: the detector names their fingerprint
         detector.save(args.model_dir)
