@@ -271,6 +271,25 @@ def test_report_refuses_what_it_cannot_read(capsys, tmp_path):
     assert not (tmp_path / "x.html").exists()
 
 
+def test_report_refuses_a_model_whose_detector_is_refused(capsys, toy, tmp_path):
+    """A detector file that is there and refused is an error, as for detect (the page never leaves detection
+    out in silence); no detector file at all is a model shown without detection."""
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(toy / "model", model)
+    cal = json.loads((model / "detector.json").read_text())
+    (model / "detector.json").write_text(json.dumps({**cal, "target_fpr": 0.3}))
+    code, _, err = run_cli(capsys, "report", model, toy / "normal", "-o", tmp_path / "r.html")
+    assert code == 2 and err.startswith(f"seqrnn report: error: {model}: detector.json changed after"), err
+    assert not (tmp_path / "r.html").exists()
+    (model / "detector.json").unlink()
+    code, _, err = run_cli(capsys, "report", model, toy / "normal", "-o", tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert code == 0 and ">Training</h2>" in html and ">Detection</h2>" not in html, err
+
+
 def test_report_of_a_tune_study(capsys, tmp_path):
     optuna = pytest.importorskip("optuna")
     from seqrnn.experiments.tune import quiet_optuna
