@@ -428,6 +428,14 @@ def test_a_damaged_detector_hides_neither_the_model_nor_its_remedy(tmp_path, mod
         assert code == 0 and "calibrating from scratch" in err, err
         code, out, _ = quiet_main(["info", d, "--json"])
         assert code == 0 and json.loads(out)["calibration"]["target_fpr"] == 0.003
+    folder = _copy(models["rnn"], tmp_path, "folder")  # a training's folder (a checkpoint), status.json lost
+    assert (folder / "checkpoint").is_dir()
+    os.remove(folder / "status.json")
+    os.remove(folder / "detector.json")
+    os.mkdir(folder / "detector.json")
+    code, out, err = quiet_main(["info", folder])
+    assert code == 2 and out.startswith("model      rnn: ") and "detector.json: not a regular file" in err, err
+    assert quiet_main(["generate", folder, "-n", "1", "--seed", "1"])[0] == 0
 
 
 def test_detector_fields_are_named_and_one_sequence_is_one(tmp_path, models, data):

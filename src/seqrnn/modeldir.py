@@ -512,6 +512,8 @@ def _check_legacy(model_dir: str, obj, need: str) -> None:
     model = getattr(obj, "model", obj)
     if not hasattr(model, "vocab_") or getattr(model, "kind", None) == "classifier":
         return
+    if os.path.lexists(os.path.join(model_dir, DETECTOR)) and not os.path.isfile(os.path.join(model_dir, DETECTOR)):
+        return  # a folder, a FIFO, a dangling link: damaged, not stale (the detector's loader says so)
     if os.path.isfile(os.path.join(model_dir, DETECTOR)):
         from .detect import model_fingerprint
 
