@@ -931,6 +931,12 @@ class Detector:
 HELD_OUT_LEVEL = 0.05  # the held-out check raises a cut on evidence at this level (chance_allowance)
 
 
+def has_detector_file(model_dir: str) -> bool:
+    """Whether ``model_dir`` holds a detector file, readable or not. One that is there and refused
+    (damaged, edited, another model's) is an error; none at all is a model saved without a detector."""
+    return os.path.lexists(os.path.join(model_dir, DETECTOR_JSON))
+
+
 def chance_allowance(m: int, p: float, level: float = HELD_OUT_LEVEL) -> int:
     """The fewest sessions ``a`` such that more than ``a`` of ``m`` normal sessions lie beyond a cut that
     each passes with probability ``p`` with probability at most ``level`` (the binomial tail)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 
@@ -22,7 +21,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..artifacts import read_config
-    from ..detect import DETECTOR_JSON, Detector
+    from ..detect import Detector, has_detector_file
     from ..errors import ModelFileError
     from ..models.base import SequenceModel, load
 
@@ -34,9 +33,8 @@ def run(args) -> int:
         detector, missing = None, str(exc)
     else:
         missing = None
-    # No detector file is a state (a model saved without one); one that is there and refused is an error:
-    # shown like the rest, and the exit status says so.
-    refused = missing is not None and os.path.lexists(os.path.join(args.model_dir, DETECTOR_JSON))
+    # a refused detector file is shown like the rest, and the exit status says so
+    refused = missing is not None and has_detector_file(args.model_dir)
     vocab = getattr(model, "vocab_", None)
     info = {
         "model_dir": args.model_dir, "kind": config["kind"], "settings": config["settings"],

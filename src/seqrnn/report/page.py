@@ -145,7 +145,7 @@ def read_history(model_dir: str) -> list[dict]:
 
 def model_sections(model_dir: str, data: Data) -> list:
     from ..artifacts import read_config
-    from ..detect import DETECTOR_JSON, Detector
+    from ..detect import Detector, has_detector_file
     from ..errors import ModelFileError
     from ..models.base import SequenceModel, load
     from . import plots
@@ -157,9 +157,9 @@ def model_sections(model_dir: str, data: Data) -> list:
         try:
             detector = Detector.load(model_dir, model)
         except ModelFileError:
-            if os.path.lexists(os.path.join(model_dir, DETECTOR_JSON)):
-                raise  # there and refused (damaged, edited, another model's): an error, as for detect and info
-            detector = None  # none at all: a model saved without one, shown without detection
+            if has_detector_file(model_dir):
+                raise  # there and refused: an error, as for detect and info
+            detector = None  # none at all: shown without detection
     templates = find_templates(data)
     training = config.get("training") or {}
     train = _read(data, data.train, model)
