@@ -98,11 +98,11 @@ def _number(value, name: str = "") -> float:
     return float(value)
 
 
-def _positive(value) -> float:
-    """A threshold read from a file: a finite number above zero, or a ValueError."""
-    value = _number(value)
+def _positive(value, name: str) -> float:
+    """A number read from a file: finite and above zero, or a ValueError naming ``name``."""
+    value = _number(value, name)
     if not value > 0:
-        raise ValueError(f"a threshold must be above 0, not {value}")
+        raise ValueError(f"{name} must be above 0, not {value}")
     return value
 
 
@@ -697,9 +697,7 @@ class Detector:
                     raise ValueError(f"count.left_out must be a count of calibration sessions, not {left_out!r:.60}")
             elif "count" in values and "count" not in model.views:  # calibrated, but its profiles unnamed
                 raise ValueError("the count view is calibrated but count is null (no count profiles)")
-            scale = cal.get("surprise_scale", 1.0)  # informative: the values are on its scale
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
-                raise ValueError(f"surprise_scale must be a number above 0, not {scale!r:.60}")
+            scale = _positive(cal.get("surprise_scale", 1.0), "surprise_scale")  # informative: values on its scale
             outliers = _checked_outliers(cal.get("training_outliers", []),
                                          len(next(iter(values.values()), [])) if unit == "sequence" else 0, names)
         except ModelFileError:

@@ -512,13 +512,14 @@ def _check_legacy(model_dir: str, obj, need: str) -> None:
     model = getattr(obj, "model", obj)
     if not hasattr(model, "vocab_") or getattr(model, "kind", None) == "classifier":
         return
-    if os.path.lexists(os.path.join(model_dir, DETECTOR)) and not os.path.isfile(os.path.join(model_dir, DETECTOR)):
+    path = os.path.join(model_dir, DETECTOR)
+    if os.path.lexists(path) and not os.path.isfile(path):
         return  # a folder, a FIFO, a dangling link: damaged, not stale (the detector's loader says so)
-    if os.path.isfile(os.path.join(model_dir, DETECTOR)):
+    if os.path.isfile(path):
         from .detect import model_fingerprint
 
         try:
-            saved = artifacts.read_json(os.path.join(model_dir, DETECTOR))
+            saved = artifacts.read_json(path)
         except ModelFileError:  # damaged, not stale: the detector's loader says so, the model loads
             return
         if not isinstance(saved, dict) or saved.get("model_fingerprint") == model_fingerprint(model):
