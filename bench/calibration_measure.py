@@ -49,7 +49,7 @@ for name in [a for a in sys.argv[1:] if not a.startswith("--")]:
     row = {"data": name, "n": det.calibration_.n, "promised": det.promised_fpr, "fp": int(d.anomalous[~y].sum()),
            "normal": int((~y).sum()), "fpr": m["fpr"], "recall": m["recall"], "f1_at_prevalence": m["f1_at_prevalence"],
            "metrics": {k: v for k, v in m.items() if isinstance(v, (int, float))}, "fp_by_view": fired,
-           "cuts": det.calibration["cuts"], "fit_s": round(t, 1)}
+           "cuts": det.calibration["cuts"], "view_ranks": det.calibration["view_ranks"], "fit_s": round(t, 1)}
     print(json.dumps(row), flush=True)
     out.append(row)
 import os

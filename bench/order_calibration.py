@@ -54,7 +54,7 @@ def main() -> None:
             return np.array([bool(f.views.get(view, {}).get("fired")) for f in d.findings])
 
         res = {"data_seed": seed, "settings": settings, "fit_s": round(fit_s, 1), "n": cal["calibration_sequences"],
-               "ranks_per_view": cal["ranks_per_view"], "promised": cal["promised_fpr"],
+               "ranks_per_view": cal["ranks_per_view"], "view_ranks": cal.get("view_ranks"), "promised": cal["promised_fpr"],
                "surprise_scale": cal["surprise_scale"], "cuts": cal["cuts"], "floors": cal["feedback_floors"],
                "fpr": float(dn.anomalous.mean()), "recall": float(da.anomalous.mean()),
                "per_view": {v: {"fpr": float(fired(dn, v).mean()), "recall": float(fired(da, v).mean())}

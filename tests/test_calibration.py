@@ -92,6 +92,72 @@ def test_view_cuts_agree_with_the_fused_decision_and_p_value():
     assert 0 < fused.sum() < 3000
 
 
+def _outlier_view(rng, n, outliers=(74.0, 12.8, 12.0, 8.4)):
+    """A count-like view: mostly 0 (sessions that repeat), a thin tail below 1.5 and a few far outliers."""
+    b = np.where(rng.random(n) < 0.012, rng.uniform(0.5, 1.5, n), 0.0)
+    b[:len(outliers)] = outliers
+    return b
+
+
+def test_a_view_whose_top_values_are_outliers_gets_ranks_past_them():
+    rng = np.random.default_rng(4)
+    n = 2791
+    values = {"unseen": np.r_[1.0, np.zeros(n - 1)], "surprise": rng.exponential(1.0, n) + 5,
+              "count": _outlier_view(rng, n)}
+    cal = Calibration(values, alpha=0.003)
+    # equal ranks would hold the count cut on its outliers (the third largest, 12.0): the view gets ranks down
+    # to the first value past the gap, the others fewer, and the union still fits the places
+    assert cal.k >= 3 and float(np.sort(values["count"])[n - cal.k]) >= 8.4
+    assert cal.ranks["count"] > cal.k and cal.cut("count") < 1.5
+    assert cal.ranks["surprise"] <= cal.k and cal.ranks["unseen"] <= cal.k
+    assert cal.beyond <= places(0.003, n, 3)
+    assert cal.promised_fpr == pytest.approx((cal.beyond + 3) / (n + 1)) and cal.promised_fpr <= 0.003
+    # the decision, the score and the p-value still agree: a view fires exactly when F passes the shared cut
+    new = {"unseen": (rng.random(5000) < 0.001).astype(float), "surprise": rng.exponential(1.2, 5000) + 5,
+           "count": np.r_[rng.uniform(0, 13, 2000), _outlier_view(rng, 3000, ())]}
+    by_view = np.any([new[k] > cal.cut(k) for k in new], axis=0)
+    assert ((cal.fused(new) > cal.fused_cut) == by_view).all()
+    assert ((cal.fused_p_value(new) <= cal.promised_fpr) == by_view).all()
+    assert 0 < by_view.sum() < 5000
+    # p-values and F keep their order within the view given more ranks
+    c = np.sort(new["count"])
+    f = cal.fused({"count": c})
+    assert (np.diff(f) >= 0).all() and (np.diff(cal.fused_p_value({"count": c})) <= 0).all()
+
+
+def test_no_extra_ranks_without_a_gap_nor_beyond_the_places():
+    rng = np.random.default_rng(5)
+    n = 2791
+    surprise = rng.exponential(1.0, n) + 5
+    close = Calibration({"surprise": surprise, "count": _outlier_view(rng, n, (3.0, 2.6, 2.2, 1.9))}, alpha=0.003)
+    assert set(close.ranks.values()) == {close.k}  # the cut falls by less than GAP: equal ranks
+    # twelve far outliers: past them is beyond the places, so the view keeps the shared ranks
+    many = Calibration({"surprise": surprise, "count": _outlier_view(rng, n, tuple(range(20, 32)))}, alpha=0.003)
+    assert set(many.ranks.values()) == {many.k} and many.cut("count") >= 20
+
+
+def test_the_promise_holds_with_ranks_past_outliers_on_exchangeable_data():
+    # the count-like view has far outliers at a rate of 0.0015: most calibration sets hold some, and the view
+    # then cuts past them; over calibration sets the rate on new data stays within the promise
+    rng = np.random.default_rng(6)
+
+    def draw(n):
+        b = np.where(rng.random(n) < 0.012, rng.uniform(0.5, 1.5, n), 0.0)
+        far = rng.random(n) < 0.0015
+        b[far] = rng.uniform(8, 80, far.sum())
+        return {"unseen": (rng.random(n) < 0.0004).astype(float), "surprise": rng.exponential(1.0, n), "count": b}
+
+    fprs, promises, moved = [], [], 0
+    for _ in range(30):
+        c = Calibration(draw(2791), 0.003)
+        moved += c.ranks["count"] > c.k
+        new = draw(20000)
+        fprs.append(np.any([new[k] > c.cut(k) for k in new], axis=0).mean())
+        promises.append(c.promised_fpr)
+    assert moved >= 10  # the rule was exercised
+    assert np.mean(fprs) <= np.mean(promises) * 1.1, (np.mean(fprs), np.mean(promises))
+
+
 # --- the Detector on generated sessions -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def bench():

@@ -414,7 +414,7 @@ class Detector:
         0.53 against 0.93)."""
         cal = Calibration(values, self.target_fpr)
         if own is not None and len(own):
-            allowed = chance_allowance(len(own), cal.k / (cal.n + 1))
+            allowed = chance_allowance(len(own), cal.ranks.get("surprise", cal.k) / (cal.n + 1))
             if allowed >= len(own):
                 return cal
             floor = float(own[len(own) - 1 - allowed])
@@ -536,7 +536,8 @@ class Detector:
         ``promised_fpr`` (the rate of false positives on normal data the decision keeps within, per
         sequence or per event: ``unit``), ``calibration_sequences`` (the ``n`` it rests on; events for a
         stream), ``fpr_floor`` (``V / (n + 1)``, the least any promise can be), ``ranks_per_view`` (``k``:
-        each view's cut is its ``k``-th largest calibration value), ``beyond_cuts`` (the calibration sequences
+        each view's cut is its ``k``-th largest calibration value), ``view_ranks`` (each view's own: ``k``,
+        more for a view whose ``k``-th value is an outlier, :func:`seqrnn.conformal.view_ranks`), ``beyond_cuts`` (the calibration sequences
         beyond some cut), the views' cuts (:mod:`seqrnn.conformal`), ``training_outliers`` (those sequences:
         ``id``, ``at`` (``file:line``), ``views``, the most extreme first), ``count["left_out"]`` (the
         sessions beyond the first cuts, left out of the count profiles) and ``surprise_scale`` (the factor
@@ -551,7 +552,7 @@ class Detector:
                "calibration_sequences": cal.n, "fpr_floor": self._floor(), "folds": self.folds,
                "nll_threshold": self.nll_threshold_, "count": count, "fused_cut": cal.fused_cut,
                "cuts": {k: cal.cut(k) for k in cal.values}, "tail_scales": dict(cal.tau),
-               "ranks_per_view": cal.k, "beyond_cuts": cal.beyond, "feedback_floors": dict(cal.floors),
+               "ranks_per_view": cal.k, "view_ranks": dict(cal.ranks), "beyond_cuts": cal.beyond, "feedback_floors": dict(cal.floors),
                "surprise_scale": getattr(self, "surprise_scale_", 1.0),
                "accepted_tokens": list(self.accepted_tokens_),
                "training_outliers": list(getattr(self, "training_outliers_", []))}
@@ -563,8 +564,10 @@ class Detector:
         """The promise in words (``train``, ``info``, ``detect``, ``calibrate``)."""
         cal = self.calibration_
         unit = "sessions" if self.unit_ == "sequence" else "events"
+        more = {k: r for k, r in cal.ranks.items() if r != cal.k}
+        past = "".join(f", the {k} view's its {_ordinal(r)} (past its outliers)" for k, r in more.items())
         text = (f"false positives on normal {unit}: at most {self.promised_fpr:.2g} "
-                f"(calibrated on {cal.n:,} {unit}, each view's cut its {_ordinal(cal.k)} largest value)")
+                f"(calibrated on {cal.n:,} {unit}, each view's cut its {_ordinal(cal.k)} largest value{past})")
         if self.target_fpr < self._floor():
             v = len(cal.values)
             tied = f"; its top {cal.k:,} values are equal" if cal.k > 1 else ""
