@@ -23,8 +23,9 @@ most extreme). For the union of the views that is about
   so the views together spend fewer places than ``V (k - 1)``;
 * a view whose ``k``-th largest value is a far outlier (a later value of
   the view :data:`GAP` times smaller) gets the ranks down to that value,
-  the other views fewer, when the union still fits the places
-  (:func:`view_ranks`): its outliers still count in ``U``;
+  the other views fewer (their cuts rising by less than :data:`GAP`), when
+  the union still fits the places (:func:`view_ranks`): its outliers
+  still count in ``U``;
 * the rate promised is ``(U + V) / (n + 1)``: within ``alpha`` when ``n`` is
   large enough, and never below ``V / (n + 1)`` (each view's largest value
   backs no less).
@@ -118,8 +119,10 @@ GAP = 3.0  # a cut that falls to a third or less a few ranks further sits on a f
 def view_ranks(values: dict, alpha: float, k: int) -> dict:
     """Each view's number of ranks: ``k`` (:func:`shared_ranks`), but more for a view whose ``k``-th
     largest value is an outlier: where a later value of the view is :data:`GAP` times smaller, the view
-    gets the ranks down to the first such value, and the other views the most ranks (at most ``k``, at
-    least 1) with which the union still fits the places; where it cannot fit, ``k`` stays.
+    gets the ranks down to the first such value, if the union still fits the places with the other views
+    at fewer ranks (the most that fit, at most ``k``). They give up ranks only while their own cuts stay
+    within a factor :data:`GAP` (a cut at 0 stays at 0): a view is not blinded to see another. Where it
+    cannot fit, ``k`` stays.
 
     Equal ranks leave a view blind when its few largest calibration values are far outliers: on HDFS,
     four normal training sessions with count distances 8 to 74 where the rest are below 1.5 held the
@@ -146,9 +149,12 @@ def view_ranks(values: dict, alpha: float, k: int) -> dict:
         if not len(past):
             continue
         wanted = r + 1 + int(past[0])  # the first value past the gap is the view's cut
-        others = min(ranks[o] for o in names if o != name)
-        for ko in range(others, 0, -1):
-            cand = {o: min(ranks[o], ko) for o in names}
+        others = [o for o in names if o != name]
+        # the fewest ranks each other view may keep: its cut at most GAP times where it is
+        least = {o: 1 + int(np.flatnonzero(desc[o][:ranks[o]] <= GAP * float(desc[o][ranks[o] - 1]))[0])
+                 for o in others}
+        for ko in range(max(ranks[o] for o in others), 0, -1):
+            cand = {o: max(min(ranks[o], ko), least[o]) for o in others}
             cand[name] = wanted
             if fits(cand):
                 ranks = cand
