@@ -182,7 +182,8 @@ class Calibration:
     it by rounding), so that a confirmed false positive is not flagged again (a higher cut only lowers
     the rate: the promise holds).
 
-    Derived: ``n``, ``k`` (the ranks every view gets), ``beyond`` (``U``: calibration sequences beyond
+    Derived: ``n``, ``k`` (the ranks every view gets), ``ranks`` (each view's: ``k``, more for a view past
+    its outliers, :func:`view_ranks`), ``beyond`` (``U``: calibration sequences beyond
     some cut), ``promised_fpr`` (``(U + V) / (n + 1)``), ``fused_cut`` (the fused statistic at the cuts).
     """
 
@@ -224,7 +225,7 @@ class Calibration:
         return self.n - np.searchsorted(self.sorted[name], s, side="left")
 
     def _rank(self, name: str, s: np.ndarray) -> np.ndarray:
-        """:meth:`at_least`, and at least ``k`` at or below the view's floor (never beyond its cut)."""
+        """:meth:`at_least`, and at least the view's ranks at or below its floor (never beyond its cut)."""
         r = self.at_least(name, s)
         if name in self.floors and self.n:
             r = np.where(s <= self._floor_at[name], np.maximum(r, self.ranks[name]), r)
@@ -277,7 +278,8 @@ class Calibration:
 
     def cut(self, name: str) -> float:
         """View ``name``'s cut in its own units: it fires when its value is above this, its ``k``-th largest
-        calibration value (or the floor of feedback, if higher)."""
+        calibration value (``ranks[name]``-th for a view past its outliers; or the floor of feedback, if
+        higher)."""
         a, n = self.sorted[name], self.n
         r = self.ranks[name] if n else self.k
         if n < r or n == 0:
