@@ -345,3 +345,36 @@ def test_a_template_file_in_parses_layout_is_checked_and_a_bad_csv_field_is_one_
         load_templates(str(huge))
     loghub = write(tmp_path / "loghub.csv", ["EventId,EventTemplate", "E1,Receiving <*>"])
     assert load_templates(str(loghub)) == {"E1": "Receiving <*>"}  # other ids stay as they are
+
+
+# --- a parse or encode stopped half-way ---------------------------------------------------------------
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_parse_killed_half_way_leaves_a_folder_that_is_refused(capsys, tmp_path, monkeypatch, earlier):
+    """A parse stopped after its events and sessions are written but before its summary: the folder is
+    neither taken as complete (an earlier parse's parse.json beside the new events) nor read as files of
+    sequences (lines.csv, parameters); reading it says the parse did not finish."""
+    from seqrnn.parse import pipeline
+
+    out = tmp_path / "p"
+    if earlier:
+        log = write(tmp_path / "a.log", hdfs_like(4))
+        assert run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                       "--quiet")[0] == 0
+    big = write(tmp_path / "b.log", [line for rep in range(3) for line in hdfs_like(4, base=10 * rep)])
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as a kill -9 at this point: nothing after it runs
+
+    monkeypatch.setattr(pipeline, "write_templates", killed)
+    code, out_, err = run_cli(capsys, "parse", big, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                              "--quiet")
+    assert code == 130
+    assert len((out / "events").read_text().split()) == 39  # the new events are there, the summary is not
+    code, _, err = run_cli(capsys, "train", out, "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 2 and not (tmp_path / "m" / "config.json").exists()
+    assert err.strip() == (f"seqrnn train: error: {out / 'parse.json'}: the parse writing this folder did not "
+                           "finish (it was stopped, or is still running): parse the log again")
+    monkeypatch.undo()
+    assert run_cli(capsys, "parse", big, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                   "--quiet")[0] == 0  # parsed again: read as usual
+    assert run_cli(capsys, "train", out, "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0

@@ -28,6 +28,8 @@ from ..errors import InputError
 FOLDER_FORMAT = "seqrnn-parsed"
 FOLDER_VERSION = 1
 MARKER = "parse.json"
+# parse.json while a parse writes the folder (replaced by the summary at its end)
+UNFINISHED = {"format": FOLDER_FORMAT, "version": FOLDER_VERSION, "state": "parsing"}
 
 
 def is_parsed_folder(path) -> bool:
@@ -44,6 +46,9 @@ def read_info(folder: str) -> dict:
         raise InputError(f"cannot read the parsed folder's description: {str(exc)[:200]}", path) from None
     if not isinstance(info, dict) or info.get("format") != FOLDER_FORMAT:
         raise InputError("not a parsed folder written by seqrnn parse", path)
+    if info.get("state") == "parsing":
+        raise InputError("the parse writing this folder did not finish (it was stopped, or is still running): "
+                         "parse the log again", path)
     if info.get("version") != FOLDER_VERSION:
         raise InputError(f"parsed folder version {info.get('version')!r} is not {FOLDER_VERSION}", path)
     files = info.get("files")

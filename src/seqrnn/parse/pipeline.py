@@ -15,7 +15,7 @@ from array import array
 from ..artifacts import atomic_write_text
 from ..data.formats import expand_paths
 from ..errors import InputError
-from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER
+from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER, UNFINISHED
 from .parser import Parser
 from .timelimit import RegexTimeout, watchdog
 
@@ -52,8 +52,17 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
     """
     files = expand_paths(paths)
     os.makedirs(out, exist_ok=True)
+    # Until the summary replaces it, parse.json says the parse is under way: a parse killed half-way
+    # leaves a folder that readers refuse, not one taken as complete (an earlier parse's parse.json
+    # beside new events) nor a folder of files read as sequences.
+    atomic_write_text(os.path.join(out, MARKER), json.dumps(UNFINISHED))
     with watchdog():  # a regex that backtracks for ever on a line is stopped (seqrnn.parse.timelimit)
-        return _parse_logs(files, out, parser, grouper, progress, malformed)
+        try:
+            return _parse_logs(files, out, parser, grouper, progress, malformed)
+        except InputError:  # refused with its reason: no parsed folder left behind
+            if os.path.exists(os.path.join(out, MARKER)):
+                os.remove(os.path.join(out, MARKER))
+            raise
 
 
 def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
