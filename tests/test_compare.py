@@ -66,3 +66,11 @@ def test_model_names():
     assert model_spec("hmm4") == ("hmm", {"states": 4})
     assert model_spec("count-idf") == ("count", {"idf": True})
     assert model_spec("gru") == ("rnn", {"cell": "gru"})
+
+
+def test_compare_without_models_is_refused_not_a_traceback(toy_split, capsys):
+    train, normal, abnormal = toy_split
+    for models in ("", " , "):
+        assert main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
+                     "--models", models, "-q"]) == 2
+        assert capsys.readouterr().err == "seqrnn compare: error: --models: name at least one model\n"

@@ -122,6 +122,8 @@ def compare(names: list[str], train: list[Sequence], normal: list[Sequence], abn
         raise InputError(f"seed + repeat - 1 must be at most {MAX_SEED}", params=("seed", "repeat"))
     if not normal or not abnormal:
         raise InputError("compare needs normal and anomalous test sequences")
+    if not names:
+        raise InputError("models: name at least one model", params="models")
     for name in names:
         model_spec(name)  # fail before training anything
     if prevalence is None:
