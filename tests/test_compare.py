@@ -74,3 +74,18 @@ def test_compare_without_models_is_refused_not_a_traceback(toy_split, capsys):
         assert main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
                      "--models", models, "-q"]) == 2
         assert capsys.readouterr().err == "seqrnn compare: error: --models: name at least one model\n"
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_training(toy_split, tmp_path, capsys, monkeypatch):
+    from seqrnn.experiments import compare as experiment
+
+    train, normal, abnormal = toy_split
+    taken = tmp_path / "taken"
+    taken.write_text("x\n")
+    trained = []
+    monkeypatch.setattr(experiment, "run_once", lambda *a, **k: trained.append(1) or {})
+    assert main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
+                 "--models", "markov1", "--output-dir", str(taken), "-q"]) == 2
+    assert capsys.readouterr().err == (f"seqrnn compare: error: {taken}: is a file, not a folder (--output-dir "
+                                       "names the folder of the results)\n")
+    assert not trained and taken.read_text() == "x\n"
