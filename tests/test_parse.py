@@ -272,3 +272,17 @@ def test_shipped_raw_hdfs_sample_parses_into_block_sessions(tmp_path):
     assert info["lines"] == info["events"] == 2000 and info["malformed"] == 0 and info["sessions"] > 1000
     seqs = read_parsed(out)
     assert seqs[0].location(0) == os.path.join(out, "raw", "hdfs_2k.log") + ":1"
+
+
+def test_a_session_id_with_a_comma_is_refused_not_written_unreadable(capsys, tmp_path):
+    """sessions and sessions.index are 'id,...' lines: an id holding a comma would be written as a folder
+    that no command reads back (train: 'expected session_id,rows')."""
+    log = write(tmp_path / "ids.log", ["req id=c1 open", "req id=a,b1 open", "req id=c1 close"])
+    code, out, err = run_cli(capsys, "parse", log, "--session", r"id=(\S+)", "--out", tmp_path / "p", "--quiet")
+    assert code == 2
+    assert err == (f"seqrnn parse: error: {log}:2: session id 'a,b1' holds a comma, which the sessions file cannot "
+                   "hold: write the session pattern or field so that ids have none (e.g. [^,\\s]+)\n")
+    assert not is_parsed_folder(tmp_path / "p")
+    code, out, err = run_cli(capsys, "parse", log, "--session", r"id=([^,\s]+)", "--out", tmp_path / "p", "--quiet")
+    assert code == 0, err
+    assert sorted(s.id for s in read_parsed(str(tmp_path / "p"))) == ["a", "c1"]

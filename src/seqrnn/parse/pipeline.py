@@ -123,6 +123,10 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                 for key in keys:
                     members = sessions.get(key)
                     if members is None:
+                        if "," in key:  # sessions and sessions.index are 'id,...' lines: it would not read back
+                            raise InputError(f"session id {key[:80]!r} holds a comma, which the sessions file "
+                                             "cannot hold: write the session pattern or field so that ids have "
+                                             "none (e.g. [^,\\s]+)", name, number)
                         members = sessions[key] = array("q")
                     members.append(row)
     finally:
