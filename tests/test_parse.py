@@ -286,3 +286,18 @@ def test_a_session_id_with_a_comma_is_refused_not_written_unreadable(capsys, tmp
     code, out, err = run_cli(capsys, "parse", log, "--session", r"id=([^,\s]+)", "--out", tmp_path / "p", "--quiet")
     assert code == 0, err
     assert sorted(s.id for s in read_parsed(str(tmp_path / "p"))) == ["a", "c1"]
+
+
+def test_an_empty_session_id_joins_no_session(capsys, tmp_path):
+    """A pattern that matches empty text gave the id '': every such line in one session of no name."""
+    assert IdGrouper(r"id=(\w*)").keys("open id= x", {}, 0) == []
+    assert IdGrouper(r"id=(\w*)").keys("open id=a7 x", {}, 0) == ["a7"]
+    log = write(tmp_path / "ids.log", ["req id=c1 open", "req id= open", "req id=c1 close", "req id= close"])
+    code, out, err = run_cli(capsys, "parse", log, "--session", r"id=(\w*)", "--out", tmp_path / "p", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["sessions"] == 1 and summary["ungrouped"] == 2
+    assert summary["first_ungrouped"] == rf"{log}:2: no match of the session pattern 'id=(\\w*)', or only empty ones"
+    assert [s.id for s in read_parsed(str(tmp_path / "p"))] == ["c1"]
+    code, out, err = run_cli(capsys, "parse", log, "--session", "", "--out", tmp_path / "e", "--quiet")
+    assert code == 2 and "no line joined a session" in err

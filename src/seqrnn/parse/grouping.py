@@ -34,11 +34,12 @@ class IdGrouper:
         if not found:
             return []
         found = [f if isinstance(f, str) else f[0] for f in found]  # a pattern with groups: the first
+        found = [f for f in found if f.strip()]  # an empty match ('id=(\w*)' on 'id= '): no id, no session
         return list(dict.fromkeys(found)) if len(found) > 1 else found
 
     def miss(self, line: str, fields: dict) -> str:
         """Why ``line`` joins no session."""
-        return f"no match of the session pattern {self.describe['pattern']!r}"
+        return f"no match of the session pattern {self.describe['pattern']!r}, or only empty ones"
 
 
 class FieldGrouper:
