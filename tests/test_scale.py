@@ -218,3 +218,18 @@ def test_parallel_detection_writes_one_file_in_input_order(tmp_path, capsys):
                    "-o", str(tmp_path / "two.jsonl")])
     assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
     assert not list(tmp_path.glob("two.jsonl.part*"))
+
+
+def test_a_shards_folder_given_where_text_is_read_says_what_it_is(tmp_path, capsys):
+    """Only seqrnn train reads a shards folder (alone, for a neural model); elsewhere its .npy files were read
+    as text: 'train-00000.complete.npy:1: byte 0x93 at column 1 is not UTF-8 text'."""
+    data = write_toy_sessions(tmp_path / "t.txt", n=40)
+    assert run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--quiet")[0] == 0
+    said = (f"{tmp_path / 'sh'}: a shards folder (seqrnn encode) is read by seqrnn train alone, as its only input, "
+            "for a neural model; give other commands the files it was encoded from")
+    for argv in (("train", tmp_path / "sh", data, "-m", tmp_path / "m"),
+                 ("train", tmp_path / "sh", "--model", "markov", "-m", tmp_path / "m"),
+                 ("encode", tmp_path / "sh", "-o", tmp_path / "sh2"),
+                 ("parse", tmp_path / "sh", "-o", tmp_path / "p")):
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, err) == (2, f"seqrnn {argv[0]}: error: {said}\n")

@@ -86,6 +86,9 @@ def expand_paths(paths: list[str] | str) -> list[str]:
                 raise InputError("no file matches this pattern", p)
             files.extend(matched)
         elif os.path.isdir(p):
+            if os.path.isfile(os.path.join(p, "shards.json")):  # its .npy files are no text to read
+                raise InputError("a shards folder (seqrnn encode) is read by seqrnn train alone, as its only "
+                                 "input, for a neural model; give other commands the files it was encoded from", p)
             matched = sorted(
                 os.path.join(p, f) for f in os.listdir(p)
                 if not f.startswith(".") and os.path.isfile(os.path.join(p, f))
