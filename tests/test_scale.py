@@ -233,3 +233,21 @@ def test_a_shards_folder_given_where_text_is_read_says_what_it_is(tmp_path, caps
                  ("parse", tmp_path / "sh", "-o", tmp_path / "p")):
         code, out, err = run_cli(capsys, *argv)
         assert (code, err) == (2, f"seqrnn {argv[0]}: error: {said}\n")
+
+
+def test_an_encode_stopped_before_its_index_leaves_a_folder_that_is_refused(tmp_path, capsys, monkeypatch):
+    """An encode killed after some shards but before shards.json: the folder was read as text files."""
+    from seqrnn.data import shards
+
+    data = write_toy_sessions(tmp_path / "t.txt", n=200)
+
+    def killed(self):
+        raise KeyboardInterrupt  # as a kill -9 after the shards were flushed, before the index
+
+    monkeypatch.setattr(shards.ShardWriter, "close", killed)
+    code, _, _ = run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--shard-events", "300", "--quiet")
+    assert code == 130 and any(f.endswith(".npy") for f in os.listdir(tmp_path / "sh"))
+    code, _, err = run_cli(capsys, "train", tmp_path / "sh", "-m", tmp_path / "m", "--epochs", "1")
+    assert (code, err) == (2, f"seqrnn train: error: {tmp_path / 'sh'}: the seqrnn encode writing this shards folder "
+                              "did not finish (no shards.json: it was stopped, failed, or is still running): encode "
+                              "again into a new folder\n")

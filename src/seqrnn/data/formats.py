@@ -25,6 +25,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -71,6 +72,9 @@ class Sequence:
                         self.sources)
 
 
+_SHARD_FILE = re.compile(r"(train|valid)-\d{5,}\.(tokens|offsets|complete)(\.tmp)?\.npy")
+
+
 def expand_paths(paths: list[str] | str) -> list[str]:
     """Expand globs and folders into a sorted list of files; ``-`` is stdin."""
     if isinstance(paths, (str, os.PathLike)):
@@ -95,6 +99,9 @@ def expand_paths(paths: list[str] | str) -> list[str]:
             )
             if not matched:
                 raise InputError("folder holds no files", p)
+            if any(_SHARD_FILE.fullmatch(os.path.basename(f)) for f in matched):  # shards without their shards.json
+                raise InputError("the seqrnn encode writing this shards folder did not finish (no shards.json: "
+                                 "it was stopped, failed, or is still running): encode again into a new folder", p)
             files.extend(matched)
         elif os.path.isfile(p):
             files.append(p)
