@@ -251,3 +251,16 @@ def test_an_encode_stopped_before_its_index_leaves_a_folder_that_is_refused(tmp_
     assert (code, err) == (2, f"seqrnn train: error: {tmp_path / 'sh'}: the seqrnn encode writing this shards folder "
                               "did not finish (no shards.json: it was stopped, failed, or is still running): encode "
                               "again into a new folder\n")
+
+
+def test_train_on_shards_refuses_another_format_than_the_encoded_one(tmp_path, capsys):
+    """--format text on session shards trained the text preset on sessions, calibrated as text, silently."""
+    data = write_toy_sessions(tmp_path / "t.txt", n=40)
+    assert run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--quiet")[0] == 0
+    for flags, said in ((("--format", "text"), "--format text"), (("--format", "stream"), "--format stream"),
+                        (("--tokens", "words"), "--format sessions and --tokens words")):
+        code, _, err = run_cli(capsys, "train", tmp_path / "sh", "-m", tmp_path / "m", "--epochs", "1", *flags)
+        assert (code, err) == (2, f"seqrnn train: error: {tmp_path / 'sh'}: the shards folder holds sessions, as "
+                                  f"seqrnn encode read them: {said} do not apply (encode the files again to read "
+                                  "them otherwise)\n")
+        assert not (tmp_path / "m" / "config.json").exists()
