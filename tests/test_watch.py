@@ -192,3 +192,24 @@ def test_tailer_from_the_end_keeps_the_file_line_numbers(tmp_path):
         fh.write("ee\nfour\n")
     assert take(gen, 2) == [(3, "three"), (4, "four")]
     gen.close()
+
+
+def test_a_line_holding_a_nul_byte_is_malformed_for_parse_and_watch_alike(capsys, monkeypatch, tmp_path):
+    """parse made a template of a line with a NUL byte (templates.csv held the NUL) where watch skipped the
+    same line as 'is not UTF-8 text': a model then never matched its own training lines while watching."""
+    import sys
+
+    lines = hdfs_like(2)
+    lines[1] = lines[1].replace("NameSystem", "Name\0System")
+    log = tmp_path / "nul.log"
+    log.write_bytes(("\n".join(lines) + "\n").encode())
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+                             tmp_path / "p")
+    assert code == 0, err
+    assert f"{log}:2: holds a NUL byte (binary data, not text), skipped" in err and "1 malformed" in err
+    assert "\0" not in (tmp_path / "p" / "templates.csv").read_text()
+    model = _trained(capsys, tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(log.read_bytes())))
+    code, out, err = run_cli(capsys, "watch", model, "-")
+    assert code == 0, err
+    assert "<stdin>:2: holds a NUL byte (binary data, not text), skipped" in err and "1 malformed" in err

@@ -20,6 +20,7 @@ from .parser import Parser
 from .timelimit import RegexTimeout, watchdog
 
 PROGRESS_EVERY = 50_000  # lines between calls of the progress callback
+NUL_LINE = "holds a NUL byte (binary data, not text)"
 
 
 def raw_lines(path: str):
@@ -92,11 +93,12 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                     continue  # a blank line is not an event, nor an error
                 why = None
                 try:
-                    fields = None if text is None else fmt.match(text)
+                    fields = None if text is None or "\0" in text else fmt.match(text)  # NUL: binary, as watch says
                 except RegexTimeout as exc:
                     fields, why = None, f"took over {exc.seconds:g} s to match the log format (too long a line)"
                 if fields is None:
-                    why = why or ("not UTF-8 text" if text is None else "does not fit the log format")
+                    why = why or ("not UTF-8 text" if text is None else NUL_LINE if "\0" in text
+                                  else "does not fit the log format")
                     n_bad += 1
                     if first_bad is None:
                         first_bad = (name, number, text, why)
