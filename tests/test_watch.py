@@ -213,3 +213,18 @@ def test_a_line_holding_a_nul_byte_is_malformed_for_parse_and_watch_alike(capsys
     code, out, err = run_cli(capsys, "watch", model, "-")
     assert code == 0, err
     assert "<stdin>:2: holds a NUL byte (binary data, not text), skipped" in err and "1 malformed" in err
+
+
+def test_following_a_folder_or_a_pipe_says_what_it_is_not_no_such_file(tmp_path):
+    import pytest
+
+    from seqrnn.errors import InputError
+
+    os.mkfifo(tmp_path / "pipe")
+    for path in (tmp_path, tmp_path / "pipe"):
+        with pytest.raises(InputError) as err:
+            next(Tailer(str(path)).lines())
+        assert str(err.value) == (f"{path}: not a regular file (a folder, a pipe or a device): follow a file, or "
+                                  "read standard input with '-'")
+    with pytest.raises(InputError, match="no such file"):
+        next(Tailer(str(tmp_path / "absent.log")).lines())

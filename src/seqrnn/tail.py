@@ -34,7 +34,8 @@ class Tailer:
             yield from self._stdin()
             return
         if not os.path.isfile(self.path):
-            raise InputError("no such file", self.path)
+            raise InputError("not a regular file (a folder, a pipe or a device): follow a file, or read standard "
+                             "input with '-'" if os.path.exists(self.path) else "no such file", self.path)
         fh, ident = self._open()
         number = 0
         pending = b""
