@@ -301,3 +301,19 @@ def test_an_empty_session_id_joins_no_session(capsys, tmp_path):
     assert [s.id for s in read_parsed(str(tmp_path / "p"))] == ["c1"]
     code, out, err = run_cli(capsys, "parse", log, "--session", "", "--out", tmp_path / "e", "--quiet")
     assert code == 2 and "no line joined a session" in err
+
+
+def test_sub_second_windows_have_names_of_their_own(capsys, tmp_path):
+    """Windows were named to the second: with a step below a second, the windows starting within one second
+    were one session holding each line many times (a folder train refused: 'rows must increase')."""
+    fields = ["Time", "Content"]
+    half = TimeGrouper(1, 0.5, ["Time"], "%H:%M:%S.%f", fields)
+    keys = half.keys("", {"Time": "10:00:05.700"}, 0)
+    assert len(keys) == 2 and len(set(keys)) == 2 and keys[0].endswith("05.000") and keys[1].endswith("05.500")
+    assert TimeGrouper(60, 30, ["Time"], "%H:%M:%S", fields).keys("", {"Time": "10:00:45"}, 0)[1].endswith("T10:00:30")
+    log = write(tmp_path / "t.log", [f"10:00:0{i}.{j}00 event {j % 3}" for i in range(5) for j in range(0, 10, 3)])
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", "<Time> <Content>", "--window", "1", "--step",
+                             "0.25", "--time-format", "%H:%M:%S.%f", "--out", tmp_path / "p", "--quiet")
+    assert code == 0, err
+    sessions = read_parsed(str(tmp_path / "p"))
+    assert len(sessions) == 4 * 5 + 3 and len({s.id for s in sessions}) == len(sessions)

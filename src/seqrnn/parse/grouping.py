@@ -86,6 +86,8 @@ class TimeGrouper:
             raise InputError(f"time fields {missing or time_fields} are not fields of the log format "
                              f"({', '.join(fields)})", params="time_fields")
         self.size, self.step, self.time_fields, self.time_format = size, step, time_fields, time_format
+        # a window is named by its start: to the millisecond when starts fall between seconds (else two names)
+        self.timespec = "seconds" if float(step).is_integer() else "milliseconds"
         self.describe = {"by": "time", "window": size, "step": step, "time_fields": time_fields,
                          "time_format": time_format}
 
@@ -106,7 +108,7 @@ class TimeGrouper:
         for k in range(first, last + 1):
             start = k * self.step
             if start <= t < start + self.size:
-                out.append(datetime.fromtimestamp(start).isoformat(timespec="seconds"))
+                out.append(datetime.fromtimestamp(round(start, 3)).isoformat(timespec=self.timespec))
         return out
 
     def miss(self, line: str, fields: dict) -> str:
