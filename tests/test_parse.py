@@ -317,3 +317,12 @@ def test_sub_second_windows_have_names_of_their_own(capsys, tmp_path):
     assert code == 0, err
     sessions = read_parsed(str(tmp_path / "p"))
     assert len(sessions) == 4 * 5 + 3 and len({s.id for s in sessions}) == len(sessions)
+
+
+def test_the_windows_a_line_joins_are_bounded(capsys, tmp_path):
+    """A line joins window / step windows: --window 100000 --step 0.001 ran without end, its memory growing."""
+    log = write(tmp_path / "t.log", ["10:00:01.000 event 1", "10:00:02.000 event 2"])
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", "<Time> <Content>", "--window", "100000",
+                             "--step", "0.001", "--time-format", "%H:%M:%S.%f", "--out", tmp_path / "q", "--quiet")
+    assert (code, err) == (2, "seqrnn parse: error: --window / --step is 100,000,000 windows for each line: at "
+                              "most 1,000 (a longer --step)\n")

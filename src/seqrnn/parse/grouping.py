@@ -72,6 +72,9 @@ class CountGrouper:
         return "no session"  # (never: every line joins one)
 
 
+MAX_WINDOWS = 1000  # windows a line may join (window / step)
+
+
 class TimeGrouper:
     """Windows of ``size`` seconds every ``step`` seconds, on the time read from ``time_fields``
     (joined by a space) with :func:`datetime.strptime`'s ``time_format``."""
@@ -81,6 +84,9 @@ class TimeGrouper:
         step = size if step is None else step
         if size <= 0 or step <= 0 or step > size:
             raise InputError("window must be > 0 and step in (0, window]", params=("window", "step"))
+        if size / step > MAX_WINDOWS:  # each line joins size / step windows: bound the work and the output
+            raise InputError(f"window / step is {size / step:,.0f} windows for each line: at most {MAX_WINDOWS:,} "
+                             "(a longer step)", params=("window", "step"))
         missing = [f for f in time_fields if f not in fields]
         if not time_fields or missing:
             raise InputError(f"time fields {missing or time_fields} are not fields of the log format "
