@@ -457,3 +457,31 @@ def test_follow_stream_events_table_matches_detect(capsys, monkeypatch, tmp_path
         assert f[:4] + f[6:] == b[:4] + b[6:]
     for f, b in zip(follow_table[1:], batch_table[1:]):
         assert float(f[4]) == pytest.approx(float(b[4]), rel=1e-4)
+
+
+def test_an_output_that_is_an_input_or_a_model_file_is_refused_before_it_is_replaced(capsys, toy_sessions,
+                                                                                     tmp_path):
+    """--output is written whole at the end: naming an input replaced the data read with the results, and
+    generate --output MODEL/config.json replaced the model's config (only detect refused it)."""
+    model = tmp_path / "m"
+    assert run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", model)[0] == 0
+    data = tmp_path / "data"
+    data.write_bytes(toy_sessions.read_bytes())
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "part").write_bytes(toy_sessions.read_bytes())
+    said = "is one of the inputs: writing it would replace the data read"
+    for argv, output in ((("evaluate", model, data), data), (("predict", model, data), data),
+                         (("evaluate-detection", model, "--normal", data, "--abnormal", toy_sessions), data),
+                         (("evaluate", model, folder), folder / "part"),
+                         (("report", model, "--normal", toy_sessions, "--abnormal", data), data)):
+        code, out, err = run_cli(capsys, *argv, "--output", output)
+        assert (code, err) == (2, f"seqrnn {argv[0]}: error: --output {output} {said}\n")
+    config = (model / "config.json").read_bytes()
+    code, out, err = run_cli(capsys, "generate", model, "--output", model / "config.json")
+    assert (code, err) == (2, f"seqrnn generate: error: --output {model / 'config.json'} is a file of the model "
+                              f"directory {model}: writing it would damage the model\n")
+    assert (model / "config.json").read_bytes() == config
+    assert data.read_bytes() == toy_sessions.read_bytes() == (folder / "part").read_bytes()
+    assert run_cli(capsys, "evaluate", model, data, "--output", tmp_path / "new.txt")[0] == 0  # elsewhere: written
+    assert run_cli(capsys, "evaluate", model, data, "--output", tmp_path / "new.txt")[0] == 0  # and replaced

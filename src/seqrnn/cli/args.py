@@ -204,6 +204,31 @@ def open_output(path: str | None):
     return open(path, "w", encoding="utf-8")
 
 
+def outputs_apart(args) -> None:
+    """Refuse an ``--output`` FILE that is a file the command reads: one of its inputs (``PATH``,
+    ``--normal``, ``--abnormal``, ``--train``, ``--validation``, ``--templates``, a folder's files) or a file
+    of its model directory. Written at the end, it would replace what was read: the data or the model lost."""
+    output = getattr(args, "output", None)
+    if not isinstance(output, str) or output == "-" or not os.path.isfile(output):
+        return
+    from ..data.formats import expand_paths
+    from ..errors import InputError
+
+    target = os.path.realpath(output)
+    paths = [*(getattr(args, "inputs", None) or []), getattr(args, "input", None), getattr(args, "path", None),
+             *(getattr(args, "normal", None) or []), *(getattr(args, "abnormal", None) or []),
+             *(getattr(args, "train", None) or []), getattr(args, "validation_file", None),
+             getattr(args, "templates", None)]
+    for p in paths:
+        if isinstance(p, str) and p != "-" and os.path.exists(p) and target in {
+                os.path.realpath(f) for f in expand_paths([p]) if f != "-"}:
+            raise InputError(f"--output {output} is one of the inputs: writing it would replace the data read")
+    model = getattr(args, "model_dir", None)
+    if isinstance(model, str) and os.path.isdir(model) and target.startswith(os.path.realpath(model) + os.sep):
+        raise InputError(f"--output {output} is a file of the model directory {model}: writing it would "
+                         "damage the model")
+
+
 @contextlib.contextmanager
 def output_file(path: str | None):
     """Where a command writes its result: standard output for no path or ``-``; else a file that appears
