@@ -326,3 +326,20 @@ def test_the_windows_a_line_joins_are_bounded(capsys, tmp_path):
                              "--step", "0.001", "--time-format", "%H:%M:%S.%f", "--out", tmp_path / "q", "--quiet")
     assert (code, err) == (2, "seqrnn parse: error: --window / --step is 100,000,000 windows for each line: at "
                               "most 1,000 (a longer --step)\n")
+
+
+def test_parse_refuses_its_own_output_folder_and_parsed_folders_as_raw_logs(capsys, tmp_path):
+    """'parse logs/ --out logs/' a second time parsed its own events, lines.csv, parse.json... as raw lines,
+    silently; so did a parsed folder given as input."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write(logs / "a.log", hdfs_like(2))
+    code, out, err = run_cli(capsys, "parse", logs, "--out", logs, "--quiet")
+    assert (code, err) == (2, f"seqrnn parse: error: {logs / 'a.log'}: is in the output folder {logs}: parse into "
+                              "another folder\n")
+    assert run_cli(capsys, "parse", logs, "--out", tmp_path / "p", "--quiet")[0] == 0
+    code, out, err = run_cli(capsys, "parse", tmp_path / "p", "--out", tmp_path / "q", "--quiet")
+    assert (code, err) == (2, f"seqrnn parse: error: {tmp_path / 'p'}: a parsed folder, not raw log files: to parse "
+                              f"new lines with its parser, seqrnn parse FILE --resume {tmp_path / 'p'} --out DIR\n")
+    code, out, err = run_cli(capsys, "parse", tmp_path / "p" / "*", "--out", tmp_path / "p", "--quiet")
+    assert code == 2 and "is in the output folder" in err

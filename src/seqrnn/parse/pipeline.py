@@ -15,7 +15,7 @@ from array import array
 from ..artifacts import atomic_write_text
 from ..data.formats import expand_paths
 from ..errors import InputError
-from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER, UNFINISHED
+from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER, UNFINISHED, is_parsed_folder
 from .parser import Parser
 from .timelimit import RegexTimeout, watchdog
 
@@ -51,7 +51,15 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
     that runs over it is an :class:`InputError`. Returns the summary written to ``parse.json``
     (``ungrouped``: the lines in no session, ``first_ungrouped``: where the first is, and why).
     """
+    for p in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        if str(p) != "-" and is_parsed_folder(p):  # its files are no raw log
+            raise InputError("a parsed folder, not raw log files: to parse new lines with its parser, "
+                             f"seqrnn parse FILE --resume {p} --out DIR", str(p))
     files = expand_paths(paths)
+    folder = os.path.realpath(out)
+    for f in files:
+        if f != "-" and os.path.dirname(os.path.realpath(f)) == folder:  # read as it is written, or next time
+            raise InputError(f"is in the output folder {out}: parse into another folder", f)
     os.makedirs(out, exist_ok=True)
     # Until the summary replaces it, parse.json says the parse is under way: a parse killed half-way
     # leaves a folder that readers refuse, not one taken as complete (an earlier parse's parse.json
