@@ -485,3 +485,21 @@ def test_an_output_that_is_an_input_or_a_model_file_is_refused_before_it_is_repl
     assert data.read_bytes() == toy_sessions.read_bytes() == (folder / "part").read_bytes()
     assert run_cli(capsys, "evaluate", model, data, "--output", tmp_path / "new.txt")[0] == 0  # elsewhere: written
     assert run_cli(capsys, "evaluate", model, data, "--output", tmp_path / "new.txt")[0] == 0  # and replaced
+
+
+def test_a_plot_folder_that_is_a_file_is_refused_before_the_work(capsys, toy_sessions, tmp_path, monkeypatch):
+    """evaluate-detection --plot FILE decided every sequence, then failed to write the plots ('File exists'),
+    printing no metrics."""
+    model = tmp_path / "m"
+    assert run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", model)[0] == 0
+    taken = tmp_path / "taken"
+    taken.write_text("x\n")
+    from seqrnn.detect import Detector
+
+    monkeypatch.setattr(Detector, "decide", lambda *a, **k: pytest.fail("decided before the --plot check"))
+    for plot in (taken, taken / "sub"):
+        for argv in (("evaluate-detection", model, "--normal", toy_sessions, "--abnormal", toy_sessions),
+                     ("detect", model, toy_sessions)):
+            code, out, err = run_cli(capsys, *argv, "--plot", plot)
+            assert (code, err) == (2, f"seqrnn {argv[0]}: error: --plot {plot} names the folder of the plots, but "
+                                      f"{taken} is a file\n")

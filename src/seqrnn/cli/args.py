@@ -229,6 +229,21 @@ def outputs_apart(args) -> None:
                          "damage the model")
 
 
+def plot_folder_writable(args) -> None:
+    """Refuse a ``--plot`` DIR that is a file, or lies under one, before the work whose plots it would hold
+    (found only when writing them, it lost the results: evaluate-detection printed no metrics)."""
+    plot = getattr(args, "plot", None)
+    if not isinstance(plot, str) or not plot:
+        return
+    from ..errors import InputError
+
+    there = plot
+    while there and not os.path.exists(there):
+        there = os.path.dirname(there)
+    if there and not os.path.isdir(there):
+        raise InputError(f"--plot {plot} names the folder of the plots, but {there} is a file")
+
+
 @contextlib.contextmanager
 def output_file(path: str | None):
     """Where a command writes its result: standard output for no path or ``-``; else a file that appears
