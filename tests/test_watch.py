@@ -228,3 +228,15 @@ def test_following_a_folder_or_a_pipe_says_what_it_is_not_no_such_file(tmp_path)
                                   "read standard input with '-'")
     with pytest.raises(InputError, match="no such file"):
         next(Tailer(str(tmp_path / "absent.log")).lines())
+
+
+def test_parse_and_watch_with_standard_input_closed_say_so(capsys, monkeypatch, tmp_path):
+    """'seqrnn parse - <&-' and 'seqrnn watch MODEL - <&-' ended in a traceback (sys.stdin is None)."""
+    import sys
+
+    model = _trained(capsys, tmp_path)
+    monkeypatch.setattr(sys, "stdin", None)
+    code, out, err = run_cli(capsys, "parse", "-", "--out", tmp_path / "p")
+    assert (code, err) == (2, "seqrnn parse: error: <stdin>: standard input is closed\n")
+    code, out, err = run_cli(capsys, "watch", model, "-")
+    assert (code, err) == (2, "seqrnn watch: error: <stdin>: standard input is closed\n")

@@ -99,6 +99,8 @@ class Tailer:
             raise InputError("line is not UTF-8 text", self.name, number) from None
 
     def _stdin(self):
+        if sys.stdin is None:  # started with standard input closed (``<&-``)
+            raise InputError("standard input is closed", "<stdin>")
         stdin, number = sys.stdin.buffer, 0
         while True:
             raw = stdin.readline()  # one line at a time: a decision never waits for a buffer to fill

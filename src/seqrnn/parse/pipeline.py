@@ -27,6 +27,8 @@ def raw_lines(path: str):
     """``(number, text or None)`` of each line of ``path`` (None: not UTF-8 text)."""
     import sys
 
+    if path == "-" and sys.stdin is None:  # started with standard input closed (``<&-``)
+        raise InputError("standard input is closed", "<stdin>")
     fh = sys.stdin.buffer if path == "-" else open(path, "rb")
     try:
         for number, raw in enumerate(fh, start=1):
