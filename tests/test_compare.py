@@ -89,3 +89,11 @@ def test_an_output_dir_that_is_a_file_is_refused_before_training(toy_split, tmp_
     assert capsys.readouterr().err == (f"seqrnn compare: error: {taken}: is a file, not a folder (--output-dir "
                                        "names the folder of the results)\n")
     assert not trained and taken.read_text() == "x\n"
+
+
+def test_a_model_named_twice_is_refused(toy_split, capsys):
+    """--models markov1,markov1 trained it twice and kept one row (the second run's)."""
+    train, normal, abnormal = toy_split
+    assert main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
+                 "--models", "markov1,nb,markov1", "-q"]) == 2
+    assert capsys.readouterr().err == "seqrnn compare: error: --models: markov1 named twice\n"
