@@ -343,3 +343,18 @@ def test_parse_refuses_its_own_output_folder_and_parsed_folders_as_raw_logs(caps
                               f"new lines with its parser, seqrnn parse FILE --resume {tmp_path / 'p'} --out DIR\n")
     code, out, err = run_cli(capsys, "parse", tmp_path / "p" / "*", "--out", tmp_path / "p", "--quiet")
     assert code == 2 and "is in the output folder" in err
+
+
+def test_resuming_into_the_resumed_folder_is_refused(capsys, tmp_path):
+    """--resume P --out P replaced P's events and sessions with the new log's alone; stopped half-way, it left
+    P unreadable (and its parser state with it)."""
+    first = write(tmp_path / "a.log", hdfs_like(2))
+    assert run_cli(capsys, "parse", first, "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+                   tmp_path / "p", "--quiet")[0] == 0
+    before = (tmp_path / "p" / "events").read_text()
+    code, out, err = run_cli(capsys, "parse", write(tmp_path / "b.log", hdfs_like(1, base=50)), "--resume",
+                             tmp_path / "p", "--out", tmp_path / "p" / ".", "--quiet")
+    assert (code, err) == (2, f"seqrnn parse: error: --out {tmp_path / 'p' / '.'} is the --resume folder: parse into "
+                              "a new folder (this parse's events would replace the folder's, and a parse stopped "
+                              "half-way would leave neither)\n")
+    assert (tmp_path / "p" / "events").read_text() == before and is_parsed_folder(tmp_path / "p")
