@@ -300,6 +300,18 @@ def begin(model_dir: str | None, state: str = "training") -> None:
                               "since": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
+def drop_detector(model_dir: str | None) -> None:
+    """Remove the detector files (a training changes the weights they were learned for): a training
+    into a directory that held a model leaves no detector of the earlier weights for :func:`finish` to
+    record as part of a complete directory."""
+    if model_dir is None:
+        return
+    for name in DETECTOR_FILES:
+        path = os.path.join(model_dir, name)
+        if os.path.isfile(path) or os.path.islink(path):
+            os.unlink(path)
+
+
 def finish(model_dir: str) -> dict:
     """Record the finished directory: ``complete`` with a detector file, ``model`` without; every
     recorded file's SHA-256. Written last, atomically."""
