@@ -358,3 +358,33 @@ def test_resuming_into_the_resumed_folder_is_refused(capsys, tmp_path):
                               "a new folder (this parse's events would replace the folder's, and a parse stopped "
                               "half-way would leave neither)\n")
     assert (tmp_path / "p" / "events").read_text() == before and is_parsed_folder(tmp_path / "p")
+
+
+def test_explain_shows_no_lines_of_a_log_rotated_since_it_was_parsed(capsys, tmp_path):
+    """--explain reads the raw lines from the log itself: once rotated (replaced by other lines), it showed
+    whatever line now has that number, as if it were the anomalous one. A log that only grew is still read."""
+    lines = [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)]
+    write(tmp_path / "train.log", lines)
+    run_cli(capsys, "parse", tmp_path / "train.log", "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+            tmp_path / "p", "--quiet")
+    assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    test = hdfs_like(2)
+    test.insert(1, "081109 203700 35 WARN dfs.DataNode: Unexpected error trying to delete block blk_-2000")
+    log = write(tmp_path / "app.log", test)
+    run_cli(capsys, "parse", log, "--resume", tmp_path / "p", "--out", tmp_path / "t", "--quiet")
+    info = json.loads((tmp_path / "t" / "parse.json").read_text())
+    assert info["files"][0]["head_bytes"] == len(log.read_bytes())
+
+    def explained():
+        code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")
+        assert code == 0, err
+        return json.loads(out.splitlines()[0])["explain"]
+
+    with open(log, "a", encoding="utf-8") as fh:  # grown: the parsed lines are still there
+        fh.write(hdfs_like(1, base=70)[0] + "\n")
+    ex = explained()
+    assert ex["lines"][1]["text"] == test[1] and "changed_since_parse" not in ex
+    write(log, list(reversed(test)) + hdfs_like(3, base=80))  # rotated: other lines under the same name
+    ex = explained()
+    assert [x["text"] for x in ex["lines"]] == [None] * len(ex["lines"])
+    assert ex["changed_since_parse"] == [str(log)] and ex["parameters"] == ["blk_-2000"]

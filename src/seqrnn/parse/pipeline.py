@@ -141,6 +141,8 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                                              "none (e.g. [^,\\s]+)", name, number)
                         members = sessions[key] = array("q")
                     members.append(row)
+            if path != "-":
+                sources[-1].update(file_head(path))  # explain checks the file still begins so
     finally:
         lines_fh.close()
         params_fh.close()
@@ -172,6 +174,20 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                "lines_per_second": round(n_lines / seconds) if seconds > 0 else None}
     atomic_write_text(os.path.join(out, MARKER), json.dumps(summary, indent=2))
     return summary
+
+
+HEAD_BYTES = 4096  # the start of each raw file parse.json keeps a hash of
+
+
+def file_head(path: str) -> dict:
+    """``head_bytes`` and ``head_sha256``: the length and SHA-256 of the first :data:`HEAD_BYTES` bytes of
+    ``path``, by which the way back to its lines (:mod:`.explain`) knows it is still the file that was parsed
+    (grown by new lines, but not rotated, truncated or replaced)."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    return {"head_bytes": len(head), "head_sha256": hashlib.sha256(head).hexdigest()}
 
 
 def quoted(text: str | None, limit: int = 120) -> str:
