@@ -378,3 +378,17 @@ def test_a_parse_killed_half_way_leaves_a_folder_that_is_refused(capsys, tmp_pat
     assert run_cli(capsys, "parse", big, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
                    "--quiet")[0] == 0  # parsed again: read as usual
     assert run_cli(capsys, "train", out, "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+
+
+def test_an_output_folder_that_is_a_file_is_named_as_such(capsys, tmp_path):
+    """parse --out FILE and encode --output FILE said 'FILE: File exists'."""
+    log = write(tmp_path / "a.log", hdfs_like(2))
+    taken = write(tmp_path / "taken", ["x"])
+    code, _, err = run_cli(capsys, "parse", log, "--out", taken, "--quiet")
+    assert (code, err) == (2, f"seqrnn parse: error: {taken}: is a file, not a folder (--out names the parsed "
+                              "folder to write)\n")
+    sessions = write(tmp_path / "s.txt", ["s1,a b c", "s2,a c"])
+    code, _, err = run_cli(capsys, "encode", sessions, "--output", taken, "--quiet")
+    assert (code, err) == (2, f"seqrnn encode: error: {taken}: is a file, not a folder (--output names the shards "
+                              "folder to write)\n")
+    assert taken.read_text() == "x\n"
