@@ -388,3 +388,15 @@ def test_explain_shows_no_lines_of_a_log_rotated_since_it_was_parsed(capsys, tmp
     ex = explained()
     assert [x["text"] for x in ex["lines"]] == [None] * len(ex["lines"])
     assert ex["changed_since_parse"] == [str(log)] and ex["parameters"] == ["blk_-2000"]
+
+
+def test_time_flags_without_time_windows_are_refused_not_ignored(capsys, tmp_path):
+    """--time-format and --time-fields were ignored in silence unless --window was given."""
+    log = write(tmp_path / "a.log", hdfs_like(2))
+    for flags in (("--time-format", "%y%m%d %H%M%S"), ("--time-fields", "Date"),
+                  ("--session", r"blk_-?\d+", "--time-format", "%y")):
+        code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, *flags, "--out", tmp_path / "p")
+        assert (code, err) == (2, "seqrnn parse: error: --time-format and --time-fields apply to time windows "
+                                  "(--window)\n")
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--window", "60", "--time-format", "%y%m%d %H%M%S",
+                   "--time-fields", "Date", "Time", "--out", tmp_path / "p", "--quiet")[0] == 0

@@ -131,6 +131,9 @@ def grouper(session: str | None = None, session_field: str | None = None, sessio
                             ("session_lines", session_lines), ("window", window)) if v is not None]
     if len(given) > 1:
         raise InputError(f"choose one way of grouping, not {' and '.join(given)}", params=given)
+    if window is None and (time_format is not None or time_fields):  # read nowhere else: not ignored in silence
+        raise InputError("time_format and time_fields apply to time windows (window)",
+                         params=("time_format", "time_fields", "window"))
     fields = fields or ["Content"]
     if session is not None:
         return IdGrouper(session)
