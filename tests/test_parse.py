@@ -400,3 +400,15 @@ def test_time_flags_without_time_windows_are_refused_not_ignored(capsys, tmp_pat
                                   "(--window)\n")
     assert run_cli(capsys, "parse", log, "--log-format", FMT, "--window", "60", "--time-format", "%y%m%d %H%M%S",
                    "--time-fields", "Date", "Time", "--out", tmp_path / "p", "--quiet")[0] == 0
+
+
+def test_a_mask_pattern_that_matches_empty_text_is_refused(capsys, tmp_path):
+    """--mask-pattern '\\d*' (or '') put a <*> between every two characters: templates like
+    '<*>h<*>e<*>l<*>l<*>o<*>' and parameters rewritten, in silence."""
+    log = write(tmp_path / "a.log", hdfs_like(2))
+    for pattern in ("", r"\d*", "a|"):
+        code, out, err = run_cli(capsys, "parse", log, "--mask-pattern", r"blk_\d+", "--mask-pattern", pattern,
+                                 "--out", tmp_path / "p")
+        assert (code, err) == (2, f"seqrnn parse: error: mask pattern {pattern!r} matches empty text: write it to "
+                                  "match at least one character (+ rather than *)\n")
+    assert Masker(patterns=[r"\d+"])("port 80 open")[0] == ["port", "<*>", "open"]
