@@ -412,3 +412,15 @@ def test_a_mask_pattern_that_matches_empty_text_is_refused(capsys, tmp_path):
         assert (code, err) == (2, f"seqrnn parse: error: mask pattern {pattern!r} matches empty text: write it to "
                                   "match at least one character (+ rather than *)\n")
     assert Masker(patterns=[r"\d+"])("port 80 open")[0] == ["port", "<*>", "open"]
+
+
+def test_a_prefix_tree_too_deep_to_save_is_refused_up_front(capsys, tmp_path):
+    """--depth 1000000 on long messages parsed every line, then ended in a RecursionError traceback while
+    saving the parser state (a tree of thousands of levels as nested JSON)."""
+    words = ["".join(chr(97 + (i * 7 + j) % 26) for j in range(5)) for i in range(300)]
+    log = write(tmp_path / "a.log", [" ".join(words), " ".join(reversed(words))])
+    for depth in ("1000000", "101", "2"):
+        code, out, err = run_cli(capsys, "parse", log, "--depth", depth, "--out", tmp_path / "p")
+        assert (code, err) == (2, "seqrnn parse: error: --depth must be from 3 to 100\n")
+    assert run_cli(capsys, "parse", log, "--depth", "100", "--out", tmp_path / "p", "--quiet")[0] == 0
+    assert Parser.load(str(tmp_path / "p" / "parser.json")).parse(" ".join(words)).event == 1
