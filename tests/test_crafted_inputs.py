@@ -392,3 +392,13 @@ def test_an_output_folder_that_is_a_file_is_named_as_such(capsys, tmp_path):
     assert (code, err) == (2, f"seqrnn encode: error: {taken}: is a file, not a folder (--output names the shards "
                               "folder to write)\n")
     assert taken.read_text() == "x\n"
+
+
+def test_a_parser_state_nested_without_end_is_refused_not_a_traceback(capsys, tmp_path):
+    """parse --resume (and watch) on a parser.json of 200,000 nested brackets: a RecursionError traceback."""
+    log = write(tmp_path / "a.log", hdfs_like(2))
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--out", tmp_path / "p", "--quiet")[0] == 0
+    (tmp_path / "p" / "parser.json").write_text("[" * 200_000 + "]" * 200_000)
+    code, out, err = run_cli(capsys, "parse", log, "--resume", tmp_path / "p", "--out", tmp_path / "q")
+    assert (code, err) == (2, f"seqrnn parse: error: {tmp_path / 'p' / 'parser.json'}: parser state nested too "
+                              "deep (not a parser state written by seqrnn parse)\n")
