@@ -402,3 +402,14 @@ def test_a_parser_state_nested_without_end_is_refused_not_a_traceback(capsys, tm
     code, out, err = run_cli(capsys, "parse", log, "--resume", tmp_path / "p", "--out", tmp_path / "q")
     assert (code, err) == (2, f"seqrnn parse: error: {tmp_path / 'p' / 'parser.json'}: parser state nested too "
                               "deep (not a parser state written by seqrnn parse)\n")
+
+
+def test_a_status_file_nested_without_end_is_refused_not_a_traceback(capsys, tmp_path):
+    """A status.json of 200,000 nested brackets: every command reading the model ended in a traceback."""
+    sessions = write(tmp_path / "s.txt", ["s1,a b c", "s2,a c b", "s3,a b c"])
+    assert run_cli(capsys, "train", sessions, "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    (tmp_path / "m" / "status.json").write_text("[" * 200_000 + "]" * 200_000)
+    for argv in (("info", tmp_path / "m"), ("evaluate", tmp_path / "m", sessions)):
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, err) == (2, f"seqrnn {argv[0]}: error: {tmp_path / 'm' / 'status.json'}: status.json is "
+                                  "truncated or not JSON\n")

@@ -381,7 +381,7 @@ def _status_bytes(model_dir: str) -> bytes | None:
 def _parse(model_dir: str, raw: bytes) -> dict:
     try:
         status = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # (crafted: nested without end)
         raise ModelFileError(f"{STATUS} is truncated or not JSON", os.path.join(model_dir, STATUS)) from None
     if not isinstance(status, dict) or not isinstance(status.get("state"), str):
         raise ModelFileError(f"{STATUS} holds no \"state\"", os.path.join(model_dir, STATUS))
