@@ -413,3 +413,17 @@ def test_a_status_file_nested_without_end_is_refused_not_a_traceback(capsys, tmp
         code, out, err = run_cli(capsys, *argv)
         assert (code, err) == (2, f"seqrnn {argv[0]}: error: {tmp_path / 'm' / 'status.json'}: status.json is "
                                   "truncated or not JSON\n")
+
+
+def test_a_weights_header_nested_without_end_is_refused_not_a_traceback(capsys, tmp_path):
+    """A model.safetensors whose JSON header is 200,000 nested brackets: a RecursionError traceback."""
+    import struct
+
+    sessions = write(tmp_path / "s.txt", ["s1,a b c", "s2,a c b", "s3,a b c"] * 10)
+    assert run_cli(capsys, "train", sessions, "--model-dir", tmp_path / "m", "--epochs", "1", "--hidden", "4",
+                   "--layers", "1", "--threads", "1", "--no-calibration", "-q")[0] == 0
+    header = b"[" * 200_000 + b"]" * 200_000
+    (tmp_path / "m" / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    code, out, err = run_cli(capsys, "info", tmp_path / "m")
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
+    assert f"{tmp_path / 'm' / 'model.safetensors'}: weights file is truncated or not safetensors" in err
