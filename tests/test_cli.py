@@ -503,3 +503,31 @@ def test_a_plot_folder_that_is_a_file_is_refused_before_the_work(capsys, toy_ses
             code, out, err = run_cli(capsys, *argv, "--plot", plot)
             assert (code, err) == (2, f"seqrnn {argv[0]}: error: --plot {plot} names the folder of the plots, but "
                                       f"{taken} is a file\n")
+
+
+def test_an_atomic_write_to_a_pipe_or_device_writes_into_it_never_replaces_it(capsys, toy_sessions, tmp_path):
+    """report -o /dev/null renamed its temporary file over /dev/null (as root: /dev/null became a regular
+    file, for every process of the machine). Shown here on a FIFO: written through, still a FIFO after."""
+    import stat
+    import threading
+
+    from seqrnn.artifacts import atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+
+    def drain():
+        with open(fifo, "rb") as fh:
+            got.append(fh.read())
+
+    for write in (lambda: atomic_write_text(str(fifo), "hello\n"),
+                  lambda: run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", tmp_path / "m")
+                  and run_cli(capsys, "report", tmp_path / "m", "-o", fifo)):
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        write()
+        reader.join(timeout=20)
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert got[0] == b"hello\n" and got[1].startswith(b"<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pipe")] == []
