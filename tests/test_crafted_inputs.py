@@ -21,6 +21,7 @@ from test_parse import FMT, hdfs_like, write
 
 from seqrnn.errors import InputError
 from seqrnn.parse import timelimit
+from seqrnn.parse.folder import read_parsed
 from seqrnn.parse.logformat import LogFormat
 
 
@@ -36,7 +37,8 @@ def test_catastrophic_session_regex_is_stopped_naming_it_and_the_line(capsys, tm
     assert code == 2
     assert f"{log}:2: --session pattern '(a+)+$' took over 0.3 s on this line" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "p" / "parse.json").exists()
+    with pytest.raises(InputError, match="the parse writing this folder failed"):  # not read as loose files
+        read_parsed(str(tmp_path / "p"))
 
 
 def test_a_long_line_that_does_not_fit_the_log_format_is_malformed_not_a_hang(capsys, tmp_path, short_limit):
@@ -86,7 +88,8 @@ def test_a_parse_that_fits_or_groups_no_line_says_why_and_exits_2(capsys, tmp_pa
     assert code == 2
     assert (f"{log}:1: no line joined a session (of 10 lines parsed); the first: its time '081109 203600' "
             "(fields Date Time) does not fit the time format '%Y-%m-%d %H:%M:%S': '081109 203600 143 INFO") in err
-    assert not (tmp_path / "t" / "parse.json").exists()
+    with pytest.raises(InputError, match="the parse writing this folder failed"):
+        read_parsed(str(tmp_path / "t"))
     code, out, err = run_cli(capsys, "parse", log, "--log-format", "xyz <Content>", "--out", tmp_path / "f",
                              "--quiet")
     assert code == 2 and f"{log}:1: no line fits the log format 'xyz <Content>' (10 of 10 lines tried" in err
@@ -427,3 +430,20 @@ def test_a_weights_header_nested_without_end_is_refused_not_a_traceback(capsys, 
     code, out, err = run_cli(capsys, "info", tmp_path / "m")
     assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
     assert f"{tmp_path / 'm' / 'model.safetensors'}: weights file is truncated or not safetensors" in err
+
+
+def test_a_refused_parse_over_a_parsed_folder_leaves_it_refused_not_read_as_loose_files(capsys, tmp_path):
+    """A parse refused (no line joined a session) over an earlier parsed folder removed its parse.json, after
+    replacing lines.csv and parameters: train then read events, lines.csv, parameters... as files of
+    sequences and trained on them."""
+    log = write(tmp_path / "a.log", hdfs_like(4))
+    out = tmp_path / "p"
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                   "--quiet")[0] == 0
+    code, _, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"nomatch\d", "--out", out,
+                           "--quiet")
+    assert code == 2 and "no line joined a session" in err
+    code, _, err = run_cli(capsys, "train", out, "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 2 and not (tmp_path / "m" / "config.json").exists()
+    assert err.startswith(f"seqrnn train: error: {out / 'parse.json'}: the parse writing this folder failed "
+                          f"({log}:1: no line joined a session") and err.endswith("): parse again\n")

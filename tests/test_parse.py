@@ -282,7 +282,8 @@ def test_a_session_id_with_a_comma_is_refused_not_written_unreadable(capsys, tmp
     assert code == 2
     assert err == (f"seqrnn parse: error: {log}:2: session id 'a,b1' holds a comma, which the sessions file cannot "
                    "hold: write the session pattern or field so that ids have none (e.g. [^,\\s]+)\n")
-    assert not is_parsed_folder(tmp_path / "p")
+    with pytest.raises(InputError, match="the parse writing this folder failed"):
+        read_parsed(str(tmp_path / "p"))
     code, out, err = run_cli(capsys, "parse", log, "--session", r"id=([^,\s]+)", "--out", tmp_path / "p", "--quiet")
     assert code == 0, err
     assert sorted(s.id for s in read_parsed(str(tmp_path / "p"))) == ["a", "c1"]

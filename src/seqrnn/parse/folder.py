@@ -46,6 +46,9 @@ def read_info(folder: str) -> dict:
         raise InputError(f"cannot read the parsed folder's description: {str(exc)[:200]}", path) from None
     if not isinstance(info, dict) or info.get("format") != FOLDER_FORMAT:
         raise InputError("not a parsed folder written by seqrnn parse", path)
+    if info.get("state") == "failed":
+        raise InputError(f"the parse writing this folder failed ({str(info.get('error'))[:300]}): parse again",
+                         path)
     if info.get("state") == "parsing":
         raise InputError("the parse writing this folder did not finish (it was stopped, or is still running): "
                          "parse the log again", path)

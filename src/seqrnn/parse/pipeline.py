@@ -72,9 +72,9 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
     with watchdog():  # a regex that backtracks for ever on a line is stopped (seqrnn.parse.timelimit)
         try:
             return _parse_logs(files, out, parser, grouper, progress, malformed)
-        except InputError:  # refused with its reason: no parsed folder left behind
-            if os.path.exists(os.path.join(out, MARKER)):
-                os.remove(os.path.join(out, MARKER))
+        except InputError as exc:  # refused: the folder says so (its files, half replaced, are not read as data)
+            atomic_write_text(os.path.join(out, MARKER), json.dumps({**UNFINISHED, "state": "failed",
+                                                                     "error": str(exc)[:500]}))
             raise
 
 
