@@ -240,3 +240,10 @@ def test_parse_and_watch_with_standard_input_closed_say_so(capsys, monkeypatch, 
     assert (code, err) == (2, "seqrnn parse: error: <stdin>: standard input is closed\n")
     code, out, err = run_cli(capsys, "watch", model, "-")
     assert (code, err) == (2, "seqrnn watch: error: <stdin>: standard input is closed\n")
+
+
+def test_detect_follow_on_a_folder_says_what_it_is_not_no_such_file(capsys, tmp_path):
+    model = _trained(capsys, tmp_path)
+    code, out, err = run_cli(capsys, "detect", model, tmp_path / "p", "--follow")  # the parsed folder
+    assert (code, err) == (2, f"seqrnn detect: error: {tmp_path / 'p'}: not a regular file (a folder, a pipe or a "
+                              "device): follow a file, or read standard input with '-'\n")
