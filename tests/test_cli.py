@@ -479,12 +479,14 @@ def test_an_output_that_is_an_input_or_a_model_file_is_refused_before_it_is_repl
         assert (code, err) == (2, f"seqrnn {argv[0]}: error: --output {output} {said}\n")
     config = (model / "config.json").read_bytes()
     code, out, err = run_cli(capsys, "generate", model, "--output", model / "config.json")
-    assert (code, err) == (2, f"seqrnn generate: error: --output {model / 'config.json'} is a file of the model "
-                              f"directory {model}: writing it would damage the model\n")
+    assert (code, err) == (2, f"seqrnn generate: error: --output {model / 'config.json'} is a file of {model}, "
+                              "which the command reads: writing it would damage it\n")
     assert (model / "config.json").read_bytes() == config
     assert data.read_bytes() == toy_sessions.read_bytes() == (folder / "part").read_bytes()
     assert run_cli(capsys, "evaluate", model, data, "--output", tmp_path / "new.txt")[0] == 0  # elsewhere: written
     assert run_cli(capsys, "evaluate", model, data, "--output", tmp_path / "new.txt")[0] == 0  # and replaced
+    for _ in range(2):  # a report kept in the model directory is no file the report reads: written again
+        assert run_cli(capsys, "report", model, "-o", model / "report.html")[0] == 0
 
 
 def test_a_plot_folder_that_is_a_file_is_refused_before_the_work(capsys, toy_sessions, tmp_path, monkeypatch):
