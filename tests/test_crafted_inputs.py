@@ -447,3 +447,20 @@ def test_a_refused_parse_over_a_parsed_folder_leaves_it_refused_not_read_as_loos
     assert code == 2 and not (tmp_path / "m" / "config.json").exists()
     assert err.startswith(f"seqrnn train: error: {out / 'parse.json'}: the parse writing this folder failed "
                           f"({log}:1: no line joined a session") and err.endswith("): parse again\n")
+
+
+def test_a_templates_file_without_an_event_of_the_folder_is_refused(capsys, tmp_path):
+    """A templates.csv missing a row (edited, or from another parse) was taken: detect printed null as the
+    template of that event, the folder otherwise read as whole."""
+    log = write(tmp_path / "a.log", hdfs_like(4))
+    out = tmp_path / "p"
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                   "--quiet")[0] == 0
+    rows = (out / "templates.csv").read_text().splitlines()
+    gone = rows[2].split(",")[0]
+    (out / "templates.csv").write_text("\n".join(rows[:2] + rows[3:]) + "\n")
+    events = (out / "events").read_text().split()
+    with pytest.raises(InputError) as err:
+        read_parsed(str(out))
+    assert str(err.value) == (f"{out / 'templates.csv'}: event id {gone} (events, line {events.index(gone) + 1}) "
+                              "has no row here: the folder is damaged (parse the log again)")

@@ -240,6 +240,14 @@ def read_parsed(folder: str, format: str | None = None):
         raise InputError(f"lines.csv has {len(files)} rows for {len(events)} events", folder)
     if not events:
         raise InputError("parsed folder holds no events", folder)
+    templates = os.path.join(folder, "templates.csv")
+    if os.path.isfile(templates):  # every event has its template (detect prints them; damaged: the text lost)
+        known = read_templates_file(templates)
+        missing = set(events).difference(known)
+        if missing:
+            first = next(i for i, e in enumerate(events) if e in missing)
+            raise InputError(f"event id {events[first]} (events, line {first + 1}) has no row here: the folder "
+                             "is damaged (parse the log again)", templates)
     if fmt == "stream":
         return [Sequence("stream", events, sources[0] if len(sources) == 1 else folder, int(lines[0]),
                          complete=False, lines=lines, files=files, sources=sources)]
