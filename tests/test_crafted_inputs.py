@@ -464,3 +464,13 @@ def test_a_templates_file_without_an_event_of_the_folder_is_refused(capsys, tmp_
         read_parsed(str(out))
     assert str(err.value) == (f"{out / 'templates.csv'}: event id {gone} (events, line {events.index(gone) + 1}) "
                               "has no row here: the folder is damaged (parse the log again)")
+
+
+def test_a_file_name_holding_a_line_break_keeps_the_message_on_one_line(capsys, tmp_path):
+    """'seqrnn parse' of 'a<newline>b.log' printed its malformed-line message over two lines."""
+    log = tmp_path / "a\nb.log"
+    log.write_text("xyz\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", "<Date> <Content>", "--out", tmp_path / "p",
+                             "--quiet")
+    last = err.split("seqrnn parse: error: ")[1]  # (after the malformed lines' notes)
+    assert code == 2 and last.count("\n") == 1 and last.startswith(f"{str(log)!r}:1: no line fits")
