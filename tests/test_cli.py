@@ -457,3 +457,79 @@ def test_follow_stream_events_table_matches_detect(capsys, monkeypatch, tmp_path
         assert f[:4] + f[6:] == b[:4] + b[6:]
     for f, b in zip(follow_table[1:], batch_table[1:]):
         assert float(f[4]) == pytest.approx(float(b[4]), rel=1e-4)
+
+
+def test_an_output_that_is_an_input_or_a_model_file_is_refused_before_it_is_replaced(capsys, toy_sessions,
+                                                                                     tmp_path):
+    """--output is written whole at the end: naming an input replaced the data read with the results, and
+    generate --output MODEL/config.json replaced the model's config (only detect refused it)."""
+    model = tmp_path / "m"
+    assert run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", model)[0] == 0
+    data = tmp_path / "data"
+    data.write_bytes(toy_sessions.read_bytes())
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "part").write_bytes(toy_sessions.read_bytes())
+    said = "is one of the inputs: writing it would replace the data read"
+    for argv, output in ((("evaluate", model, data), data), (("predict", model, data), data),
+                         (("evaluate-detection", model, "--normal", data, "--abnormal", toy_sessions), data),
+                         (("evaluate", model, folder), folder / "part"),
+                         (("report", model, "--normal", toy_sessions, "--abnormal", data), data)):
+        code, out, err = run_cli(capsys, *argv, "--output", output)
+        assert (code, err) == (2, f"seqrnn {argv[0]}: error: --output {output} {said}\n")
+    config = (model / "config.json").read_bytes()
+    code, out, err = run_cli(capsys, "generate", model, "--output", model / "config.json")
+    assert (code, err) == (2, f"seqrnn generate: error: --output {model / 'config.json'} is a file of {model}, "
+                              "which the command reads: writing it would damage it\n")
+    assert (model / "config.json").read_bytes() == config
+    assert data.read_bytes() == toy_sessions.read_bytes() == (folder / "part").read_bytes()
+    assert run_cli(capsys, "evaluate", model, data, "--output", tmp_path / "new.txt")[0] == 0  # elsewhere: written
+    assert run_cli(capsys, "evaluate", model, data, "--output", tmp_path / "new.txt")[0] == 0  # and replaced
+    for _ in range(2):  # a report kept in the model directory is no file the report reads: written again
+        assert run_cli(capsys, "report", model, "-o", model / "report.html")[0] == 0
+
+
+def test_a_plot_folder_that_is_a_file_is_refused_before_the_work(capsys, toy_sessions, tmp_path, monkeypatch):
+    """evaluate-detection --plot FILE decided every sequence, then failed to write the plots ('File exists'),
+    printing no metrics."""
+    model = tmp_path / "m"
+    assert run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", model)[0] == 0
+    taken = tmp_path / "taken"
+    taken.write_text("x\n")
+    from seqrnn.detect import Detector
+
+    monkeypatch.setattr(Detector, "decide", lambda *a, **k: pytest.fail("decided before the --plot check"))
+    for plot in (taken, taken / "sub"):
+        for argv in (("evaluate-detection", model, "--normal", toy_sessions, "--abnormal", toy_sessions),
+                     ("detect", model, toy_sessions)):
+            code, out, err = run_cli(capsys, *argv, "--plot", plot)
+            assert (code, err) == (2, f"seqrnn {argv[0]}: error: --plot {plot} names the folder of the plots, but "
+                                      f"{taken} is a file\n")
+
+
+def test_an_atomic_write_to_a_pipe_or_device_writes_into_it_never_replaces_it(capsys, toy_sessions, tmp_path):
+    """report -o /dev/null renamed its temporary file over /dev/null (as root: /dev/null became a regular
+    file, for every process of the machine). Shown here on a FIFO: written through, still a FIFO after."""
+    import stat
+    import threading
+
+    from seqrnn.artifacts import atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+
+    def drain():
+        with open(fifo, "rb") as fh:
+            got.append(fh.read())
+
+    for write in (lambda: atomic_write_text(str(fifo), "hello\n"),
+                  lambda: run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", tmp_path / "m")
+                  and run_cli(capsys, "report", tmp_path / "m", "-o", fifo)):
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        write()
+        reader.join(timeout=20)
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert got[0] == b"hello\n" and got[1].startswith(b"<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pipe")] == []

@@ -66,3 +66,34 @@ def test_model_names():
     assert model_spec("hmm4") == ("hmm", {"states": 4})
     assert model_spec("count-idf") == ("count", {"idf": True})
     assert model_spec("gru") == ("rnn", {"cell": "gru"})
+
+
+def test_compare_without_models_is_refused_not_a_traceback(toy_split, capsys):
+    train, normal, abnormal = toy_split
+    for models in ("", " , "):
+        assert main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
+                     "--models", models, "-q"]) == 2
+        assert capsys.readouterr().err == "seqrnn compare: error: --models: name at least one model\n"
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_training(toy_split, tmp_path, capsys, monkeypatch):
+    from seqrnn.experiments import compare as experiment
+
+    train, normal, abnormal = toy_split
+    taken = tmp_path / "taken"
+    taken.write_text("x\n")
+    trained = []
+    monkeypatch.setattr(experiment, "run_once", lambda *a, **k: trained.append(1) or {})
+    assert main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
+                 "--models", "markov1", "--output-dir", str(taken), "-q"]) == 2
+    assert capsys.readouterr().err == (f"seqrnn compare: error: {taken}: is a file, not a folder (--output-dir "
+                                       "names the folder of the results)\n")
+    assert not trained and taken.read_text() == "x\n"
+
+
+def test_a_model_named_twice_is_refused(toy_split, capsys):
+    """--models markov1,markov1 trained it twice and kept one row (the second run's)."""
+    train, normal, abnormal = toy_split
+    assert main(["compare", str(train), "--normal", str(normal), "--abnormal", str(abnormal),
+                 "--models", "markov1,nb,markov1", "-q"]) == 2
+    assert capsys.readouterr().err == "seqrnn compare: error: --models: markov1 named twice\n"

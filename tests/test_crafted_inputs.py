@@ -21,6 +21,7 @@ from test_parse import FMT, hdfs_like, write
 
 from seqrnn.errors import InputError
 from seqrnn.parse import timelimit
+from seqrnn.parse.folder import read_parsed
 from seqrnn.parse.logformat import LogFormat
 
 
@@ -36,7 +37,8 @@ def test_catastrophic_session_regex_is_stopped_naming_it_and_the_line(capsys, tm
     assert code == 2
     assert f"{log}:2: --session pattern '(a+)+$' took over 0.3 s on this line" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "p" / "parse.json").exists()
+    with pytest.raises(InputError, match="the parse writing this folder failed"):  # not read as loose files
+        read_parsed(str(tmp_path / "p"))
 
 
 def test_a_long_line_that_does_not_fit_the_log_format_is_malformed_not_a_hang(capsys, tmp_path, short_limit):
@@ -86,7 +88,8 @@ def test_a_parse_that_fits_or_groups_no_line_says_why_and_exits_2(capsys, tmp_pa
     assert code == 2
     assert (f"{log}:1: no line joined a session (of 10 lines parsed); the first: its time '081109 203600' "
             "(fields Date Time) does not fit the time format '%Y-%m-%d %H:%M:%S': '081109 203600 143 INFO") in err
-    assert not (tmp_path / "t" / "parse.json").exists()
+    with pytest.raises(InputError, match="the parse writing this folder failed"):
+        read_parsed(str(tmp_path / "t"))
     code, out, err = run_cli(capsys, "parse", log, "--log-format", "xyz <Content>", "--out", tmp_path / "f",
                              "--quiet")
     assert code == 2 and f"{log}:1: no line fits the log format 'xyz <Content>' (10 of 10 lines tried" in err
@@ -345,3 +348,129 @@ def test_a_template_file_in_parses_layout_is_checked_and_a_bad_csv_field_is_one_
         load_templates(str(huge))
     loghub = write(tmp_path / "loghub.csv", ["EventId,EventTemplate", "E1,Receiving <*>"])
     assert load_templates(str(loghub)) == {"E1": "Receiving <*>"}  # other ids stay as they are
+
+
+# --- a parse or encode stopped half-way ---------------------------------------------------------------
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_parse_killed_half_way_leaves_a_folder_that_is_refused(capsys, tmp_path, monkeypatch, earlier):
+    """A parse stopped after its events and sessions are written but before its summary: the folder is
+    neither taken as complete (an earlier parse's parse.json beside the new events) nor read as files of
+    sequences (lines.csv, parameters); reading it says the parse did not finish."""
+    from seqrnn.parse import pipeline
+
+    out = tmp_path / "p"
+    if earlier:
+        log = write(tmp_path / "a.log", hdfs_like(4))
+        assert run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                       "--quiet")[0] == 0
+    big = write(tmp_path / "b.log", [line for rep in range(3) for line in hdfs_like(4, base=10 * rep)])
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as a kill -9 at this point: nothing after it runs
+
+    monkeypatch.setattr(pipeline, "write_templates", killed)
+    code, out_, err = run_cli(capsys, "parse", big, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                              "--quiet")
+    assert code == 130
+    assert len((out / "events").read_text().split()) == 39  # the new events are there, the summary is not
+    code, _, err = run_cli(capsys, "train", out, "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 2 and not (tmp_path / "m" / "config.json").exists()
+    assert err.strip() == (f"seqrnn train: error: {out / 'parse.json'}: the parse writing this folder did not "
+                           "finish (it was stopped, or is still running): parse the log again")
+    monkeypatch.undo()
+    assert run_cli(capsys, "parse", big, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                   "--quiet")[0] == 0  # parsed again: read as usual
+    assert run_cli(capsys, "train", out, "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+
+
+def test_an_output_folder_that_is_a_file_is_named_as_such(capsys, tmp_path):
+    """parse --out FILE and encode --output FILE said 'FILE: File exists'."""
+    log = write(tmp_path / "a.log", hdfs_like(2))
+    taken = write(tmp_path / "taken", ["x"])
+    code, _, err = run_cli(capsys, "parse", log, "--out", taken, "--quiet")
+    assert (code, err) == (2, f"seqrnn parse: error: {taken}: is a file, not a folder (--out names the parsed "
+                              "folder to write)\n")
+    sessions = write(tmp_path / "s.txt", ["s1,a b c", "s2,a c"])
+    code, _, err = run_cli(capsys, "encode", sessions, "--output", taken, "--quiet")
+    assert (code, err) == (2, f"seqrnn encode: error: {taken}: is a file, not a folder (--output names the shards "
+                              "folder to write)\n")
+    assert taken.read_text() == "x\n"
+
+
+def test_a_parser_state_nested_without_end_is_refused_not_a_traceback(capsys, tmp_path):
+    """parse --resume (and watch) on a parser.json of 200,000 nested brackets: a RecursionError traceback."""
+    log = write(tmp_path / "a.log", hdfs_like(2))
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--out", tmp_path / "p", "--quiet")[0] == 0
+    (tmp_path / "p" / "parser.json").write_text("[" * 200_000 + "]" * 200_000)
+    code, out, err = run_cli(capsys, "parse", log, "--resume", tmp_path / "p", "--out", tmp_path / "q")
+    assert (code, err) == (2, f"seqrnn parse: error: {tmp_path / 'p' / 'parser.json'}: parser state nested too "
+                              "deep (not a parser state written by seqrnn parse)\n")
+
+
+def test_a_status_file_nested_without_end_is_refused_not_a_traceback(capsys, tmp_path):
+    """A status.json of 200,000 nested brackets: every command reading the model ended in a traceback."""
+    sessions = write(tmp_path / "s.txt", ["s1,a b c", "s2,a c b", "s3,a b c"])
+    assert run_cli(capsys, "train", sessions, "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    (tmp_path / "m" / "status.json").write_text("[" * 200_000 + "]" * 200_000)
+    for argv in (("info", tmp_path / "m"), ("evaluate", tmp_path / "m", sessions)):
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, err) == (2, f"seqrnn {argv[0]}: error: {tmp_path / 'm' / 'status.json'}: status.json is "
+                                  "truncated or not JSON\n")
+
+
+def test_a_weights_header_nested_without_end_is_refused_not_a_traceback(capsys, tmp_path):
+    """A model.safetensors whose JSON header is 200,000 nested brackets: a RecursionError traceback."""
+    import struct
+
+    sessions = write(tmp_path / "s.txt", ["s1,a b c", "s2,a c b", "s3,a b c"] * 10)
+    assert run_cli(capsys, "train", sessions, "--model-dir", tmp_path / "m", "--epochs", "1", "--hidden", "4",
+                   "--layers", "1", "--threads", "1", "--no-calibration", "-q")[0] == 0
+    header = b"[" * 200_000 + b"]" * 200_000
+    (tmp_path / "m" / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    code, out, err = run_cli(capsys, "info", tmp_path / "m")
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
+    assert f"{tmp_path / 'm' / 'model.safetensors'}: weights file is truncated or not safetensors" in err
+
+
+def test_a_refused_parse_over_a_parsed_folder_leaves_it_refused_not_read_as_loose_files(capsys, tmp_path):
+    """A parse refused (no line joined a session) over an earlier parsed folder removed its parse.json, after
+    replacing lines.csv and parameters: train then read events, lines.csv, parameters... as files of
+    sequences and trained on them."""
+    log = write(tmp_path / "a.log", hdfs_like(4))
+    out = tmp_path / "p"
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                   "--quiet")[0] == 0
+    code, _, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"nomatch\d", "--out", out,
+                           "--quiet")
+    assert code == 2 and "no line joined a session" in err
+    code, _, err = run_cli(capsys, "train", out, "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 2 and not (tmp_path / "m" / "config.json").exists()
+    assert err.startswith(f"seqrnn train: error: {out / 'parse.json'}: the parse writing this folder failed "
+                          f"({log}:1: no line joined a session") and err.endswith("): parse again\n")
+
+
+def test_a_templates_file_without_an_event_of_the_folder_is_refused(capsys, tmp_path):
+    """A templates.csv missing a row (edited, or from another parse) was taken: detect printed null as the
+    template of that event, the folder otherwise read as whole."""
+    log = write(tmp_path / "a.log", hdfs_like(4))
+    out = tmp_path / "p"
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out,
+                   "--quiet")[0] == 0
+    rows = (out / "templates.csv").read_text().splitlines()
+    gone = rows[2].split(",")[0]
+    (out / "templates.csv").write_text("\n".join(rows[:2] + rows[3:]) + "\n")
+    events = (out / "events").read_text().split()
+    with pytest.raises(InputError) as err:
+        read_parsed(str(out))
+    assert str(err.value) == (f"{out / 'templates.csv'}: event id {gone} (events, line {events.index(gone) + 1}) "
+                              "has no row here: the folder is damaged (parse the log again)")
+
+
+def test_a_file_name_holding_a_line_break_keeps_the_message_on_one_line(capsys, tmp_path):
+    """'seqrnn parse' of 'a<newline>b.log' printed its malformed-line message over two lines."""
+    log = tmp_path / "a\nb.log"
+    log.write_text("xyz\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", "<Date> <Content>", "--out", tmp_path / "p",
+                             "--quiet")
+    last = err.split("seqrnn parse: error: ")[1]  # (after the malformed lines' notes)
+    assert code == 2 and last.count("\n") == 1 and last.startswith(f"{str(log)!r}:1: no line fits")

@@ -513,3 +513,19 @@ def test_written_files_get_the_mode_open_would_give_them(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_new_training_into_a_model_directory_drops_the_earlier_detector(capsys, tmp_path):
+    """train --no-calibration into a directory holding a complete model kept the earlier detector and recorded
+    the directory 'complete' with it; detect then said the training 'did not finish'. The new training drops
+    it: the directory holds a model without a detector, and detect says to calibrate it."""
+    data = write_toy_sessions(tmp_path / "toy.txt", n=40)
+    d = tmp_path / "m"
+    assert train(capsys, data, d, "--epochs", "1")[0] == 0
+    assert status(d)["state"] == "complete"
+    code, out, err = train(capsys, data, d, "--epochs", "1", "--hidden", "8", "--no-calibration")
+    assert code == 0, err
+    assert status(d)["state"] == "model" and not (d / "detector.json").exists()
+    assert not (d / "detector.safetensors").exists()
+    code, out, err = run_cli(capsys, "detect", d, data)
+    assert code == 2 and "did not finish" not in err and f"seqrnn calibrate {d}" in err

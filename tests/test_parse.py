@@ -272,3 +272,156 @@ def test_shipped_raw_hdfs_sample_parses_into_block_sessions(tmp_path):
     assert info["lines"] == info["events"] == 2000 and info["malformed"] == 0 and info["sessions"] > 1000
     seqs = read_parsed(out)
     assert seqs[0].location(0) == os.path.join(out, "raw", "hdfs_2k.log") + ":1"
+
+
+def test_a_session_id_with_a_comma_is_refused_not_written_unreadable(capsys, tmp_path):
+    """sessions and sessions.index are 'id,...' lines: an id holding a comma would be written as a folder
+    that no command reads back (train: 'expected session_id,rows')."""
+    log = write(tmp_path / "ids.log", ["req id=c1 open", "req id=a,b1 open", "req id=c1 close"])
+    code, out, err = run_cli(capsys, "parse", log, "--session", r"id=(\S+)", "--out", tmp_path / "p", "--quiet")
+    assert code == 2
+    assert err == (f"seqrnn parse: error: {log}:2: session id 'a,b1' holds a comma, which the sessions file cannot "
+                   "hold: write the session pattern or field so that ids have none (e.g. [^,\\s]+)\n")
+    with pytest.raises(InputError, match="the parse writing this folder failed"):
+        read_parsed(str(tmp_path / "p"))
+    code, out, err = run_cli(capsys, "parse", log, "--session", r"id=([^,\s]+)", "--out", tmp_path / "p", "--quiet")
+    assert code == 0, err
+    assert sorted(s.id for s in read_parsed(str(tmp_path / "p"))) == ["a", "c1"]
+
+
+def test_an_empty_session_id_joins_no_session(capsys, tmp_path):
+    """A pattern that matches empty text gave the id '': every such line in one session of no name."""
+    assert IdGrouper(r"id=(\w*)").keys("open id= x", {}, 0) == []
+    assert IdGrouper(r"id=(\w*)").keys("open id=a7 x", {}, 0) == ["a7"]
+    log = write(tmp_path / "ids.log", ["req id=c1 open", "req id= open", "req id=c1 close", "req id= close"])
+    code, out, err = run_cli(capsys, "parse", log, "--session", r"id=(\w*)", "--out", tmp_path / "p", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["sessions"] == 1 and summary["ungrouped"] == 2
+    assert summary["first_ungrouped"] == rf"{log}:2: no match of the session pattern 'id=(\\w*)', or only empty ones"
+    assert [s.id for s in read_parsed(str(tmp_path / "p"))] == ["c1"]
+    code, out, err = run_cli(capsys, "parse", log, "--session", "", "--out", tmp_path / "e", "--quiet")
+    assert code == 2 and "no line joined a session" in err
+
+
+def test_sub_second_windows_have_names_of_their_own(capsys, tmp_path):
+    """Windows were named to the second: with a step below a second, the windows starting within one second
+    were one session holding each line many times (a folder train refused: 'rows must increase')."""
+    fields = ["Time", "Content"]
+    half = TimeGrouper(1, 0.5, ["Time"], "%H:%M:%S.%f", fields)
+    keys = half.keys("", {"Time": "10:00:05.700"}, 0)
+    assert len(keys) == 2 and len(set(keys)) == 2 and keys[0].endswith("05.000") and keys[1].endswith("05.500")
+    assert TimeGrouper(60, 30, ["Time"], "%H:%M:%S", fields).keys("", {"Time": "10:00:45"}, 0)[1].endswith("T10:00:30")
+    log = write(tmp_path / "t.log", [f"10:00:0{i}.{j}00 event {j % 3}" for i in range(5) for j in range(0, 10, 3)])
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", "<Time> <Content>", "--window", "1", "--step",
+                             "0.25", "--time-format", "%H:%M:%S.%f", "--out", tmp_path / "p", "--quiet")
+    assert code == 0, err
+    sessions = read_parsed(str(tmp_path / "p"))
+    assert len(sessions) == 4 * 5 + 3 and len({s.id for s in sessions}) == len(sessions)
+
+
+def test_the_windows_a_line_joins_are_bounded(capsys, tmp_path):
+    """A line joins window / step windows: --window 100000 --step 0.001 ran without end, its memory growing."""
+    log = write(tmp_path / "t.log", ["10:00:01.000 event 1", "10:00:02.000 event 2"])
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", "<Time> <Content>", "--window", "100000",
+                             "--step", "0.001", "--time-format", "%H:%M:%S.%f", "--out", tmp_path / "q", "--quiet")
+    assert (code, err) == (2, "seqrnn parse: error: --window / --step is 100,000,000 windows for each line: at "
+                              "most 1,000 (a longer --step)\n")
+
+
+def test_parse_refuses_its_own_output_folder_and_parsed_folders_as_raw_logs(capsys, tmp_path):
+    """'parse logs/ --out logs/' a second time parsed its own events, lines.csv, parse.json... as raw lines,
+    silently; so did a parsed folder given as input."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write(logs / "a.log", hdfs_like(2))
+    code, out, err = run_cli(capsys, "parse", logs, "--out", logs, "--quiet")
+    assert (code, err) == (2, f"seqrnn parse: error: {logs / 'a.log'}: is in the output folder {logs}: parse into "
+                              "another folder\n")
+    assert run_cli(capsys, "parse", logs, "--out", tmp_path / "p", "--quiet")[0] == 0
+    code, out, err = run_cli(capsys, "parse", tmp_path / "p", "--out", tmp_path / "q", "--quiet")
+    assert (code, err) == (2, f"seqrnn parse: error: {tmp_path / 'p'}: a parsed folder, not raw log files: to parse "
+                              f"new lines with its parser, seqrnn parse FILE --resume {tmp_path / 'p'} --out DIR\n")
+    code, out, err = run_cli(capsys, "parse", tmp_path / "p" / "*", "--out", tmp_path / "p", "--quiet")
+    assert code == 2 and "is in the output folder" in err
+
+
+def test_resuming_into_the_resumed_folder_is_refused(capsys, tmp_path):
+    """--resume P --out P replaced P's events and sessions with the new log's alone; stopped half-way, it left
+    P unreadable (and its parser state with it)."""
+    first = write(tmp_path / "a.log", hdfs_like(2))
+    assert run_cli(capsys, "parse", first, "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+                   tmp_path / "p", "--quiet")[0] == 0
+    before = (tmp_path / "p" / "events").read_text()
+    code, out, err = run_cli(capsys, "parse", write(tmp_path / "b.log", hdfs_like(1, base=50)), "--resume",
+                             tmp_path / "p", "--out", tmp_path / "p" / ".", "--quiet")
+    assert (code, err) == (2, f"seqrnn parse: error: --out {tmp_path / 'p' / '.'} is the --resume folder: parse into "
+                              "a new folder (this parse's events would replace the folder's, and a parse stopped "
+                              "half-way would leave neither)\n")
+    assert (tmp_path / "p" / "events").read_text() == before and is_parsed_folder(tmp_path / "p")
+
+
+def test_explain_shows_no_lines_of_a_log_rotated_since_it_was_parsed(capsys, tmp_path):
+    """--explain reads the raw lines from the log itself: once rotated (replaced by other lines), it showed
+    whatever line now has that number, as if it were the anomalous one. A log that only grew is still read."""
+    lines = [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)]
+    write(tmp_path / "train.log", lines)
+    run_cli(capsys, "parse", tmp_path / "train.log", "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+            tmp_path / "p", "--quiet")
+    assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    test = hdfs_like(2)
+    test.insert(1, "081109 203700 35 WARN dfs.DataNode: Unexpected error trying to delete block blk_-2000")
+    log = write(tmp_path / "app.log", test)
+    run_cli(capsys, "parse", log, "--resume", tmp_path / "p", "--out", tmp_path / "t", "--quiet")
+    info = json.loads((tmp_path / "t" / "parse.json").read_text())
+    assert info["files"][0]["head_bytes"] == len(log.read_bytes())
+
+    def explained():
+        code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")
+        assert code == 0, err
+        return json.loads(out.splitlines()[0])["explain"]
+
+    with open(log, "a", encoding="utf-8") as fh:  # grown: the parsed lines are still there
+        fh.write(hdfs_like(1, base=70)[0] + "\n")
+    ex = explained()
+    assert ex["lines"][1]["text"] == test[1] and "changed_since_parse" not in ex
+    write(log, list(reversed(test)) + hdfs_like(3, base=80))  # rotated: other lines under the same name
+    ex = explained()
+    assert [x["text"] for x in ex["lines"]] == [None] * len(ex["lines"])
+    assert ex["changed_since_parse"] == [str(log)] and ex["parameters"] == ["blk_-2000"]
+
+
+def test_time_flags_without_time_windows_are_refused_not_ignored(capsys, tmp_path):
+    """--time-format and --time-fields were ignored in silence unless --window was given."""
+    log = write(tmp_path / "a.log", hdfs_like(2))
+    for flags in (("--time-format", "%y%m%d %H%M%S"), ("--time-fields", "Date"),
+                  ("--session", r"blk_-?\d+", "--time-format", "%y")):
+        code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, *flags, "--out", tmp_path / "p")
+        assert (code, err) == (2, "seqrnn parse: error: --time-format and --time-fields apply to time windows "
+                                  "(--window)\n")
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--window", "60", "--time-format", "%y%m%d %H%M%S",
+                   "--time-fields", "Date", "Time", "--out", tmp_path / "p", "--quiet")[0] == 0
+
+
+def test_a_mask_pattern_that_matches_empty_text_is_refused(capsys, tmp_path):
+    """--mask-pattern '\\d*' (or '') put a <*> between every two characters: templates like
+    '<*>h<*>e<*>l<*>l<*>o<*>' and parameters rewritten, in silence."""
+    log = write(tmp_path / "a.log", hdfs_like(2))
+    for pattern in ("", r"\d*", "a|"):
+        code, out, err = run_cli(capsys, "parse", log, "--mask-pattern", r"blk_\d+", "--mask-pattern", pattern,
+                                 "--out", tmp_path / "p")
+        assert (code, err) == (2, f"seqrnn parse: error: mask pattern {pattern!r} matches empty text: write it to "
+                                  "match at least one character (+ rather than *)\n")
+    assert Masker(patterns=[r"\d+"])("port 80 open")[0] == ["port", "<*>", "open"]
+
+
+def test_a_prefix_tree_too_deep_to_save_is_refused_up_front(capsys, tmp_path):
+    """--depth 1000000 on long messages parsed every line, then ended in a RecursionError traceback while
+    saving the parser state (a tree of thousands of levels as nested JSON)."""
+    words = ["".join(chr(97 + (i * 7 + j) % 26) for j in range(5)) for i in range(300)]
+    log = write(tmp_path / "a.log", [" ".join(words), " ".join(reversed(words))])
+    for depth in ("1000000", "101", "2"):
+        code, out, err = run_cli(capsys, "parse", log, "--depth", depth, "--out", tmp_path / "p")
+        assert (code, err) == (2, "seqrnn parse: error: --depth must be from 3 to 100\n")
+    assert run_cli(capsys, "parse", log, "--depth", "100", "--out", tmp_path / "p", "--quiet")[0] == 0
+    assert Parser.load(str(tmp_path / "p" / "parser.json")).parse(" ".join(words)).event == 1

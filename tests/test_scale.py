@@ -218,3 +218,49 @@ def test_parallel_detection_writes_one_file_in_input_order(tmp_path, capsys):
                    "-o", str(tmp_path / "two.jsonl")])
     assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
     assert not list(tmp_path.glob("two.jsonl.part*"))
+
+
+def test_a_shards_folder_given_where_text_is_read_says_what_it_is(tmp_path, capsys):
+    """Only seqrnn train reads a shards folder (alone, for a neural model); elsewhere its .npy files were read
+    as text: 'train-00000.complete.npy:1: byte 0x93 at column 1 is not UTF-8 text'."""
+    data = write_toy_sessions(tmp_path / "t.txt", n=40)
+    assert run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--quiet")[0] == 0
+    said = (f"{tmp_path / 'sh'}: a shards folder (seqrnn encode) is read by seqrnn train alone, as its only input, "
+            "for a neural model; give other commands the files it was encoded from")
+    for argv in (("train", tmp_path / "sh", data, "-m", tmp_path / "m"),
+                 ("train", tmp_path / "sh", "--model", "markov", "-m", tmp_path / "m"),
+                 ("encode", tmp_path / "sh", "-o", tmp_path / "sh2"),
+                 ("parse", tmp_path / "sh", "-o", tmp_path / "p")):
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, err) == (2, f"seqrnn {argv[0]}: error: {said}\n")
+
+
+def test_an_encode_stopped_before_its_index_leaves_a_folder_that_is_refused(tmp_path, capsys, monkeypatch):
+    """An encode killed after some shards but before shards.json: the folder was read as text files."""
+    from seqrnn.data import shards
+
+    data = write_toy_sessions(tmp_path / "t.txt", n=200)
+
+    def killed(self):
+        raise KeyboardInterrupt  # as a kill -9 after the shards were flushed, before the index
+
+    monkeypatch.setattr(shards.ShardWriter, "close", killed)
+    code, _, _ = run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--shard-events", "300", "--quiet")
+    assert code == 130 and any(f.endswith(".npy") for f in os.listdir(tmp_path / "sh"))
+    code, _, err = run_cli(capsys, "train", tmp_path / "sh", "-m", tmp_path / "m", "--epochs", "1")
+    assert (code, err) == (2, f"seqrnn train: error: {tmp_path / 'sh'}: the seqrnn encode writing this shards folder "
+                              "did not finish (no shards.json: it was stopped, failed, or is still running): encode "
+                              "again into a new folder\n")
+
+
+def test_train_on_shards_refuses_another_format_than_the_encoded_one(tmp_path, capsys):
+    """--format text on session shards trained the text preset on sessions, calibrated as text, silently."""
+    data = write_toy_sessions(tmp_path / "t.txt", n=40)
+    assert run_cli(capsys, "encode", data, "-o", tmp_path / "sh", "--quiet")[0] == 0
+    for flags, said in ((("--format", "text"), "--format text"), (("--format", "stream"), "--format stream"),
+                        (("--tokens", "words"), "--format sessions and --tokens words")):
+        code, _, err = run_cli(capsys, "train", tmp_path / "sh", "-m", tmp_path / "m", "--epochs", "1", *flags)
+        assert (code, err) == (2, f"seqrnn train: error: {tmp_path / 'sh'}: the shards folder holds sessions, as "
+                                  f"seqrnn encode read them: {said} do not apply (encode the files again to read "
+                                  "them otherwise)\n")
+        assert not (tmp_path / "m" / "config.json").exists()

@@ -192,3 +192,58 @@ def test_tailer_from_the_end_keeps_the_file_line_numbers(tmp_path):
         fh.write("ee\nfour\n")
     assert take(gen, 2) == [(3, "three"), (4, "four")]
     gen.close()
+
+
+def test_a_line_holding_a_nul_byte_is_malformed_for_parse_and_watch_alike(capsys, monkeypatch, tmp_path):
+    """parse made a template of a line with a NUL byte (templates.csv held the NUL) where watch skipped the
+    same line as 'is not UTF-8 text': a model then never matched its own training lines while watching."""
+    import sys
+
+    lines = hdfs_like(2)
+    lines[1] = lines[1].replace("NameSystem", "Name\0System")
+    log = tmp_path / "nul.log"
+    log.write_bytes(("\n".join(lines) + "\n").encode())
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
+                             tmp_path / "p")
+    assert code == 0, err
+    assert f"{log}:2: holds a NUL byte (binary data, not text), skipped" in err and "1 malformed" in err
+    assert "\0" not in (tmp_path / "p" / "templates.csv").read_text()
+    model = _trained(capsys, tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(log.read_bytes())))
+    code, out, err = run_cli(capsys, "watch", model, "-")
+    assert code == 0, err
+    assert "<stdin>:2: holds a NUL byte (binary data, not text), skipped" in err and "1 malformed" in err
+
+
+def test_following_a_folder_or_a_pipe_says_what_it_is_not_no_such_file(tmp_path):
+    import pytest
+
+    from seqrnn.errors import InputError
+
+    os.mkfifo(tmp_path / "pipe")
+    for path in (tmp_path, tmp_path / "pipe"):
+        with pytest.raises(InputError) as err:
+            next(Tailer(str(path)).lines())
+        assert str(err.value) == (f"{path}: not a regular file (a folder, a pipe or a device): follow a file, or "
+                                  "read standard input with '-'")
+    with pytest.raises(InputError, match="no such file"):
+        next(Tailer(str(tmp_path / "absent.log")).lines())
+
+
+def test_parse_and_watch_with_standard_input_closed_say_so(capsys, monkeypatch, tmp_path):
+    """'seqrnn parse - <&-' and 'seqrnn watch MODEL - <&-' ended in a traceback (sys.stdin is None)."""
+    import sys
+
+    model = _trained(capsys, tmp_path)
+    monkeypatch.setattr(sys, "stdin", None)
+    code, out, err = run_cli(capsys, "parse", "-", "--out", tmp_path / "p")
+    assert (code, err) == (2, "seqrnn parse: error: <stdin>: standard input is closed\n")
+    code, out, err = run_cli(capsys, "watch", model, "-")
+    assert (code, err) == (2, "seqrnn watch: error: <stdin>: standard input is closed\n")
+
+
+def test_detect_follow_on_a_folder_says_what_it_is_not_no_such_file(capsys, tmp_path):
+    model = _trained(capsys, tmp_path)
+    code, out, err = run_cli(capsys, "detect", model, tmp_path / "p", "--follow")  # the parsed folder
+    assert (code, err) == (2, f"seqrnn detect: error: {tmp_path / 'p'}: not a regular file (a folder, a pipe or a "
+                              "device): follow a file, or read standard input with '-'\n")

@@ -36,6 +36,11 @@ def atomic_file(path: str, mode: str = "w"):
     """A file at ``path`` that appears whole or not at all: written under a temporary name beside it, flushed
     to disk and renamed over ``path`` when the block ends; after an error (or Ctrl-C) in the block the
     temporary file is removed and ``path`` is as it was. ``mode`` ``"w"`` (UTF-8 text) or ``"wb"``."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        # a device or a pipe (/dev/null, /dev/stdout, a FIFO): written as it is, never replaced by a file
+        with open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+        return
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)

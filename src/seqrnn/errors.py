@@ -39,7 +39,8 @@ class InputError(SeqrnnError, ValueError):
     def _where(self) -> str:
         if self.path is None:
             return ""
-        return f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+        path = self.path if "\n" not in str(self.path) and "\r" not in str(self.path) else repr(str(self.path))
+        return f"{path}:{self.line}: " if self.line is not None else f"{path}: "  # (a message stays one line)
 
     def renamed(self, names: Mapping[str, str]) -> str:
         """The message with each of ``params`` that ``names`` maps renamed, e.g. with

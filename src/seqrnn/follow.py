@@ -51,7 +51,8 @@ def follow(detector, path: str, *, format: str | None = None, max_length: int = 
     if fmt == "text":
         raise InputError("follow reads sessions or a stream of events, not text", params="follow")
     if path != "-" and not os.path.isfile(path):
-        raise InputError("no such file", path)
+        raise InputError("not a regular file (a folder, a pipe or a device): follow a file, or read standard "
+                         "input with '-'" if os.path.exists(path) else "no such file", path)
     name = "<stdin>" if path == "-" else path
     k = detector.topk if k is None else k
     out = sys.stdout if out is None else out

@@ -300,6 +300,18 @@ def begin(model_dir: str | None, state: str = "training") -> None:
                               "since": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
+def drop_detector(model_dir: str | None) -> None:
+    """Remove the detector files (a training changes the weights they were learned for): a training
+    into a directory that held a model leaves no detector of the earlier weights for :func:`finish` to
+    record as part of a complete directory."""
+    if model_dir is None:
+        return
+    for name in DETECTOR_FILES:
+        path = os.path.join(model_dir, name)
+        if os.path.isfile(path) or os.path.islink(path):
+            os.unlink(path)
+
+
 def finish(model_dir: str) -> dict:
     """Record the finished directory: ``complete`` with a detector file, ``model`` without; every
     recorded file's SHA-256. Written last, atomically."""
@@ -369,7 +381,7 @@ def _status_bytes(model_dir: str) -> bytes | None:
 def _parse(model_dir: str, raw: bytes) -> dict:
     try:
         status = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # (crafted: nested without end)
         raise ModelFileError(f"{STATUS} is truncated or not JSON", os.path.join(model_dir, STATUS)) from None
     if not isinstance(status, dict) or not isinstance(status.get("state"), str):
         raise ModelFileError(f"{STATUS} holds no \"state\"", os.path.join(model_dir, STATUS))

@@ -218,7 +218,7 @@ def read_header(path: str) -> dict:
         if end != data:
             raise ValueError(f"{data - end:,} bytes after the last tensor")
         return out
-    except (ValueError, UnicodeDecodeError, AttributeError, struct.error) as exc:
+    except (ValueError, UnicodeDecodeError, AttributeError, struct.error, RecursionError) as exc:
         raise ModelFileError(f"weights file is truncated or not safetensors ({exc})", path) from None
 
 

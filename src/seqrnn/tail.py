@@ -34,7 +34,8 @@ class Tailer:
             yield from self._stdin()
             return
         if not os.path.isfile(self.path):
-            raise InputError("no such file", self.path)
+            raise InputError("not a regular file (a folder, a pipe or a device): follow a file, or read standard "
+                             "input with '-'" if os.path.exists(self.path) else "no such file", self.path)
         fh, ident = self._open()
         number = 0
         pending = b""
@@ -98,6 +99,8 @@ class Tailer:
             raise InputError("line is not UTF-8 text", self.name, number) from None
 
     def _stdin(self):
+        if sys.stdin is None:  # started with standard input closed (``<&-``)
+            raise InputError("standard input is closed", "<stdin>")
         stdin, number = sys.stdin.buffer, 0
         while True:
             raw = stdin.readline()  # one line at a time: a decision never waits for a buffer to fill

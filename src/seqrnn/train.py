@@ -390,6 +390,7 @@ class Trainer:
                       "the start", file=sys.stderr)
         if self.group.writer:
             modeldir.begin(self.model_dir, "training")  # readers refuse the directory until it is finished
+            modeldir.drop_detector(self.model_dir)  # an earlier one was learned for the weights this replaces
         start = self.started = time.perf_counter()
         deadline = start + self.tc.minutes * 60 - self.reserve_seconds if self.tc.minutes > 0 else None
         self._val_events = len(valid) if valid is not None else 0

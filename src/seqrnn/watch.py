@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 from .data.formats import Sequence
 from .errors import InputError
-from .parse.pipeline import too_slow
+from .parse.pipeline import NUL_LINE, too_slow
 from .parse.timelimit import RegexTimeout, watchdog
 from .report import finding_dict, token_name
 from .report.findings import END, END_TEMPLATE
@@ -64,7 +64,7 @@ class Watcher:
         if text is None or "\0" in text:  # not text (the tailer's lenient decoding)
             self.malformed += 1
             if self.on_malformed is not None:
-                self.on_malformed(source, number, "is not UTF-8 text")
+                self.on_malformed(source, number, "is not UTF-8 text" if text is None else NUL_LINE)
             return []
         if not text.strip():
             return []

@@ -95,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     runtime.configure()  # before any command imports torch (seqrnn.runtime says why)
     runtime.set_threads(getattr(args, "threads", None))
     try:
+        from .args import outputs_apart, plot_folder_writable
+
+        outputs_apart(args)  # an --output that is an input would replace it
+        plot_folder_writable(args)
         return args.func(args)
     except SeqrnnError as exc:
         print(f"seqrnn {args.command}: error: {error_message(exc, parser, args)}", file=sys.stderr)

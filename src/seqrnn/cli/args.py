@@ -204,6 +204,56 @@ def open_output(path: str | None):
     return open(path, "w", encoding="utf-8")
 
 
+# files of a model directory (its parser copy, a compare folder) that --output must not replace
+READ_FILES = {"config.json", "model.safetensors", "detector.json", "detector.safetensors", "status.json",
+              "history.csv", "parser.json", "parse.json", "templates.csv", "compare.json", "compare.csv"}
+
+
+def outputs_apart(args) -> None:
+    """Refuse an ``--output`` FILE that is a file the command reads: one of its inputs (``PATH``,
+    ``--normal``, ``--abnormal``, ``--train``, ``--validation``, ``--templates``, a folder's files) or a file
+    of its model directory. Written at the end, it would replace what was read: the data or the model lost."""
+    output = getattr(args, "output", None)
+    if not isinstance(output, str) or output == "-" or not os.path.isfile(output):
+        return
+    from ..data.formats import expand_paths
+    from ..errors import InputError
+
+    target = os.path.realpath(output)
+    paths = [*(getattr(args, "inputs", None) or []), getattr(args, "input", None),
+             *(getattr(args, "normal", None) or []), *(getattr(args, "abnormal", None) or []),
+             *(getattr(args, "train", None) or []), getattr(args, "validation_file", None),
+             getattr(args, "templates", None)]
+    for p in paths:
+        if isinstance(p, str) and p != "-" and os.path.exists(p) and target in {
+                os.path.realpath(f) for f in expand_paths([p]) if f != "-"}:
+            raise InputError(f"--output {output} is one of the inputs: writing it would replace the data read")
+    for folder in (getattr(args, "model_dir", None), getattr(args, "path", None)):  # (report's DIR or study)
+        if not isinstance(folder, str) or not os.path.exists(folder):
+            continue
+        base = os.path.realpath(folder)
+        inside = os.path.relpath(target, base) if target.startswith(base + os.sep) else None
+        if target == base or (inside is not None and (os.path.basename(inside) in READ_FILES
+                                                      or inside.split(os.sep)[0] in ("checkpoint", "data"))):
+            raise InputError(f"--output {output} is a file of {folder}, which the command reads: writing it would "
+                             "damage it")
+
+
+def plot_folder_writable(args) -> None:
+    """Refuse a ``--plot`` DIR that is a file, or lies under one, before the work whose plots it would hold
+    (found only when writing them, it lost the results: evaluate-detection printed no metrics)."""
+    plot = getattr(args, "plot", None)
+    if not isinstance(plot, str) or not plot:
+        return
+    from ..errors import InputError
+
+    there = plot
+    while there and not os.path.exists(there):
+        there = os.path.dirname(there)
+    if there and not os.path.isdir(there):
+        raise InputError(f"--plot {plot} names the folder of the plots, but {there} is a file")
+
+
 @contextlib.contextmanager
 def output_file(path: str | None):
     """Where a command writes its result: standard output for no path or ``-``; else a file that appears

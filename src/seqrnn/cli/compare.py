@@ -49,6 +49,15 @@ def run(args) -> int:
     train = read_inputs(args)
     normal = read_inputs(args, paths=args.normal)
     abnormal = read_inputs(args, paths=args.abnormal)
+    if args.output_dir:  # a folder that cannot be written is found before the training, not after it
+        import os
+
+        from ..errors import InputError
+
+        if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+            raise InputError("is a file, not a folder (--output-dir names the folder of the results)",
+                             args.output_dir)
+        os.makedirs(args.output_dir, exist_ok=True)
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = compare(names, train, normal, abnormal, repeat=args.repeat, seed=args.seed,
                      prevalence=args.prevalence, rnn_settings=given_settings(args),

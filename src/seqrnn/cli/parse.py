@@ -60,6 +60,10 @@ def make_parser(args):
     from ..parse.parser import Parser, ParserSettings
 
     if args.resume:
+        if os.path.realpath(args.resume) == os.path.realpath(args.out):
+            raise InputError(f"--out {args.out} is the --resume folder: parse into a new folder (this parse's "
+                             "events would replace the folder's, and a parse stopped half-way would leave "
+                             "neither)")
         info = read_info(args.resume)
         given = [f for f, v in (("--mask", args.mask), ("--mask-pattern", args.mask_patterns), ("--sim-th", args.sim_th),
                                 ("--depth", args.depth), ("--word-values", args.word_values),

@@ -141,6 +141,15 @@ def _run(args) -> int:
         if args.validation_file:
             raise InputError("a shards folder holds its validation part (seqrnn encode --validation-split)",
                              params="validation_file")
+        from ..data.shards import ShardSet
+
+        encoded = ShardSet(args.inputs[0])  # its format was chosen by encode: another one given is refused
+        if args.format not in ("sessions", encoded.data_format) or args.tokens not in (None, encoded.text_tokens):
+            unit = f" ({encoded.text_tokens})" if encoded.data_format == "text" else ""
+            raise InputError(f"the shards folder holds {encoded.data_format}{unit}, as seqrnn encode read them: "
+                             f"format {args.format}{' and tokens ' + args.tokens if args.tokens else ''} do not "
+                             "apply (encode the files again to read them otherwise)", args.inputs[0],
+                             params=("format", "tokens"))
         seqs, valid = args.inputs[0], None
     else:
         seqs = read_inputs(args)

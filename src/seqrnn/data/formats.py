@@ -25,6 +25,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -71,6 +72,9 @@ class Sequence:
                         self.sources)
 
 
+_SHARD_FILE = re.compile(r"(train|valid)-\d{5,}\.(tokens|offsets|complete)(\.tmp)?\.npy")
+
+
 def expand_paths(paths: list[str] | str) -> list[str]:
     """Expand globs and folders into a sorted list of files; ``-`` is stdin."""
     if isinstance(paths, (str, os.PathLike)):
@@ -86,12 +90,18 @@ def expand_paths(paths: list[str] | str) -> list[str]:
                 raise InputError("no file matches this pattern", p)
             files.extend(matched)
         elif os.path.isdir(p):
+            if os.path.isfile(os.path.join(p, "shards.json")):  # its .npy files are no text to read
+                raise InputError("a shards folder (seqrnn encode) is read by seqrnn train alone, as its only "
+                                 "input, for a neural model; give other commands the files it was encoded from", p)
             matched = sorted(
                 os.path.join(p, f) for f in os.listdir(p)
                 if not f.startswith(".") and os.path.isfile(os.path.join(p, f))
             )
             if not matched:
                 raise InputError("folder holds no files", p)
+            if any(_SHARD_FILE.fullmatch(os.path.basename(f)) for f in matched):  # shards without their shards.json
+                raise InputError("the seqrnn encode writing this shards folder did not finish (no shards.json: "
+                                 "it was stopped, failed, or is still running): encode again into a new folder", p)
             files.extend(matched)
         elif os.path.isfile(p):
             files.append(p)

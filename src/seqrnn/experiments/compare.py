@@ -122,6 +122,11 @@ def compare(names: list[str], train: list[Sequence], normal: list[Sequence], abn
         raise InputError(f"seed + repeat - 1 must be at most {MAX_SEED}", params=("seed", "repeat"))
     if not normal or not abnormal:
         raise InputError("compare needs normal and anomalous test sequences")
+    if not names:
+        raise InputError("models: name at least one model", params="models")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # each is one row of the table: a second run would replace the first's
+        raise InputError(f"models: {', '.join(twice)} named twice", params="models")
     for name in names:
         model_spec(name)  # fail before training anything
     if prevalence is None:

@@ -24,6 +24,8 @@ class Explainer:
         info = read_info(folder)
         self.sources = [f["path"] for f in info["files"]]
         self.paths = [f.get("abspath") or f["path"] for f in info["files"]]
+        self.heads = [(f.get("head_bytes"), f.get("head_sha256")) for f in info["files"]]
+        self.changed: set[int] = set()  # files that no longer begin as when parsed: their lines are not shown
         files, lines = read_locations(folder, len(self.sources))
         self.row = {(int(f), int(n)): i for i, (f, n) in enumerate(zip(files, lines))}
         self.parameters = read_parameters(folder)
@@ -40,7 +42,7 @@ class Explainer:
                 need.setdefault(f, set()).add(n)
         for f, numbers in need.items():
             path = self.paths[f]
-            if not path or not os.path.isfile(path):
+            if not path or not os.path.isfile(path) or not self._same(f, path):
                 continue
             last = max(numbers)
             with open(path, "rb") as fh:
@@ -50,6 +52,20 @@ class Explainer:
                     if number >= last:
                         break
         return {k: self._text[k] for k in wanted if k in self._text}
+
+    def _same(self, f: int, path: str) -> bool:
+        """Whether file ``f`` still begins as it did when parsed (a folder of an earlier seqrnn: not known,
+        taken as the same); a rotated, truncated or replaced log is remembered in :attr:`changed`."""
+        size, digest = self.heads[f]
+        if not isinstance(size, int) or not isinstance(digest, str):
+            return True
+        import hashlib
+
+        with open(path, "rb") as fh:
+            same = hashlib.sha256(fh.read(size)).hexdigest() == digest
+        if not same:
+            self.changed.add(f)
+        return same
 
     def explain(self, found: dict, seq) -> dict:
         """What to add to ``found`` (a finding's JSON dict) of ``seq`` (a sequence of the folder)."""
@@ -66,4 +82,7 @@ class Explainer:
         text = self.raw_lines(keys)
         out["lines"] = [{"location": f"{self.sources[f]}:{n}", "event": seq.tokens[q], "anomalous": q == p,
                          "text": text.get((f, n))} for q, (f, n) in zip(range(lo, hi), keys)]
+        changed = sorted({self.sources[f] for f, _ in keys if f in self.changed})
+        if changed:  # why their text is null: the lines there now are other lines
+            out["changed_since_parse"] = changed
         return out

@@ -28,6 +28,8 @@ from ..errors import InputError
 FOLDER_FORMAT = "seqrnn-parsed"
 FOLDER_VERSION = 1
 MARKER = "parse.json"
+# parse.json while a parse writes the folder (replaced by the summary at its end)
+UNFINISHED = {"format": FOLDER_FORMAT, "version": FOLDER_VERSION, "state": "parsing"}
 
 
 def is_parsed_folder(path) -> bool:
@@ -44,6 +46,12 @@ def read_info(folder: str) -> dict:
         raise InputError(f"cannot read the parsed folder's description: {str(exc)[:200]}", path) from None
     if not isinstance(info, dict) or info.get("format") != FOLDER_FORMAT:
         raise InputError("not a parsed folder written by seqrnn parse", path)
+    if info.get("state") == "failed":
+        raise InputError(f"the parse writing this folder failed ({str(info.get('error'))[:300]}): parse again",
+                         path)
+    if info.get("state") == "parsing":
+        raise InputError("the parse writing this folder did not finish (it was stopped, or is still running): "
+                         "parse the log again", path)
     if info.get("version") != FOLDER_VERSION:
         raise InputError(f"parsed folder version {info.get('version')!r} is not {FOLDER_VERSION}", path)
     files = info.get("files")
@@ -232,6 +240,14 @@ def read_parsed(folder: str, format: str | None = None):
         raise InputError(f"lines.csv has {len(files)} rows for {len(events)} events", folder)
     if not events:
         raise InputError("parsed folder holds no events", folder)
+    templates = os.path.join(folder, "templates.csv")
+    if os.path.isfile(templates):  # every event has its template (detect prints them; damaged: the text lost)
+        known = read_templates_file(templates)
+        missing = set(events).difference(known)
+        if missing:
+            first = next(i for i, e in enumerate(events) if e in missing)
+            raise InputError(f"event id {events[first]} (events, line {first + 1}) has no row here: the folder "
+                             "is damaged (parse the log again)", templates)
     if fmt == "stream":
         return [Sequence("stream", events, sources[0] if len(sources) == 1 else folder, int(lines[0]),
                          complete=False, lines=lines, files=files, sources=sources)]

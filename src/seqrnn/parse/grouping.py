@@ -34,11 +34,12 @@ class IdGrouper:
         if not found:
             return []
         found = [f if isinstance(f, str) else f[0] for f in found]  # a pattern with groups: the first
+        found = [f for f in found if f.strip()]  # an empty match ('id=(\w*)' on 'id= '): no id, no session
         return list(dict.fromkeys(found)) if len(found) > 1 else found
 
     def miss(self, line: str, fields: dict) -> str:
         """Why ``line`` joins no session."""
-        return f"no match of the session pattern {self.describe['pattern']!r}"
+        return f"no match of the session pattern {self.describe['pattern']!r}, or only empty ones"
 
 
 class FieldGrouper:
@@ -71,6 +72,9 @@ class CountGrouper:
         return "no session"  # (never: every line joins one)
 
 
+MAX_WINDOWS = 1000  # windows a line may join (window / step)
+
+
 class TimeGrouper:
     """Windows of ``size`` seconds every ``step`` seconds, on the time read from ``time_fields``
     (joined by a space) with :func:`datetime.strptime`'s ``time_format``."""
@@ -80,11 +84,16 @@ class TimeGrouper:
         step = size if step is None else step
         if size <= 0 or step <= 0 or step > size:
             raise InputError("window must be > 0 and step in (0, window]", params=("window", "step"))
+        if size / step > MAX_WINDOWS:  # each line joins size / step windows: bound the work and the output
+            raise InputError(f"window / step is {size / step:,.0f} windows for each line: at most {MAX_WINDOWS:,} "
+                             "(a longer step)", params=("window", "step"))
         missing = [f for f in time_fields if f not in fields]
         if not time_fields or missing:
             raise InputError(f"time fields {missing or time_fields} are not fields of the log format "
                              f"({', '.join(fields)})", params="time_fields")
         self.size, self.step, self.time_fields, self.time_format = size, step, time_fields, time_format
+        # a window is named by its start: to the millisecond when starts fall between seconds (else two names)
+        self.timespec = "seconds" if float(step).is_integer() else "milliseconds"
         self.describe = {"by": "time", "window": size, "step": step, "time_fields": time_fields,
                          "time_format": time_format}
 
@@ -105,7 +114,7 @@ class TimeGrouper:
         for k in range(first, last + 1):
             start = k * self.step
             if start <= t < start + self.size:
-                out.append(datetime.fromtimestamp(start).isoformat(timespec="seconds"))
+                out.append(datetime.fromtimestamp(round(start, 3)).isoformat(timespec=self.timespec))
         return out
 
     def miss(self, line: str, fields: dict) -> str:
@@ -122,6 +131,9 @@ def grouper(session: str | None = None, session_field: str | None = None, sessio
                             ("session_lines", session_lines), ("window", window)) if v is not None]
     if len(given) > 1:
         raise InputError(f"choose one way of grouping, not {' and '.join(given)}", params=given)
+    if window is None and (time_format is not None or time_fields):  # read nowhere else: not ignored in silence
+        raise InputError("time_format and time_fields apply to time windows (window)",
+                         params=("time_format", "time_fields", "window"))
     fields = fields or ["Content"]
     if session is not None:
         return IdGrouper(session)

@@ -52,6 +52,10 @@ class Masker:
             self._patterns = re.compile("|".join(f"(?:{p})" for p in self.patterns)) if self.patterns else None
         except re.error as exc:
             raise InputError(f"mask pattern is not a regular expression: {exc}", params="mask_patterns") from None
+        empty = [p for p in self.patterns if re.fullmatch(f"(?:{p})", "")]
+        if empty:  # its empty matches would put a <*> between every two characters of every message
+            raise InputError(f"mask pattern {empty[0]!r} matches empty text: write it to match at least one "
+                             "character (+ rather than *)", params="mask_patterns")
         if self._patterns is not None:
             self._sub = lambda text: self._patterns.sub(PARAM, text)
         self._cache: dict[str, tuple] = {}

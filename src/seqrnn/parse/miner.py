@@ -23,6 +23,7 @@ from .masking import PARAM
 
 STATE_FORMAT = "seqrnn-parser"
 STATE_VERSION = 1
+MAX_DEPTH = 100  # drain's prefix tree (drain3's default 4): deeper trees overflow Python's nesting limits
 
 
 @dataclass
@@ -37,8 +38,8 @@ class MinerSettings:
     def check(self) -> None:
         if not 0 < self.sim_th <= 1:
             raise InputError("sim_th must be in (0, 1]", params="sim_th")
-        if self.depth < 3:
-            raise InputError("depth must be >= 3", params="depth")
+        if not 3 <= self.depth <= MAX_DEPTH:  # the state is saved as nested JSON, two levels a tree level
+            raise InputError(f"depth must be from 3 to {MAX_DEPTH}", params="depth")
         if self.max_children < 2:
             raise InputError("max_children must be >= 2", params="max_children")
         if self.word_values < 2:

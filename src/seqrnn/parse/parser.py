@@ -104,6 +104,9 @@ class Parser:
             raise InputError(f"cannot read parser state: {exc.strerror}", path) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"parser state is not JSON: {exc}", path) from None
+        except RecursionError:  # crafted: nested deeper than any state parse writes
+            raise InputError("parser state nested too deep (not a parser state written by seqrnn parse)",
+                             path) from None
         return cls.from_state(state, path, log_format)
 
 

@@ -15,17 +15,20 @@ from array import array
 from ..artifacts import atomic_write_text
 from ..data.formats import expand_paths
 from ..errors import InputError
-from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER
+from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER, UNFINISHED, is_parsed_folder
 from .parser import Parser
 from .timelimit import RegexTimeout, watchdog
 
 PROGRESS_EVERY = 50_000  # lines between calls of the progress callback
+NUL_LINE = "holds a NUL byte (binary data, not text)"
 
 
 def raw_lines(path: str):
     """``(number, text or None)`` of each line of ``path`` (None: not UTF-8 text)."""
     import sys
 
+    if path == "-" and sys.stdin is None:  # started with standard input closed (``<&-``)
+        raise InputError("standard input is closed", "<stdin>")
     fh = sys.stdin.buffer if path == "-" else open(path, "rb")
     try:
         for number, raw in enumerate(fh, start=1):
@@ -50,10 +53,29 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
     that runs over it is an :class:`InputError`. Returns the summary written to ``parse.json``
     (``ungrouped``: the lines in no session, ``first_ungrouped``: where the first is, and why).
     """
+    for p in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        if str(p) != "-" and is_parsed_folder(p):  # its files are no raw log
+            raise InputError("a parsed folder, not raw log files: to parse new lines with its parser, "
+                             f"seqrnn parse FILE --resume {p} --out DIR", str(p))
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InputError("is a file, not a folder (--out names the parsed folder to write)", out)
     files = expand_paths(paths)
+    folder = os.path.realpath(out)
+    for f in files:
+        if f != "-" and os.path.dirname(os.path.realpath(f)) == folder:  # read as it is written, or next time
+            raise InputError(f"is in the output folder {out}: parse into another folder", f)
     os.makedirs(out, exist_ok=True)
+    # Until the summary replaces it, parse.json says the parse is under way: a parse killed half-way
+    # leaves a folder that readers refuse, not one taken as complete (an earlier parse's parse.json
+    # beside new events) nor a folder of files read as sequences.
+    atomic_write_text(os.path.join(out, MARKER), json.dumps(UNFINISHED))
     with watchdog():  # a regex that backtracks for ever on a line is stopped (seqrnn.parse.timelimit)
-        return _parse_logs(files, out, parser, grouper, progress, malformed)
+        try:
+            return _parse_logs(files, out, parser, grouper, progress, malformed)
+        except InputError as exc:  # refused: the folder says so (its files, half replaced, are not read as data)
+            atomic_write_text(os.path.join(out, MARKER), json.dumps({**UNFINISHED, "state": "failed",
+                                                                     "error": str(exc)[:500]}))
+            raise
 
 
 def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
@@ -83,11 +105,12 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                     continue  # a blank line is not an event, nor an error
                 why = None
                 try:
-                    fields = None if text is None else fmt.match(text)
+                    fields = None if text is None or "\0" in text else fmt.match(text)  # NUL: binary, as watch says
                 except RegexTimeout as exc:
                     fields, why = None, f"took over {exc.seconds:g} s to match the log format (too long a line)"
                 if fields is None:
-                    why = why or ("not UTF-8 text" if text is None else "does not fit the log format")
+                    why = why or ("not UTF-8 text" if text is None else NUL_LINE if "\0" in text
+                                  else "does not fit the log format")
                     n_bad += 1
                     if first_bad is None:
                         first_bad = (name, number, text, why)
@@ -114,8 +137,14 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                 for key in keys:
                     members = sessions.get(key)
                     if members is None:
+                        if "," in key:  # sessions and sessions.index are 'id,...' lines: it would not read back
+                            raise InputError(f"session id {key[:80]!r} holds a comma, which the sessions file "
+                                             "cannot hold: write the session pattern or field so that ids have "
+                                             "none (e.g. [^,\\s]+)", name, number)
                         members = sessions[key] = array("q")
                     members.append(row)
+            if path != "-":
+                sources[-1].update(file_head(path))  # explain checks the file still begins so
     finally:
         lines_fh.close()
         params_fh.close()
@@ -147,6 +176,20 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                "lines_per_second": round(n_lines / seconds) if seconds > 0 else None}
     atomic_write_text(os.path.join(out, MARKER), json.dumps(summary, indent=2))
     return summary
+
+
+HEAD_BYTES = 4096  # the start of each raw file parse.json keeps a hash of
+
+
+def file_head(path: str) -> dict:
+    """``head_bytes`` and ``head_sha256``: the length and SHA-256 of the first :data:`HEAD_BYTES` bytes of
+    ``path``, by which the way back to its lines (:mod:`.explain`) knows it is still the file that was parsed
+    (grown by new lines, but not rotated, truncated or replaced)."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    return {"head_bytes": len(head), "head_sha256": hashlib.sha256(head).hexdigest()}
 
 
 def quoted(text: str | None, limit: int = 120) -> str:

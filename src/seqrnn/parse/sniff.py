@@ -41,7 +41,7 @@ def refuse_raw_logs(paths, format: str | None, advice: str = TRAIN_ADVICE) -> No
     from .folder import is_parsed_folder
 
     for p in ([paths] if isinstance(paths, str) else paths):
-        if p == "-" or is_parsed_folder(p):
+        if p == "-" or is_parsed_folder(p) or os.path.isfile(os.path.join(p, "shards.json")):  # (or shards)
             continue
         for path in expand_paths([p]):
             if path == "-" or not os.path.isfile(path):
