@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, "bench")
-from common import data_path, write_result
+from common import data_path, kept_rows, write_result
 
 from seqrnn.data.formats import read_sessions
 from seqrnn.datasets import PREVALENCE_HDFS
@@ -52,13 +52,4 @@ for name in [a for a in sys.argv[1:] if not a.startswith("--")]:
            "cuts": det.calibration["cuts"], "view_ranks": det.calibration["view_ranks"], "fit_s": round(t, 1)}
     print(json.dumps(row), flush=True)
     out.append(row)
-import os
-
-from common import RESULTS
-
-try:
-    with open(os.path.join(RESULTS, OUT + ".json")) as fh:
-        kept = [r for r in json.load(fh)["rows"] if r["data"] not in {r["data"] for r in out}]
-except (OSError, ValueError, KeyError):
-    kept = []
-write_result(OUT, {"notes": "default target_fpr; one run each", "settings": MODEL, "rows": kept + out})
+write_result(OUT, {"notes": "default target_fpr; one run each", "settings": MODEL, "rows": kept_rows(OUT, out)})

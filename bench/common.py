@@ -40,6 +40,18 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+def kept_rows(name: str, rows: list[dict], key: str = "data") -> list[dict]:
+    """The rows of results file ``name`` not measured again in ``rows`` (by ``key``), then ``rows``: two runs
+    that name different data sets share one file."""
+    try:
+        with open(os.path.join(RESULTS, name + ".json")) as fh:
+            old = json.load(fh)["rows"]
+    except (OSError, ValueError, KeyError):
+        old = []
+    again = {r[key] for r in rows}
+    return [r for r in old if r.get(key) not in again] + rows
+
+
 def write_result(name: str, result: dict) -> str:
     import torch
 

@@ -209,18 +209,22 @@ def test_every_reading_command_takes_a_parsed_folder_and_train_refuses_raw_logs(
     assert code == 0, err
 
 
-def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
-    lines = []
-    for rep in range(12):
-        lines.extend(hdfs_like(4, base=10 * rep))
-    write(tmp_path / "train.log", lines)
+def _model_and_parsed_test_log(capsys, tmp_path, name: str):
+    """A markov model (``m``) trained on a parsed HDFS-like log, and a test log ``name`` with one anomalous
+    line parsed with its parser (``t``); returns the test log's path and its lines."""
+    write(tmp_path / "train.log", [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)])
     run_cli(capsys, "parse", tmp_path / "train.log", "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
             tmp_path / "p", "--quiet")
     assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
     test = hdfs_like(2)
     test.insert(1, "081109 203700 35 WARN dfs.DataNode: Unexpected error trying to delete block blk_-2000")
-    log = write(tmp_path / "test.log", test)
+    log = write(tmp_path / name, test)
     run_cli(capsys, "parse", log, "--resume", tmp_path / "p", "--out", tmp_path / "t", "--quiet")
+    return log, test
+
+
+def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
+    log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")
     assert code == 0, err
     found = json.loads(out.splitlines()[0])
@@ -364,15 +368,7 @@ def test_resuming_into_the_resumed_folder_is_refused(capsys, tmp_path):
 def test_explain_shows_no_lines_of_a_log_rotated_since_it_was_parsed(capsys, tmp_path):
     """--explain reads the raw lines from the log itself: once rotated (replaced by other lines), it showed
     whatever line now has that number, as if it were the anomalous one. A log that only grew is still read."""
-    lines = [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)]
-    write(tmp_path / "train.log", lines)
-    run_cli(capsys, "parse", tmp_path / "train.log", "--log-format", FMT, "--session", r"blk_-?\d+", "--out",
-            tmp_path / "p", "--quiet")
-    assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
-    test = hdfs_like(2)
-    test.insert(1, "081109 203700 35 WARN dfs.DataNode: Unexpected error trying to delete block blk_-2000")
-    log = write(tmp_path / "app.log", test)
-    run_cli(capsys, "parse", log, "--resume", tmp_path / "p", "--out", tmp_path / "t", "--quiet")
+    log, test = _model_and_parsed_test_log(capsys, tmp_path, "app.log")
     info = json.loads((tmp_path / "t" / "parse.json").read_text())
     assert info["files"][0]["head_bytes"] == len(log.read_bytes())
 
