@@ -298,6 +298,22 @@ def test_target_below_what_n_can_back_is_not_promised(bench):
     assert f"{V}/(n+1)" in det.promise_text()
 
 
+def test_the_promise_names_each_views_rank_when_they_differ(markov_detector):
+    det = markov_detector.with_target_fpr(0.003)
+    n = 2791
+    rng = np.random.default_rng(4)
+    values = {"unseen": np.r_[1.0, np.zeros(n - 1)], "surprise": rng.exponential(1.0, n) + 5,
+              "count": _outlier_view(rng, n)}
+    det._set_calibration(Calibration(values, 0.003))
+    text = det.promise_text()
+    assert "each view's cut one of its largest values: the unseen view's 2nd, the surprise view's 2nd, the count " \
+           "view's 5th (past its outliers))" in text, text
+    equal = markov_detector.with_target_fpr(0.003)  # order data: no view has a gap, one rank for all
+    assert set(equal.calibration_.ranks.values()) == {equal.calibration_.k}
+    assert f"each view's cut its {equal.calibration_.k}" in equal.promise_text()
+    assert "one of its largest values" not in equal.promise_text()
+
+
 def test_explanation_comes_from_the_view_that_fired(markov_detector, bench):
     normal = bench["train"][0]
     extra = normal + normal  # every count doubled, ordinary n-grams

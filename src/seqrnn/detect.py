@@ -564,10 +564,14 @@ class Detector:
         """The promise in words (``train``, ``info``, ``detect``, ``calibrate``)."""
         cal = self.calibration_
         unit = "sessions" if self.unit_ == "sequence" else "events"
-        more = {k: r for k, r in cal.ranks.items() if r != cal.k}
-        past = "".join(f", the {k} view's its {_ordinal(r)} (past its outliers)" for k, r in more.items())
+        if len(set(cal.ranks.values())) > 1:  # a view past its outliers (conformal.view_ranks)
+            cuts = "each view's cut one of its largest values: " + ", ".join(
+                f"the {k} view's {_ordinal(r)}{' (past its outliers)' if r > cal.k else ''}"
+                for k, r in cal.ranks.items())
+        else:
+            cuts = f"each view's cut its {_ordinal(cal.k)} largest value"
         text = (f"false positives on normal {unit}: at most {self.promised_fpr:.2g} "
-                f"(calibrated on {cal.n:,} {unit}, each view's cut its {_ordinal(cal.k)} largest value{past})")
+                f"(calibrated on {cal.n:,} {unit}, {cuts})")
         if self.target_fpr < self._floor():
             v = len(cal.values)
             tied = f"; its top {cal.k:,} values are equal" if cal.k > 1 else ""
