@@ -153,12 +153,19 @@ def view_ranks(values: dict, alpha: float, k: int) -> dict:
         # the fewest ranks each other view may keep: its cut at most GAP times where it is
         least = {o: 1 + int(np.flatnonzero(desc[o][:ranks[o]] <= GAP * float(desc[o][ranks[o] - 1]))[0])
                  for o in others}
-        for ko in range(max(ranks[o] for o in others), 0, -1):
-            cand = {o: max(min(ranks[o], ko), least[o]) for o in others}
-            cand[name] = wanted
-            if fits(cand):
-                ranks = cand
-                break
+
+        def cand(ko: int) -> dict:  # the others at most ko ranks each (their fewest kept): more with ko
+            out = {o: max(min(ranks[o], ko), least[o]) for o in others}
+            out[name] = wanted
+            return out
+
+        if not fits(cand(1)):
+            continue
+        lo, hi = 1, max(ranks[o] for o in others)  # the most ranks the others keep, by bisection
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(cand(mid)) else (lo, mid - 1)
+        ranks = cand(lo)
     return ranks
 
 
