@@ -86,6 +86,16 @@ def rank_counts(values: np.ndarray) -> np.ndarray:
     return len(a) - np.searchsorted(a, values, side="left")
 
 
+def beyond_ranks(values: dict, sorted_: dict, ranks: dict) -> int:
+    """How many sequences lie beyond some view's ``ranks[view]``-th largest value (``sorted_``: each view's
+    values in ascending order)."""
+    n = len(next(iter(values.values())))
+    out = np.zeros(n, bool)
+    for name, v in values.items():
+        out |= v > float(sorted_[name][n - ranks[name]])
+    return int(out.sum())
+
+
 def shared_ranks(values: dict, alpha: float) -> int:
     """``k``, the ranks every view gets: the largest (at least 1) for which at most ``places(alpha, n, V)``
     calibration sequences lie beyond some view's ``k``-th largest value. Floors (feedback) do not enter:
@@ -98,10 +108,7 @@ def shared_ranks(values: dict, alpha: float) -> int:
     sorted_ = {k: np.sort(v) for k, v in values.items()}
 
     def beyond(k: int) -> int:
-        out = np.zeros(n, bool)
-        for name in names:
-            out |= values[name] > float(sorted_[name][n - k])
-        return int(out.sum())
+        return beyond_ranks(values, sorted_, {name: k for name in names})
 
     lo, hi = 1, n  # beyond(k) grows with k and beyond(1) is 0: the largest k within the places, by bisection
     while lo < hi:
@@ -134,13 +141,11 @@ def view_ranks(values: dict, alpha: float, k: int) -> dict:
     if n == 0 or len(names) < 2:
         return ranks
     allowed = places(alpha, n, len(names))
-    desc = {name: np.sort(v)[::-1] for name, v in values.items()}
+    sorted_ = {name: np.sort(v) for name, v in values.items()}
+    desc = {name: a[::-1] for name, a in sorted_.items()}  # the r-th largest at r - 1
 
     def fits(cand: dict) -> bool:
-        out = np.zeros(n, bool)
-        for name in names:
-            out |= values[name] > float(desc[name][cand[name] - 1])
-        return int(out.sum()) <= allowed
+        return beyond_ranks(values, sorted_, cand) <= allowed
 
     for name in names:
         a, r = desc[name], ranks[name]
@@ -288,7 +293,7 @@ class Calibration:
         calibration value (``ranks[name]``-th for a view past its outliers; or the floor of feedback, if
         higher)."""
         a, n = self.sorted[name], self.n
-        r = self.ranks[name] if n else self.k
+        r = self.ranks[name]
         if n < r or n == 0:
             return math.inf
         return max(float(a[n - r]), self._floor_at.get(name, -math.inf))
