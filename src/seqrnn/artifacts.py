@@ -15,7 +15,7 @@ import os
 import tempfile
 from typing import Any
 
-from .errors import ModelFileError, SeqrnnError
+from .errors import InputError, ModelFileError, SeqrnnError
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -29,6 +29,12 @@ def _umask() -> int:
     mask = os.umask(0o022)  # read it (there is no other way) and put it back
     os.umask(mask)
     return mask
+
+
+def check_output_folder(path: str, flag: str, what: str) -> None:
+    """Refuse an output folder ``path`` (given as ``flag``, naming ``what``) that is a file."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"is a file, not a folder ({flag} names {what})", path)
 
 
 @contextlib.contextmanager

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 
 from .data.formats import DEFAULT_MAX_LENGTH, Sequence, SessionIds, has_session_ids, parse_session_line
 from .errors import InputError
 from .report import EVENT_FIELDS, finding_dict, plot_findings, token_name
 from .score import event_scores
-from .tail import Tailer
+from .tail import Tailer, check_followable
 
 
 def lines(path: str, poll: float = 0.2):
@@ -50,9 +49,7 @@ def follow(detector, path: str, *, format: str | None = None, max_length: int = 
     fmt = format or model.format_
     if fmt == "text":
         raise InputError("follow reads sessions or a stream of events, not text", params="follow")
-    if path != "-" and not os.path.isfile(path):
-        raise InputError("not a regular file (a folder, a pipe or a device): follow a file, or read standard "
-                         "input with '-'" if os.path.exists(path) else "no such file", path)
+    check_followable(path)
     name = "<stdin>" if path == "-" else path
     k = detector.topk if k is None else k
     out = sys.stdout if out is None else out

@@ -15,6 +15,14 @@ import time
 from .errors import InputError
 
 
+
+def check_followable(path: str) -> None:
+    """Refuse what cannot be followed: a path that is not there, or not a regular file (``-`` is read
+    from standard input)."""
+    if path != "-" and not os.path.isfile(path):
+        raise InputError("not a regular file (a folder, a pipe or a device): follow a file, or read standard "
+                         "input with '-'" if os.path.exists(path) else "no such file", path)
+
 class Tailer:
     """``lines()`` yields ``(number, text)``; with ``idle=True`` it also yields ``None`` after
     each ``poll`` seconds without a new line (so a caller can act on time passing). ``path``
@@ -33,9 +41,7 @@ class Tailer:
         if self.path == "-":
             yield from self._stdin()
             return
-        if not os.path.isfile(self.path):
-            raise InputError("not a regular file (a folder, a pipe or a device): follow a file, or read standard "
-                             "input with '-'" if os.path.exists(self.path) else "no such file", self.path)
+        check_followable(self.path)
         fh, ident = self._open()
         number = 0
         pending = b""

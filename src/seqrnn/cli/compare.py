@@ -52,11 +52,9 @@ def run(args) -> int:
     if args.output_dir:  # a folder that cannot be written is found before the training, not after it
         import os
 
-        from ..errors import InputError
+        from ..artifacts import check_output_folder
 
-        if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
-            raise InputError("is a file, not a folder (--output-dir names the folder of the results)",
-                             args.output_dir)
+        check_output_folder(args.output_dir, "--output-dir", "the folder of the results")
         os.makedirs(args.output_dir, exist_ok=True)
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = compare(names, train, normal, abnormal, repeat=args.repeat, seed=args.seed,

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..artifacts import check_output_folder
 from ..errors import InputError
 from .formats import Sequence, expand_paths, read_sequences
 from .vocab import SPECIALS, UNK, Vocabulary
@@ -65,8 +66,7 @@ class ShardWriter:
                              params="validation_split")
         if shard_events < 1:
             raise InputError(f"shard_events must be >= 1, not {shard_events}", params="shard_events")
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise InputError("is a file, not a folder (--output names the shards folder to write)", folder)
+        check_output_folder(folder, "--output", "the shards folder to write")
         if is_shards(folder) or (os.path.isdir(folder) and os.listdir(folder)):
             raise InputError("the output folder exists and is not empty: encode into a new folder", folder)
         os.makedirs(folder, exist_ok=True)

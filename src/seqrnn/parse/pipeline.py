@@ -12,7 +12,7 @@ import os
 import time
 from array import array
 
-from ..artifacts import atomic_write_text
+from ..artifacts import atomic_write_text, check_output_folder
 from ..data.formats import expand_paths
 from ..errors import InputError
 from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER, UNFINISHED, is_parsed_folder
@@ -57,8 +57,7 @@ def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, mal
         if str(p) != "-" and is_parsed_folder(p):  # its files are no raw log
             raise InputError("a parsed folder, not raw log files: to parse new lines with its parser, "
                              f"seqrnn parse FILE --resume {p} --out DIR", str(p))
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise InputError("is a file, not a folder (--out names the parsed folder to write)", out)
+    check_output_folder(out, "--out", "the parsed folder to write")
     files = expand_paths(paths)
     folder = os.path.realpath(out)
     for f in files:
