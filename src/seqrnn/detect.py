@@ -179,7 +179,10 @@ class Detector:
 
     Settings: ``model`` (fitted by :meth:`fit` if it is not yet),
     ``target_fpr`` (the false-positive rate all views share), ``folds``
-    (cross-fitting copies of the model for the surprise view), and the
+    (cross-fitting copies of the model for the surprise view),
+    ``leave_out_outliers`` (training sessions beyond the first cuts are no
+    count profiles: for training data that may hold failures; off by
+    default, as their normal twins then fire beyond the promise), and the
     decision-time options ``use_counts`` (the count-profile view),
     ``top_g`` (DeepLog's rule instead of the calibrated surprise cut),
     ``threshold`` (a probability instead of it) and ``topk`` (expected
@@ -194,7 +197,8 @@ class Detector:
     """
 
     def __init__(self, model, *, target_fpr: float = DEFAULT_TARGET_FPR, folds: int = DEFAULT_FOLDS,
-                 use_counts: bool = True, top_g: int | None = None, threshold: float | None = None, topk: int = 5):
+                 use_counts: bool = True, top_g: int | None = None, threshold: float | None = None, topk: int = 5,
+                 leave_out_outliers: bool = False):
         _check_model(model)
         if not 0.0 < target_fpr < 1.0:
             raise InputError(f"target_fpr (a false-positive rate) must be in (0, 1), not {target_fpr}",
@@ -203,8 +207,11 @@ class Detector:
             raise InputError(f"folds must be an integer >= 2, not {folds!r}", params="folds")
         if not (isinstance(topk, int) and topk >= 1):
             raise InputError(f"topk must be an integer >= 1, not {topk!r}", params="topk")
+        if not isinstance(leave_out_outliers, bool):
+            raise InputError(f"leave_out_outliers must be True or False, not {leave_out_outliers!r}",
+                             params="leave_out_outliers")
         self.model, self.target_fpr, self.folds = model, target_fpr, folds
-        self.use_counts, self.topk = use_counts, topk
+        self.use_counts, self.topk, self.leave_out_outliers = use_counts, topk, leave_out_outliers
         self._set_overrides(top_g, threshold)
 
     def _set_overrides(self, top_g, threshold) -> None:
@@ -346,10 +353,12 @@ class Detector:
             own_scores = np.sort(own)
             values["surprise"] = values["surprise"] * self.surprise_scale_
         cal = self._held_out_checked(values, own_scores)
-        if crossfit and model.count_profile and "count" in values and "count" not in model.views:
-            # Sessions the calibration finds beyond a cut are no count profiles: a normal-labelled session
-            # that is itself an outlier (in HDFS, one whose counts match a failure's) would otherwise be
-            # the nearest profile of every anomaly like it, and hide them all. Done once (docs/calibration.md).
+        if (self.leave_out_outliers and crossfit and model.count_profile and "count" in values
+                and "count" not in model.views):
+            # Asked for (training data that may hold failures): sessions the calibration finds beyond a cut
+            # are no count profiles, so a normal-labelled failure is not the nearest profile of every anomaly
+            # like it. Done once. Off by default: a rare normal pattern seen once in training is then judged
+            # as new, and its twins in new data fire beyond the promise (docs/calibration.md).
             outside = np.zeros(len(ids), bool)
             outside[keep] = cal.outside()
             if outside.any():
@@ -394,9 +403,13 @@ class Detector:
         if len(found) > most:
             rows.append(f"{indent}and {len(found) - most:,} more (seqrnn info --json lists them all)")
         one = len(found) == 1
+        # as count profiles, such sessions hide the anomalies like them (unless left out of the profiles)
+        profiles = getattr(self, "count_profiles_", None) is not None
+        hides = (", and hide anomalies like it as a count profile (--leave-out-outliers keeps them out)"
+                 if profiles and not getattr(self, "leave_out_outliers", False) else "")
         head = (f"{len(found):,} training session{'' if one else 's'} {'is' if one else 'are'} beyond the cuts "
                 f"and spend{'s' if one else ''} the false-positive budget; a failure labelled normal would be "
-                f"among them, so {'it is' if one else 'they are'} worth a look (the most extreme first):")
+                f"among them{hides}, so {'it is' if one else 'they are'} worth a look (the most extreme first):")
         return "\n".join([head, *rows])
 
     def _held_out_checked(self, values: dict, own: np.ndarray | None) -> Calibration:
@@ -540,14 +553,16 @@ class Detector:
         more for a view whose ``k``-th value is an outlier, :func:`seqrnn.conformal.view_ranks`), ``beyond_cuts`` (the calibration sequences
         beyond some cut), the views' cuts (:mod:`seqrnn.conformal`), ``training_outliers`` (those sequences:
         ``id``, ``at`` (``file:line``), ``views``, the most extreme first), ``count["left_out"]`` (the
-        sessions beyond the first cuts, left out of the count profiles) and ``surprise_scale`` (the factor
+        sessions beyond the first cuts, left out of the count profiles where ``count["leave_out_outliers"]``
+        asked for it) and ``surprise_scale`` (the factor
         the cross-fitted copies' surprise values were multiplied by: :func:`surprise_scale`)."""
         self._check_fitted()
         cal = self.calibration_
         count = None
         if self.count_threshold_ is not None:
             count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_)),
-                     "left_out": int(getattr(self, "profiles_left_out_", 0))}
+                     "left_out": int(getattr(self, "profiles_left_out_", 0)),
+                     "leave_out_outliers": bool(getattr(self, "leave_out_outliers", False))}
         out = {"target_fpr": self.target_fpr, "promised_fpr": self.promised_fpr, "unit": self.unit_,
                "calibration_sequences": cal.n, "fpr_floor": self._floor(), "folds": self.folds,
                "nll_threshold": self.nll_threshold_, "count": count, "fused_cut": cal.fused_cut,
@@ -694,7 +709,7 @@ class Detector:
             if count is not None and not isinstance(count, dict):
                 raise ValueError(f"count must be an object or null, not {count!r:.60}")
             profiles = weights = None
-            left_out = 0
+            left_out, leave_out = 0, False
             if cal.get("count"):
                 if not model.count_profile or "count" not in values or "count" in model.views:
                     raise ValueError("a count profile for a model without one")
@@ -702,6 +717,9 @@ class Detector:
                 left_out = count.get("left_out", 0)
                 if type(left_out) is not int or not 0 <= left_out <= len(values["count"]):
                     raise ValueError(f"count.left_out must be a count of calibration sessions, not {left_out!r:.60}")
+                leave_out = count.get("leave_out_outliers", True)  # files before the option always left out
+                if not isinstance(leave_out, bool):
+                    raise ValueError(f"count.leave_out_outliers must be true or false, not {leave_out!r:.60}")
             elif "count" in values and "count" not in model.views:  # calibrated, but its profiles unnamed
                 raise ValueError("the count view is calibrated but count is null (no count profiles)")
             scale = _positive(cal.get("surprise_scale", 1.0), "surprise_scale")  # informative: values on its scale
@@ -721,6 +739,7 @@ class Detector:
         det.unit_, det.accepted_tokens_ = unit, list(accepted)
         det.count_profiles_, det.count_weights_ = profiles, weights
         det.profiles_left_out_ = left_out if profiles is not None else 0
+        det.leave_out_outliers = leave_out
         det.surprise_scale_ = scale
         det._set_calibration(Calibration(values, target_fpr, floors))
         det.training_outliers_ = det._still_outside(outliers)

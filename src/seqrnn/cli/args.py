@@ -182,6 +182,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="false-positive rate on normal data that all detection views share, per session (per "
                         "event for a stream; default 0.003); the rate promised is stated, and n training "
                         "sessions cannot back one below V/(n+1) for V views")
+    t.add_argument("--leave-out-outliers", action="store_true",
+                   help="training sessions beyond the first cuts are no count profiles, so a failure among the "
+                        "training data hides no anomaly like it; their normal twins in new data then fire beyond "
+                        "the promise (default: every training session is a profile)")
 
 
 # --- reading and writing ------------------------------------------------------------------------

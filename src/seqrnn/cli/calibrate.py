@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
                    help="calibrate from scratch on these sequences (the training data) instead of adding them")
     p.add_argument("--target-fpr", type=float, default=None,
                    help="a new false-positive rate for all views (default: the detector's, or 0.003)")
+    p.add_argument("--leave-out-outliers", action="store_true",
+                   help="with --refit (or no detector yet): training sessions beyond the first cuts are no count "
+                        "profiles, as seqrnn train --leave-out-outliers")
     p.add_argument("--fine-tune", action="store_true", help="also train the network on the sequences")
     p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 3)")
     p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: a tenth of the "
@@ -48,7 +51,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from .. import modeldir
     from ..detect import DEFAULT_TARGET_FPR, Detector
-    from ..errors import ModelFileError
+    from ..errors import InputError, ModelFileError
     from ..feedback import FINE_TUNE_EPOCHS, fine_tune
     from ..models.base import SequenceModel, load
 
@@ -67,12 +70,16 @@ def run(args) -> int:
                 if not args.quiet:
                     print(f"no detector to add to ({exc}); calibrating from scratch on the sequences given",
                           file=sys.stderr)
+        if detector is not None and args.leave_out_outliers:
+            raise InputError("--leave-out-outliers sets how a calibration from scratch treats the training "
+                             "sessions; adding normal sequences keeps the profiles: give --refit with the "
+                             "training data")
         if args.fine_tune:
             fine_tune(model, seqs, epochs=args.epochs or FINE_TUNE_EPOCHS, lr=args.lr)
         if detector is None:
             target = DEFAULT_TARGET_FPR if args.target_fpr is None else args.target_fpr
-            detector = Detector(model, target_fpr=target).fit(seqs, validation_data=valid,
-                                                              verbose=0 if args.quiet else 1)
+            detector = Detector(model, target_fpr=target, leave_out_outliers=args.leave_out_outliers).fit(
+                seqs, validation_data=valid, verbose=0 if args.quiet else 1)
             action = f"calibrated {args.model_dir} on {len(seqs):,} sequence{'s' * (len(seqs) != 1)}"
         else:
             if args.target_fpr is not None:

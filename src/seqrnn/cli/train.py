@@ -312,8 +312,9 @@ def _calibrate(args, model, seqs, valid, seconds: float | None = None):
         if not args.quiet:
             print(f"calibrating detection on {sum(len(s) for s in valid):,} held-out events...", file=sys.stderr)
     t0 = time.perf_counter()
-    detector = Detector(model, target_fpr=target_fpr).fit(seqs, validation_data=valid or None,
-                                                           verbose=0 if args.quiet else 1)
+    detector = Detector(model, target_fpr=target_fpr,
+                        leave_out_outliers=getattr(args, "leave_out_outliers", False)).fit(
+        seqs, validation_data=valid or None, verbose=0 if args.quiet else 1)
     detector.save(args.model_dir)
     if not args.quiet:
         took = f" in {time.perf_counter() - t0:.1f}s" if seconds is not None else ""
