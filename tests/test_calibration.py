@@ -393,6 +393,9 @@ def test_by_default_every_training_session_is_a_count_profile(bench):
     assert not any(f.views["count"]["fired"] for f in twins)
     left = Detector(MarkovModel(order=2), target_fpr=0.05, leave_out_outliers=True).fit(train)
     assert all(f.views["count"]["fired"] for f in left.decide(sessions([odd, odd, odd], "t")).findings)
+    # the note on the training outliers says what a profile does, and what to do about it
+    assert "hide anomalies like them" in det.outliers_text() and "--leave-out-outliers" in det.outliers_text()
+    assert "hide anomalies" not in left.outliers_text() and odd_id in left.outliers_text()
     with pytest.raises(ValueError, match="leave_out_outliers"):
         Detector(MarkovModel(), leave_out_outliers="yes")
 

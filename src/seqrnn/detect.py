@@ -403,13 +403,13 @@ class Detector:
         if len(found) > most:
             rows.append(f"{indent}and {len(found) - most:,} more (seqrnn info --json lists them all)")
         one = len(found) == 1
-        # as count profiles, such sessions hide the anomalies like them (unless left out of the profiles)
-        profiles = getattr(self, "count_profiles_", None) is not None
-        hides = (", and hide anomalies like it as a count profile (--leave-out-outliers keeps them out)"
-                 if profiles and not getattr(self, "leave_out_outliers", False) else "")
         head = (f"{len(found):,} training session{'' if one else 's'} {'is' if one else 'are'} beyond the cuts "
                 f"and spend{'s' if one else ''} the false-positive budget; a failure labelled normal would be "
-                f"among them{hides}, so {'it is' if one else 'they are'} worth a look (the most extreme first):")
+                f"among them, so {'it is' if one else 'they are'} worth a look (the most extreme first):")
+        if getattr(self, "count_profiles_", None) is not None and not getattr(self, "leave_out_outliers", False):
+            # as count profiles they hide the anomalies like them (unless left out of the profiles)
+            rows.append(f"{indent}as count profiles they hide anomalies like them (where the training data may "
+                        "hold failures: --leave-out-outliers)")
         return "\n".join([head, *rows])
 
     def _held_out_checked(self, values: dict, own: np.ndarray | None) -> Calibration:
