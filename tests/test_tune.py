@@ -126,6 +126,18 @@ def test_time_budget_stops_the_running_trial(toy_sessions):
     assert trial.state.name == "PRUNED" and trial.user_attrs["pruned_by"] == "time budget at epoch 1"
 
 
+def test_a_trial_that_ends_as_its_time_is_up_is_complete(toy_sessions):
+    """Time up at the trial's last epoch: it trained every epoch it was to train, so it is complete (it was
+    called pruned, and a search whose one trial ran its epochs in a minute and a bit had no best)."""
+    study = tune.open_study(None)
+    objective = tune.make_objective(read_sessions(str(toy_sessions)), tune.check_space(TINY_SPACE),
+                                    {"seed": 0, "threads": 1, "epochs": 1}, deadline=time.monotonic() - 1)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state.name == "COMPLETE" and trial.user_attrs["epochs"] == 1, trial.user_attrs
+    assert "pruned_by" not in trial.user_attrs
+
+
 # ============================================================================ the best configuration
 def test_best_config_trains_to_the_trials_validation_loss(capsys, toy_sessions, tmp_path, space_file):
     study = tmp_path / "tune.db"

@@ -153,7 +153,10 @@ def _pruning_callback(trial, sign: float, deadline: float | None):
             trial.report(sign * logs.get("val_loss", logs["loss"]), len(trainer.history))
             if trial.should_prune():
                 self.reason = f"median at epoch {logs['epoch']}"
-            elif deadline is not None and time.monotonic() > deadline:
+            elif (deadline is not None and time.monotonic() > deadline
+                  and not trainer.stop_training and trainer.epoch < trainer.tc.epochs):
+                # time is up, and training would go on: a trial at its last epoch (or stopped early by its
+                # patience) has finished, and is kept as such
                 self.reason = f"time budget at epoch {logs['epoch']}"
             if self.reason:
                 trainer.stop_training = True
