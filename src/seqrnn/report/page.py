@@ -49,7 +49,9 @@ def kind_of(path: str) -> str:
                 return "tune"
         raise InputError("not a model directory, a compare output folder or a tune study (SQLite file)", path)
     if not os.path.isdir(path):
-        raise InputError("no such file or folder", path)
+        raise InputError("no such file or folder" if not os.path.exists(path) else
+                         "not a file or folder (a pipe or a device): give a model directory, a compare output "
+                         "folder, a tune study file or a demo run", path)
     for name, kind in ((RUN_FILE, "run"), ("config.json", "model"), ("compare.json", "compare")):
         if os.path.isfile(os.path.join(path, name)):
             return kind
@@ -86,22 +88,9 @@ def build(path: str, data: Data | None = None, title: str | None = None) -> str:
 
 
 def read_run(path: str) -> dict:
-    from ..artifacts import read_json
+    from .inputs import read_run as read_checked
 
-    run = read_json(os.path.join(path, RUN_FILE), InputError, "run file")
-    if not isinstance(run, dict) or not isinstance(run.get("model"), str):
-        raise InputError("a run file names its model folder (\"model\")", os.path.join(path, RUN_FILE))
-
-    def at(p):
-        return p if os.path.isabs(p) else os.path.join(path, p)
-
-    out = dict(run)
-    for key in ("model", "compare", "templates"):
-        if isinstance(run.get(key), str):
-            out[key] = at(run[key])
-    for key in ("train", "normal", "abnormal"):
-        out[key] = [at(p) for p in run.get(key) or []]
-    return out
+    return read_checked(path)
 
 
 # --- a model directory ----------------------------------------------------------------------------
@@ -401,10 +390,10 @@ def _one_sequence(target, f, cut) -> None:
 
 # --- compare and tune ---------------------------------------------------------------------------------
 def compare_sections(folder: str) -> list:
-    from ..artifacts import read_json
     from ..experiments.compare import HEADERS, METRICS
+    from .inputs import read_compare
 
-    result = read_json(os.path.join(folder, "compare.json"), InputError, "compare output")
+    result = read_compare(folder)
     repeat = result.get("repeat", 1)
     rows = []
     for name, stats in (result.get("table") or {}).items():
@@ -419,10 +408,15 @@ def compare_sections(folder: str) -> list:
             row.append(cell)
         rows.append(row)
     seqs = result.get("sequences") or {}
-    body = (f"<p>Every model trained on the same {seqs.get('train', '?'):,} normal sequences and judged on "
-            f"{seqs.get('normal', '?'):,} normal and {seqs.get('abnormal', '?'):,} anomalous ones, "
+
+    def count(key):
+        return f"{seqs[key]:,}" if key in seqs else "?"
+
+    prevalence = result.get("prevalence")
+    body = (f"<p>Every model trained on the same {count('train')} normal sequences and judged on "
+            f"{count('normal')} normal and {count('abnormal')} anomalous ones, "
             f"{repeat} run{'s' if repeat > 1 else ''} (mean{' ± std' if repeat > 1 else ''}); F1@prev at "
-            f"prevalence {result.get('prevalence', float('nan')):.4g}. A row NAME --no-counts is the same model "
+            f"prevalence {'?' if prevalence is None else format(prevalence, '.4g')}. A row NAME --no-counts is the same model "
             "without the count-profile view: what the next-event model finds by itself.</p>")
     body += H.table(("model", *HEADERS), rows, numeric=range(1, len(HEADERS) + 1))
     roc = os.path.join(folder, "roc.png")
