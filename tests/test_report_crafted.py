@@ -76,6 +76,16 @@ def test_a_run_file_edited_by_hand_is_refused_naming_the_key(capsys, tmp_path, d
     assert err.count("\n") == 1 and not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.parametrize("content", [b"SQLite format 3\x00", b"SQLite format 3\x00" + b"\x00garbage" * 20])
+def test_a_truncated_study_file_is_refused(capsys, tmp_path, content):
+    pytest.importorskip("optuna")
+    path = tmp_path / "s.db"
+    path.write_bytes(content)
+    code, _, err = run_cli(capsys, "report", path, "-o", tmp_path / "t.html")
+    assert code == 2 and err.startswith(f"seqrnn report: error: {path}: ") and "study" in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "t.html").exists()
+
+
 def test_a_pipe_given_as_dir_is_named_as_what_it_is(capsys, tmp_path):
     import os
 
