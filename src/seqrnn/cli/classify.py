@@ -10,7 +10,6 @@ No torch or numpy at import: ``--help`` stays fast.
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 from .args import (PREVALENCE_HDFS, add_input, add_threads, add_labelled, add_output, emit, given_settings, open_output,
@@ -150,7 +149,9 @@ def prediction_dict(p, threshold: float, templates: dict | None, with_attention:
             row["template"] = templates.get(seq.tokens[q])
         top.append(row)
     verdict = "anomalous" if p.anomalous else "normal"
-    prob_threshold = 1.0 / (1.0 + math.exp(-threshold))
+    from ..models.classifier import sigmoid
+
+    prob_threshold = sigmoid(threshold)
     attended = ", ".join(f"{t['event']} at {t['position']} ({t['weight']:.2f})" for t in top)
     out["reason"] = (f"classified {verdict}: p(anomalous)={p.probability:.3g} "
                      f"{'>' if p.anomalous else '<='} {prob_threshold:.3g}"
