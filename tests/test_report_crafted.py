@@ -93,3 +93,68 @@ def test_a_pipe_given_as_dir_is_named_as_what_it_is(capsys, tmp_path):
     os.mkfifo(fifo)
     code, _, err = run_cli(capsys, "report", fifo, "-o", tmp_path / "t.html")
     assert code == 2 and "not a file or folder" in err and "no such" not in err, err
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """A tiny classifier directory, its normal and anomalous sessions (anomalous: an event d the normal
+    ones lack)."""
+    from seqrnn.models.classifier import SequenceClassifier
+
+    root = tmp_path_factory.mktemp("clf")
+    normal = root / "normal"
+    normal.write_text("".join(f"n{i},a b c {'b ' * (i % 3)}c\n" for i in range(40)))
+    abnormal = root / "abnormal"
+    abnormal.write_text("".join(f"x{i},a d {'b ' * (i % 3)}c\n" for i in range(20)))
+    from seqrnn.data.formats import read_sessions
+
+    seqs = read_sessions(str(normal)) + read_sessions(str(abnormal))
+    y = [False] * 40 + [True] * 20
+    SequenceClassifier(hidden=8, embedding_dim=8, attention=8, epochs=3, seed=0).fit(
+        seqs, y, model_dir=str(root / "model"), verbose=0)
+    return root
+
+
+def test_report_of_a_classifier_judges_the_labelled_data_given(capsys, classifier, tmp_path):
+    """The data given to judge a classifier was read and left out of the page without a word; now its
+    metrics are shown, computed as classify evaluate computes them."""
+    import re
+
+    from seqrnn.metrics import detection_metrics
+    from seqrnn.models.classifier import load_classifier
+
+    root = classifier
+    code, _, err = run_cli(capsys, "report", root / "model", "--normal", root / "normal", "--abnormal",
+                           root / "abnormal", "-o", tmp_path / "c.html")
+    html = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert code == 0, err
+    assert ">Classification</h2>" in html and "<script" not in html
+    clf = load_classifier(str(root / "model"))
+    from seqrnn.data.formats import read_sessions
+
+    seqs = read_sessions(str(root / "normal")) + read_sessions(str(root / "abnormal"))
+    scores = clf.decision_function(seqs)
+    y = [False] * 40 + [True] * 20
+    m = detection_metrics(y, scores > clf.threshold_, scores)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html.split(">Classification</h2>", 1)[1])
+    assert cells[:4] == [f"{m['tp']:,}", f"{m['fp']:,}", f"{m['fn']:,}", f"{m['tn']:,}"], cells[:6]
+
+
+def test_report_of_a_model_without_detector_says_the_data_was_not_judged(capsys, toy_model_without_detector,
+                                                                          tmp_path):
+    model, normal = toy_model_without_detector
+    code, _, err = run_cli(capsys, "report", model, normal, "-o", tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert code == 0 and "not judged" in html and "seqrnn calibrate" in html, err
+    assert "not judged" in err and "seqrnn calibrate" in err
+
+
+@pytest.fixture
+def toy_model_without_detector(tmp_path):
+    from seqrnn.models.rnn import RNNModel
+
+    from conftest import TINY_SETTINGS, write_toy_sessions
+
+    train = write_toy_sessions(tmp_path / "train", n=40, seed=1)
+    RNNModel(**{**TINY_SETTINGS, "epochs": 1}).fit(str(train), model_dir=str(tmp_path / "model"), verbose=0)
+    return tmp_path / "model", train

@@ -167,6 +167,9 @@ def model_sections(model_dir: str, data: Data) -> list:
             labelled = decisions.findings[len(unlabelled):]
             metrics = detection_metrics(y, [f.anomalous for f in labelled], [f.score for f in labelled],
                                         data.prevalence)
+    unjudged = None
+    if detector is None and judged:
+        metrics, y, scores, unjudged = _classified(model, unlabelled, normal, abnormal, data)
     p = promise(detector) if detector is not None else None
 
     # at a glance
@@ -184,7 +187,8 @@ def model_sections(model_dir: str, data: Data) -> list:
             glance.append((metrics["f1"], "F1 on the test set"))
     elif decisions is not None:
         glance.append((f"{int(decisions.anomalous.sum()):,} of {len(judged):,}", "sequences anomalous"))
-    sections = [("glance", "At a glance", H.cards(glance) + _glance_text(config, metrics, data))]
+    sections = [("glance", "At a glance", H.cards(glance) + _glance_text(config, metrics, data)
+                 + (f"<p><strong>{H.esc(unjudged)}</strong></p>" if unjudged else ""))]
 
     # the data
     vocab = getattr(model, "vocab_", None)
@@ -234,10 +238,63 @@ def model_sections(model_dir: str, data: Data) -> list:
             body += _samples(model)
         sections.append(("training", "Training", body))
 
+    if detector is None and metrics is not None:
+        sections.append(_classification_section(model, y, scores, metrics, data))
     if decisions is not None:
         sections += detection_sections(model, detector, decisions, judged, y, metrics, data, templates,
                                        len(unlabelled))
     return sections
+
+
+def _classified(model, unlabelled, normal, abnormal, data):
+    """``(metrics, y, scores, note)`` for data given to a model without a detector: a classifier's metrics on the
+    labelled data (as ``classify evaluate`` computes them), or a note saying the data was not judged, also
+    printed, never left out in silence."""
+    import sys
+
+    from ..models.classifier import SequenceClassifier
+
+    if not isinstance(model, SequenceClassifier):
+        note = ("The data given was not judged: this model has no detector (training stopped before its "
+                "calibration, or --no-calibration); seqrnn calibrate MODEL NORMAL... learns one.")
+        print(f"note: {note}", file=sys.stderr)
+        return None, None, None, note
+    if not (normal and abnormal):
+        note = ("The sequences given were not judged: a classifier's page shows its metrics on labelled "
+                "data (--normal and --abnormal); seqrnn classify predict labels unlabelled ones.")
+        print(f"note: {note}", file=sys.stderr)
+        return None, None, None, note
+    from ..metrics import detection_metrics
+
+    y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
+    scores = model.decision_function(normal + abnormal)
+    metrics = detection_metrics(y, scores > model.threshold_, scores, data.prevalence)
+    note = ("The sequences given to judge were not judged (a classifier's page judges labelled data alone)."
+            if unlabelled else None)
+    return metrics, y, scores, note
+
+
+def _metrics_table(metrics) -> str:
+    keys = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "fpr", "roc_auc", "pr_auc",
+            "precision_at_prevalence", "f1_at_prevalence")
+    labels = {"tp": "found", "fp": "false alarms", "fn": "missed", "tn": "normal passed", "f1": "F1",
+              "fpr": "FPR", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "precision_at_prevalence": "precision@prev",
+              "f1_at_prevalence": "F1@prev"}
+    shown = [k for k in keys if k in metrics]
+    return H.table([labels.get(k, k) for k in shown], [[metrics[k] for k in shown]], numeric=range(len(shown)))
+
+
+def _classification_section(model, y, scores, metrics, data):
+    from . import plots
+
+    body = ("<p>The classifier on the labelled data given: anomalous where its logit is above the threshold "
+            "chosen at training (as <code>seqrnn classify evaluate</code> counts).</p>")
+    body += _metrics_table(metrics)
+    body += H.figure(lambda t: plots.plot_roc_pr(t, y, scores, scores > model.threshold_, data.prevalence),
+                     "ROC and PR", "The dot is where the classifier runs (its threshold). "
+                     + ("Precision is computed at the prevalence given." if data.prevalence is not None else
+                        "Precision is at the test set's share of anomalies: give --prevalence."))
+    return ("classification", "Classification", body)
 
 
 def _glance_text(config, metrics, data) -> str:
@@ -272,13 +329,7 @@ def detection_sections(model, detector, decisions, judged, y, metrics, data, tem
         labelled = findings[n_unlabelled:]
         scores = np.array([f.score for f in labelled])
         predicted = np.array([f.anomalous for f in labelled])
-        keys = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "fpr", "roc_auc", "pr_auc",
-                "precision_at_prevalence", "f1_at_prevalence")
-        labels = {"tp": "found", "fp": "false alarms", "fn": "missed", "tn": "normal passed", "f1": "F1",
-                  "fpr": "FPR", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "precision_at_prevalence": "precision@prev",
-                  "f1_at_prevalence": "F1@prev"}
-        shown = [k for k in keys if k in metrics]
-        body += H.table([labels.get(k, k) for k in shown], [[metrics[k] for k in shown]], numeric=range(len(shown)))
+        body += _metrics_table(metrics)
         body += H.figure(lambda t: plots.plot_roc_pr(t, y, scores, predicted, data.prevalence), "ROC and PR",
                          "The dot is where the detector runs (its calibrated threshold). "
                          + ("Precision is computed at the prevalence given."
