@@ -26,3 +26,24 @@ def test_a_prediction_line_with_a_far_negative_threshold_is_written(tmp_path):
     p = SimpleNamespace(sequence=seq, probability=0.25, anomalous=True, attention=np.array([0.6, 0.4]))
     out = prediction_dict(p, -1e5, None)
     assert out["reason"].startswith("classified anomalous: p(anomalous)=0.25 > 0;"), out["reason"]
+
+
+def test_a_prediction_names_the_events_never_seen_in_training():
+    """A sequence of events the classifier never saw was labelled (here normal) without a word: they are all
+    read as one 'unknown' event, so the label says little. The line now counts them and the reason says so."""
+    from types import SimpleNamespace
+
+    from seqrnn.cli.classify import prediction_dict
+    from seqrnn.data.formats import Sequence
+    from seqrnn.data.vocab import Vocabulary
+
+    vocab = Vocabulary(["a", "b"])
+    seq = Sequence("s1", ["zz", "a", "<pad>", "b"], "f.txt", 1)
+    p = SimpleNamespace(sequence=seq, probability=0.25, anomalous=False, attention=np.array([0.4, 0.3, 0.2, 0.1]))
+    out = prediction_dict(p, 0.0, None, vocab=vocab)
+    assert out["unknown_events"] == 2 and "2 of 4 events never seen in training" in out["reason"]
+    assert [t.get("unseen", False) for t in out["top_events"]] == [True, False, True]
+    known = prediction_dict(SimpleNamespace(**{**vars(p), "sequence": Sequence("s2", ["a", "b"], "f.txt", 2),
+                                               "attention": np.array([0.5, 0.5])}), 0.0, None, vocab=vocab)
+    assert known["unknown_events"] == 0 and "never seen" not in known["reason"]
+    assert all("unseen" not in t for t in known["top_events"])

@@ -136,15 +136,26 @@ def _train_locked(args) -> int:
     return 0
 
 
-def prediction_dict(p, threshold: float, templates: dict | None, with_attention: bool = True) -> dict:
-    """One JSON object per sequence: detect's fields, and the attention as the explanation."""
+def prediction_dict(p, threshold: float, templates: dict | None, with_attention: bool = True,
+                    vocab=None) -> dict:
+    """One JSON object per sequence: detect's fields, and the attention as the explanation. With the
+    classifier's ``vocab``: ``unknown_events``, the events never seen in training (all read as one
+    unknown event, so a label of such a sequence says little), each marked ``unseen`` in ``top_events``."""
     seq = p.sequence
     out = {"id": seq.id, "anomalous": p.anomalous, "score": round(p.probability, 6), "length": len(seq),
            "location": seq.location(0)}
+    unseen = set()
+    if vocab is not None and len(seq):
+        from ..data.vocab import UNK
+
+        unseen = {int(q) for q in (vocab.encode(seq.tokens) == UNK).nonzero()[0]}
+        out["unknown_events"] = len(unseen)
     order = sorted(range(len(p.attention)), key=lambda q: -float(p.attention[q]))[:TOP_EVENTS]
     top = []
     for q in order:
         row = {"position": q, "event": seq.tokens[q], "weight": round(float(p.attention[q]), 4)}
+        if q in unseen:
+            row["unseen"] = True
         if templates is not None:
             row["template"] = templates.get(seq.tokens[q])
         top.append(row)
@@ -155,7 +166,8 @@ def prediction_dict(p, threshold: float, templates: dict | None, with_attention:
     attended = ", ".join(f"{t['event']} at {t['position']} ({t['weight']:.2f})" for t in top)
     out["reason"] = (f"classified {verdict}: p(anomalous)={p.probability:.3g} "
                      f"{'>' if p.anomalous else '<='} {prob_threshold:.3g}"
-                     + (f"; most attended: {attended}" if attended else ""))
+                     + (f"; most attended: {attended}" if attended else "")
+                     + (f"; {len(unseen)} of {len(seq)} events never seen in training" if unseen else ""))
     out["top_events"] = top
     if with_attention:
         out["attention"] = [round(float(w), 4) for w in p.attention]
@@ -171,19 +183,24 @@ def _predict(args) -> int:
     seqs = read_inputs(args, clf)
     preds = clf.explain(seqs)
     out = open_output(args.output)
-    n = 0
+    n = with_unknown = 0
     try:
         for p in preds:
             n += p.anomalous
+            line = prediction_dict(p, clf.threshold_, templates, not args.no_attention, clf.vocab_)
+            with_unknown += line.get("unknown_events", 0) > 0
             if args.only_anomalous and not p.anomalous:
                 continue
-            out.write(json.dumps(prediction_dict(p, clf.threshold_, templates, not args.no_attention)) + "\n")
+            out.write(json.dumps(line) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
     from ..progress import human
 
     print(f"{human(n)} of {human(len(seqs))} sequences anomalous", file=sys.stderr)
+    if with_unknown:
+        print(f"  {human(with_unknown)} hold events never seen in training (read as one unknown event, so their "
+              "label says little; see unknown_events)", file=sys.stderr)
     return 0
 
 
