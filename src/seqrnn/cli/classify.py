@@ -71,8 +71,13 @@ def add_parser(sub) -> None:
     t.add_argument("--json", action="store_true", help="print the training summary as JSON")
     t.set_defaults(func=run)
 
-    pr = csub.add_parser("predict", help="label sequences; JSON lines with the attention over their events")
-    pr.add_argument("model_dir", metavar="MODEL")
+    pr = csub.add_parser("predict", help="label sequences; JSON lines with the attention over their events",
+                         description="Label each sequence: one JSON line each, in input order (id, anomalous, "
+                                     "score: the probability of anomalous, length, location, unknown_events: "
+                                     "events never seen in training, reason, top_events: the most attended "
+                                     "events, attention: one weight per event); ends with the count anomalous "
+                                     "on standard error.")
+    pr.add_argument("model_dir", metavar="MODEL", help="a classifier directory written by seqrnn classify train")
     add_input(pr)
     pr.add_argument("--output", "-o", metavar="FILE", help="JSON lines file (default: standard output)")
     pr.add_argument("--templates", metavar="FILE", help="event templates, to print the text of the top events")
@@ -81,8 +86,12 @@ def add_parser(sub) -> None:
     add_threads(pr)
     pr.set_defaults(func=run)
 
-    e = csub.add_parser("evaluate", help="precision, recall, F1, FPR, ROC-AUC, PR-AUC on labelled inputs")
-    e.add_argument("model_dir", metavar="MODEL")
+    e = csub.add_parser("evaluate", help="precision, recall, F1, FPR, ROC-AUC, PR-AUC on labelled inputs",
+                        description="Label --normal and --abnormal sequences with the classifier's threshold and "
+                                    "print the counts (tp, fp, fn, tn), precision, recall, F1, false-positive "
+                                    "rate, ROC-AUC and PR-AUC; with --prevalence, precision and F1 at that "
+                                    "share of anomalies.")
+    e.add_argument("model_dir", metavar="MODEL", help="a classifier directory written by seqrnn classify train")
     add_labelled(e, reading=True)
     e.add_argument("--prevalence", type=float,
                    help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)

@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
                                    "(nats per event), perplexity, accuracy and top-k accuracy for k = 1..10. "
                                    "The end of a session is scored like an event; unknown_events counts the "
                                    "events never seen in training.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p)
     add_output(p)
     add_threads(p)

@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
                                    "with the model's calibrated detector and print the counts (tp, fp, fn, tn), "
                                    "precision, recall, F1, false-positive rate, ROC-AUC and PR-AUC; with "
                                    "--prevalence, precision and F1 at that share of anomalies.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     g = add_labelled(p, reading=True)
     g.add_argument("--prevalence", type=float,
                    help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)

@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
                        description="For each position of the first --limit sequences: the true event, the "
                                    "probability the model gave it and the model's -k most likely events there; "
                                    "'<- not predicted' marks a true event outside them.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p)
     add_output(p)
     p.add_argument("--limit", type=int, default=5, help="sequences to show (default %(default)s; 0: all)")
