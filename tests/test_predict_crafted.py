@@ -34,3 +34,29 @@ def test_predict_shows_an_unseen_event_as_it_was_read(capsys, model, tmp_path):
     assert lines[1].split()[1] == "zz" and lines[1].endswith("<- never seen in training")
     assert lines[2].split()[1] == "<unk>" and lines[2].endswith("<- never seen in training")
     assert "never seen" not in lines[0] + lines[3]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "evaluate-detection"])
+def test_evaluations_of_input_the_model_cannot_read_say_so(capsys, model, tmp_path, command):
+    """Given text or another numbering, evaluate printed a loss and evaluate-detection metrics with no word
+    that nearly every event was unknown to the model (detect's summary says it); now both say it."""
+    from seqrnn.detect import Detector
+
+    Detector(seqrnn_load(model)).fit(str(model.parent / "train")).save(str(model))
+    other = tmp_path / "other"
+    other.write_text("q1,x y z a\nq2,x x y\n", encoding="utf-8")
+    known = tmp_path / "known"
+    known.write_text("k1,a b c d\n", encoding="utf-8")
+    argv = {"evaluate": [model, other], "evaluate-detection": [model, "--normal", other, "--abnormal", other]}
+    code, out, err = run_cli(capsys, command, *argv[command])
+    assert code == 0 and out, err
+    assert "note: 67% of the events read are unknown to the model (it was trained on sessions" in err, err
+    argv = {"evaluate": [model, known], "evaluate-detection": [model, "--normal", known, "--abnormal", known]}
+    code, out, err = run_cli(capsys, command, *argv[command])
+    assert code == 0 and "unknown to the model" not in err, err
+
+
+def seqrnn_load(path):
+    from seqrnn.models.base import load
+
+    return load(str(path))

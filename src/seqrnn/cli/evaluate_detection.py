@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from .args import add_threads, PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
 
@@ -36,6 +37,11 @@ def run(args) -> int:
     normal = read_inputs(args, detector.model, paths=args.normal)
     abnormal = read_inputs(args, detector.model, paths=args.abnormal)
     d = detector.decide(normal + abnormal)
+    from ..report.summary import unknown_note
+
+    note = unknown_note(detector.model, d.findings)
+    if note:
+        print(note.strip(), file=sys.stderr)
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
     metrics = detection_metrics(y, d.anomalous, d.scores, args.prevalence)
     if args.plot:
