@@ -158,3 +158,35 @@ def toy_model_without_detector(tmp_path):
     train = write_toy_sessions(tmp_path / "train", n=40, seed=1)
     RNNModel(**{**TINY_SETTINGS, "epochs": 1}).fit(str(train), model_dir=str(tmp_path / "model"), verbose=0)
     return tmp_path / "model", train
+
+
+def test_ids_events_templates_and_title_holding_markup_are_text_on_the_page(capsys, tmp_path):
+    """Session ids, events, template text and the title come from the user's files: each is escaped, so no
+    element or attribute of the page comes from data."""
+    import re
+
+    from seqrnn.detect import Detector
+    from seqrnn.models.rnn import RNNModel
+
+    from conftest import TINY_SETTINGS, write_toy_sessions
+
+    train = write_toy_sessions(tmp_path / "train", n=40, seed=1)
+    model = RNNModel(**{**TINY_SETTINGS, "epochs": 1}).fit(str(train), model_dir=str(tmp_path / "m"), verbose=0)
+    Detector(model).fit(str(train)).save(str(tmp_path / "m"))
+    data = tmp_path / "evil"
+    data.write_text('<img/src=x/onerror=alert(1)>,a <script>alert(2)</script> b </td></tr><b>x</b> c\n'
+                    '"><svg/onload=alert(3)>,a b c $x^{$ d\n', encoding="utf-8")
+    templates = tmp_path / "t.csv"
+    templates.write_text('EventId,EventTemplate\na,<script>alert(4)</script>\nb,"<img src=y onerror=alert(5)>"\n',
+                         encoding="utf-8")
+    code, _, err = run_cli(capsys, "report", tmp_path / "m", data, "--templates", templates, "--title",
+                           "<script>alert(6)</script>", "-o", tmp_path / "e.html")
+    html = (tmp_path / "e.html").read_text(encoding="utf-8")
+    assert code == 0, err
+    assert "&lt;script&gt;alert(6)&lt;/script&gt;" in html and "&lt;img/src=x/onerror=alert(1)&gt;" in html
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;" in html and "&quot;&gt;&lt;svg/onload=alert(3)&gt;" in html
+    tags = set(re.findall(r"<([a-zA-Z0-9]+)", html))
+    assert not tags & {"script", "svg", "b", "iframe", "object"}, tags
+    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img src="([^"]*)"', html))
+    assert len(re.findall(r"<img\b", html)) == len(re.findall(r'<img src="data:image/png;base64,', html))
+    assert not re.search(r"<[^>]*\son[a-z]+=", html)  # no event handler attribute in any tag
