@@ -190,3 +190,18 @@ def test_ids_events_templates_and_title_holding_markup_are_text_on_the_page(caps
     assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img src="([^"]*)"', html))
     assert len(re.findall(r"<img\b", html)) == len(re.findall(r'<img src="data:image/png;base64,', html))
     assert not re.search(r"<[^>]*\son[a-z]+=", html)  # no event handler attribute in any tag
+
+
+@pytest.mark.parametrize("flags", [["--normal", "N", "--abnormal", "N"], ["N"], ["--train", "N"],
+                                   ["--prevalence", "0.1"], ["--templates", "N"]])
+def test_data_given_with_a_compare_output_is_refused_not_ignored(capsys, tmp_path, flags):
+    """The data flags apply to a model directory; with a compare output (or a tune study, or a demo run,
+    which names its own data) they were read past and left out of the page without a word."""
+    folder = tmp_path / "cmp"
+    folder.mkdir()
+    (folder / "compare.json").write_text(json.dumps({"table": {}}))
+    (tmp_path / "N").write_text("s1,a b\n")
+    argv = [str(tmp_path / f) if f == "N" else f for f in flags]
+    code, _, err = run_cli(capsys, "report", folder, *argv, "-o", tmp_path / "c.html")
+    assert code == 2 and "apply to a model directory" in err and "compare output" in err, err
+    assert not (tmp_path / "c.html").exists()

@@ -63,6 +63,15 @@ def build(path: str, data: Data | None = None, title: str | None = None) -> str:
     """The report of ``path`` as one HTML document."""
     data = data or Data()
     kind = kind_of(path)
+    given = [name for name, value in (("sequences to judge", data.inputs), ("--normal", data.normal),
+                                      ("--abnormal", data.abnormal), ("--train", data.train),
+                                      ("--templates", data.templates), ("--prevalence", data.prevalence))
+             if value not in (None, [], "")]
+    if kind != "model" and given:
+        what = {"run": "a demo run (it names its own data in run.json)", "compare": "a compare output",
+                "tune": "a tune study"}[kind]
+        raise InputError(f"{', '.join(given)} apply to a model directory, not to {what}: leave them out, or "
+                         "give the model directory", path)
     sections: list = []
     if kind == "run":
         run = read_run(path)
