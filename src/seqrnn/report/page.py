@@ -70,7 +70,7 @@ def build(path: str, data: Data | None = None, title: str | None = None) -> str:
     if kind != "model" and given:
         what = {"run": "a demo run (it names its own data in run.json)", "compare": "a compare output",
                 "tune": "a tune study"}[kind]
-        raise InputError(f"{', '.join(given)} apply to a model directory, not to {what}: leave them out, or "
+        raise InputError(f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} to a model directory, not to {what}: leave them out, or "
                          "give the model directory", path)
     sections: list = []
     if kind == "run":
