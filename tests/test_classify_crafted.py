@@ -47,3 +47,17 @@ def test_a_prediction_names_the_events_never_seen_in_training():
                                                "attention": np.array([0.5, 0.5])}), 0.0, None, vocab=vocab)
     assert known["unknown_events"] == 0 and "never seen" not in known["reason"]
     assert all("unseen" not in t for t in known["top_events"])
+
+
+@pytest.mark.parametrize("command", ["classify", "train"])
+def test_training_on_empty_sessions_only_says_so(capsys, tmp_path, command):
+    """Sessions that are all empty were refused as '--min-count 1 leaves no event in the vocabulary (the most
+    frequent event occurs 0 times)', pointing at a flag the user never gave."""
+    from conftest import run_cli
+
+    (tmp_path / "n").write_text("s1,\ns2,\ns3,\n")
+    (tmp_path / "a").write_text("x1,\nx2,\nx3,\n")
+    argv = {"classify": ["classify", "train", "--normal", tmp_path / "n", "--abnormal", tmp_path / "a"],
+            "train": ["train", tmp_path / "n"]}[command]
+    code, _, err = run_cli(capsys, *argv, "--model-dir", tmp_path / "m", "--epochs", "1")
+    assert code == 2 and "the training data holds no events" in err and "min-count" not in err, err
