@@ -61,3 +61,23 @@ def test_training_on_empty_sessions_only_says_so(capsys, tmp_path, command):
             "train": ["train", tmp_path / "n"]}[command]
     code, _, err = run_cli(capsys, *argv, "--model-dir", tmp_path / "m", "--epochs", "1")
     assert code == 2 and "the training data holds no events" in err and "min-count" not in err, err
+
+
+@pytest.mark.parametrize("command", ["classify-train", "classify-evaluate", "evaluate-detection", "report"])
+def test_one_file_given_as_both_normal_and_abnormal_is_refused(capsys, tmp_path, command):
+    """The same file as --normal and --abnormal (a slip of the shell's history) trained or scored every
+    sequence under both labels, and printed metrics of 0.5; now refused naming it."""
+    from conftest import run_cli
+
+    data = tmp_path / "d"
+    data.write_text("s1,a b\ns2,b a\n")
+    if command == "evaluate-detection":  # the model is checked first
+        assert run_cli(capsys, "train", data, "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    alias = tmp_path / "sub" / ".." / "d"
+    (tmp_path / "sub").mkdir()
+    argv = {"classify-train": ["classify", "train", "--model-dir", tmp_path / "m"],
+            "classify-evaluate": ["classify", "evaluate", tmp_path / "m"],
+            "evaluate-detection": ["evaluate-detection", tmp_path / "m"],
+            "report": ["report", tmp_path / "m", "-o", tmp_path / "r.html"]}[command]
+    code, _, err = run_cli(capsys, *argv, "--normal", data, "--abnormal", tmp_path / "x", alias)
+    assert code == 2 and f"{alias}: given as both --normal and --abnormal" in err, err

@@ -47,11 +47,15 @@ def test_evaluations_of_input_the_model_cannot_read_say_so(capsys, model, tmp_pa
     other.write_text("q1,x y z a\nq2,x x y\n", encoding="utf-8")
     known = tmp_path / "known"
     known.write_text("k1,a b c d\n", encoding="utf-8")
-    argv = {"evaluate": [model, other], "evaluate-detection": [model, "--normal", other, "--abnormal", other]}
+    known2 = tmp_path / "known2"
+    known2.write_text("k2,a b c d\n", encoding="utf-8")
+    other2 = tmp_path / "other2"
+    other2.write_text("q3,x y z a\nq4,x x y\n", encoding="utf-8")
+    argv = {"evaluate": [model, other], "evaluate-detection": [model, "--normal", other, "--abnormal", other2]}
     code, out, err = run_cli(capsys, command, *argv[command])
     assert code == 0 and out, err
     assert "note: 67% of the events read are unknown to the model (it was trained on sessions" in err, err
-    argv = {"evaluate": [model, known], "evaluate-detection": [model, "--normal", known, "--abnormal", known]}
+    argv = {"evaluate": [model, known], "evaluate-detection": [model, "--normal", known, "--abnormal", known2]}
     code, out, err = run_cli(capsys, command, *argv[command])
     assert code == 0 and "unknown to the model" not in err, err
 

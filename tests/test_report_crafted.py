@@ -192,7 +192,7 @@ def test_ids_events_templates_and_title_holding_markup_are_text_on_the_page(caps
     assert not re.search(r"<[^>]*\son[a-z]+=", html)  # no event handler attribute in any tag
 
 
-@pytest.mark.parametrize("flags", [["--normal", "N", "--abnormal", "N"], ["N"], ["--train", "N"],
+@pytest.mark.parametrize("flags", [["--normal", "N", "--abnormal", "A"], ["N"], ["--train", "N"],
                                    ["--prevalence", "0.1"], ["--templates", "N"]])
 def test_data_given_with_a_compare_output_is_refused_not_ignored(capsys, tmp_path, flags):
     """The data flags apply to a model directory; with a compare output (or a tune study, or a demo run,
@@ -201,7 +201,8 @@ def test_data_given_with_a_compare_output_is_refused_not_ignored(capsys, tmp_pat
     folder.mkdir()
     (folder / "compare.json").write_text(json.dumps({"table": {}}))
     (tmp_path / "N").write_text("s1,a b\n")
-    argv = [str(tmp_path / f) if f == "N" else f for f in flags]
+    (tmp_path / "A").write_text("x1,b a\n")
+    argv = [str(tmp_path / f) if f in ("N", "A") else f for f in flags]
     code, _, err = run_cli(capsys, "report", folder, *argv, "-o", tmp_path / "c.html")
     verb = "apply" if "--normal" in flags else "applies"
     assert code == 2 and f"{verb} to a model directory" in err and "compare output" in err, err

@@ -13,7 +13,7 @@ import json
 import sys
 
 from .args import (PREVALENCE_HDFS, add_input, add_threads, add_labelled, add_output, emit, given_settings, open_output,
-                   read_inputs, settings_adder)
+                   check_labels_apart, read_inputs, settings_adder)
 
 TOP_EVENTS = 3  # most attended events named in each line's reason
 
@@ -101,6 +101,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if args.action in ("train", "evaluate"):
+        check_labels_apart(args.normal, args.abnormal)
     return {"train": _train, "predict": _predict, "evaluate": _evaluate}[args.action](args)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .args import add_threads, PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
+from .args import add_threads, check_labels_apart, PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -34,6 +34,7 @@ def run(args) -> int:
     from ..modeldir import read
 
     detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args)), need="detector")
+    check_labels_apart(args.normal, args.abnormal)
     normal = read_inputs(args, detector.model, paths=args.normal)
     abnormal = read_inputs(args, detector.model, paths=args.abnormal)
     d = detector.decide(normal + abnormal)

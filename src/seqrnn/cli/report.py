@@ -41,12 +41,13 @@ def run(args) -> int:
     from ..artifacts import atomic_write_text
     from ..errors import InputError
     from ..report.page import Data, build
-    from .args import read_inputs
+    from .args import check_labels_apart, read_inputs
 
     if args.prevalence is not None and not 0.0 < args.prevalence < 1.0:
         raise InputError(f"prevalence must be in (0, 1), not {args.prevalence}", params="prevalence")
     if (args.normal is None) != (args.abnormal is None):
         raise InputError("labelled data needs both --normal and --abnormal")
+    check_labels_apart(args.normal, args.abnormal)
     data = Data(train=args.train, inputs=args.inputs, normal=args.normal or [], abnormal=args.abnormal or [],
                 templates=args.templates, prevalence=args.prevalence,
                 read=lambda paths, model: read_inputs(args, model, paths=list(paths)))
