@@ -207,3 +207,16 @@ def test_data_given_with_a_compare_output_is_refused_not_ignored(capsys, tmp_pat
     verb = "apply" if "--normal" in flags else "applies"
     assert code == 2 and f"{verb} to a model directory" in err and "compare output" in err, err
     assert not (tmp_path / "c.html").exists()
+
+
+@pytest.mark.parametrize("rows,line", [("1,1e308\n2,-1e308\n", 2), ("1,0.5\n2,nan\n", 3), ("1,0.5\n2,<b>\n", 3)])
+def test_a_history_with_values_no_training_writes_is_refused_naming_the_line(capsys, tmp_path, rows, line):
+    """A loss of 1e308 then -1e308 (finite) made matplotlib's axis overflow: a traceback."""
+    from seqrnn.report.page import read_history
+
+    from seqrnn.errors import SeqrnnError
+
+    (tmp_path / "history.csv").write_text("epoch,loss\n" + rows)
+    with pytest.raises(SeqrnnError) as info:
+        read_history(str(tmp_path))
+    assert str(info.value).startswith(f"{tmp_path / 'history.csv'}:{line}: history.csv is damaged"), str(info.value)

@@ -121,23 +121,26 @@ def find_templates(data: Data) -> dict | None:
     return None
 
 
+HISTORY_LIMIT = 1e15  # no loss, rate or count of a training is larger; 1e308 and -1e308 overflow the axes
+
+
 def read_history(model_dir: str) -> list[dict]:
     path = os.path.join(model_dir, "history.csv")
     if not os.path.isfile(path):
         return []
-    import math
-
     from ..errors import ModelFileError
 
+    number = None
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         for number, row in enumerate(rows, start=2):  # the figures plot these as numbers
             for key, value in row.items():
-                if value not in (None, "") and not math.isfinite(float(value)):
-                    raise ValueError(f"{key} is {value}")
+                if value not in (None, "") and not abs(float(value)) <= HISTORY_LIMIT:  # NaN too
+                    raise ValueError(f"{key} is {value}, not a number a training writes")
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"history.csv is damaged ({exc})", path) from None
+        where = path if number is None else f"{path}:{number}"
+        raise ModelFileError(f"history.csv is damaged ({exc})", where) from None
     return rows
 
 
