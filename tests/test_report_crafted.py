@@ -220,3 +220,21 @@ def test_a_history_with_values_no_training_writes_is_refused_naming_the_line(cap
     with pytest.raises(SeqrnnError) as info:
         read_history(str(tmp_path))
     assert str(info.value).startswith(f"{tmp_path / 'history.csv'}:{line}: history.csv is damaged"), str(info.value)
+
+
+def test_an_output_under_a_file_says_which_part_is_a_file(capsys, tmp_path):
+    """-o FILE/x.html said only 'FILE: File exists'."""
+    (tmp_path / "f.txt").write_text("x\n")
+    folder = tmp_path / "cmp"
+    folder.mkdir()
+    (folder / "compare.json").write_text(json.dumps({"table": {}}))
+    code, _, err = run_cli(capsys, "report", folder, "-o", tmp_path / "f.txt" / "sub" / "x.html")
+    assert code == 2 and err == (f"seqrnn report: error: {tmp_path / 'f.txt' / 'sub' / 'x.html'}: cannot be "
+                                 f"written: {tmp_path / 'f.txt'} is a file, not a folder\n"), err
+
+
+def test_classify_predict_output_under_a_file_says_which_part_is_a_file(capsys, classifier, tmp_path):
+    (tmp_path / "f.txt").write_text("x\n")
+    out = tmp_path / "f.txt" / "x.jsonl"
+    code, _, err = run_cli(capsys, "classify", "predict", classifier / "model", classifier / "normal", "-o", out)
+    assert code == 2 and f"{out}: cannot be written: {tmp_path / 'f.txt'} is a file, not a folder" in err, err

@@ -211,8 +211,9 @@ def read_inputs(args, model=None, paths=None):
 def open_output(path: str | None):
     if not path or path == "-":
         return sys.stdout
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    from ..artifacts import make_folder_of
+
+    make_folder_of(path)
     return open(path, "w", encoding="utf-8")
 
 
