@@ -238,3 +238,18 @@ def test_classify_predict_output_under_a_file_says_which_part_is_a_file(capsys, 
     out = tmp_path / "f.txt" / "x.jsonl"
     code, _, err = run_cli(capsys, "classify", "predict", classifier / "model", classifier / "normal", "-o", out)
     assert code == 2 and f"{out}: cannot be written: {tmp_path / 'f.txt'} is a file, not a folder" in err, err
+
+
+def test_a_templates_file_with_an_unclosed_quote_is_refused_naming_its_line(tmp_path):
+    """A quote left open swallowed every row after it into one template: event 5 got three lines of text and
+    events 6 and 7 none, without a word."""
+    from seqrnn.errors import InputError
+    from seqrnn.report import load_templates
+
+    path = tmp_path / "t.csv"
+    path.write_text('EventId,EventTemplate\n4,fine\n5,"unterminated\n6,ok\n7,ok too\n', encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_templates(str(path))
+    assert str(info.value).startswith(f"{path}:3: ") and "quote" in str(info.value), str(info.value)
+    path.write_text('EventId,EventTemplate\n4,"a ""quoted"" word, and a comma"\n5,x "y" z\n', encoding="utf-8")
+    assert load_templates(str(path)) == {"4": 'a "quoted" word, and a comma', "5": 'x "y" z'}
