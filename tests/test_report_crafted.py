@@ -253,3 +253,26 @@ def test_a_templates_file_with_an_unclosed_quote_is_refused_naming_its_line(tmp_
     assert str(info.value).startswith(f"{path}:3: ") and "quote" in str(info.value), str(info.value)
     path.write_text('EventId,EventTemplate\n4,"a ""quoted"" word, and a comma"\n5,x "y" z\n', encoding="utf-8")
     assert load_templates(str(path)) == {"4": 'a "quoted" word, and a comma', "5": 'x "y" z'}
+
+
+def test_classify_predict_output_appears_whole_or_not_at_all(capsys, classifier, tmp_path, monkeypatch):
+    """classify predict wrote its --output in place: a run that failed half-way left part of a new file over
+    the previous one (the README promises every --output appears whole)."""
+    import seqrnn.cli.classify as cli
+
+    out = tmp_path / "p.jsonl"
+    out.write_text("previous\n")
+    real, calls = cli.prediction_dict, []
+
+    def failing(*a, **k):
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(cli, "prediction_dict", failing)
+    code, _, _ = run_cli(capsys, "classify", "predict", classifier / "model", classifier / "normal", "-o", out)
+    assert code == 130 and out.read_text() == "previous\n" and [p.name for p in tmp_path.iterdir()] == ["p.jsonl"]
+    monkeypatch.setattr(cli, "prediction_dict", real)
+    code, _, err = run_cli(capsys, "classify", "predict", classifier / "model", classifier / "normal", "-o", out)
+    assert code == 0 and len(out.read_text().splitlines()) == 40, err

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .args import (PREVALENCE_HDFS, add_input, add_threads, add_labelled, add_output, emit, given_settings, open_output,
+from .args import (PREVALENCE_HDFS, add_input, add_threads, add_labelled, add_output, emit, given_settings, output_file,
                    check_labels_apart, read_inputs, settings_adder)
 
 TOP_EVENTS = 3  # most attended events named in each line's reason
@@ -193,9 +193,8 @@ def _predict(args) -> int:
     templates = load_templates(args.templates) if args.templates else None
     seqs = read_inputs(args, clf)
     preds = clf.explain(seqs)
-    out = open_output(args.output)
     n = with_unknown = 0
-    try:
+    with output_file(args.output) as out:  # appears whole when done, or the previous file stays
         for p in preds:
             n += p.anomalous
             line = prediction_dict(p, clf.threshold_, templates, not args.no_attention, clf.vocab_)
@@ -203,9 +202,6 @@ def _predict(args) -> int:
             if args.only_anomalous and not p.anomalous:
                 continue
             out.write(json.dumps(line) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
     from ..progress import human
 
     print(f"{human(n)} of {human(len(seqs))} sequences anomalous", file=sys.stderr)
