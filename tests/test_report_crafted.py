@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
 
 # compare.json edited by hand: each one a file no compare writes, each refused naming the file and the key
@@ -151,9 +150,9 @@ def test_report_of_a_model_without_detector_says_the_data_was_not_judged(capsys,
 
 @pytest.fixture
 def toy_model_without_detector(tmp_path):
-    from seqrnn.models.rnn import RNNModel
-
     from conftest import TINY_SETTINGS, write_toy_sessions
+
+    from seqrnn.models.rnn import RNNModel
 
     train = write_toy_sessions(tmp_path / "train", n=40, seed=1)
     RNNModel(**{**TINY_SETTINGS, "epochs": 1}).fit(str(train), model_dir=str(tmp_path / "model"), verbose=0)
@@ -165,10 +164,10 @@ def test_ids_events_templates_and_title_holding_markup_are_text_on_the_page(caps
     element or attribute of the page comes from data."""
     import re
 
+    from conftest import TINY_SETTINGS, write_toy_sessions
+
     from seqrnn.detect import Detector
     from seqrnn.models.rnn import RNNModel
-
-    from conftest import TINY_SETTINGS, write_toy_sessions
 
     train = write_toy_sessions(tmp_path / "train", n=40, seed=1)
     model = RNNModel(**{**TINY_SETTINGS, "epochs": 1}).fit(str(train), model_dir=str(tmp_path / "m"), verbose=0)
@@ -212,9 +211,8 @@ def test_data_given_with_a_compare_output_is_refused_not_ignored(capsys, tmp_pat
 @pytest.mark.parametrize("rows,line", [("1,1e308\n2,-1e308\n", 2), ("1,0.5\n2,nan\n", 3), ("1,0.5\n2,<b>\n", 3)])
 def test_a_history_with_values_no_training_writes_is_refused_naming_the_line(capsys, tmp_path, rows, line):
     """A loss of 1e308 then -1e308 (finite) made matplotlib's axis overflow: a traceback."""
-    from seqrnn.report.page import read_history
-
     from seqrnn.errors import SeqrnnError
+    from seqrnn.report.page import read_history
 
     (tmp_path / "history.csv").write_text("epoch,loss\n" + rows)
     with pytest.raises(SeqrnnError) as info:
