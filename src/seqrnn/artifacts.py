@@ -37,6 +37,20 @@ def check_output_folder(path: str, flag: str, what: str) -> None:
         raise InputError(f"is a file, not a folder ({flag} names {what})", path)
 
 
+def make_folder_of(path: str) -> str:
+    """Make the folder ``path`` goes in (and those above it) and return it; where a part of it is a file,
+    an InputError naming that part (``os.makedirs`` says only 'File exists')."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        part = folder
+        while not os.path.exists(part) and os.path.dirname(part) != part:
+            part = os.path.dirname(part)
+        raise InputError(f"cannot be written: {part} is a file, not a folder", path) from None
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_file(path: str, mode: str = "w"):
     """A file at ``path`` that appears whole or not at all: written under a temporary name beside it, flushed
@@ -47,8 +61,7 @@ def atomic_file(path: str, mode: str = "w"):
         with open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    folder = make_folder_of(path)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the mode open() would

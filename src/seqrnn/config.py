@@ -206,4 +206,11 @@ def read_settings(path: str) -> dict:
     empty = sorted(k for k, v in data.items() if v is None)
     if empty:
         raise InputError(f"setting {empty[0]} is null: give it a value, or leave it out for its default", path)
-    return setting_names(data, path)
+    out = setting_names(data, path)
+    m, t = split_settings(out)
+    try:  # a value of the wrong type or range is the file's, not a flag's (the file is named)
+        validate(ModelConfig(**m), TrainConfig(**t))
+    except InputError as exc:
+        if exc.params and set(exc.params) <= set(m) | set(t):  # not a clash with a default a flag may change
+            raise InputError(exc.reason, path) from None
+    return out

@@ -66,6 +66,18 @@ def add_labelled(p: argparse.ArgumentParser, *, required: bool = True, title: st
     return g
 
 
+def check_labels_apart(normal, abnormal) -> None:
+    """Refuse a path given as both ``--normal`` and ``--abnormal`` (its sequences would carry both labels)."""
+    import os
+
+    seen = {os.path.realpath(p) for p in normal or () if os.path.exists(p)}
+    for p in abnormal or ():
+        if os.path.exists(p) and os.path.realpath(p) in seen:
+            from ..errors import InputError
+
+            raise InputError("given as both --normal and --abnormal: its sequences cannot be both", p)
+
+
 def add_validation_file(g) -> None:
     """``--validation FILE`` (``args.validation_file``): held-out sequences instead of a split."""
     g.add_argument("--validation", metavar="FILE", dest="validation_file",
@@ -203,8 +215,9 @@ def read_inputs(args, model=None, paths=None):
 def open_output(path: str | None):
     if not path or path == "-":
         return sys.stdout
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    from ..artifacts import make_folder_of
+
+    make_folder_of(path)
     return open(path, "w", encoding="utf-8")
 
 

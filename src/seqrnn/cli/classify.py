@@ -10,11 +10,10 @@ No torch or numpy at import: ``--help`` stays fast.
 from __future__ import annotations
 
 import json
-import math
 import sys
 
-from .args import (PREVALENCE_HDFS, add_input, add_threads, add_labelled, add_output, emit, given_settings, open_output,
-                   read_inputs, settings_adder)
+from .args import (PREVALENCE_HDFS, add_input, add_threads, add_labelled, add_output, emit, given_settings, output_file,
+                   check_labels_apart, read_inputs, settings_adder)
 
 TOP_EVENTS = 3  # most attended events named in each line's reason
 
@@ -72,8 +71,13 @@ def add_parser(sub) -> None:
     t.add_argument("--json", action="store_true", help="print the training summary as JSON")
     t.set_defaults(func=run)
 
-    pr = csub.add_parser("predict", help="label sequences; JSON lines with the attention over their events")
-    pr.add_argument("model_dir", metavar="MODEL")
+    pr = csub.add_parser("predict", help="label sequences; JSON lines with the attention over their events",
+                         description="Label each sequence: one JSON line each, in input order (id, anomalous, "
+                                     "score: the probability of anomalous, length, location, unknown_events: "
+                                     "events never seen in training, reason, top_events: the most attended "
+                                     "events, attention: one weight per event); ends with the count anomalous "
+                                     "on standard error.")
+    pr.add_argument("model_dir", metavar="MODEL", help="a classifier directory written by seqrnn classify train")
     add_input(pr)
     pr.add_argument("--output", "-o", metavar="FILE", help="JSON lines file (default: standard output)")
     pr.add_argument("--templates", metavar="FILE", help="event templates, to print the text of the top events")
@@ -82,8 +86,12 @@ def add_parser(sub) -> None:
     add_threads(pr)
     pr.set_defaults(func=run)
 
-    e = csub.add_parser("evaluate", help="precision, recall, F1, FPR, ROC-AUC, PR-AUC on labelled inputs")
-    e.add_argument("model_dir", metavar="MODEL")
+    e = csub.add_parser("evaluate", help="precision, recall, F1, FPR, ROC-AUC, PR-AUC on labelled inputs",
+                        description="Label --normal and --abnormal sequences with the classifier's threshold and "
+                                    "print the counts (tp, fp, fn, tn), precision, recall, F1, false-positive "
+                                    "rate, ROC-AUC and PR-AUC; with --prevalence, precision and F1 at that "
+                                    "share of anomalies.")
+    e.add_argument("model_dir", metavar="MODEL", help="a classifier directory written by seqrnn classify train")
     add_labelled(e, reading=True)
     e.add_argument("--prevalence", type=float,
                    help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)
@@ -93,6 +101,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if args.action in ("train", "evaluate"):
+        check_labels_apart(args.normal, args.abnormal)
     return {"train": _train, "predict": _predict, "evaluate": _evaluate}[args.action](args)
 
 
@@ -137,24 +147,38 @@ def _train_locked(args) -> int:
     return 0
 
 
-def prediction_dict(p, threshold: float, templates: dict | None, with_attention: bool = True) -> dict:
-    """One JSON object per sequence: detect's fields, and the attention as the explanation."""
+def prediction_dict(p, threshold: float, templates: dict | None, with_attention: bool = True,
+                    vocab=None) -> dict:
+    """One JSON object per sequence: detect's fields, and the attention as the explanation. With the
+    classifier's ``vocab``: ``unknown_events``, the events never seen in training (all read as one
+    unknown event, so a label of such a sequence says little), each marked ``unseen`` in ``top_events``."""
     seq = p.sequence
     out = {"id": seq.id, "anomalous": p.anomalous, "score": round(p.probability, 6), "length": len(seq),
            "location": seq.location(0)}
+    unseen = set()
+    if vocab is not None and len(seq):
+        from ..data.vocab import UNK
+
+        unseen = {int(q) for q in (vocab.encode(seq.tokens) == UNK).nonzero()[0]}
+        out["unknown_events"] = len(unseen)
     order = sorted(range(len(p.attention)), key=lambda q: -float(p.attention[q]))[:TOP_EVENTS]
     top = []
     for q in order:
         row = {"position": q, "event": seq.tokens[q], "weight": round(float(p.attention[q]), 4)}
+        if q in unseen:
+            row["unseen"] = True
         if templates is not None:
             row["template"] = templates.get(seq.tokens[q])
         top.append(row)
     verdict = "anomalous" if p.anomalous else "normal"
-    prob_threshold = 1.0 / (1.0 + math.exp(-threshold))
+    from ..models.classifier import sigmoid
+
+    prob_threshold = sigmoid(threshold)
     attended = ", ".join(f"{t['event']} at {t['position']} ({t['weight']:.2f})" for t in top)
     out["reason"] = (f"classified {verdict}: p(anomalous)={p.probability:.3g} "
                      f"{'>' if p.anomalous else '<='} {prob_threshold:.3g}"
-                     + (f"; most attended: {attended}" if attended else ""))
+                     + (f"; most attended: {attended}" if attended else "")
+                     + (f"; {len(unseen)} of {len(seq)} events never seen in training" if unseen else ""))
     out["top_events"] = top
     if with_attention:
         out["attention"] = [round(float(w), 4) for w in p.attention]
@@ -169,20 +193,21 @@ def _predict(args) -> int:
     templates = load_templates(args.templates) if args.templates else None
     seqs = read_inputs(args, clf)
     preds = clf.explain(seqs)
-    out = open_output(args.output)
-    n = 0
-    try:
+    n = with_unknown = 0
+    with output_file(args.output) as out:  # appears whole when done, or the previous file stays
         for p in preds:
             n += p.anomalous
+            line = prediction_dict(p, clf.threshold_, templates, not args.no_attention, clf.vocab_)
+            with_unknown += line.get("unknown_events", 0) > 0
             if args.only_anomalous and not p.anomalous:
                 continue
-            out.write(json.dumps(prediction_dict(p, clf.threshold_, templates, not args.no_attention)) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
+            out.write(json.dumps(line) + "\n")
     from ..progress import human
 
     print(f"{human(n)} of {human(len(seqs))} sequences anomalous", file=sys.stderr)
+    if with_unknown:
+        print(f"  {human(with_unknown)} hold events never seen in training (read as one unknown event, so their "
+              "label says little; see unknown_events)", file=sys.stderr)
     return 0
 
 

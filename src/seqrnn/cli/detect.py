@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
                                    "Writes one JSON object per input sequence, in input order, and ends with "
                                    "a summary on standard error: the count by reason, the false-positive rate "
                                    "the calibration promises, the highest scores.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p)
     add_output(p, "the JSON lines", json_help=None)
     p.add_argument("--events", metavar="CSV", help="also write the per-event table (probability, rank, -log p)")

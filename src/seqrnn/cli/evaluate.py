@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 
 from .args import add_threads, add_input, add_output, emit, read_inputs
 
@@ -12,7 +13,7 @@ def add_parser(sub) -> None:
                                    "(nats per event), perplexity, accuracy and top-k accuracy for k = 1..10. "
                                    "The end of a session is scored like an event; unknown_events counts the "
                                    "events never seen in training.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p)
     add_output(p)
     add_threads(p)
@@ -24,6 +25,11 @@ def run(args) -> int:
 
     model = load(args.model_dir)
     result = model.evaluate(read_inputs(args, model), format=args.format)
+    from ..report.summary import unknown_share_note
+
+    note = unknown_share_note(model, result.get("unknown_events", 0), result.get("events", 0))
+    if note:
+        print(note.strip(), file=sys.stderr)
     if args.json:
         from ..artifacts import finite_json
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 
-from .args import add_threads, PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
+from .args import add_threads, check_labels_apart, PREVALENCE_HDFS, add_decision_options, add_labelled, add_output, decision_options, emit, read_inputs
 
 
 def add_parser(sub) -> None:
@@ -13,7 +14,7 @@ def add_parser(sub) -> None:
                                    "with the model's calibrated detector and print the counts (tp, fp, fn, tn), "
                                    "precision, recall, F1, false-positive rate, ROC-AUC and PR-AUC; with "
                                    "--prevalence, precision and F1 at that share of anomalies.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     g = add_labelled(p, reading=True)
     g.add_argument("--prevalence", type=float,
                    help="share of anomalies to report precision and F1 at (HDFS full data: %.4f)" % PREVALENCE_HDFS)
@@ -33,9 +34,15 @@ def run(args) -> int:
     from ..modeldir import read
 
     detector = read(args.model_dir, lambda: Detector.load(args.model_dir, **decision_options(args)), need="detector")
+    check_labels_apart(args.normal, args.abnormal)
     normal = read_inputs(args, detector.model, paths=args.normal)
     abnormal = read_inputs(args, detector.model, paths=args.abnormal)
     d = detector.decide(normal + abnormal)
+    from ..report.summary import unknown_note
+
+    note = unknown_note(detector.model, d.findings)
+    if note:
+        print(note.strip(), file=sys.stderr)
     y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
     metrics = detection_metrics(y, d.anomalous, d.scores, args.prevalence)
     if args.plot:

@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
         description="Sample continuations of a prompt, one step per new token with the state carried. "
                     "Text models print text; event models print one sequence of space-separated events "
                     "per line, each stopping at the end of a session for models of sessions.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     p.add_argument("--prompt", default="",
                    help="start from this: text for a character model, else tokens separated by spaces "
                         "(event ids, words); default: the beginning of a sequence")

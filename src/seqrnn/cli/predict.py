@@ -10,8 +10,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="the predicted next events beside the true ones",
                        description="For each position of the first --limit sequences: the true event, the "
                                    "probability the model gave it and the model's -k most likely events there; "
-                                   "'<- not predicted' marks a true event outside them.")
-    p.add_argument("model_dir", metavar="MODEL")
+                                   "'<- not predicted' marks a true event outside them, '<- never seen in "
+                                   "training' an event unknown to the model (with --json: unseen, their "
+                                   "positions).")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p)
     add_output(p)
     p.add_argument("--limit", type=int, default=5, help="sequences to show (default %(default)s; 0: all)")
@@ -33,8 +35,13 @@ def run(args) -> int:
     if args.limit:
         seqs = seqs[: args.limit]
     scores = model.predict_next(seqs, k=args.k, format=args.format)
+
+    def true(s, p):  # the event as read (an unseen one is not "<unk>"); the end of a session by name
+        return s.sequence.tokens[p] if p < len(s.sequence) else token_name(model, s.ids[p])
+
     if args.json:
-        rows = [{"id": s.sequence.id, "true": [token_name(model, i) for i in s.ids],
+        rows = [{"id": s.sequence.id, "true": [true(s, p) for p in range(len(s))],
+                 "unseen": [int(p) for p in s.unknown.nonzero()[0]],
                  "predicted": [[token_name(model, j) for j in row] for row in s.topk],
                  "probability": [round(float(p), 6) for p in s.prob]} for s in scores]
         from ..artifacts import finite_json
@@ -49,8 +56,9 @@ def run(args) -> int:
         out.append(f"== {printable(s.sequence.id)} ({printable(s.sequence.source)}:{s.sequence.line})")
         out.append(f"{'pos':>5}  {'true':>10}  {'p(true)':>8}  predicted (most likely first)")
         for p in range(len(s)):
-            mark = "" if s.rank[p] <= args.k else "  <- not predicted"
-            out.append(f"{p:>5}  {shown(token_name(model, s.ids[p])):>10}  {s.prob[p]:8.4f}  "
+            mark = ("  <- never seen in training" if s.unknown[p] else
+                    "" if s.rank[p] <= args.k else "  <- not predicted")
+            out.append(f"{p:>5}  {shown(true(s, p)):>10}  {s.prob[p]:8.4f}  "
                        f"{' '.join(shown(token_name(model, j)) for j in s.topk[p])}{mark}")
     emit(args, "\n".join(out))
     return 0

@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
         description="Write one HTML file (figures inside it, no script, nothing fetched) about DIR: a model "
                     "directory (data, model, calibration, training curves; with data to judge, detection, and "
                     "with --normal/--abnormal its metrics, ROC and PR curves; anomalous sequences drawn event by "
-                    "event with the expected events and template text; a text model's samples), a compare "
+                    "event with the expected events and template text; a text model's samples; a classifier's metrics "
+                    "on --normal/--abnormal), a compare "
                     "output folder (its table and ROC), a tune study file (trials and plots), or a demo's run "
                     "folder (all of them).")
     p.add_argument("path", metavar="DIR", help="model directory, compare output folder, tune study file or demo run")
@@ -40,17 +41,19 @@ def run(args) -> int:
     from ..artifacts import atomic_write_text
     from ..errors import InputError
     from ..report.page import Data, build
-    from .args import read_inputs
+    from .args import check_labels_apart, read_inputs
 
     if args.prevalence is not None and not 0.0 < args.prevalence < 1.0:
         raise InputError(f"prevalence must be in (0, 1), not {args.prevalence}", params="prevalence")
     if (args.normal is None) != (args.abnormal is None):
         raise InputError("labelled data needs both --normal and --abnormal")
+    check_labels_apart(args.normal, args.abnormal)
     data = Data(train=args.train, inputs=args.inputs, normal=args.normal or [], abnormal=args.abnormal or [],
                 templates=args.templates, prevalence=args.prevalence,
                 read=lambda paths, model: read_inputs(args, model, paths=list(paths)))
     output = os.path.join(args.output, REPORT) if os.path.isdir(args.output) else args.output
     page = build(args.path, data, args.title)
     atomic_write_text(output, page)  # makes the folders it needs
-    print(f"report: {output} ({len(page) / 1e6:.1f} MB, self-contained)", file=sys.stderr)
+    size = f"{len(page) / 1e6:.1f} MB" if len(page) >= 100_000 else f"{max(1, round(len(page) / 1e3))} kB"
+    print(f"report: {output} ({size}, self-contained)", file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
                     "as its line is read: a template never seen before, an unlikely event, a closed session that "
                     "is anomalous (sessions idle for --idle seconds are closed and judged; at the end of the "
                     "input, all of them). Lines that do not fit the log format are counted, never fatal.")
-    p.add_argument("model_dir", metavar="MODEL")
+    p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     p.add_argument("input", metavar="PATH", help="the log file to follow, or '-' for standard input")
     p.add_argument("--parsed", metavar="DIR",
                    help="the parsed folder the model was trained on: its parser state, log format and grouping "

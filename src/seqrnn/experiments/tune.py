@@ -228,13 +228,19 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
     direction = "minimize" if objective == "val_loss" else "maximize"
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS,
                                                    n_warmup_steps=PRUNE_FROM_EPOCH)
-    if not create:
-        try:
-            return optuna.load_study(study_name=name, storage=storage)
-        except KeyError:
-            raise InputError(f"the file holds no study named {name!r}", path) from None
-    study = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True,
-                                pruner=pruner)
+    from sqlalchemy.exc import DatabaseError
+
+    try:
+        if not create:
+            try:
+                return optuna.load_study(study_name=name, storage=storage)
+            except KeyError:
+                raise InputError(f"the file holds no study named {name!r}", path) from None
+        study = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True,
+                                    pruner=pruner)
+    except DatabaseError as exc:  # a truncated or damaged SQLite file, or another kind of database
+        raise InputError(f"not a readable study file: a damaged, truncated or foreign SQLite file "
+                         f"({str(exc.orig or exc).splitlines()[0][:120]})", path) from None
     saved = study.user_attrs.get("objective")
     if saved is None:
         study.set_user_attr("objective", objective)

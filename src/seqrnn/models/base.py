@@ -307,6 +307,8 @@ def check_vocabulary(vocab: Vocabulary, train: list[Sequence], min_count: int) -
         return
 
     most = max(Counter(t for s in train for t in s.tokens).values(), default=0)
+    if most == 0:
+        raise InputError("the training data holds no events (every sequence is empty): nothing to learn")
     raise InputError(f"min_count {min_count} leaves no event in the vocabulary (the most frequent event occurs "
                      f"{most} times in the training data)", params="min_count")
 

@@ -150,6 +150,14 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(valid))
 
 
+def sigmoid(z: float) -> float:
+    """The probability of logit ``z``, for any finite ``z`` (``math.exp`` overflows past about 709)."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)  # underflows to 0 where it must
+    return e / (1.0 + e)
+
+
 @dataclass
 class Prediction:
     """The decision about one sequence, and the attention over its events."""
@@ -367,7 +375,7 @@ class SequenceClassifier(SavedModel):
         if not seqs:
             return []
         logits, att = self._forward(self._rows(seqs))
-        return [Prediction(s, float(z), float(1 / (1 + math.exp(-z))), bool(z > self.threshold_),
+        return [Prediction(s, float(z), sigmoid(float(z)), bool(z > self.threshold_),
                            a if len(s) else np.zeros(0, np.float32)) for s, z, a in zip(seqs, logits, att)]
 
     # --- describing -------------------------------------------------------------------
@@ -397,7 +405,7 @@ class SequenceClassifier(SavedModel):
                 if tr.get("best_val_loss") is not None else "")
         lines.append(f"training   {human(tr.get('normal'))} normal and {human(tr.get('anomalous'))} anomalous "
                      f"sequences, {tr.get('epochs')} epochs, {tr.get('seconds')}s{best}")
-        p = 1.0 / (1.0 + math.exp(-self.threshold_))
+        p = sigmoid(self.threshold_)
         f1 = (f"F1 at prevalence {c.prevalence} {v['f1_at_prevalence']:.4f}" if "f1_at_prevalence" in v
               else f"F1 {v['f1']:.4f}" if "f1" in v else "F1 unknown")
         rates = (f" (recall {v['recall']:.4f}, FPR {v['fpr']:.4f})" if "recall" in v and "fpr" in v else "")

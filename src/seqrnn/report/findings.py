@@ -37,7 +37,12 @@ def load_templates(path: str) -> dict[str, str]:
                 i, j = header.index(id_column), header.index(text_column)
                 rows = csv.reader(io.StringIO("\n".join(lines[1:])))
                 out = {}
+                start = 1  # the line (of the rows) the next row starts on
                 for row in rows:
+                    if any("\n" in cell for cell in row):  # a quote left open ran over the lines after it
+                        raise InputError("a quote opened here is never closed (it runs over the lines after it)",
+                                         path, start + 1)
+                    start = rows.line_num + 1
                     if not row:
                         continue
                     if len(row) <= max(i, j):

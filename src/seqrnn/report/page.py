@@ -49,7 +49,9 @@ def kind_of(path: str) -> str:
                 return "tune"
         raise InputError("not a model directory, a compare output folder or a tune study (SQLite file)", path)
     if not os.path.isdir(path):
-        raise InputError("no such file or folder", path)
+        raise InputError("no such file or folder" if not os.path.exists(path) else
+                         "not a file or folder (a pipe or a device): give a model directory, a compare output "
+                         "folder, a tune study file or a demo run", path)
     for name, kind in ((RUN_FILE, "run"), ("config.json", "model"), ("compare.json", "compare")):
         if os.path.isfile(os.path.join(path, name)):
             return kind
@@ -61,6 +63,15 @@ def build(path: str, data: Data | None = None, title: str | None = None) -> str:
     """The report of ``path`` as one HTML document."""
     data = data or Data()
     kind = kind_of(path)
+    given = [name for name, value in (("sequences to judge", data.inputs), ("--normal", data.normal),
+                                      ("--abnormal", data.abnormal), ("--train", data.train),
+                                      ("--templates", data.templates), ("--prevalence", data.prevalence))
+             if value not in (None, [], "")]
+    if kind != "model" and given:
+        what = {"run": "a demo run (it names its own data in run.json)", "compare": "a compare output",
+                "tune": "a tune study"}[kind]
+        raise InputError(f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} to a model directory, not to {what}: leave them out, or "
+                         "give the model directory", path)
     sections: list = []
     if kind == "run":
         run = read_run(path)
@@ -86,22 +97,9 @@ def build(path: str, data: Data | None = None, title: str | None = None) -> str:
 
 
 def read_run(path: str) -> dict:
-    from ..artifacts import read_json
+    from .inputs import read_run as read_checked
 
-    run = read_json(os.path.join(path, RUN_FILE), InputError, "run file")
-    if not isinstance(run, dict) or not isinstance(run.get("model"), str):
-        raise InputError("a run file names its model folder (\"model\")", os.path.join(path, RUN_FILE))
-
-    def at(p):
-        return p if os.path.isabs(p) else os.path.join(path, p)
-
-    out = dict(run)
-    for key in ("model", "compare", "templates"):
-        if isinstance(run.get(key), str):
-            out[key] = at(run[key])
-    for key in ("train", "normal", "abnormal"):
-        out[key] = [at(p) for p in run.get(key) or []]
-    return out
+    return read_checked(path)
 
 
 # --- a model directory ----------------------------------------------------------------------------
@@ -123,23 +121,26 @@ def find_templates(data: Data) -> dict | None:
     return None
 
 
+HISTORY_LIMIT = 1e15  # no loss, rate or count of a training is larger; 1e308 and -1e308 overflow the axes
+
+
 def read_history(model_dir: str) -> list[dict]:
     path = os.path.join(model_dir, "history.csv")
     if not os.path.isfile(path):
         return []
-    import math
-
     from ..errors import ModelFileError
 
+    number = None
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         for number, row in enumerate(rows, start=2):  # the figures plot these as numbers
             for key, value in row.items():
-                if value not in (None, "") and not math.isfinite(float(value)):
-                    raise ValueError(f"{key} is {value}")
+                if value not in (None, "") and not abs(float(value)) <= HISTORY_LIMIT:  # NaN too
+                    raise ValueError(f"{key} is {value}, not a number a training writes")
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"history.csv is damaged ({exc})", path) from None
+        where = path if number is None else f"{path}:{number}"
+        raise ModelFileError(f"history.csv is damaged ({exc})", where) from None
     return rows
 
 
@@ -178,6 +179,9 @@ def model_sections(model_dir: str, data: Data) -> list:
             labelled = decisions.findings[len(unlabelled):]
             metrics = detection_metrics(y, [f.anomalous for f in labelled], [f.score for f in labelled],
                                         data.prevalence)
+    unjudged = None
+    if detector is None and judged:
+        metrics, y, scores, unjudged = _classified(model, unlabelled, normal, abnormal, data)
     p = promise(detector) if detector is not None else None
 
     # at a glance
@@ -195,7 +199,8 @@ def model_sections(model_dir: str, data: Data) -> list:
             glance.append((metrics["f1"], "F1 on the test set"))
     elif decisions is not None:
         glance.append((f"{int(decisions.anomalous.sum()):,} of {len(judged):,}", "sequences anomalous"))
-    sections = [("glance", "At a glance", H.cards(glance) + _glance_text(config, metrics, data))]
+    sections = [("glance", "At a glance", H.cards(glance) + _glance_text(config, metrics, data)
+                 + (f"<p><strong>{H.esc(unjudged)}</strong></p>" if unjudged else ""))]
 
     # the data
     vocab = getattr(model, "vocab_", None)
@@ -245,10 +250,63 @@ def model_sections(model_dir: str, data: Data) -> list:
             body += _samples(model)
         sections.append(("training", "Training", body))
 
+    if detector is None and metrics is not None:
+        sections.append(_classification_section(model, y, scores, metrics, data))
     if decisions is not None:
         sections += detection_sections(model, detector, decisions, judged, y, metrics, data, templates,
                                        len(unlabelled))
     return sections
+
+
+def _classified(model, unlabelled, normal, abnormal, data):
+    """``(metrics, y, scores, note)`` for data given to a model without a detector: a classifier's metrics on the
+    labelled data (as ``classify evaluate`` computes them), or a note saying the data was not judged, also
+    printed, never left out in silence."""
+    import sys
+
+    from ..models.classifier import SequenceClassifier
+
+    if not isinstance(model, SequenceClassifier):
+        note = ("The data given was not judged: this model has no detector (training stopped before its "
+                "calibration, or --no-calibration); seqrnn calibrate MODEL NORMAL... learns one.")
+        print(f"note: {note}", file=sys.stderr)
+        return None, None, None, note
+    if not (normal and abnormal):
+        note = ("The sequences given were not judged: a classifier's page shows its metrics on labelled "
+                "data (--normal and --abnormal); seqrnn classify predict labels unlabelled ones.")
+        print(f"note: {note}", file=sys.stderr)
+        return None, None, None, note
+    from ..metrics import detection_metrics
+
+    y = np.r_[np.zeros(len(normal), bool), np.ones(len(abnormal), bool)]
+    scores = model.decision_function(normal + abnormal)
+    metrics = detection_metrics(y, scores > model.threshold_, scores, data.prevalence)
+    note = ("The sequences given to judge were not judged (a classifier's page judges labelled data alone)."
+            if unlabelled else None)
+    return metrics, y, scores, note
+
+
+def _metrics_table(metrics) -> str:
+    keys = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "fpr", "roc_auc", "pr_auc",
+            "precision_at_prevalence", "f1_at_prevalence")
+    labels = {"tp": "found", "fp": "false alarms", "fn": "missed", "tn": "normal passed", "f1": "F1",
+              "fpr": "FPR", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "precision_at_prevalence": "precision@prev",
+              "f1_at_prevalence": "F1@prev"}
+    shown = [k for k in keys if k in metrics]
+    return H.table([labels.get(k, k) for k in shown], [[metrics[k] for k in shown]], numeric=range(len(shown)))
+
+
+def _classification_section(model, y, scores, metrics, data):
+    from . import plots
+
+    body = ("<p>The classifier on the labelled data given: anomalous where its logit is above the threshold "
+            "chosen at training (as <code>seqrnn classify evaluate</code> counts).</p>")
+    body += _metrics_table(metrics)
+    body += H.figure(lambda t: plots.plot_roc_pr(t, y, scores, scores > model.threshold_, data.prevalence),
+                     "ROC and PR", "The dot is where the classifier runs (its threshold). "
+                     + ("Precision is computed at the prevalence given." if data.prevalence is not None else
+                        "Precision is at the test set's share of anomalies: give --prevalence."))
+    return ("classification", "Classification", body)
 
 
 def _glance_text(config, metrics, data) -> str:
@@ -283,13 +341,7 @@ def detection_sections(model, detector, decisions, judged, y, metrics, data, tem
         labelled = findings[n_unlabelled:]
         scores = np.array([f.score for f in labelled])
         predicted = np.array([f.anomalous for f in labelled])
-        keys = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "fpr", "roc_auc", "pr_auc",
-                "precision_at_prevalence", "f1_at_prevalence")
-        labels = {"tp": "found", "fp": "false alarms", "fn": "missed", "tn": "normal passed", "f1": "F1",
-                  "fpr": "FPR", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "precision_at_prevalence": "precision@prev",
-                  "f1_at_prevalence": "F1@prev"}
-        shown = [k for k in keys if k in metrics]
-        body += H.table([labels.get(k, k) for k in shown], [[metrics[k] for k in shown]], numeric=range(len(shown)))
+        body += _metrics_table(metrics)
         body += H.figure(lambda t: plots.plot_roc_pr(t, y, scores, predicted, data.prevalence), "ROC and PR",
                          "The dot is where the detector runs (its calibrated threshold). "
                          + ("Precision is computed at the prevalence given."
@@ -401,10 +453,10 @@ def _one_sequence(target, f, cut) -> None:
 
 # --- compare and tune ---------------------------------------------------------------------------------
 def compare_sections(folder: str) -> list:
-    from ..artifacts import read_json
     from ..experiments.compare import HEADERS, METRICS
+    from .inputs import read_compare
 
-    result = read_json(os.path.join(folder, "compare.json"), InputError, "compare output")
+    result = read_compare(folder)
     repeat = result.get("repeat", 1)
     rows = []
     for name, stats in (result.get("table") or {}).items():
@@ -419,10 +471,15 @@ def compare_sections(folder: str) -> list:
             row.append(cell)
         rows.append(row)
     seqs = result.get("sequences") or {}
-    body = (f"<p>Every model trained on the same {seqs.get('train', '?'):,} normal sequences and judged on "
-            f"{seqs.get('normal', '?'):,} normal and {seqs.get('abnormal', '?'):,} anomalous ones, "
+
+    def count(key):
+        return f"{seqs[key]:,}" if key in seqs else "?"
+
+    prevalence = result.get("prevalence")
+    body = (f"<p>Every model trained on the same {count('train')} normal sequences and judged on "
+            f"{count('normal')} normal and {count('abnormal')} anomalous ones, "
             f"{repeat} run{'s' if repeat > 1 else ''} (mean{' ± std' if repeat > 1 else ''}); F1@prev at "
-            f"prevalence {result.get('prevalence', float('nan')):.4g}. A row NAME --no-counts is the same model "
+            f"prevalence {'?' if prevalence is None else format(prevalence, '.4g')}. A row NAME --no-counts is the same model "
             "without the count-profile view: what the next-event model finds by itself.</p>")
     body += H.table(("model", *HEADERS), rows, numeric=range(1, len(HEADERS) + 1))
     roc = os.path.join(folder, "roc.png")

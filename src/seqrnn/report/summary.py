@@ -94,7 +94,7 @@ def event_text(model, finding, templates: dict | None, room: int | None = None) 
 UNKNOWN_NOTE_SHARE = 0.5  # more of the events read unknown to the model than this: likely the wrong input
 
 
-def _unknown_note(model, findings) -> str:
+def unknown_note(model, findings) -> str:
     """A line when most events read are unknown to the model (a session model given text, another event
     numbering, an unparsed log): each such event is flagged, and the input, not the system, is the likely cause."""
     unknown = total = 0
@@ -106,6 +106,11 @@ def _unknown_note(model, findings) -> str:
             n = counted[id(ids)] = int((ids == UNK).sum())
         unknown += n
         total += len(ids)
+    return unknown_share_note(model, unknown, total)
+
+
+def unknown_share_note(model, unknown: int, total: int) -> str:
+    """:func:`unknown_note` from the counts: ``unknown`` of ``total`` events read (ends included)."""
     if not total or unknown <= UNKNOWN_NOTE_SHARE * total:
         return ""
     vocab = getattr(model, "vocab_", None)
@@ -133,7 +138,7 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
                                                                       for f in findings):
         lines.append("  a stream is judged event by event against cuts calibrated on whole sessions: that rate is "
                      "per session, not per event of a stream")
-    unknown = _unknown_note(model, findings)
+    unknown = unknown_note(model, findings)
     if unknown:
         lines.append(unknown)
     rule = _fixed_rule(detector)
