@@ -185,6 +185,14 @@ def test_a_reader_never_mixes_files_of_two_writes(trained, monkeypatch):
     assert len(calls) == 1  # the second look refused at once: nothing was loaded from the new state
 
 
+def test_a_hand_edited_status_without_a_process_is_not_called_process_none(trained):
+    for state, says in (("training", "its process ended without finishing"), ("writing", "(writing, its process)")):
+        modeldir._write_status(str(trained), {"state": state})
+        with pytest.raises(ModelFileError) as err:
+            seqrnn.load(str(trained))
+        assert says in str(err.value) and "None" not in str(err.value)
+
+
 # --- one writer ------------------------------------------------------------------------------------
 HOLD = """
 import sys, time

@@ -412,11 +412,13 @@ def _refuse_unfinished(model_dir: str, status: dict, need: str) -> None:
     if state == "stopped":
         raise ModelFileError(f"its training did not finish ({status.get('reason', 'stopped')}): continue it with "
                              f"{resume}, or train again", model_dir)
+    # status.json may be hand-edited: a process named only where it names one
+    proc = f"process {status['pid']}" if isinstance(status.get("pid"), int) else "its process"
     if state == "training":
         where = f" on host {status['host']}" if status.get("host") not in (None, _HOST) else ""
-        raise ModelFileError(f"its training did not finish (process {status.get('pid')}{where} ended without "
+        raise ModelFileError(f"its training did not finish ({proc}{where} ended without "
                              f"finishing: killed?): continue it with {resume}, or train again", model_dir)
-    raise ModelFileError(f"a write that did not finish ({state}, process {status.get('pid')}): write it again "
+    raise ModelFileError(f"a write that did not finish ({state}, {proc}): write it again "
                          f"(for a training: {resume})", model_dir)
 
 
