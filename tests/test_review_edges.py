@@ -57,3 +57,54 @@ def test_plots_and_the_event_table_are_written_atomically(tmp_path, monkeypatch)
         write_event_table(str(table), None, [Broken()])
     assert table.read_text(encoding="utf-8") == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv", "plot.png"]
+
+
+# ============================================================================ seqrnn tune's flags
+@pytest.mark.parametrize("flags, message", [
+    (("--trials", "0"), "--trials must be an integer >= 1, not 0"),
+    (("--trials", "-3"), "--trials must be an integer >= 1, not -3"),
+    (("--minutes", "0"), "--minutes must be a finite number > 0, not 0"),  # ran without end
+    (("--minutes", "-1"), "--minutes must be a finite number > 0, not -1"),
+    (("--minutes", "nan"), "--minutes must be a finite number > 0, not nan"),  # a traceback inside Optuna
+    (("--minutes", "inf", "--trials", "1"), "--minutes must be a finite number > 0, not inf"),
+    (("--trials", "1", "--seed", "-1"), "--seed must be an integer from 0 to 4294967295, not -1"),  # traceback
+    (("--trials", "1", "--seed", str(2**64)), "--seed must be an integer from 0 to 4294967295"),
+])
+def test_tune_refuses_budgets_and_seeds_it_cannot_use(capsys, tmp_path, flags, message):
+    """--trials 0 or -3 and --minutes -1 searched nothing and said nothing (exit 0); --minutes 0 searched
+    without end; --minutes nan and a seed outside 0..2**32-1 ended in tracebacks."""
+    data = write_toy_sessions(tmp_path / "train")
+    code, out, err = run_cli(capsys, "tune", data, "--study", tmp_path / "t.db", *flags)
+    assert code == 2 and f"seqrnn tune: error: {message}" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_tune_largest_seed_resumes_a_study(tmp_path):
+    """The sampler's seed is the seed plus the trials in the study: from the largest seed a resumed
+    study asked numpy for a seed past 2**32-1 (a traceback). It wraps around now."""
+    from seqrnn.experiments import tune
+    from seqrnn.limits import MAX_SEED
+
+    path = str(tmp_path / "t.db")
+    tune.open_study(path, seed=MAX_SEED).enqueue_trial({"hidden": 16})
+    study = tune.open_study(path, seed=MAX_SEED)
+    assert len(study.trials) == 1 and study.sampler._rng.rng.randint(10) in range(10)
+
+
+@pytest.mark.parametrize("kind", ["folder", "text", "model"])
+def test_tune_study_that_is_not_a_sqlite_file_is_refused(capsys, tmp_path, kind):
+    """--study naming a folder or a file that is not SQLite (a data file, model weights) ended in a
+    SQLAlchemy traceback; it is refused naming the file, which is left as it was."""
+    data = write_toy_sessions(tmp_path / "train")
+    study = tmp_path / "study"
+    if kind == "folder":
+        study.mkdir()
+    else:
+        study.write_bytes(b"s1,a b c\n" if kind == "text" else b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    before = None if kind == "folder" else study.read_bytes()
+    for more in (("--trials", "1"), ("--report",)):
+        code, out, err = run_cli(capsys, "tune", data, "--study", study, *more)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"seqrnn tune: error: {study}: " in err
+        assert ("a folder, not a study file" if kind == "folder" else "not a study file (SQLite)") in err
+    assert before is None or study.read_bytes() == before

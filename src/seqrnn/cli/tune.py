@@ -55,6 +55,7 @@ def run(args) -> int:
     from ..errors import InputError
     from ..train import TrainingInterrupted
 
+    _check_budget(args)
     tune.quiet_optuna(args.verbose)
     if args.report:
         study = tune.open_study(args.study, args.study_name, create=False)
@@ -96,6 +97,20 @@ def run(args) -> int:
         code = 130
     _report(args, tune, study)
     return code
+
+
+def _check_budget(args) -> None:
+    """Refuse a budget or seed the search cannot use, before anything is read or created."""
+    import math
+
+    from ..errors import InputError
+    from ..limits import check_seed
+
+    if args.trials is not None and args.trials < 1:
+        raise InputError(f"--trials must be an integer >= 1, not {args.trials}")
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise InputError(f"--minutes must be a finite number > 0, not {args.minutes:g}")
+    check_seed(args.seed)
 
 
 def _report(args, tune, study) -> int:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from ..config import setting_names
 from ..errors import InputError
+from ..limits import MAX_SEED
 
 # A list is a choice, a dict a range, anything else a fixed value.
 DEFAULT_SPACE: dict = {
@@ -218,8 +219,11 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
 
     storage = None
     if path is not None:
+        if os.path.isdir(path):
+            raise InputError("is a folder, not a study file (--study names an SQLite file)", path)
         if not create and not os.path.isfile(path):
             raise InputError("no such study file", path)
+        check_study_file(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         storage = storage_url(path)
     direction = "minimize" if objective == "val_loss" else "maximize"
@@ -238,9 +242,27 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
     elif saved != objective:
         raise InputError(f"the study was searched for {saved}, not {objective}; use another study file", path, params="study")
     running = any(t.state.name == "RUNNING" for t in study.trials)  # another process searching now
-    sampler_seed = seed + len(study.trials) + (os.getpid() if running else 0)
+    sampler_seed = (seed + len(study.trials) + (os.getpid() if running else 0)) % (MAX_SEED + 1)
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed)
     return study
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
+def check_study_file(path: str) -> None:
+    """Refuse an existing file that is not an SQLite database (a data file, a model's weights): Optuna would
+    fail on it deep inside SQLAlchemy. An empty file is a new database, as SQLite takes it."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", path) from None
+    if head and head != SQLITE_MAGIC:
+        raise InputError("not a study file (SQLite): seqrnn tune keeps its study in an SQLite file; name a new "
+                         "file or one an earlier seqrnn tune wrote", path)
 
 
 def finished(study) -> int:
