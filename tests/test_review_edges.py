@@ -108,3 +108,45 @@ def test_tune_study_that_is_not_a_sqlite_file_is_refused(capsys, tmp_path, kind)
         assert f"seqrnn tune: error: {study}: " in err
         assert ("a folder, not a study file" if kind == "folder" else "not a study file (SQLite)") in err
     assert before is None or study.read_bytes() == before
+
+
+# ============================================================================ training into a used folder
+def test_another_kind_of_model_saved_over_a_trained_one_leaves_no_training_files(capsys, tmp_path, tiny_settings):
+    """`train --model markov` into a folder that held a trained RNN left the RNN's history.csv (report and
+    info showed its curves for the Markov chain) and its checkpoint (`train --resume` then resumed the RNN
+    the Markov chain had replaced). A model saved outside a training now drops the checkpoint, and the
+    history of another kind of model."""
+    data = write_toy_sessions(tmp_path / "train")
+    model = tmp_path / "m"
+    flags = ("--hidden", "16", "--embedding-dim", "8", "--layers", "1", "--epochs", "2", "--threads", "1", "-q")
+    assert run_cli(capsys, "train", data, "-m", model, *flags)[0] == 0
+    assert (model / "history.csv").exists() and (model / "checkpoint").is_dir()
+    assert run_cli(capsys, "train", data, "-m", model, "--model", "markov", "-q")[0] == 0
+    assert not (model / "history.csv").exists() and not (model / "checkpoint").exists()
+    code, out, err = run_cli(capsys, "train", data, "-m", model, *flags, "--resume")
+    assert code == 0 and "no checkpoint" in err and "resuming after" not in err
+
+
+def test_a_new_training_drops_an_earlier_runs_checkpoint_and_history(tmp_path, tiny_settings, capsys):
+    """A new training (not --resume) into a trained folder left the earlier run's checkpoint and history
+    until its own first epoch ended: killed before, `--resume` then resumed the earlier run (its weights,
+    reached with another learning rate) as if it were this one. They go when the new training begins."""
+    from seqrnn import RNNModel
+    from seqrnn.train import LambdaCallback
+
+    data = write_toy_sessions(tmp_path / "train")
+    model_dir = str(tmp_path / "m")
+    RNNModel(**{**tiny_settings, "epochs": 2, "lr": 0.05}).fit(str(data), model_dir=model_dir)
+
+    def killed(trainer, logs):  # stands for kill -9 before the first epoch's checkpoint
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        RNNModel(**{**tiny_settings, "epochs": 4}).fit(str(data), model_dir=model_dir,
+                                                       callbacks=[LambdaCallback(killed)])
+    assert not (tmp_path / "m" / "history.csv").exists()
+    assert not (tmp_path / "m" / "checkpoint" / "checkpoint.safetensors").exists()
+    capsys.readouterr()
+    resumed = RNNModel(**{**tiny_settings, "epochs": 4}).fit(str(data), model_dir=model_dir, resume=True)
+    assert "no checkpoint" in capsys.readouterr().err
+    assert [row["epoch"] for row in resumed.history_] == [1, 2, 3, 4]

@@ -312,6 +312,41 @@ def drop_detector(model_dir: str | None) -> None:
             os.unlink(path)
 
 
+TRAINING_STATE = ("checkpoint.safetensors", "state.safetensors", "state.json")  # checkpoint/'s files, old and new
+
+
+def drop_training(model_dir: str | None, history: bool = True) -> None:
+    """Remove what a training left for ``--resume`` (``checkpoint/``) and, with ``history``, its
+    ``history.csv``: a new training, or a model saved over the one they belong to, would otherwise
+    leave them beside weights they do not describe (``--resume`` would go back to the earlier run)."""
+    if model_dir is None:
+        return
+    folder = os.path.join(model_dir, artifacts.CHECKPOINT)
+    for name in TRAINING_STATE:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) or os.path.islink(path):
+            os.unlink(path)
+    try:
+        os.rmdir(folder)  # only once empty: files of the user's own stay
+    except OSError:
+        pass
+    path = os.path.join(model_dir, artifacts.HISTORY)
+    if history and (os.path.isfile(path) or os.path.islink(path)):
+        os.unlink(path)
+
+
+def training_now(model_dir: str) -> bool:
+    """Whether this process is training into ``model_dir`` (begun, not yet finished): a save that ends a
+    training, whose checkpoint and history belong to the weights saved."""
+    session = _held.get(_key(model_dir))
+    return session is not None and session.begun and not session.finished and not session.stopped
+
+
+def saved_kind(model_dir: str):
+    """The kind of model ``config.json`` names (None: no readable config)."""
+    return _kind(model_dir)
+
+
 def finish(model_dir: str) -> dict:
     """Record the finished directory: ``complete`` with a detector file, ``model`` without; every
     recorded file's SHA-256. Written last, atomically."""

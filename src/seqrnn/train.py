@@ -381,8 +381,10 @@ class Trainer:
         return {**summary(time.perf_counter() - t0), "batches": batches}
 
     def fit(self, train: BatchMaker, valid: BatchMaker | None, resume: bool = False) -> list[dict]:
+        resumed = False
         if resume:
-            if self.load_checkpoint():
+            resumed = self.load_checkpoint()
+            if resumed:
                 if self.verbose:
                     print(f"resuming after epoch {self.epoch} from {self.checkpoint_dir}", file=sys.stderr)
             else:
@@ -391,6 +393,8 @@ class Trainer:
         if self.group.writer:
             modeldir.begin(self.model_dir, "training")  # readers refuse the directory until it is finished
             modeldir.drop_detector(self.model_dir)  # an earlier one was learned for the weights this replaces
+            if not resumed:  # a new training: an earlier run's checkpoint and history are not this one's
+                modeldir.drop_training(self.model_dir)
         start = self.started = time.perf_counter()
         deadline = start + self.tc.minutes * 60 - self.reserve_seconds if self.tc.minutes > 0 else None
         self._val_events = len(valid) if valid is not None else 0
