@@ -150,3 +150,75 @@ def test_a_new_training_drops_an_earlier_runs_checkpoint_and_history(tmp_path, t
     resumed = RNNModel(**{**tiny_settings, "epochs": 4}).fit(str(data), model_dir=model_dir, resume=True)
     assert "no checkpoint" in capsys.readouterr().err
     assert [row["epoch"] for row in resumed.history_] == [1, 2, 3, 4]
+
+
+# ============================================================================ a carriage return is no line end
+CR_TEXT = "carriage return at column"
+
+
+def test_text_with_old_mac_line_ends_is_refused_like_the_line_formats(tmp_path):
+    """The sessions and stream readers refuse a carriage return inside a line (a file of old Mac line
+    ends is one line), but text read the whole file as one line with '\\r' characters: a model trained on
+    it learned '\\r', and detect pointed every event at line 1. Every reader now refuses it, naming the
+    file and line; CRLF line ends are read as before."""
+    from seqrnn.data.formats import read_text
+    from seqrnn.errors import InputError
+
+    mac = tmp_path / "mac.txt"
+    mac.write_bytes(b"the fox\rthe dog\r")
+    for tokens in ("chars", "words"):
+        with pytest.raises(InputError, match=rf"{mac}:1: {CR_TEXT} 8 inside a line"):
+            read_text(str(mac), tokens)
+    dos = tmp_path / "dos.txt"
+    dos.write_bytes(b"the fox\r\nthe dog\r\n")
+    seq = read_text(str(dos))[0]
+    assert "".join(seq.tokens) == "the fox\nthe dog\n" and seq.lines.tolist() == [1] * 8 + [2] * 8
+
+
+def test_parse_and_watch_take_a_line_holding_a_carriage_return_as_malformed(capsys, monkeypatch, tmp_path):
+    """parse read a log of old Mac line ends as one line: one event for the whole file, exit 0. A line
+    holding a carriage return is now malformed for parse and watch alike (as a NUL byte is), so such a
+    log is refused as 'no line fits', naming its first line."""
+    import io
+    import sys
+
+    from test_parse import FMT, hdfs_like
+    from test_watch import _trained
+
+    lines = hdfs_like(2)
+    mac = tmp_path / "mac.log"
+    mac.write_bytes(("\r".join(lines) + "\r").encode())
+    code, out, err = run_cli(capsys, "parse", mac, "--log-format", FMT, "--out", tmp_path / "p1")
+    assert code == 2 and f"{mac}:1: " in err and "carriage return" in err, err
+    mixed = tmp_path / "mixed.log"
+    mixed.write_bytes(("\n".join(lines[:1] + [lines[1].replace(" ", "\r", 1)] + lines[2:]) + "\n").encode())
+    code, out, err = run_cli(capsys, "parse", mixed, "--log-format", FMT, "--out", tmp_path / "p2")
+    assert code == 0 and f"{mixed}:2: holds a carriage return inside the line" in err and "1 malformed" in err
+    model = _trained(capsys, tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(mixed.read_bytes())))
+    code, out, err = run_cli(capsys, "watch", model, "-")
+    assert code == 0 and "<stdin>:2: holds a carriage return inside the line" in err and "1 malformed" in err
+
+
+def test_detect_follow_refuses_a_carriage_return_inside_a_line(capsys, monkeypatch, tmp_path, tiny_settings):
+    """detect --follow read standard input of old Mac line ends as one session of every token (exit 0);
+    it refuses it now as detect without --follow does."""
+    import io
+    import sys
+
+    data = write_toy_sessions(tmp_path / "train")
+    flags = ("--hidden", "16", "--embedding-dim", "8", "--layers", "1", "--epochs", "1", "--threads", "1", "-q")
+    assert run_cli(capsys, "train", data, "-m", tmp_path / "m", *flags)[0] == 0
+    mac = data.read_bytes().replace(b"\n", b"\r")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(mac)))
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", "-", "--follow")
+    assert code == 2 and f"<stdin>:1: {CR_TEXT}" in err and out == "", err
+
+
+def test_tailer_splits_a_rotated_files_last_lines_at_newlines_only():
+    """The lines a rotated file got before its move were split at any line end Python knows (a lone CR,
+    form feeds...), so their numbers went astray; only b'\\n' ends a line, as everywhere else."""
+    from seqrnn.tail import split_lines
+
+    assert split_lines(b"a\rb\nc\x0cd\nrest") == [b"a\rb\n", b"c\x0cd\n", b"rest"]
+    assert split_lines(b"") == []

@@ -96,9 +96,13 @@ def _lines(path: str):
     with fh:
         for number, raw in enumerate(fh, start=1):
             try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                text = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
                 raise InputError("not UTF-8 text (not written by seqrnn parse)", path, number) from None
+            if "\r" in text:  # only \n ends a line, as for every reader (seqrnn.data.formats)
+                raise InputError(f"carriage return at column {text.index(chr(13)) + 1} inside a line (not written "
+                                 "by seqrnn parse)", path, number)
+            yield number, text
 
 
 def _rows(path: str):
