@@ -222,3 +222,66 @@ def test_tailer_splits_a_rotated_files_last_lines_at_newlines_only():
 
     assert split_lines(b"a\rb\nc\x0cd\nrest") == [b"a\rb\n", b"c\x0cd\n", b"rest"]
     assert split_lines(b"") == []
+
+
+# ============================================================================ a reader of the log that goes away
+def test_training_survives_the_reader_of_its_progress_going_away(capsys, monkeypatch, tmp_path):
+    """`seqrnn train ... 2>&1 | head -3`: once head exited, the next progress line raised BrokenPipeError,
+    which stopped the training (status 'stopped: [Errno 32] Broken pipe') and exited 0. Standard error is
+    diagnostics: writes to a closed pipe are dropped now, and the training finishes."""
+    import json
+    import sys
+
+    class Head:  # takes three lines, then its reader is gone
+        def __init__(self):
+            self.lines = []
+
+        def write(self, text):
+            if len(self.lines) >= 3:
+                raise BrokenPipeError(32, "Broken pipe")
+            self.lines.append(text)
+            return len(text)
+
+        def flush(self):
+            if len(self.lines) >= 3:
+                raise BrokenPipeError(32, "Broken pipe")
+
+        def isatty(self):
+            return False
+
+    from seqrnn.cli import main
+
+    data = write_toy_sessions(tmp_path / "train")
+    monkeypatch.setattr(sys, "stderr", Head())
+    code = main(["train", str(data), "-m", str(tmp_path / "m"), "--hidden", "16", "--embedding-dim", "8",
+                 "--layers", "1", "--epochs", "4", "--threads", "1"])
+    assert code == 0
+    assert json.loads((tmp_path / "m" / "status.json").read_text())["state"] == "complete"
+
+
+@pytest.mark.parametrize("stderr", ["closed", "read-only"])
+def test_training_with_standard_error_closed_finishes(monkeypatch, tmp_path, stderr):
+    """`seqrnn train ... 2>&-` stopped at its first progress line ('NoneType' object has no attribute
+    'isatty', exit 1, the directory 'stopped'); a descriptor that cannot be written (EBADF) did the same.
+    Diagnostics are dropped now and the training finishes."""
+    import json
+    import sys
+
+    class ReadOnly:
+        def write(self, text):
+            raise OSError(9, "Bad file descriptor")
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+    from seqrnn.cli import main
+
+    data = write_toy_sessions(tmp_path / "train")
+    monkeypatch.setattr(sys, "stderr", None if stderr == "closed" else ReadOnly())
+    code = main(["train", str(data), "-m", str(tmp_path / "m"), "--hidden", "16", "--embedding-dim", "8",
+                 "--layers", "1", "--epochs", "2", "--threads", "1"])
+    assert code == 0
+    assert json.loads((tmp_path / "m" / "status.json").read_text())["state"] == "complete"
