@@ -285,3 +285,46 @@ def test_training_with_standard_error_closed_finishes(monkeypatch, tmp_path, std
                  "--layers", "1", "--epochs", "2", "--threads", "1"])
     assert code == 0
     assert json.loads((tmp_path / "m" / "status.json").read_text())["state"] == "complete"
+
+
+# ============================================================================ signals after the training
+def test_sigterm_during_the_calibration_of_train_says_how_to_finish(capsys, monkeypatch, tmp_path):
+    """SIGTERM (or Ctrl-C) while train calibrated its detector stopped the training of a cross-fitting
+    copy, whose TrainingInterrupted ended the command in a traceback (exit 1). Now: exit 143, one line
+    saying the model is saved and how to learn its detector (seqrnn calibrate); the directory holds the
+    finished model, which detect refuses until then."""
+    import json
+
+    from seqrnn.crossfit import cross_fitted_surprise  # noqa: F401  (the copy's training is where it stops)
+    from seqrnn.detect import Detector
+    from seqrnn.train import TrainingInterrupted
+
+    def stopped(self, *args, **kwargs):
+        raise TrainingInterrupted(None, 15)
+
+    monkeypatch.setattr(Detector, "fit", stopped)
+    data = write_toy_sessions(tmp_path / "train")
+    code, out, err = run_cli(capsys, "train", data, "-m", tmp_path / "m", "--hidden", "16", "--embedding-dim",
+                             "8", "--layers", "1", "--epochs", "1", "--threads", "1")
+    assert code == 143 and "Traceback" not in err
+    assert f"interrupted while calibrating: the model is saved in {tmp_path / 'm'}" in err
+    assert f"seqrnn calibrate {tmp_path / 'm'} {data}" in err
+    assert json.loads((tmp_path / "m" / "status.json").read_text())["state"] == "model"
+
+
+def test_an_interrupted_calibration_elsewhere_exits_like_ctrl_c(capsys, monkeypatch, tmp_path):
+    """The same TrainingInterrupted from `seqrnn calibrate` (or compare) was a traceback; main turns it
+    into 'interrupted' and 128 + the signal."""
+    import argparse
+
+    from seqrnn.cli import main
+    from seqrnn.train import TrainingInterrupted
+
+    def stopped(args):  # a command whose calibration's cross-fitting copy was stopped by Ctrl-C
+        raise TrainingInterrupted(None, 2)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args",
+                        lambda self, argv=None: argparse.Namespace(command="calibrate", func=stopped))
+    code = main(["calibrate", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 130 and err.strip() == "interrupted"

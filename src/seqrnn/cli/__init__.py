@@ -17,7 +17,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import InputError, SeqrnnError
+from ..errors import InputError, Interrupted, SeqrnnError
 
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "detect", "evaluate-detection", "info", "demo",
                              "generate", "compare", "tune", "classify", "report", "parse", "watch", "calibrate", "encode")
@@ -161,6 +161,9 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt as exc:
         print("\ninterrupted", file=sys.stderr)
         return 128 + getattr(exc, "signum", 2)
+    except Interrupted as exc:  # a training inside the command (a calibration's cross-fitting copy) stopped
+        print("\ninterrupted", file=sys.stderr)
+        return exc.exit_code
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
