@@ -328,3 +328,19 @@ def test_an_interrupted_calibration_elsewhere_exits_like_ctrl_c(capsys, monkeypa
     code = main(["calibrate", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 130 and err.strip() == "interrupted"
+
+
+# ============================================================================ the directory lock
+def test_a_lock_file_that_is_a_symbolic_link_is_refused_not_followed(capsys, tmp_path):
+    """A model directory whose .lock is a symbolic link (copied or unpacked with it) made every writer
+    truncate and overwrite the link's target with its lock text (any file the user can write). The lock
+    is opened without following links now; such a directory is refused naming the link (exit 2)."""
+    data = write_toy_sessions(tmp_path / "train")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / ".lock").symlink_to(victim)
+    code, out, err = run_cli(capsys, "train", data, "-m", model, "--model", "markov", "-q")
+    assert code == 2 and f"{model / '.lock'}: is a symbolic link" in err and len(err.strip().splitlines()) == 1
+    assert victim.read_text() == "precious\n" and sorted(p.name for p in model.iterdir()) == [".lock"]

@@ -162,7 +162,7 @@ def holder(model_dir: str) -> str | None:
     if _key(model_dir) in _held:
         return f"process {os.getpid()} (this one)"
     try:
-        fd = os.open(os.path.join(model_dir, LOCK), os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(os.path.join(model_dir, LOCK), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
@@ -222,7 +222,13 @@ def _acquire(model_dir: str, param: str) -> _Session:
     deadline = time.monotonic() + LOCK_WAIT
     while True:
         os.makedirs(model_dir, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        try:  # never through a link: the lock's text would overwrite whatever file it points to
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise ModelFileError("is a symbolic link, not the lock file of a model directory (copied in with "
+                                 "the directory?): remove the link", path) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ModelFileError("is not a regular file (the lock file of a model directory)", path)
