@@ -344,3 +344,19 @@ def test_a_lock_file_that_is_a_symbolic_link_is_refused_not_followed(capsys, tmp
     code, out, err = run_cli(capsys, "train", data, "-m", model, "--model", "markov", "-q")
     assert code == 2 and f"{model / '.lock'}: is a symbolic link" in err and len(err.strip().splitlines()) == 1
     assert victim.read_text() == "precious\n" and sorted(p.name for p in model.iterdir()) == [".lock"]
+
+
+# ============================================================================ text: flags that did nothing
+def test_tokens_words_without_format_text_is_refused(capsys, tmp_path):
+    """`train novel.txt --tokens words` (no --format text) read the novel as sessions, one per line,
+    and trained on them without a word: --tokens applies to text only. It is refused now, saying to add
+    --format text; with a text model's default format it applies as before."""
+    text = tmp_path / "novel.txt"
+    text.write_text("the fox jumps over the dog\n" * 30)
+    code, out, err = run_cli(capsys, "train", text, "-m", tmp_path / "m", "--tokens", "words", "--model", "markov")
+    assert code == 2 and "--tokens words applies to --format text" in err and not (tmp_path / "m").exists()
+    code, out, err = run_cli(capsys, "train", text, "-m", tmp_path / "w", "--format", "text", "--tokens", "words",
+                             "--model", "markov", "-q")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "w", text, "--tokens", "words", "--json")
+    assert code == 0, err
