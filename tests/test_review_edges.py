@@ -360,3 +360,17 @@ def test_tokens_words_without_format_text_is_refused(capsys, tmp_path):
     assert code == 0, err
     code, out, err = run_cli(capsys, "evaluate", tmp_path / "w", text, "--tokens", "words", "--json")
     assert code == 0, err
+
+
+def test_tune_stopped_by_sigterm_exits_143(capsys, monkeypatch, tmp_path):
+    """tune stopped by SIGTERM printed its report but exited 130, Ctrl-C's status; now 128 + the signal."""
+    from seqrnn.errors import Terminated
+    from seqrnn.experiments import tune
+
+    def terminated(*args, **kwargs):
+        raise Terminated(15)
+
+    monkeypatch.setattr(tune, "search", terminated)
+    data = write_toy_sessions(tmp_path / "train")
+    code, out, err = run_cli(capsys, "tune", data, "--study", tmp_path / "t.db", "--trials", "1")
+    assert code == 143 and "interrupted: the study in" in err and "0 trials" in out

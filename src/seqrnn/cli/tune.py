@@ -91,10 +91,10 @@ def run(args) -> int:
     code = 0
     try:
         tune.search(study, objective, args.trials, args.minutes)
-    except (KeyboardInterrupt, TrainingInterrupted):
+    except (KeyboardInterrupt, TrainingInterrupted) as exc:
         print(f"\ninterrupted: the study in {args.study} keeps its trials; run again to continue",
               file=sys.stderr)
-        code = 130
+        code = exc.exit_code if isinstance(exc, TrainingInterrupted) else 128 + getattr(exc, "signum", 2)
     _report(args, tune, study)
     return code
 
