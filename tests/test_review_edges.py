@@ -374,3 +374,28 @@ def test_tune_stopped_by_sigterm_exits_143(capsys, monkeypatch, tmp_path):
     data = write_toy_sessions(tmp_path / "train")
     code, out, err = run_cli(capsys, "tune", data, "--study", tmp_path / "t.db", "--trials", "1")
     assert code == 143 and "interrupted: the study in" in err and "0 trials" in out
+
+
+def test_a_trial_killed_with_its_process_is_failed_when_the_search_resumes(tmp_path, monkeypatch):
+    """tune killed by kill -9 left its trial 'running' for ever: the report counted it running, and the
+    next search took it for another process searching now, so its sampler's seed took the process id
+    (a resumed search no longer drew the same trials). Trials now beat a heartbeat; one whose heartbeat
+    stopped is failed when a search opens the study."""
+    import time
+
+    from seqrnn.experiments import tune
+
+    monkeypatch.setattr(tune, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(tune, "STALE_SECONDS", 1)
+    path = str(tmp_path / "t.db")
+    study = tune.open_study(path)
+    trial = study.ask()  # its process dies here, its heartbeat with it
+    study._storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.2)
+    assert [t.state.name for t in tune.open_study(path, create=False).trials] == ["RUNNING"]  # a report: as is
+    study = tune.open_study(path, seed=7)
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+    import optuna
+
+    expected = optuna.samplers.TPESampler(seed=7 + 1)  # the seed plus the trials: no process id in it
+    assert study.sampler._rng.rng.randint(2**31) == expected._rng.rng.randint(2**31)

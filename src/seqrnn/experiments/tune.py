@@ -31,6 +31,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 from ..config import setting_names
@@ -204,6 +205,12 @@ def make_objective(seqs, space: dict, fixed: dict, *, validation_data=None, data
 
 
 # --- the study ----------------------------------------------------------------------------------
+# A running trial records a heartbeat this often; one silent for STALE_SECONDS died with its process
+# (kill -9, a crash) and is failed when a search opens the study, not left 'running' for ever.
+HEARTBEAT_SECONDS = 30
+STALE_SECONDS = 120
+
+
 def storage_url(path: str) -> str:
     return "sqlite:///" + os.path.abspath(path)
 
@@ -225,7 +232,10 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
             raise InputError("no such study file", path)
         check_study_file(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        storage = storage_url(path)
+        with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna: no warning for each run
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(storage_url(path), heartbeat_interval=HEARTBEAT_SECONDS,
+                                                 grace_period=STALE_SECONDS)
     direction = "minimize" if objective == "val_loss" else "maximize"
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS,
                                                    n_warmup_steps=PRUNE_FROM_EPOCH)
@@ -236,6 +246,9 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
             raise InputError(f"the file holds no study named {name!r}", path) from None
     study = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True,
                                 pruner=pruner)
+    with warnings.catch_warnings():  # trials of a process that died (a report leaves them as they are)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     saved = study.user_attrs.get("objective")
     if saved is None:
         study.set_user_attr("objective", objective)
