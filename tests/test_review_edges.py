@@ -399,3 +399,39 @@ def test_a_trial_killed_with_its_process_is_failed_when_the_search_resumes(tmp_p
 
     expected = optuna.samplers.TPESampler(seed=7 + 1)  # the seed plus the trials: no process id in it
     assert study.sampler._rng.rng.randint(2**31) == expected._rng.rng.randint(2**31)
+
+
+# ============================================================================ a folder that is not ours
+@pytest.mark.parametrize("files", [{"config.json": '{"my": "settings"}\n'},  # another tool's settings
+                                   {"model.safetensors": "weights of another framework"},  # a Hugging Face folder
+                                   {"history.csv": "date,amount\n"}])
+def test_training_into_a_folder_of_other_files_with_our_names_is_refused(capsys, tmp_path, files):
+    """`train -m FOLDER` replaced a config.json, model.safetensors or history.csv that seqrnn did not write
+    (another tool's settings, another framework's model folder) without a word: lost work. A folder that
+    holds one of the model directory's file names, and is not a seqrnn model directory, is refused now,
+    naming the file; other files (notes, a report) stay beside a model as before."""
+    data = write_toy_sessions(tmp_path / "train")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    (folder / "notes.txt").write_text("mine\n")
+    code, out, err = run_cli(capsys, "train", data, "-m", folder, "--model", "markov", "-q")
+    name = next(iter(files))
+    assert code == 2 and f"{folder / name}: seqrnn did not write this file" in err, err
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {**files, "notes.txt": "mine\n"}
+    (folder / name).unlink()
+    assert run_cli(capsys, "train", data, "-m", folder, "--model", "markov", "-q")[0] == 0
+    assert (folder / "notes.txt").read_text() == "mine\n"
+    assert run_cli(capsys, "train", data, "-m", folder, "--model", "markov", "-q")[0] == 0  # ours now
+
+
+def test_training_into_its_own_input_folder_is_refused(capsys, tmp_path):
+    """`train data/ -m data/` wrote the model files among the data: the next training read them as data
+    (detector.safetensors:1: byte 0x98 is not UTF-8 text). It is refused at once now."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_toy_sessions(data / "train")
+    code, out, err = run_cli(capsys, "train", data, "-m", data, "--model", "markov", "-q")
+    assert code == 2 and "is also an input folder" in err, err
+    assert sorted(p.name for p in data.iterdir()) == ["train"]

@@ -200,6 +200,7 @@ def writing(model_dir: str | None, param: str = "model_dir"):
     key = _key(model_dir)
     session = _held.get(key)
     if session is None:
+        refuse_foreign(model_dir)
         session = _held[key] = _acquire(model_dir, param)
     session.depth += 1
     try:
@@ -214,6 +215,40 @@ def writing(model_dir: str | None, param: str = "model_dir"):
         if session.depth == 0:
             del _held[key]
             _release(model_dir, session)
+
+
+#: The names a writer replaces in a model directory (what refuse_foreign guards).
+WRITTEN = (artifacts.CONFIG, artifacts.WEIGHTS, *DETECTOR_FILES, artifacts.HISTORY, artifacts.CHECKPOINT, STATUS)
+
+
+def refuse_foreign(model_dir: str) -> None:
+    """Refuse to write into a folder that holds a file of a model directory's names (``config.json``,
+    ``model.safetensors``...) but is not a seqrnn model directory (no status or config of seqrnn's):
+    another tool's settings, another framework's model folder, which a writer would replace."""
+    if not os.path.isdir(model_dir):
+        return
+    present = [n for n in WRITTEN if os.path.lexists(os.path.join(model_dir, n))]
+    if not present or _is_ours(model_dir):
+        return
+    raise InputError("seqrnn did not write this file, which a model directory holds: the folder is not a seqrnn "
+                     "model directory (no status.json or config.json of seqrnn's); write the model into a new "
+                     "or empty folder, or move the file away", os.path.join(model_dir, present[0]))
+
+
+def _is_ours(model_dir: str) -> bool:
+    """Whether a seqrnn writer left ``model_dir``: a status it wrote, or a config.json of its format."""
+    try:
+        raw = _status_bytes(model_dir)
+        if raw is not None:
+            _parse(model_dir, raw)
+            return True
+    except ModelFileError:
+        pass
+    try:
+        config = artifacts.read_json(os.path.join(model_dir, artifacts.CONFIG))
+    except (OSError, ModelFileError):
+        return False
+    return isinstance(config, dict) and config.get("format") == artifacts.FORMAT
 
 
 def _acquire(model_dir: str, param: str) -> _Session:

@@ -107,6 +107,12 @@ def run(args) -> int:
 
     from .. import distributed, modeldir
 
+    from ..errors import InputError
+
+    for path in args.inputs:  # the model's files would be read as data by the next training on the folder
+        if path != "-" and os.path.isdir(path) and os.path.realpath(path) == os.path.realpath(args.model_dir):
+            raise InputError(f"--model-dir {args.model_dir} is also an input folder: its model files would be "
+                             "read as data next time; write the model into another folder")
     if distributed.launched() and os.environ.get("RANK", "0") != "0":  # torchrun's other ranks write nothing
         return _run(args)
     # One writer per model directory, from before the data is read to the detector's last file.
