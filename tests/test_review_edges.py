@@ -435,3 +435,21 @@ def test_training_into_its_own_input_folder_is_refused(capsys, tmp_path):
     code, out, err = run_cli(capsys, "train", data, "-m", data, "--model", "markov", "-q")
     assert code == 2 and "is also an input folder" in err, err
     assert sorted(p.name for p in data.iterdir()) == ["train"]
+
+
+def test_following_a_file_of_old_mac_line_ends_is_refused_not_waited_on(tmp_path):
+    """detect --follow on a file of lone-CR line ends waited for ever for its first '\\n', saying nothing;
+    the tailer now refuses such a line as soon as it holds a carriage return followed by more text."""
+    from seqrnn.errors import InputError
+    from seqrnn.tail import Tailer
+
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"s1,a b\rs2,a b\r")
+    with pytest.raises(InputError, match=rf"{path}:1: carriage return at column 7 inside a line"):
+        next(Tailer(str(path), poll=0.01).lines())
+    path.write_bytes(b"s1,a b\r")  # perhaps the first half of \r\n: wait for the rest
+    gen = Tailer(str(path), poll=0.01).lines(idle=True)
+    assert next(gen) is None
+    with open(path, "ab") as fh:
+        fh.write(b"\n")
+    assert next(gen) == (1, "s1,a b")

@@ -65,6 +65,10 @@ class Tailer:
                 if chunk:
                     if not chunk.endswith(b"\n"):
                         pending += chunk  # a line still being written
+                        if not self.lenient and b"\r" in pending[:-1]:  # old Mac line ends: no \n will come
+                            from .data.formats import carriage_return
+
+                            raise carriage_return(pending.decode("utf-8", "replace"), self.name, number + 1)
                         continue
                     raw, pending = pending + chunk, b""
                     number += 1
