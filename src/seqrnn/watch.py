@@ -17,9 +17,8 @@ import os
 import time
 from datetime import datetime, timezone
 
-from .data.formats import Sequence
+from .data.formats import CR_LINE, Sequence
 from .errors import InputError
-from .data.formats import CR_LINE
 from .parse.pipeline import NUL_LINE, too_slow
 from .parse.timelimit import RegexTimeout, watchdog
 from .report import finding_dict, token_name

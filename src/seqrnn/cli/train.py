@@ -106,7 +106,6 @@ def run(args) -> int:
     import os
 
     from .. import distributed, modeldir
-
     from ..errors import InputError
 
     for path in args.inputs:  # the model's files would be read as data by the next training on the folder
