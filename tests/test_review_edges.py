@@ -4,7 +4,6 @@ each test here failed before the fix it names."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import run_cli, write_toy_sessions
 
 
@@ -453,3 +452,19 @@ def test_following_a_file_of_old_mac_line_ends_is_refused_not_waited_on(tmp_path
     with open(path, "ab") as fh:
         fh.write(b"\n")
     assert next(gen) == (1, "s1,a b")
+
+
+def test_a_model_retrained_on_other_data_drops_the_earlier_parser(capsys, tmp_path):
+    """A model directory trained on a parsed folder keeps its parser (MODEL/parser, what watch parses new
+    lines with). Trained again on other data, it kept that parser: watch then parsed lines into event ids
+    of the earlier parse, which the new model reads as other events, without a word. The parser copy
+    goes when the new training data is not one parsed folder."""
+    from test_watch import _trained
+
+    model = _trained(capsys, tmp_path)
+    assert (model / "parser" / "parser.json").is_file()
+    data = write_toy_sessions(tmp_path / "other")
+    assert run_cli(capsys, "train", data, "-m", model, "--model", "markov", "-q")[0] == 0
+    assert not (model / "parser").exists()
+    code, out, err = run_cli(capsys, "watch", model, tmp_path / "train.log")
+    assert code == 2 and "parser" in err, err

@@ -307,9 +307,16 @@ def keep_parser(inputs, model_dir: str) -> None:
     import shutil
 
     folders = [p for p in ([inputs] if isinstance(inputs, str) else inputs) if is_parsed_folder(p)]
-    if len(folders) != 1:
-        return
     dest = os.path.join(model_dir, "parser")
+    if len(folders) != 1:  # an earlier training's parser would number events otherwise than this model
+        for name in KEPT:
+            if os.path.isfile(os.path.join(dest, name)):
+                os.unlink(os.path.join(dest, name))
+        try:
+            os.rmdir(dest)  # only once empty
+        except OSError:
+            pass
+        return
     os.makedirs(dest, exist_ok=True)
     for name in KEPT:
         src = os.path.join(folders[0], name)
