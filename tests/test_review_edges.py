@@ -468,3 +468,18 @@ def test_a_model_retrained_on_other_data_drops_the_earlier_parser(capsys, tmp_pa
     assert not (model / "parser").exists()
     code, out, err = run_cli(capsys, "watch", model, tmp_path / "train.log")
     assert code == 2 and "parser" in err, err
+
+
+def test_a_directory_of_an_earlier_seqrnn_is_ours_to_write(capsys, tmp_path):
+    """The check for foreign files takes a directory without status.json (an earlier seqrnn's) as ours when
+    its config.json is of a seqrnn format: a next-event model's or a classifier's."""
+    import json
+
+    from seqrnn.modeldir import refuse_foreign
+
+    for fmt in ("seqrnn-model", "seqrnn-classifier"):
+        folder = tmp_path / fmt
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"format": fmt, "format_version": 1}))
+        (folder / "model.safetensors").write_bytes(b"old weights")
+        refuse_foreign(str(folder))  # no error

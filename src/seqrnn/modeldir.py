@@ -248,7 +248,7 @@ def _is_ours(model_dir: str) -> bool:
         config = artifacts.read_json(os.path.join(model_dir, artifacts.CONFIG))
     except (OSError, ModelFileError):
         return False
-    return isinstance(config, dict) and config.get("format") == artifacts.FORMAT
+    return isinstance(config, dict) and config.get("format") in artifacts.KINDS  # a model or a classifier
 
 
 def _acquire(model_dir: str, param: str) -> _Session:
