@@ -483,3 +483,23 @@ def test_a_directory_of_an_earlier_seqrnn_is_ours_to_write(capsys, tmp_path):
         (folder / "config.json").write_text(json.dumps({"format": fmt, "format_version": 1}))
         (folder / "model.safetensors").write_bytes(b"old weights")
         refuse_foreign(str(folder))  # no error
+
+
+def test_a_study_resumed_on_other_data_is_refused(capsys, tmp_path):
+    """A study resumed with other data, format or text unit (characters, then words) mixed the trials'
+    validation losses (nats per character beside nats per word) and called the lowest the best, in the
+    best file train --config reads. The study records what it searches on and refuses another."""
+    import json
+
+    data = write_toy_sessions(tmp_path / "train")
+    other = write_toy_sessions(tmp_path / "other", seed=3)
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"hidden": 8, "layers": 1, "embedding_dim": 4, "epochs": 1, "batch_size": [16]}))
+    study = tmp_path / "t.db"
+    base = ("--study", study, "--space", space, "--threads", "1")
+    assert run_cli(capsys, "tune", data, *base, "--trials", "1")[0] == 0
+    for more in ((data, "--format", "text"), (data, "--format", "text", "--tokens", "words"), (other,)):
+        code, out, err = run_cli(capsys, "tune", *more, *base, "--trials", "2")
+        assert code == 2 and f"{study}: the study searched on" in err and "use another --study" in err, err
+    code, out, err = run_cli(capsys, "tune", data, *base, "--trials", "2")
+    assert code == 0 and "2 trials: 2 complete" in out, err

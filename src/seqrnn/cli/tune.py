@@ -80,6 +80,7 @@ def run(args) -> int:
         detection = tune.DetectionTarget(read_inputs(args, paths=args.normal), read_inputs(args, paths=args.abnormal),
                                          metric, args.prevalence)
     study = tune.open_study(args.study, args.study_name, "val_loss" if detection is None else metric, args.seed)
+    _same_inputs(args, study)
     study.set_user_attr("data", list(args.inputs))
     before = tune.finished(study)
     deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
@@ -97,6 +98,27 @@ def run(args) -> int:
         code = exc.exit_code if isinstance(exc, TrainingInterrupted) else 128 + getattr(exc, "signum", 2)
     _report(args, tune, study)
     return code
+
+
+def _same_inputs(args, study) -> None:
+    """Record what a new study searches on (data, format, text unit); refuse to resume it on another: the
+    trials' losses would not compare (nats per character beside nats per word), nor would its best."""
+    import os
+
+    from ..errors import InputError
+
+    now = {"data": [p if p == "-" else os.path.abspath(p) for p in args.inputs], "format": args.format,
+           "tokens": args.tokens or "chars", "validation": args.validation_file and os.path.abspath(args.validation_file)}
+    saved = study.user_attrs.get("inputs")
+    if saved is None:
+        study.set_user_attr("inputs", now)
+    elif saved != now:
+        def said(d):
+            unit = f" ({d.get('tokens')})" if d.get("format") == "text" else ""
+            return f"{' '.join(d.get('data') or [])} as {d.get('format')}{unit}" + (
+                f", validated on {d['validation']}" if d.get("validation") else "")
+        raise InputError(f"the study searched on {said(saved)}, not {said(now)}: its trials would not compare; use "
+                         "another --study file", args.study)
 
 
 def _check_budget(args) -> None:
