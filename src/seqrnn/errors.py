@@ -60,6 +60,17 @@ class ModelFileError(SeqrnnError, ValueError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+class Interrupted(Exception):
+    """Work stopped by Ctrl-C or SIGTERM after saving what it could (:class:`seqrnn.train.TrainingInterrupted`);
+    the command line exits with 128 + ``signal``."""
+
+    signal = 2
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that a training saves its checkpoint and stops
     the same way (the command line exits with 143 instead of 130)."""

@@ -12,7 +12,8 @@ import csv
 import json
 import sys
 
-from .data.formats import DEFAULT_MAX_LENGTH, Sequence, SessionIds, has_session_ids, parse_session_line
+from .data.formats import (DEFAULT_MAX_LENGTH, Sequence, SessionIds, carriage_return, has_session_ids,
+                           parse_session_line)
 from .errors import InputError
 from .report import EVENT_FIELDS, finding_dict, plot_findings, token_name
 from .score import event_scores
@@ -28,6 +29,8 @@ def lines(path: str, poll: float = 0.2):
         if "\0" in text:
             raise InputError(f"NUL byte at column {text.index(chr(0)) + 1}: a binary file, not text",
                              "<stdin>" if path == "-" else path, number)
+        if "\r" in text:  # only \n ends a line, as for detect without --follow
+            raise carriage_return(text, "<stdin>" if path == "-" else path, number)
         yield number, text
 
 

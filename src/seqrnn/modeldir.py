@@ -162,7 +162,7 @@ def holder(model_dir: str) -> str | None:
     if _key(model_dir) in _held:
         return f"process {os.getpid()} (this one)"
     try:
-        fd = os.open(os.path.join(model_dir, LOCK), os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(os.path.join(model_dir, LOCK), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
@@ -200,6 +200,7 @@ def writing(model_dir: str | None, param: str = "model_dir"):
     key = _key(model_dir)
     session = _held.get(key)
     if session is None:
+        refuse_foreign(model_dir)
         session = _held[key] = _acquire(model_dir, param)
     session.depth += 1
     try:
@@ -216,13 +217,53 @@ def writing(model_dir: str | None, param: str = "model_dir"):
             _release(model_dir, session)
 
 
+#: The names a writer replaces in a model directory (what refuse_foreign guards).
+WRITTEN = (artifacts.CONFIG, artifacts.WEIGHTS, *DETECTOR_FILES, artifacts.HISTORY, artifacts.CHECKPOINT, STATUS)
+
+
+def refuse_foreign(model_dir: str) -> None:
+    """Refuse to write into a folder that holds a file of a model directory's names (``config.json``,
+    ``model.safetensors``...) but is not a seqrnn model directory (no status or config of seqrnn's):
+    another tool's settings, another framework's model folder, which a writer would replace."""
+    if not os.path.isdir(model_dir):
+        return
+    present = [n for n in WRITTEN if os.path.lexists(os.path.join(model_dir, n))]
+    if not present or _is_ours(model_dir):
+        return
+    raise InputError("seqrnn did not write this file, which a model directory holds: the folder is not a seqrnn "
+                     "model directory (no status.json or config.json of seqrnn's); write the model into a new "
+                     "or empty folder, or move the file away", os.path.join(model_dir, present[0]))
+
+
+def _is_ours(model_dir: str) -> bool:
+    """Whether a seqrnn writer left ``model_dir``: a status it wrote, or a config.json of its format."""
+    try:
+        raw = _status_bytes(model_dir)
+        if raw is not None:
+            _parse(model_dir, raw)
+            return True
+    except ModelFileError:
+        pass
+    try:
+        config = artifacts.read_json(os.path.join(model_dir, artifacts.CONFIG))
+    except (OSError, ModelFileError):
+        return False
+    return isinstance(config, dict) and config.get("format") in artifacts.KINDS  # a model or a classifier
+
+
 def _acquire(model_dir: str, param: str) -> _Session:
     created = not os.path.isdir(model_dir)
     path = os.path.join(model_dir, LOCK)
     deadline = time.monotonic() + LOCK_WAIT
     while True:
         os.makedirs(model_dir, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        try:  # never through a link: the lock's text would overwrite whatever file it points to
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise ModelFileError("is a symbolic link, not the lock file of a model directory (copied in with "
+                                 "the directory?): remove the link", path) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ModelFileError("is not a regular file (the lock file of a model directory)", path)
@@ -310,6 +351,41 @@ def drop_detector(model_dir: str | None) -> None:
         path = os.path.join(model_dir, name)
         if os.path.isfile(path) or os.path.islink(path):
             os.unlink(path)
+
+
+TRAINING_STATE = ("checkpoint.safetensors", "state.safetensors", "state.json")  # checkpoint/'s files, old and new
+
+
+def drop_training(model_dir: str | None, history: bool = True) -> None:
+    """Remove what a training left for ``--resume`` (``checkpoint/``) and, with ``history``, its
+    ``history.csv``: a new training, or a model saved over the one they belong to, would otherwise
+    leave them beside weights they do not describe (``--resume`` would go back to the earlier run)."""
+    if model_dir is None:
+        return
+    folder = os.path.join(model_dir, artifacts.CHECKPOINT)
+    for name in TRAINING_STATE:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) or os.path.islink(path):
+            os.unlink(path)
+    try:
+        os.rmdir(folder)  # only once empty: files of the user's own stay
+    except OSError:
+        pass
+    path = os.path.join(model_dir, artifacts.HISTORY)
+    if history and (os.path.isfile(path) or os.path.islink(path)):
+        os.unlink(path)
+
+
+def training_now(model_dir: str) -> bool:
+    """Whether this process is training into ``model_dir`` (begun, not yet finished): a save that ends a
+    training, whose checkpoint and history belong to the weights saved."""
+    session = _held.get(_key(model_dir))
+    return session is not None and session.begun and not session.finished and not session.stopped
+
+
+def saved_kind(model_dir: str):
+    """The kind of model ``config.json`` names (None: no readable config)."""
+    return _kind(model_dir)
 
 
 def finish(model_dir: str) -> dict:

@@ -16,6 +16,14 @@ from .errors import InputError
 
 
 
+def split_lines(data: bytes) -> list[bytes]:
+    """``data``'s lines, each with its ``\n`` (the last may lack it): only ``\n`` ends a line, as for
+    ``readline`` (``bytes.splitlines`` also splits at a lone ``\r``, form feeds and more)."""
+    parts = data.split(b"\n")
+    out = [p + b"\n" for p in parts[:-1]]
+    return out + [parts[-1]] if parts[-1] else out
+
+
 def check_followable(path: str) -> None:
     """Refuse what cannot be followed: a path that is not there, or not a regular file (``-`` is read
     from standard input)."""
@@ -57,6 +65,10 @@ class Tailer:
                 if chunk:
                     if not chunk.endswith(b"\n"):
                         pending += chunk  # a line still being written
+                        if not self.lenient and b"\r" in pending[:-1]:  # old Mac line ends: no \n will come
+                            from .data.formats import carriage_return
+
+                            raise carriage_return(pending.decode("utf-8", "replace"), self.name, number + 1)
                         continue
                     raw, pending = pending + chunk, b""
                     number += 1
@@ -69,7 +81,7 @@ class Tailer:
                     st = None  # between a rotation's move and the new file
                 if st is not None and (st.st_dev, st.st_ino) != ident:
                     rest = fh.read()  # the old file's last lines, written before the move
-                    for raw in (pending + rest).splitlines(keepends=True):
+                    for raw in split_lines(pending + rest):
                         number += 1
                         yield number, self._decode(raw, number)
                     fh.close()

@@ -29,7 +29,7 @@ import torch
 from . import artifacts, distributed, modeldir
 from .config import COSINE_FLOOR, TrainConfig  # noqa: F401  (COSINE_FLOOR: lr_floor's default)
 from .data.batching import BatchMaker
-from .errors import SeqrnnError
+from .errors import Interrupted, SeqrnnError
 
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "topk_accuracy", "val_loss", "val_accuracy",
                   "val_topk_accuracy", "val_bits", "lr", "events", "events_per_second", "seconds",
@@ -41,18 +41,13 @@ WSD_DECAY = 0.3  # the share of training at the end over which the "wsd" schedul
 LossHook = Callable[[tuple, object], "tuple[torch.Tensor, float, dict, object]"]
 
 
-class TrainingInterrupted(Exception):
+class TrainingInterrupted(Interrupted):
     """Raised after Ctrl-C (or SIGTERM: ``signal`` 15), once the checkpoint has been written."""
 
     def __init__(self, checkpoint: str | None, signal: int = 2):
         self.checkpoint = checkpoint
-        self.signal = signal
+        self.signal = signal  # the command line's exit status: 128 + it (130 for Ctrl-C, 143 for SIGTERM)
         super().__init__("training interrupted" + (f"; checkpoint in {checkpoint}" if checkpoint else ""))
-
-    @property
-    def exit_code(self) -> int:
-        """The command line's exit status: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
-        return 128 + self.signal
 
 
 class TrainingDiverged(SeqrnnError):
@@ -381,8 +376,10 @@ class Trainer:
         return {**summary(time.perf_counter() - t0), "batches": batches}
 
     def fit(self, train: BatchMaker, valid: BatchMaker | None, resume: bool = False) -> list[dict]:
+        resumed = False
         if resume:
-            if self.load_checkpoint():
+            resumed = self.load_checkpoint()
+            if resumed:
                 if self.verbose:
                     print(f"resuming after epoch {self.epoch} from {self.checkpoint_dir}", file=sys.stderr)
             else:
@@ -391,6 +388,8 @@ class Trainer:
         if self.group.writer:
             modeldir.begin(self.model_dir, "training")  # readers refuse the directory until it is finished
             modeldir.drop_detector(self.model_dir)  # an earlier one was learned for the weights this replaces
+            if not resumed:  # a new training: an earlier run's checkpoint and history are not this one's
+                modeldir.drop_training(self.model_dir)
         start = self.started = time.perf_counter()
         deadline = start + self.tc.minutes * 60 - self.reserve_seconds if self.tc.minutes > 0 else None
         self._val_events = len(valid) if valid is not None else 0

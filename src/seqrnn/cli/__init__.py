@@ -17,7 +17,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import InputError, SeqrnnError
+from ..errors import InputError, Interrupted, SeqrnnError
 
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "predict", "detect", "evaluate-detection", "info", "demo",
                              "generate", "compare", "tune", "classify", "report", "parse", "watch", "calibrate", "encode")
@@ -72,6 +72,41 @@ class ClosedOutput:
         pass
 
 
+class Diagnostics:
+    """Standard error that may be closed (``2>&-``) or whose reader may go away (``seqrnn train ... 2>&1 |
+    head``): once a write fails, later ones are dropped, so that losing the progress lines never stops
+    the work (a training, a parse); standard output, the results, still stops the command."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, stream is None
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError):  # a closed pipe, a closed or read-only descriptor
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.gone = True
+
+    def isatty(self) -> bool:
+        try:
+            return not self.gone and self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name):  # fileno, encoding...: the stream's own
+        if self.stream is None:
+            raise AttributeError(name)
+        return getattr(self.stream, name)
+
+
 def _terminate(signum, frame):
     from ..errors import Terminated
 
@@ -79,11 +114,22 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stdout is None:
+        sys.stdout = ClosedOutput()
+    stderr = sys.stderr
+    if not isinstance(stderr, Diagnostics):
+        sys.stderr = Diagnostics(stderr)
+    try:
+        return _main(argv)
+    finally:
+        if isinstance(sys.stderr, Diagnostics) and sys.stderr.stream is stderr:
+            sys.stderr = stderr
+
+
+def _main(argv: list[str] | None) -> int:
     import signal
     import threading
 
-    if sys.stdout is None:
-        sys.stdout = ClosedOutput()
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = None
@@ -115,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("\ninterrupted", file=sys.stderr)
         return 128 + getattr(exc, "signum", 2)
+    except Interrupted as exc:  # a training inside the command (a calibration's cross-fitting copy) stopped
+        print("\ninterrupted", file=sys.stderr)
+        return exc.exit_code
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

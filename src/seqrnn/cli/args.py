@@ -207,6 +207,11 @@ def read_inputs(args, model=None, paths=None):
     from ..data.formats import read_sequences
 
     fmt = args.format or (model.format_ if model is not None else "sessions")
+    if getattr(args, "tokens", None) and fmt != "text":  # else the text would be read as lines of tokens
+        from ..errors import InputError
+
+        raise InputError(f"--tokens {args.tokens} applies to --format text; these inputs are read as {fmt}: "
+                         "give --format text too")
     tokens = getattr(args, "tokens", None) or (model.text_tokens_ if model is not None else "chars")
     return read_sequences(paths or args.inputs, fmt, separate_files=getattr(args, "separate_files", False),
                           max_length=getattr(args, "max_length", MAX_LENGTH), text_tokens=tokens)

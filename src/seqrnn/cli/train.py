@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 from .args import add_input, add_model_flags, given_settings, read_inputs, settings_adder
@@ -105,7 +106,12 @@ def run(args) -> int:
     import os
 
     from .. import distributed, modeldir
+    from ..errors import InputError
 
+    for path in args.inputs:  # the model's files would be read as data by the next training on the folder
+        if path != "-" and os.path.isdir(path) and os.path.realpath(path) == os.path.realpath(args.model_dir):
+            raise InputError(f"--model-dir {args.model_dir} is also an input folder: its model files would be "
+                             "read as data next time; write the model into another folder")
     if distributed.launched() and os.environ.get("RANK", "0") != "0":  # torchrun's other ranks write nothing
         return _run(args)
     # One writer per model directory, from before the data is read to the detector's last file.
@@ -197,7 +203,14 @@ def _run(args) -> int:
             cal_seconds = budget * 60 - (time.perf_counter() - started) - SAVE_SECONDS
         elif args.format == "text":
             cal_seconds = CALIBRATION_SECONDS[1]
-        detector = _calibrate(args, model, seqs, valid, seconds=cal_seconds)
+        try:
+            detector = _calibrate(args, model, seqs, valid, seconds=cal_seconds)
+        except (KeyboardInterrupt, TrainingInterrupted) as exc:  # the model is saved, whole: say how to finish
+            code = exc.exit_code if isinstance(exc, TrainingInterrupted) else 128 + getattr(exc, "signum", 2)
+            data = " ".join(shlex.quote(p) for p in args.inputs)
+            print(f"\ninterrupted while calibrating: the model is saved in {args.model_dir}; learn its detector "
+                  f"with: seqrnn calibrate {shlex.quote(args.model_dir)} {data}", file=sys.stderr)
+            return code
     keep_parser(args.inputs, args.model_dir)
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "epochs": len(model.history_), "epochs_seen": seen,

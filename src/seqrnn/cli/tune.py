@@ -55,6 +55,7 @@ def run(args) -> int:
     from ..errors import InputError
     from ..train import TrainingInterrupted
 
+    _check_budget(args)
     tune.quiet_optuna(args.verbose)
     if args.report:
         study = tune.open_study(args.study, args.study_name, create=False)
@@ -79,6 +80,7 @@ def run(args) -> int:
         detection = tune.DetectionTarget(read_inputs(args, paths=args.normal), read_inputs(args, paths=args.abnormal),
                                          metric, args.prevalence)
     study = tune.open_study(args.study, args.study_name, "val_loss" if detection is None else metric, args.seed)
+    _same_inputs(args, study)
     study.set_user_attr("data", list(args.inputs))
     before = tune.finished(study)
     deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
@@ -90,12 +92,47 @@ def run(args) -> int:
     code = 0
     try:
         tune.search(study, objective, args.trials, args.minutes)
-    except (KeyboardInterrupt, TrainingInterrupted):
+    except (KeyboardInterrupt, TrainingInterrupted) as exc:
         print(f"\ninterrupted: the study in {args.study} keeps its trials; run again to continue",
               file=sys.stderr)
-        code = 130
+        code = exc.exit_code if isinstance(exc, TrainingInterrupted) else 128 + getattr(exc, "signum", 2)
     _report(args, tune, study)
     return code
+
+
+def _same_inputs(args, study) -> None:
+    """Record what a new study searches on (data, format, text unit); refuse to resume it on another: the
+    trials' losses would not compare (nats per character beside nats per word), nor would its best."""
+    import os
+
+    from ..errors import InputError
+
+    now = {"data": [p if p == "-" else os.path.abspath(p) for p in args.inputs], "format": args.format,
+           "tokens": args.tokens or "chars", "validation": args.validation_file and os.path.abspath(args.validation_file)}
+    saved = study.user_attrs.get("inputs")
+    if saved is None:
+        study.set_user_attr("inputs", now)
+    elif saved != now:
+        def said(d):
+            unit = f" ({d.get('tokens')})" if d.get("format") == "text" else ""
+            return f"{' '.join(d.get('data') or [])} as {d.get('format')}{unit}" + (
+                f", validated on {d['validation']}" if d.get("validation") else "")
+        raise InputError(f"the study searched on {said(saved)}, not {said(now)}: its trials would not compare; use "
+                         "another --study file", args.study)
+
+
+def _check_budget(args) -> None:
+    """Refuse a budget or seed the search cannot use, before anything is read or created."""
+    import math
+
+    from ..errors import InputError
+    from ..limits import check_seed
+
+    if args.trials is not None and args.trials < 1:
+        raise InputError(f"--trials must be an integer >= 1, not {args.trials}")
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise InputError(f"--minutes must be a finite number > 0, not {args.minutes:g}")
+    check_seed(args.seed)
 
 
 def _report(args, tune, study) -> int:

@@ -128,9 +128,20 @@ def line_limit(max_length: int) -> int:
     return min(sys.maxsize, 64 * max_length + 256)
 
 
-def decode_line(raw: bytes, name: str, number: int, *, lines: bool = True) -> str:
+def carriage_return(text: str, name: str, number: int) -> InputError:
+    """The error for a line (its line end dropped) that holds a carriage return: only ``\n`` ends a line
+    (``\r\n`` too), so a file of old Mac line ends (a lone ``\r``) would be one line."""
+    return InputError(f"carriage return at column {text.index(chr(13)) + 1} inside a line (a file with old Mac "
+                      "line endings? lines end with \\n: convert it with tr '\\r' '\\n')", name, number)
+
+
+#: What parse and watch say of a raw line holding a carriage return (they skip it as malformed).
+CR_LINE = "holds a carriage return inside the line (old Mac line endings? lines end with \\n)"
+
+
+def decode_line(raw: bytes, name: str, number: int) -> str:
     """One line of a file as text: UTF-8 strictly, no NUL byte, no byte-order mark at the start of
-    the file; with ``lines`` (the line formats, not text) no carriage return inside the line."""
+    the file, no carriage return inside the line (every format, text too: its events point at lines)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -142,13 +153,12 @@ def decode_line(raw: bytes, name: str, number: int, *, lines: bool = True) -> st
     if number == 1 and text.startswith(BOM):
         text = text[1:]
     text = text.rstrip("\r\n")
-    if lines and "\r" in text:
-        raise InputError(f"carriage return at column {text.index(chr(13)) + 1} inside a line (a file with "
-                         "old Mac line endings? lines end with \\n)", name, number)
+    if "\r" in text:
+        raise carriage_return(text, name, number)
     return text
 
 
-def iter_lines(path: str, max_bytes: int | None = None, *, lines: bool = True):
+def iter_lines(path: str, max_bytes: int | None = None):
     """Yield ``(line_number, text)`` of a file (see :func:`decode_line`); a line longer than
     ``max_bytes`` is refused before it is read whole."""
     name = "<stdin>" if path == "-" else path
@@ -162,7 +172,7 @@ def iter_lines(path: str, max_bytes: int | None = None, *, lines: bool = True):
             number += 1
             if max_bytes and len(raw) > max_bytes and not raw.endswith(b"\n"):
                 raise InputError(f"line is longer than {max_bytes:,} bytes", name, number)
-            yield number, decode_line(raw, name, number, lines=lines)
+            yield number, decode_line(raw, name, number)
     finally:
         if fh is not getattr(sys.stdin, "buffer", None):
             fh.close()
@@ -363,7 +373,7 @@ def read_text(paths, tokens: str = "chars") -> list[Sequence]:
         name = "<stdin>" if path == "-" else path
         buf = io.StringIO()
         numbers, per_line = [], []  # each token's line, so that a detection points at file:line
-        for number, text in iter_lines(path, lines=False):
+        for number, text in iter_lines(path):
             buf.write(text)
             buf.write("\n")
             numbers.append(number)

@@ -23,6 +23,7 @@ the mean and standard deviation over repeats.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -173,11 +174,12 @@ def write_outputs(result: dict, folder: str) -> list[str]:
 
     os.makedirs(folder, exist_ok=True)
     paths = [os.path.join(folder, n) for n in ("compare.csv", "compare.json", "compare.md", "roc.png")]
-    with open(paths[0], "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["model"] + [f"{k}_{s}" for k in METRICS for s in ("mean", "std")])
-        for row, stats in result["table"].items():
-            w.writerow([row] + [f"{stats[k][s]:.6g}" for k in METRICS for s in ("mean", "std")])
+    rows = io.StringIO(newline="")  # the whole table first: compare.csv appears whole or not at all
+    w = csv.writer(rows)
+    w.writerow(["model"] + [f"{k}_{s}" for k in METRICS for s in ("mean", "std")])
+    for row, stats in result["table"].items():
+        w.writerow([row] + [f"{stats[k][s]:.6g}" for k in METRICS for s in ("mean", "std")])
+    atomic_write_text(paths[0], rows.getvalue())
     write_json(paths[1], {k: v for k, v in result.items() if not k.startswith("_")})
     atomic_write_text(paths[2], markdown_table(result) + "\n")
     plot_roc(paths[3], result["_roc"]["y"], result["_roc"]["scores"], result["seed"])

@@ -31,10 +31,12 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 from ..config import setting_names
 from ..errors import InputError
+from ..limits import MAX_SEED
 
 # A list is a choice, a dict a range, anything else a fixed value.
 DEFAULT_SPACE: dict = {
@@ -206,6 +208,12 @@ def make_objective(seqs, space: dict, fixed: dict, *, validation_data=None, data
 
 
 # --- the study ----------------------------------------------------------------------------------
+# A running trial records a heartbeat this often; one silent for STALE_SECONDS died with its process
+# (kill -9, a crash) and is failed when a search opens the study, not left 'running' for ever.
+HEARTBEAT_SECONDS = 30
+STALE_SECONDS = 120
+
+
 def storage_url(path: str) -> str:
     return "sqlite:///" + os.path.abspath(path)
 
@@ -221,10 +229,16 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
 
     storage = None
     if path is not None:
+        if os.path.isdir(path):
+            raise InputError("is a folder, not a study file (--study names an SQLite file)", path)
         if not create and not os.path.isfile(path):
             raise InputError("no such study file", path)
+        check_study_file(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        storage = storage_url(path)
+        with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna: no warning for each run
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(storage_url(path), heartbeat_interval=HEARTBEAT_SECONDS,
+                                                 grace_period=STALE_SECONDS)
     direction = "minimize" if objective == "val_loss" else "maximize"
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS,
                                                    n_warmup_steps=PRUNE_FROM_EPOCH)
@@ -241,15 +255,36 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
     except DatabaseError as exc:  # a truncated or damaged SQLite file, or another kind of database
         raise InputError(f"not a readable study file: a damaged, truncated or foreign SQLite file "
                          f"({str(exc.orig or exc).splitlines()[0][:120]})", path) from None
+    with warnings.catch_warnings():  # trials of a process that died (a report leaves them as they are)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     saved = study.user_attrs.get("objective")
     if saved is None:
         study.set_user_attr("objective", objective)
     elif saved != objective:
         raise InputError(f"the study was searched for {saved}, not {objective}; use another study file", path, params="study")
     running = any(t.state.name == "RUNNING" for t in study.trials)  # another process searching now
-    sampler_seed = seed + len(study.trials) + (os.getpid() if running else 0)
+    sampler_seed = (seed + len(study.trials) + (os.getpid() if running else 0)) % (MAX_SEED + 1)
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed)
     return study
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
+def check_study_file(path: str) -> None:
+    """Refuse an existing file that is not an SQLite database (a data file, a model's weights): Optuna would
+    fail on it deep inside SQLAlchemy. An empty file is a new database, as SQLite takes it."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", path) from None
+    if head and head != SQLITE_MAGIC:
+        raise InputError("not a study file (SQLite): seqrnn tune keeps its study in an SQLite file; name a new "
+                         "file or one an earlier seqrnn tune wrote", path)
 
 
 def finished(study) -> int:

@@ -57,7 +57,10 @@ class SavedModel:
         from .. import modeldir
 
         self._check_fitted()
+        ends_training = modeldir.training_now(model_dir)  # (the checkpoint and history are of these weights)
         with modeldir.saving(model_dir):
+            if not ends_training:  # a model saved over another: that one's training files go
+                modeldir.drop_training(model_dir, history=modeldir.saved_kind(model_dir) != self.kind)
             self._save_files(model_dir)
         return model_dir
 

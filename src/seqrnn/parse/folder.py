@@ -96,9 +96,13 @@ def _lines(path: str):
     with fh:
         for number, raw in enumerate(fh, start=1):
             try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                text = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
                 raise InputError("not UTF-8 text (not written by seqrnn parse)", path, number) from None
+            if "\r" in text:  # only \n ends a line, as for every reader (seqrnn.data.formats)
+                raise InputError(f"carriage return at column {text.index(chr(13)) + 1} inside a line (not written "
+                                 "by seqrnn parse)", path, number)
+            yield number, text
 
 
 def _rows(path: str):
@@ -303,9 +307,16 @@ def keep_parser(inputs, model_dir: str) -> None:
     import shutil
 
     folders = [p for p in ([inputs] if isinstance(inputs, str) else inputs) if is_parsed_folder(p)]
-    if len(folders) != 1:
-        return
     dest = os.path.join(model_dir, "parser")
+    if len(folders) != 1:  # an earlier training's parser would number events otherwise than this model
+        for name in KEPT:
+            if os.path.isfile(os.path.join(dest, name)):
+                os.unlink(os.path.join(dest, name))
+        try:
+            os.rmdir(dest)  # only once empty
+        except OSError:
+            pass
+        return
     os.makedirs(dest, exist_ok=True)
     for name in KEPT:
         src = os.path.join(folders[0], name)

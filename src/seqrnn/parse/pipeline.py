@@ -13,7 +13,7 @@ import time
 from array import array
 
 from ..artifacts import atomic_write_text, check_output_folder
-from ..data.formats import expand_paths
+from ..data.formats import CR_LINE, expand_paths
 from ..errors import InputError
 from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER, UNFINISHED, is_parsed_folder
 from .parser import Parser
@@ -103,13 +103,13 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                 if text is not None and not text.strip():
                     continue  # a blank line is not an event, nor an error
                 why = None
-                try:
-                    fields = None if text is None or "\0" in text else fmt.match(text)  # NUL: binary, as watch says
+                try:  # NUL: binary; CR: old Mac line ends (the file would be one line); as watch says
+                    fields = None if text is None or "\0" in text or "\r" in text else fmt.match(text)
                 except RegexTimeout as exc:
                     fields, why = None, f"took over {exc.seconds:g} s to match the log format (too long a line)"
                 if fields is None:
                     why = why or ("not UTF-8 text" if text is None else NUL_LINE if "\0" in text
-                                  else "does not fit the log format")
+                                  else CR_LINE if "\r" in text else "does not fit the log format")
                     n_bad += 1
                     if first_bad is None:
                         first_bad = (name, number, text, why)

@@ -112,8 +112,11 @@ EVENT_FIELDS = ("id", "position", "location", "event", "probability", "nll", "ra
 
 
 def write_event_table(path: str, model, findings, k: int = 5) -> None:
-    """The per-event table: one row per scored event (the original's probability files)."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    """The per-event table: one row per scored event (the original's probability files); it appears whole
+    or not at all (:func:`seqrnn.artifacts.atomic_file`)."""
+    from ..artifacts import atomic_file
+
+    with atomic_file(path) as fh:
         w = csv.writer(fh)
         w.writerow(EVENT_FIELDS)
         for f in findings:

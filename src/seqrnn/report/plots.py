@@ -7,6 +7,7 @@ passes a buffer). Matplotlib loads on the first figure, on the Agg backend (file
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from contextlib import contextmanager
@@ -47,9 +48,12 @@ def figure(path, *grid: int, **subplots):
             yield axes
             if hasattr(path, "write"):
                 fig.savefig(path, format="png")
-            else:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                fig.savefig(path)
+            else:  # drawn whole, then written atomically: a stopped run leaves the previous file as it was
+                from ..artifacts import atomic_write_bytes
+
+                buf = io.BytesIO()
+                fig.savefig(buf, format=os.path.splitext(str(path))[1][1:].lower() or "png")
+                atomic_write_bytes(str(path), buf.getvalue())
         finally:
             plt.close(fig)
 
