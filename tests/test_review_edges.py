@@ -375,6 +375,7 @@ def test_tune_stopped_by_sigterm_exits_143(capsys, monkeypatch, tmp_path):
     assert code == 143 and "interrupted: the study in" in err and "0 trials" in out
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the test asks for a trial by hand
 def test_a_trial_killed_with_its_process_is_failed_when_the_search_resumes(tmp_path, monkeypatch):
     """tune killed by kill -9 left its trial 'running' for ever: the report counted it running, and the
     next search took it for another process searching now, so its sampler's seed took the process id

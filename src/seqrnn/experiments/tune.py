@@ -226,6 +226,7 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
     resumed search does not draw its first trials again.
     """
     import optuna
+    from sqlalchemy.exc import DatabaseError
 
     storage = None
     if path is not None:
@@ -235,16 +236,15 @@ def open_study(path: str | None, name: str = "seqrnn", objective: str = "val_los
             raise InputError("no such study file", path)
         check_study_file(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna: no warning for each run
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(storage_url(path), heartbeat_interval=HEARTBEAT_SECONDS,
-                                                 grace_period=STALE_SECONDS)
     direction = "minimize" if objective == "val_loss" else "maximize"
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS,
                                                    n_warmup_steps=PRUNE_FROM_EPOCH)
-    from sqlalchemy.exc import DatabaseError
-
-    try:
+    try:  # the storage reads the file as it opens it
+        if path is not None:
+            with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna: no warning for each run
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(storage_url(path), heartbeat_interval=HEARTBEAT_SECONDS,
+                                                     grace_period=STALE_SECONDS)
         if not create:
             try:
                 return optuna.load_study(study_name=name, storage=storage)
