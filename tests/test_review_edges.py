@@ -504,3 +504,23 @@ def test_a_study_resumed_on_other_data_is_refused(capsys, tmp_path):
         assert code == 2 and f"{study}: the study searched on" in err and "use another --study" in err, err
     code, out, err = run_cli(capsys, "tune", data, *base, "--trials", "2")
     assert code == 0 and "2 trials: 2 complete" in out, err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "DATA", "-m", ""], "the model directory is an empty path"),
+    (["info", ""], "the model directory is an empty path"),
+    (["encode", "DATA", "-o", ""], "--output is an empty path"),
+    (["parse", "DATA", "--out", ""], "--out is an empty path"),
+    (["demo", "-o", ""], "--output-dir is an empty path"),
+    (["report", ""], "DIR is an empty path"),
+    (["tune", "DATA", "--study", "", "--trials", "1"], "--study is an empty path"),
+])
+def test_an_empty_path_is_named_as_such(capsys, tmp_path, argv, says):
+    """An empty string for a path to write said only 'No such file or directory' (review10's note)."""
+    from seqrnn.cli import main
+
+    data = tmp_path / "data"
+    data.write_text("a b c\n")
+    assert main([str(data) if a == "DATA" else a for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1, err

@@ -141,8 +141,9 @@ def _main(argv: list[str] | None) -> int:
     runtime.configure()  # before any command imports torch (seqrnn.runtime says why)
     runtime.set_threads(getattr(args, "threads", None))
     try:
-        from .args import outputs_apart, plot_folder_writable
+        from .args import no_empty_paths, outputs_apart, plot_folder_writable
 
+        no_empty_paths(args)
         outputs_apart(args)  # an --output that is an input would replace it
         plot_folder_writable(args)
         return args.func(args)

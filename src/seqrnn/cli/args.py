@@ -231,6 +231,26 @@ READ_FILES = {"config.json", "model.safetensors", "detector.json", "detector.saf
               "history.csv", "parser.json", "parse.json", "templates.csv", "compare.json", "compare.csv"}
 
 
+# Flags that name a path to write, whichever command has them: an empty one is no path (the OS's
+# "No such file or directory" named none). detect's and the like's --output "" keep meaning standard output.
+PATH_FLAGS = {"model_dir": "the model directory", "output_dir": "--output-dir", "out": "--out", "study": "--study"}
+FOLDER_OUTPUT_COMMANDS = ("encode", "report")  # their --output is a folder or page, never standard output
+
+
+def no_empty_paths(args) -> None:
+    """Refuse a path flag given as an empty string, naming the flag."""
+    from ..errors import InputError
+
+    flags = dict(PATH_FLAGS)
+    if getattr(args, "command", None) in FOLDER_OUTPUT_COMMANDS:
+        flags["output"] = "--output"
+    if getattr(args, "command", None) == "report":
+        flags["path"] = "DIR"
+    for attr, flag in flags.items():
+        if getattr(args, attr, None) == "":
+            raise InputError(f"{flag} is an empty path: give it one")
+
+
 def outputs_apart(args) -> None:
     """Refuse an ``--output`` FILE that is a file the command reads: one of its inputs (``PATH``,
     ``--normal``, ``--abnormal``, ``--train``, ``--validation``, ``--templates``, a folder's files) or a file
