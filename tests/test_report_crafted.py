@@ -26,17 +26,6 @@ BAD_COMPARE = [
 ]
 
 
-@pytest.mark.parametrize("doc,named", BAD_COMPARE, ids=[str(i) for i in range(len(BAD_COMPARE))])
-def test_a_compare_output_edited_by_hand_is_refused_naming_the_key(capsys, tmp_path, doc, named):
-    folder = tmp_path / "cmp"
-    folder.mkdir()
-    (folder / "compare.json").write_text(json.dumps(doc))
-    code, _, err = run_cli(capsys, "report", folder, "-o", tmp_path / "c.html")
-    assert code == 2, err
-    assert err.startswith(f"seqrnn report: error: {folder / 'compare.json'}: ") and named in err, err
-    assert err.count("\n") == 1 and not (tmp_path / "c.html").exists()
-
-
 def test_a_compare_output_with_missing_keys_nan_and_markup_is_shown_escaped(capsys, tmp_path):
     """What compare writes may lack a key (older versions) or hold NaN (a metric without both labels):
     shown as a dash; model names are data and never markup."""
@@ -64,14 +53,18 @@ BAD_RUN = [
 ]
 
 
-@pytest.mark.parametrize("doc,named", BAD_RUN, ids=[str(i) for i in range(len(BAD_RUN))])
-def test_a_run_file_edited_by_hand_is_refused_naming_the_key(capsys, tmp_path, doc, named):
-    folder = tmp_path / "run"
+EDITED = [("compare.json", doc, named) for doc, named in BAD_COMPARE] + [("run.json", doc, named)
+                                                                          for doc, named in BAD_RUN]
+
+
+@pytest.mark.parametrize("name,doc,named", EDITED, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(EDITED)])
+def test_a_compare_or_run_file_edited_by_hand_is_refused_naming_the_key(capsys, tmp_path, name, doc, named):
+    folder = tmp_path / "out"
     folder.mkdir()
-    (folder / "run.json").write_text(json.dumps(doc))
+    (folder / name).write_text(json.dumps(doc))
     code, _, err = run_cli(capsys, "report", folder, "-o", tmp_path / "r.html")
     assert code == 2, err
-    assert err.startswith(f"seqrnn report: error: {folder / 'run.json'}: ") and named in err, err
+    assert err.startswith(f"seqrnn report: error: {folder / name}: ") and named in err, err
     assert err.count("\n") == 1 and not (tmp_path / "r.html").exists()
 
 
