@@ -421,3 +421,34 @@ def test_a_prefix_tree_too_deep_to_save_is_refused_up_front(capsys, tmp_path):
         assert (code, err) == (2, "seqrnn parse: error: --depth must be from 3 to 100\n")
     assert run_cli(capsys, "parse", log, "--depth", "100", "--out", tmp_path / "p", "--quiet")[0] == 0
     assert Parser.load(str(tmp_path / "p" / "parser.json")).parse(" ".join(words)).event == 1
+
+
+def test_parse_replaces_a_planted_link_never_follows_it_and_leaves_no_half_file(capsys, tmp_path):
+    """lines.csv, parameters and malformed.csv were written with a plain open(): a symbolic link planted at
+    one of those names was followed (its target overwritten) and a parse stopped midway left half a file.
+    They are now written as every output is (seqrnn.artifacts.atomic_file): the link is replaced."""
+    log = tmp_path / "app.log"
+    write(log, hdfs_like(2) + ["not a log line"])
+    out = tmp_path / "p"
+    out.mkdir()
+    victims = {}
+    for name in ("lines.csv", "parameters", "malformed.csv"):
+        victims[name] = tmp_path / f"victim-{name}"
+        victims[name].write_text("precious\n")
+        os.symlink(victims[name], out / name)
+    code, _, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", out)
+    assert code == 0, err
+    for name, victim in victims.items():
+        assert victim.read_text() == "precious\n"
+        assert not os.path.islink(out / name) and os.path.isfile(out / name)
+    assert (out / "lines.csv").read_text().splitlines()[:2] == ["file,line", "0,1"]
+    assert (out / "malformed.csv").read_text().splitlines() == ["file,line,reason",
+                                                                f"{log},8,does not fit the log format"]
+    assert len((out / "parameters").read_text().splitlines()) == 7
+    before = {n: (out / n).read_bytes() for n in victims}
+    # stopped midway (a session id with a comma is refused at line 2): the files are the earlier parse's, whole
+    write(log, hdfs_like(2) + ["081109 204100 19 INFO dfs.FSNamesystem: id=a,b"])
+    code, _, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"id=\S+", "--out", out)
+    assert code == 2 and "holds a comma" in err, err
+    assert {n: (out / n).read_bytes() for n in victims} == before
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temporary file left

@@ -63,3 +63,43 @@ def seqrnn_load(path):
     from seqrnn.models.base import load
 
     return load(str(path))
+
+
+def test_predict_limit_counts_positions_of_text_and_streams_sequences_of_sessions(capsys, model, tmp_path):
+    """--limit counted sequences, and a text file (or a stream) is one sequence, so predict listed every
+    character of a text; for text and streams it now counts the positions shown (default 100)."""
+    import random
+
+    from seqrnn.data.formats import read_sequences
+
+    rng = random.Random(0)
+    text = tmp_path / "t.txt"
+    text.write_text("".join(rng.choice(["the cat ", "a dog ", "sat on ", "the mat\n"]) for _ in range(60)))
+    stream = tmp_path / "s.txt"
+    stream.write_text("".join(rng.choice("abcd") + "\n" for _ in range(300)))
+    for data, fmt in ((text, "text"), (stream, "stream")):
+        code, _, err = run_cli(capsys, "train", data, "--format", fmt, "--model", "markov", "-m", tmp_path / fmt, "-q")
+        assert code == 0, err
+        code, out, err = run_cli(capsys, "predict", tmp_path / fmt, data, "--limit", "7")
+        assert code == 0, err
+        rows = out.splitlines()[2:]
+        assert [r.split()[0] for r in rows] == [str(p) for p in range(7)], out
+        code, out, err = run_cli(capsys, "predict", tmp_path / fmt, data)  # the default: 100 positions
+        assert code == 0 and len(out.splitlines()) == 2 + 100, err
+        code, out, err = run_cli(capsys, "predict", tmp_path / fmt, data, "--limit", "3", "--json")
+        assert code == 0 and len(json.loads(out)["true"]) == 3, err
+        code, out, err = run_cli(capsys, "predict", tmp_path / fmt, data, "--limit", "0", "--json")
+        assert code == 0 and len(json.loads(out)["true"]) == len(read_sequences([str(data)], fmt)[0]) >= 300, err
+    assert json.loads(out)["true"][:3] == stream.read_text().split()[:3]
+    # two streams read apart: the positions are counted across them
+    other = tmp_path / "s2.txt"
+    other.write_text("a\nb\nc\n")
+    code, out, err = run_cli(capsys, "predict", tmp_path / "stream", other, other, "--separate-files", "--limit", "5",
+                             "--json")
+    assert code == 0, err
+    assert [len(json.loads(r)["true"]) for r in out.splitlines()] == [3, 2]
+    # sessions: --limit still counts sequences
+    sessions = tmp_path / "sessions"
+    sessions.write_text("".join(f"q{i},a b c\n" for i in range(9)))
+    code, out, err = run_cli(capsys, "predict", model, sessions, "--limit", "2", "--json")
+    assert code == 0 and [json.loads(r)["id"] for r in out.splitlines()] == ["q0", "q1"], err

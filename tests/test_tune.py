@@ -85,6 +85,31 @@ def test_report_table_best_file_importance_and_plots(tmp_path):
     assert "9 trials: 8 complete, 1 pruned" in text and "best: trial 5, val_loss 0.0001 (minimize)" in text
 
 
+def test_report_with_no_trial_completed_writes_no_best_file_and_no_empty_plot(capsys, tmp_path):
+    """tune --report on a study whose trials all failed (or still run) wrote an empty history plot beside the
+    study and said only 'no trial has finished yet'; it now writes no plot with nothing in it, and says why
+    there is no best file."""
+    import optuna
+
+    path = tmp_path / "s.db"
+    study = tune.open_study(str(path))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    code, out, err = run_cli(capsys, "tune", "--study", path, "--report")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]  # no best file, no empty plot
+    assert "best: none: no trial has completed (1 failed), so no s.db.best.json was written" in out
+    assert "plot" not in out
+    code, out, err = run_cli(capsys, "tune", "--study", path, "--report", "--json")
+    rep = json.loads(out)
+    assert rep["best"] is None and rep["files"] == {} and "no trial has completed (1 failed)" in rep["no_best"]
+    # a pruned trial that reported a loss is something to plot, but still no best settings
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, intermediate_values={1: 2.5}))
+    code, out, err = run_cli(capsys, "tune", "--study", path, "--report")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db", "s.db.history.png"]
+    assert "no trial has completed (1 failed, 1 pruned), so no s.db.best.json was written" in out
+
+
 # ============================================================================ pruning
 def _study_with_two_finished_trials(loss_per_epoch: float):
     """An in-memory study holding two finished trials that reported ``loss_per_epoch`` at epochs 1..3,

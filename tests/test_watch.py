@@ -247,3 +247,28 @@ def test_detect_follow_on_a_folder_says_what_it_is_not_no_such_file(capsys, tmp_
     code, out, err = run_cli(capsys, "detect", model, tmp_path / "p", "--follow")  # the parsed folder
     assert (code, err) == (2, f"seqrnn detect: error: {tmp_path / 'p'}: not a regular file (a folder, a pipe or a "
                               "device): follow a file, or read standard input with '-'\n")
+
+
+def test_watch_on_a_file_of_old_mac_line_ends_is_refused_not_waited_on(capsys, tmp_path):
+    """watch (whose tailer counts a bad line and goes on) waited for ever for the first '\\n' of a file of
+    lone-CR line ends, saying nothing; it now refuses the file at its first line, as detect --follow does."""
+    import signal
+
+    model = _trained(capsys, tmp_path)
+    log = tmp_path / "mac.log"
+    log.write_bytes(("\r".join(hdfs_like(2, base=900)) + "\r").encode())
+    column = hdfs_like(2, base=900)[0].__len__() + 1
+
+    def give_up(signum, frame):  # the old behaviour: still waiting after 10 s (watch ends with 130)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(10)
+    try:
+        code, out, err = run_cli(capsys, "watch", model, log)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert (code, out) == (2, "")
+    assert err == (f"seqrnn watch: error: {log}:1: carriage return at column {column} inside a line (a file with "
+                   "old Mac line endings? lines end with \\n: convert it with tr '\\r' '\\n')\n")

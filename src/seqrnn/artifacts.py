@@ -52,20 +52,22 @@ def make_folder_of(path: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str, mode: str = "w"):
+def atomic_file(path: str, mode: str = "w", newline: str | None = None):
     """A file at ``path`` that appears whole or not at all: written under a temporary name beside it, flushed
     to disk and renamed over ``path`` when the block ends; after an error (or Ctrl-C) in the block the
-    temporary file is removed and ``path`` is as it was. ``mode`` ``"w"`` (UTF-8 text) or ``"wb"``."""
+    temporary file is removed and ``path`` is as it was. ``mode`` ``"w"`` (UTF-8 text, ``newline`` as for
+    ``open``: ``""`` for the csv module) or ``"wb"``."""
+    text = {} if "b" in mode else {"encoding": "utf-8", "newline": newline}
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
         # a device or a pipe (/dev/null, /dev/stdout, a FIFO): written as it is, never replaced by a file
-        with open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        with open(path, mode, **text) as fh:
             yield fh
         return
     folder = make_folder_of(path)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the mode open() would
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        with os.fdopen(fd, mode, **text) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -36,7 +36,9 @@ class Tailer:
     each ``poll`` seconds without a new line (so a caller can act on time passing). ``path``
     ``"-"`` reads standard input to its end. ``generation`` counts the files read so far (1 +
     rotations + truncations); ``name`` is the path as given. A line that is not UTF-8 text is an
-    error, or with ``lenient`` yielded as ``(number, None)`` for the caller to count and skip."""
+    error, or with ``lenient`` yielded as ``(number, None)`` for the caller to count and skip. A file
+    of old Mac line ends (a carriage return followed by more text, and no ``\\n`` yet) is an error
+    either way: its first line would never end."""
 
     def __init__(self, path: str, poll: float = 0.1, from_end: bool = False, lenient: bool = False):
         self.path, self.lenient = path, lenient
@@ -65,7 +67,7 @@ class Tailer:
                 if chunk:
                     if not chunk.endswith(b"\n"):
                         pending += chunk  # a line still being written
-                        if not self.lenient and b"\r" in pending[:-1]:  # old Mac line ends: no \n will come
+                        if b"\r" in pending[:-1]:  # old Mac line ends: no \n will come (lenient too: never a hang)
                             from .data.formats import carriage_return
 
                             raise carriage_return(pending.decode("utf-8", "replace"), self.name, number + 1)

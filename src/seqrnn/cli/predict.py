@@ -8,7 +8,8 @@ from .args import add_threads, add_input, add_output, emit, read_inputs
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="the predicted next events beside the true ones",
-                       description="For each position of the first --limit sequences: the true event, the "
+                       description="For each position of the first --limit sessions (of text and streams: "
+                                   "the first --limit positions): the true event, the "
                                    "probability the model gave it and the model's -k most likely events there; "
                                    "'<- not predicted' marks a true event outside them, '<- never seen in "
                                    "training' an event unknown to the model (with --json: unseen, their "
@@ -16,7 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p)
     add_output(p)
-    p.add_argument("--limit", type=int, default=5, help="sequences to show (default %(default)s; 0: all)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="sessions: the sequences to show (default 5); text and streams, where a file is one long "
+                        "sequence: the positions to show, counted across the inputs (default 100); 0: all")
     p.add_argument("-k", type=int, default=3, help="predictions per position (default %(default)s)")
     add_threads(p)
     p.set_defaults(func=run)
@@ -28,12 +31,16 @@ def run(args) -> int:
 
     from ..errors import InputError
 
-    if args.limit < 0:
+    if args.limit is not None and args.limit < 0:
         raise InputError(f"limit must be >= 0 (0: all), not {args.limit}", params="limit")
     model = load(args.model_dir)
     seqs = read_inputs(args, model)
-    if args.limit:
-        seqs = seqs[: args.limit]
+    if (args.format or model.format_) == "sessions":
+        limit = 5 if args.limit is None else args.limit
+        if limit:
+            seqs = seqs[:limit]
+    else:
+        seqs = first_positions(seqs, 100 if args.limit is None else args.limit)
     scores = model.predict_next(seqs, k=args.k, format=args.format)
 
     def true(s, p):  # the event as read (an unseen one is not "<unk>"); the end of a session by name
@@ -62,3 +69,22 @@ def run(args) -> int:
                        f"{' '.join(shown(token_name(model, j)) for j in s.topk[p])}{mark}")
     emit(args, "\n".join(out))
     return 0
+
+
+def first_positions(seqs, limit: int):
+    """The first ``limit`` positions of ``seqs`` (0: all), counted across them: a text file or a stream is one
+    long sequence, so a limit on sequences would show all of it. A sequence cut short has no end to predict."""
+    import dataclasses
+
+    if not limit:
+        return seqs
+    out = []
+    for s in seqs:
+        if limit <= 0:
+            break
+        if len(s) + s.complete <= limit:  # a session's end is a position too
+            out.append(s)
+        else:
+            out.append(dataclasses.replace(s.slice(0, limit), complete=False))
+        limit -= len(out[-1]) + out[-1].complete
+    return out

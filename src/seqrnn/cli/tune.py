@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
                     "early when their validation loss is worse than the median, the study kept in SQLite "
                     "(--study) so that a stopped search resumes and two processes can share it. At the end "
                     "(or with --report) prints the table of trials and writes STUDY.best.json (for "
-                    "'seqrnn train --config'), STUDY.history.png and STUDY.importance.png.")
+                    "'seqrnn train --config'; none until a trial has completed, and the report says why), "
+                    "STUDY.history.png (once a trial has a value to draw) and STUDY.importance.png.")
     add_input(p, "sessions", required=False, help="normal training sequences (not needed with --report)")
     p.add_argument("--study", required=True, metavar="FILE", help="SQLite file of the study (created if missing)")
     p.add_argument("--study-name", default="seqrnn", help="study inside the file (default %(default)s)")

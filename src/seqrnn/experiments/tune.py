@@ -393,24 +393,33 @@ def best_file_dict(study, path: str | None) -> dict | None:
 
 def report(study, prefix: str) -> dict:
     """The table of trials, the best trial, importance; writes ``PREFIX.best.json`` (settings that
-    ``seqrnn train --config`` reads), ``PREFIX.history.png`` and ``PREFIX.importance.png``."""
+    ``seqrnn train --config`` reads) when a trial has completed (else ``no_best`` says why),
+    ``PREFIX.history.png`` when a trial has a value to draw and ``PREFIX.importance.png``."""
     from .. import artifacts
 
     rows = trial_rows(study)
     best = best_file_dict(study, prefix)
     imp = importance(study)
     files = {}
+    no_best = None
     if best is not None:
         files["best"] = prefix + ".best.json"
         artifacts.write_json(files["best"], best)
-    if rows:
-        files["history_plot"] = prefix + ".history.png"
+    else:  # no settings to give train --config: say why rather than write a file of nothing
+        counts: dict = {}
+        for r in rows:
+            state = "failed" if r["state"] == "fail" else r["state"]
+            counts[state] = counts.get(state, 0) + 1
+        held = f" ({', '.join(f'{n} {s}' for s, n in counts.items())})" if counts else " (the study holds no trial)"
+        no_best = f"no trial has completed{held}, so no {os.path.basename(prefix)}.best.json was written"
+    if any(_shown_value(t) is not None for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")):
+        files["history_plot"] = prefix + ".history.png"  # only with a point to draw: no empty plot
         plot_history(study, files["history_plot"])
     if imp:
         files["importance_plot"] = prefix + ".importance.png"
         plot_importance(imp, files["importance_plot"], study.user_attrs.get("objective", "val_loss"))
     return {"objective": study.user_attrs.get("objective", "val_loss"), "direction": study.direction.name.lower(),
-            "trials": rows, "best": best, "importance": imp, "files": files}
+            "trials": rows, "best": best, "no_best": no_best, "importance": imp, "files": files}
 
 
 def report_text(rep: dict) -> str:
@@ -429,7 +438,7 @@ def report_text(rep: dict) -> str:
             "mapping", "window", "cell", "layers", "hidden", "embedding_dim", "dropout", "optimizer", "lr",
             "weight_decay", "batch_size", "chunk", "epochs", "patience", "seed") if k in s}))
     else:
-        lines.append("best: no trial has finished yet")
+        lines.append(f"best: none: {rep.get('no_best') or 'no trial has completed'}")
     if rep["importance"]:
         lines.append("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in rep["importance"].items()))
     for what, path in rep["files"].items():

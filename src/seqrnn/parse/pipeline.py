@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import time
 from array import array
 
-from ..artifacts import atomic_write_text, check_output_folder
+from ..artifacts import atomic_file, atomic_write_text, check_output_folder
 from ..data.formats import CR_LINE, expand_paths
 from ..errors import InputError
 from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER, UNFINISHED, is_parsed_folder
@@ -84,10 +85,11 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
     n_lines = n_bad = n_ungrouped = 0
     first_bad = first_ungrouped = None  # (file, line, text, why) of the first line that failed
     sources = []
-    lines_fh = open(os.path.join(out, "lines.csv"), "w", encoding="utf-8", newline="")
-    params_fh = open(os.path.join(out, "parameters"), "w", encoding="utf-8", newline="")
-    bad_fh = open(os.path.join(out, "malformed.csv"), "w", encoding="utf-8", newline="")
-    try:
+    # Written as every output is (atomic_file): a link planted at one of these names is replaced, never
+    # followed, and a parse stopped midway leaves the earlier files whole (or none), never half of one.
+    with contextlib.ExitStack() as stack:
+        lines_fh, params_fh, bad_fh = (stack.enter_context(atomic_file(os.path.join(out, name), newline=""))
+                                       for name in ("lines.csv", "parameters", "malformed.csv"))
         lines_fh.write("file,line\n")
         write_line, write_params = lines_fh.write, params_fh.write
         bad_rows = csv.writer(bad_fh)
@@ -144,10 +146,6 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                     members.append(row)
             if path != "-":
                 sources[-1].update(file_head(path))  # explain checks the file still begins so
-    finally:
-        lines_fh.close()
-        params_fh.close()
-        bad_fh.close()
     nothing(files, out, parser, grouper, clusters, sessions, n_lines, n_bad, first_bad, first_ungrouped)
     # Templates may have merged since a line was read (see Miner): every id through its event.
     ids = [str(miner.event(c)) for c in clusters]
