@@ -264,3 +264,15 @@ def test_train_on_shards_refuses_another_format_than_the_encoded_one(tmp_path, c
                                   f"seqrnn encode read them: {said} do not apply (encode the files again to read "
                                   "them otherwise)\n")
         assert not (tmp_path / "m" / "config.json").exists()
+
+
+def test_after_the_group_is_left_a_fit_trains_alone(monkeypatch):
+    """Under torchrun, train leaves the process group before rank 0 calibrates; the calibration's copies
+    then fit in this process alone. They joined a new group instead (the other ranks gone: a gloo error,
+    'Connection reset by peer', and train failed under torchrun)."""
+    from seqrnn import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed, "_left", False)
+    distributed.finish()  # no group joined here: only the mark that this process trains alone now
+    assert distributed.setup() is distributed.LOCAL

@@ -78,6 +78,7 @@ class Group:
 
 
 LOCAL = Group()
+_left = False  # finish() was called: this process trains alone from now on (rank 0's calibration copies)
 
 
 def setup(device=None) -> Group:
@@ -86,7 +87,7 @@ def setup(device=None) -> Group:
 
     if dist.is_available() and dist.is_initialized():
         return Group(dist.get_rank(), dist.get_world_size())
-    if not launched():
+    if not launched() or _left:  # after finish(), the other ranks are gone: a fit now (the copies) is local
         return LOCAL
     import torch
 
@@ -110,9 +111,11 @@ def current() -> Group:
 
 
 def finish() -> None:
-    """Leave the process group, if one was joined."""
+    """Leave the process group, if one was joined; later fits in this process train alone."""
+    global _left
     import torch.distributed as dist
 
+    _left = launched()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
