@@ -1,0 +1,46 @@
+"""Validation data that cannot judge training is said so, never silently used (review12)."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from seqrnn.cli import main  # noqa: E402
+
+
+def labelled(tmp_path, n_normal: int, n_abnormal: int) -> tuple[str, str]:
+    rng = random.Random(3)
+    normal, abnormal = tmp_path / "normal", tmp_path / "abnormal"
+    normal.write_text("".join(f"n{i}," + " ".join(rng.choice("cde") for _ in range(5)) + "\n"
+                              for i in range(n_normal)))
+    abnormal.write_text("".join(f"x{i},b " + " ".join(rng.choice("cde") for _ in range(4)) + " a\n"
+                                for i in range(n_abnormal)))
+    return str(normal), str(abnormal)
+
+
+CLF = ["--hidden", "16", "--embedding-dim", "8", "--attention", "16", "--epochs", "1", "--threads", "1"]
+
+
+def test_classify_train_says_how_few_anomalous_sequences_validate(tmp_path, capsys):
+    normal, abnormal = labelled(tmp_path, 60, 10)  # a 20% stratified split: 2 anomalous validate
+    model = str(tmp_path / "c")
+    assert main(["classify", "train", "--normal", normal, "--abnormal", abnormal, "-m", model, *CLF]) == 0
+    err = capsys.readouterr().err
+    assert "validation holds 12 normal and 2 anomalous sequences" in err
+    assert "warning: only 2 anomalous sequences in the validation split" in err
+    assert main(["classify", "train", "--normal", normal, "--abnormal", abnormal, "-m", model, *CLF,
+                 "--json"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["validation"]["anomalous"] == 2
+    assert "only 2 anomalous" in summary["warnings"][0] and "only 2 anomalous" in err
+
+
+def test_classify_train_with_enough_of_each_class_warns_nothing(tmp_path, capsys):
+    normal, abnormal = labelled(tmp_path, 60, 60)
+    assert main(["classify", "train", "--normal", normal, "--abnormal", abnormal, "-m", str(tmp_path / "c"),
+                 *CLF, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["warnings"] == [] and "warning" not in err
