@@ -44,3 +44,29 @@ def test_classify_train_with_enough_of_each_class_warns_nothing(tmp_path, capsys
                  *CLF, "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["warnings"] == [] and "warning" not in err
+
+
+def sessions(path, events: str, n: int = 40) -> str:
+    rng = random.Random(7)
+    path.write_text("".join(f"s{i}," + " ".join(rng.choice(events.split()) for _ in range(8)) + "\n"
+                            for i in range(n)))
+    return str(path)
+
+
+RNN = ["--epochs", "1", "--hidden", "16", "--embedding-dim", "8", "--threads", "1", "--no-calibration"]
+
+
+def test_train_warns_when_the_validation_file_is_mostly_unknown_events(tmp_path, capsys):
+    data = sessions(tmp_path / "train", "1 2 3 4 5")
+    other = sessions(tmp_path / "valid", "101 102 103 4", n=10)  # another event numbering: 3 of 4 unknown
+    assert main(["train", data, "--validation", other, "-m", str(tmp_path / "m"), *RNN, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "of the validation events are unknown to the model" in err and other in err
+    summary = json.loads(out)
+    assert summary["validation_unknown"]["events"] == 80 and summary["validation_unknown"]["unknown"] > 40
+    assert "unknown to the model" in summary["warnings"][0]
+    same = sessions(tmp_path / "valid2", "1 2 3 4 5", n=10)
+    assert main(["train", data, "--validation", same, "-m", str(tmp_path / "m2"), *RNN, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "unknown to the model" not in err and json.loads(out)["warnings"] == []
+    assert json.loads(out)["validation_unknown"] == {"events": 80, "unknown": 0}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import asdict
 from dataclasses import fields
@@ -129,6 +130,8 @@ class RNNModel(SequenceModel):
             if is_shards(X):
                 return self._fit_shards(X, model_dir=model_dir, resume=resume, callbacks=callbacks, verbose=verbose)
             train, valid = self._prepare(X, validation_data, format, text_tokens)
+            if verbose and self.validation_note():  # said before training, not after hours of it
+                print(self.validation_note(), file=sys.stderr)
             t0 = time.perf_counter()
             self._fit(*self.encode(train), *self.encode(valid), model_dir=model_dir, resume=resume,
                       callbacks=callbacks, verbose=verbose)
