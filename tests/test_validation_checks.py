@@ -70,3 +70,20 @@ def test_train_warns_when_the_validation_file_is_mostly_unknown_events(tmp_path,
     out, err = capsys.readouterr()
     assert "unknown to the model" not in err and json.loads(out)["warnings"] == []
     assert json.loads(out)["validation_unknown"] == {"events": 80, "unknown": 0}
+
+
+def test_resume_with_other_validation_data_is_refused(tmp_path, capsys):
+    data = sessions(tmp_path / "train", "1 2 3 4 5")
+    valid = sessions(tmp_path / "valid", "1 2 3 4 5", n=10)
+    other = tmp_path / "other"
+    other.write_text(open(valid).read().replace("s0,", "s0,5 "))  # one event more
+    model = str(tmp_path / "m")
+    assert main(["train", data, "--validation", valid, "-m", model, *RNN]) == 0
+    capsys.readouterr()
+    for given in (["--validation", str(other)], []):  # another file, or a split of the training data instead
+        assert main(["train", data, *given, "-m", model, *RNN, "--epochs", "2", "--resume"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "checkpoint" in err and "validat" in err, err
+        assert "--validation" in err and "without --resume" in err
+    assert main(["train", data, "--validation", valid, "-m", model, *RNN, "--epochs", "2", "--resume"]) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().err

@@ -191,7 +191,7 @@ class SequenceModel(SavedModel):
         check_vocabulary(self.vocab_, train, self._min_count())
         self.format_ = format
         self.text_tokens_ = text_tokens
-        self.validation_unknown_ = None
+        self.validation_unknown_, self._validation_source = None, ""
         if validation_data is not None:  # another numbering, or text for sessions, validates on unknown events
             unknown = sum(int((self.vocab_.encode(s.tokens) == UNK).sum()) for s in valid)
             self.validation_unknown_ = {"events": int(sum(len(s) for s in valid)), "unknown": unknown}

@@ -107,6 +107,12 @@ class RNNModel(SequenceModel):
                                 vocabulary=self.vocab_.itos, model_dir=model_dir, callbacks=callbacks,
                                 verbose=verbose, on_best=on_best)
         self.trainer_.device = device
+        if batches is None:  # a resume must validate on the same data (shards: their folder is checked)
+            from ..train import validation_fingerprint
+
+            given = getattr(self, "validation_unknown_", None) is not None
+            source = (getattr(self, "_validation_source", "") or "(sequences given)") if given else ""
+            self.trainer_.validation = validation_fingerprint(valid or [], valid_complete or [], source)
         self.compute_ = {"processes": group.size, "device": device.type, "threads": torch.get_num_threads()}
         self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
         self.net_.to("cpu").eval()  # scoring and detection run on the CPU
