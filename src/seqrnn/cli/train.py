@@ -37,8 +37,9 @@ def add_parser(sub) -> None:
     setting("--states", type=int, help="hmm: hidden states (default 10)")
     setting("--iterations", type=int, help="hmm: most Baum-Welch iterations (default 30)")
     setting("--idf", action="store_true", default=None, help="count, combined: weigh events by idf")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --model-dir (with the same data, settings and "
-                   "validation data: other ones are refused)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in --model-dir (with the same data, settings and validation "
+                        "data: other ones are refused)")
     p.add_argument("--no-calibration", action="store_true",
                    help="skip the detection thresholds (detector.json): for a model that will only generate "
                         "or be evaluated; with --format text and --minutes they are learned on a sample of "
