@@ -87,3 +87,26 @@ def test_resume_with_other_validation_data_is_refused(tmp_path, capsys):
         assert "--validation" in err and "without --resume" in err
     assert main(["train", data, "--validation", valid, "-m", model, *RNN, "--epochs", "2", "--resume"]) == 0
     assert "resuming after epoch 1" in capsys.readouterr().err
+
+
+def test_two_studies_in_one_file_write_their_reports_under_their_own_names(tmp_path, capsys):
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from seqrnn.experiments import tune
+
+    path = str(tmp_path / "s.db")
+    for name, lr in (("seqrnn", 1e-3), ("wide", 2e-2)):
+        study = tune.open_study(path, name)
+        study.add_trial(optuna.trial.create_trial(
+            value=lr, params={"lr": lr}, distributions={"lr": FloatDistribution(1e-4, 1e-1, log=True)},
+            user_attrs={"settings": {"lr": lr}, "val_loss": lr, "epochs": 1}))
+    assert main(["tune", "--study", path, "--report"]) == 0
+    assert "best: s.db.best.json" in capsys.readouterr().out.replace(str(tmp_path) + "/", "")
+    assert main(["tune", "--study", path, "--study-name", "wide", "--report", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"]["best"] == path + ".wide.best.json"
+    best = json.loads((tmp_path / "s.db.best.json").read_text())["settings"]  # the default name: as before
+    wide = json.loads((tmp_path / "s.db.wide.best.json").read_text())["settings"]
+    assert best == {"lr": 1e-3} and wide == {"lr": 2e-2}
+    assert (tmp_path / "s.db.wide.history.png").exists() and (tmp_path / "s.db.history.png").exists()
+    assert main(["tune", "--study", path, "--study-name", "a/../x y", "--report"]) == 2  # no such study
