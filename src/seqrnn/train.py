@@ -533,7 +533,9 @@ def _validation_text(v: dict) -> str:
     n = v.get("events")
     if not v.get("sequences"):
         return "no validation data"
-    where = f"--validation {v['source']}" if v.get("source") else "a split of the training data"
+    source = str(v.get("source") or "")
+    where = ("the validation sequences given" if source.startswith("(") else f"--validation {source}") if source \
+        else "a split of the training data"
     return f"{where} ({n:,} events)" if isinstance(n, int) else where
 
 

@@ -157,6 +157,7 @@ class RNNModel(SequenceModel):
             raise InputError("the training shards hold no events", folder)
         self.vocab_ = shards.vocabulary(self._min_count())
         self.format_, self.text_tokens_ = shards.data_format, shards.text_tokens
+        self.validation_unknown_ = None  # the folder's held-out part, encoded with this vocabulary
         table = shards.remap(self.vocab_)
         group = distributed.current() if distributed.current().size > 1 else None
         if group is None and distributed.launched():
