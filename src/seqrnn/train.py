@@ -14,6 +14,7 @@ infinite stops training (:class:`TrainingDiverged`), the last checkpoint kept.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -192,6 +193,9 @@ class Trainer:
         self.stop_training = False
         self.rng = np.random.default_rng(tc.seed)
         self.vocabulary = vocabulary
+        # What the run validates on (set by the caller: validation_fingerprint); a resume with other
+        # validation data would compare its losses with the best one of other data: refused.
+        self.validation: dict | None = None
         # --minutes bounds training and its last validation; reserve_seconds (set by the caller) more
         # of it is kept for the work after fit (the CLI's calibration and saving).
         self.reserve_seconds = 0.0
@@ -228,6 +232,8 @@ class Trainer:
             "numpy_rng": self.rng.bit_generator.state,
             "model_config": self.model_config, "train_config": asdict(self.tc), "vocabulary": self.vocabulary,
         }
+        if self.validation is not None:
+            state["validation"] = self.validation
         os.makedirs(folder, exist_ok=True)
         # One file, renamed into place: weights, optimiser and state of the same epoch, or the old one whole.
         artifacts.save_tensors(os.path.join(folder, CHECKPOINT_FILE), tensors,
@@ -279,6 +285,13 @@ class Trainer:
         changed = sorted(k for k in current if saved.get(k) != current[k])
         if state.get("vocabulary") != self.vocabulary:
             changed.append("vocabulary (the training data)")
+        saved_valid = state.get("validation")  # absent in an earlier seqrnn's checkpoint: not checked
+        if isinstance(saved_valid, dict) and self.validation is not None \
+                and saved_valid.get("sha256") != self.validation.get("sha256"):
+            raise InputError(f"the checkpoint's run validated on {_validation_text(saved_valid)}, this one on "
+                             f"{_validation_text(self.validation)}: its best epoch was chosen on other data; resume "
+                             "with the same --validation (or none, if it had none), or train without --resume to "
+                             "start again", folder, params=("validation_file", "resume"))
         if changed:
             raise InputError(f"the checkpoint was trained with other {', '.join(changed)}; "
                              "resume with the same data and settings, or train without resume", folder,
@@ -502,6 +515,28 @@ class Trainer:
 
 CHECKPOINT_FILE = "checkpoint.safetensors"  # in checkpoint/: tensors, and the state as JSON in its metadata
 LEGACY_CHECKPOINT = ("state.safetensors", "state.json")  # the pair an earlier seqrnn wrote
+
+
+def validation_fingerprint(valid: list[np.ndarray], complete: list[bool], source: str = "") -> dict:
+    """What a run validates on, for the checkpoint: ``source`` (a file, or "" for a split of the training
+    data), the counts, and a hash of the encoded sequences and their ends."""
+    h = hashlib.sha256()
+    for ids, done in zip(valid, complete):
+        h.update(np.asarray(ids, dtype=np.int64).tobytes())
+        h.update(b"\x01" if done else b"\x00")
+        h.update(b"|")
+    return {"source": source, "sequences": len(valid), "events": int(sum(len(v) for v in valid)),
+            "sha256": h.hexdigest()}
+
+
+def _validation_text(v: dict) -> str:
+    n = v.get("events")
+    if not v.get("sequences"):
+        return "no validation data"
+    source = str(v.get("source") or "")
+    where = ("the validation sequences given" if source.startswith("(") else f"--validation {source}") if source \
+        else "a split of the training data"
+    return f"{where} ({n:,} events)" if isinstance(n, int) else where
 
 
 def read_checkpoint(path: str) -> tuple[object, dict]:

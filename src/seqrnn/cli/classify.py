@@ -28,7 +28,9 @@ def add_parser(sub) -> None:
                         description="Train on labelled sequences. A stratified share (--validation-split) is held "
                                     "out to pick the best epoch and the decision threshold (maximum F1, at "
                                     "--prevalence if given). Writes config.json, model.safetensors, history.csv "
-                                    "and a checkpoint for --resume; Ctrl-C or SIGTERM saves the checkpoint.")
+                                    "and a checkpoint for --resume; Ctrl-C or SIGTERM saves the checkpoint. It says how "
+                                    "many sequences of each class the validation holds, with a warning (also in "
+                                    "--json's warnings) when a class has fewer than 5 there.")
     add_labelled(t, reading=True)
     t.add_argument("--model-dir", "-m", required=True, help="where to write the classifier")
     g = t.add_argument_group("model and training")
@@ -136,15 +138,35 @@ def _train_locked(args) -> int:
     summary = {"model_dir": args.model_dir, "epochs": len(clf.history_), "threshold": clf.threshold_,
                "pos_weight": clf.pos_weight_, "validation": clf.validation_, "train": clf.n_train_,
                "seconds": round(clf.fit_seconds_, 2)}
+    summary["warnings"] = warnings = few_validation_warnings(clf.validation_)
+    for line in warnings:  # said even with --quiet or --json: the F1 shown is not to be trusted
+        print(f"warning: {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         v = clf.validation_
         f1 = v.get("f1_at_prevalence", v.get("f1"))
         print(f"saved {args.model_dir}: {clf.n_parameters():,} parameters, {len(clf.history_)} epochs, "
-              f"validation F1 {f1:.4f} (recall {v['recall']:.4f}, FPR {v['fpr']:.4f}), {clf.fit_seconds_:.1f}s",
+              f"validation F1 {f1:.4f} (recall {v['recall']:.4f}, FPR {v['fpr']:.4f}), {clf.fit_seconds_:.1f}s; "
+              f"the validation holds {v['normal']:,} normal and {v['anomalous']:,} anomalous sequences",
               file=sys.stderr)
     return 0
+
+
+FEW_VALIDATION = 5  # fewer labelled sequences of a class than this in the validation: its F1 says little
+
+
+def few_validation_warnings(validation: dict) -> list[str]:
+    """A line for each class with fewer than :data:`FEW_VALIDATION` sequences in the validation split:
+    F1, recall and the epoch chosen then rest on a handful of examples (2 anomalous: recall is 0, 0.5 or 1)."""
+    out = []
+    for name in ("anomalous", "normal"):
+        n = validation.get(name)
+        if isinstance(n, int) and n < FEW_VALIDATION:
+            out.append(f"only {n} {name} sequence{'s' if n != 1 else ''} in the validation split: its F1, recall "
+                       "and false-positive rate (and the epoch kept) rest on too few examples to mean much; give "
+                       f"more {name} sequences or a larger --validation-split")
+    return out
 
 
 def prediction_dict(p, threshold: float, templates: dict | None, with_attention: bool = True,

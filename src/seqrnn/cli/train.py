@@ -37,7 +37,9 @@ def add_parser(sub) -> None:
     setting("--states", type=int, help="hmm: hidden states (default 10)")
     setting("--iterations", type=int, help="hmm: most Baum-Welch iterations (default 30)")
     setting("--idf", action="store_true", default=None, help="count, combined: weigh events by idf")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --model-dir")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in --model-dir (with the same data, settings and validation "
+                        "data: other ones are refused)")
     p.add_argument("--no-calibration", action="store_true",
                    help="skip the detection thresholds (detector.json): for a model that will only generate "
                         "or be evaluated; with --format text and --minutes they are learned on a sample of "
@@ -215,7 +217,8 @@ def _run(args) -> int:
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "epochs": len(model.history_), "epochs_seen": seen,
                           "last": last, "calibration": detector.calibration if detector else None,
-                          "seconds": round(time.perf_counter() - started, 1)}, indent=2))
+                          "seconds": round(time.perf_counter() - started, 1), **_validation_json(model)},
+                         indent=2))
     elif not args.quiet:
         summary = model.training_summary()
         best_loss = summary.get("best_val_loss") or summary.get("best_loss") or float("nan")
@@ -225,6 +228,14 @@ def _run(args) -> int:
               f"parameters, best epoch {summary.get('best_epoch')} (loss {best_loss:.4f}), "
               f"training {model.fit_seconds_:.1f}s, in all {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
+
+
+def _validation_json(model) -> dict:
+    """--json's ``validation_unknown`` (events of a --validation file, and how many the vocabulary lacks;
+    null without one) and ``warnings`` (the note when most are unknown)."""
+    note = model.validation_note() if hasattr(model, "validation_note") else ""
+    return {"validation_unknown": getattr(model, "validation_unknown_", None),
+            "warnings": [note.removeprefix("note: ")] if note else []}
 
 
 def _warn_short_sessions(seqs) -> None:
@@ -294,12 +305,15 @@ def _train_baseline(args, cls, settings) -> int:
     refuse_raw_logs(args.inputs, args.format)
     seqs = read_inputs(args)
     model.fit(seqs, validation_data=valid, format=args.format, text_tokens=args.tokens or "chars")
+    note = model.validation_note() if hasattr(model, "validation_note") else ""
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
     model.save(args.model_dir)
     detector = _calibrate(args, model, seqs, valid)
     keep_parser(args.inputs, args.model_dir)
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
-                          "calibration": detector.calibration}, indent=2))
+                          "calibration": detector.calibration, **_validation_json(model)}, indent=2))
     elif not args.quiet:
         from ..progress import human
 

@@ -10,6 +10,7 @@ import sys
 import time
 
 METRICS = ("pr_auc", "roc_auc", "f1", "f1_at_prevalence")
+DEFAULT_STUDY = "seqrnn"  # --study-name's default: its report files keep the names STUDY.best.json...
 
 
 def add_parser(sub) -> None:
@@ -22,10 +23,13 @@ def add_parser(sub) -> None:
                     "(--study) so that a stopped search resumes and two processes can share it. At the end "
                     "(or with --report) prints the table of trials and writes STUDY.best.json (for "
                     "'seqrnn train --config'; none until a trial has completed, and the report says why), "
-                    "STUDY.history.png (once a trial has a value to draw) and STUDY.importance.png.")
+                    "STUDY.history.png (once a trial has a value to draw) and STUDY.importance.png; a study "
+                    "named otherwise than the default writes STUDY.NAME.best.json and so on.")
     add_input(p, "sessions", required=False, help="normal training sequences (not needed with --report)")
     p.add_argument("--study", required=True, metavar="FILE", help="SQLite file of the study (created if missing)")
-    p.add_argument("--study-name", default="seqrnn", help="study inside the file (default %(default)s)")
+    p.add_argument("--study-name", default=DEFAULT_STUDY,
+                   help="study inside the file (default %(default)s); another name's report files are "
+                        "STUDY.NAME.best.json, STUDY.NAME.history.png and STUDY.NAME.importance.png")
     p.add_argument("--report", action="store_true", help="report on the study without searching")
     p.add_argument("--trials", type=int, metavar="N",
                    help="stop when the study holds this many finished (complete or pruned) trials, "
@@ -136,7 +140,18 @@ def _check_budget(args) -> None:
     check_seed(args.seed)
 
 
+def report_prefix(path: str, name: str) -> str:
+    """Where a study's report files go: ``STUDY`` (``STUDY.best.json``...) for the default study name,
+    ``STUDY.NAME`` for another, so that two studies in one file do not overwrite each other's files
+    (a character of NAME other than a letter, digit, ``.``, ``_`` or ``-`` written ``_``)."""
+    import re
+
+    if name == DEFAULT_STUDY:
+        return path
+    return f"{path}.{re.sub(r'[^A-Za-z0-9._-]', '_', name)}"
+
+
 def _report(args, tune, study) -> int:
-    rep = tune.report(study, args.study)
+    rep = tune.report(study, report_prefix(args.study, args.study_name))
     print(json.dumps(rep, indent=2) if args.json else tune.report_text(rep))
     return 0

@@ -34,7 +34,7 @@ import numpy as np
 from .. import artifacts
 from ..config import LEGACY_SETTINGS
 from ..data.formats import Sequence, as_sequences, split_validation
-from ..data.vocab import EOS, Vocabulary
+from ..data.vocab import EOS, UNK, Vocabulary
 from ..errors import InputError
 from ..progress import human
 
@@ -191,7 +191,23 @@ class SequenceModel(SavedModel):
         check_vocabulary(self.vocab_, train, self._min_count())
         self.format_ = format
         self.text_tokens_ = text_tokens
+        self.validation_unknown_, self._validation_source = None, ""
+        if validation_data is not None:  # another numbering, or text for sessions, validates on unknown events
+            unknown = sum(int((self.vocab_.encode(s.tokens) == UNK).sum()) for s in valid)
+            self.validation_unknown_ = {"events": int(sum(len(s) for s in valid)), "unknown": unknown}
+            self._validation_source = next((s.source for s in valid if s.source), "")
         return train, valid
+
+    def validation_note(self) -> str:
+        """A line when most events of the given validation data are unknown to the vocabulary ("" if not)."""
+        from ..report.summary import unknown_share_note
+
+        counts = getattr(self, "validation_unknown_", None)
+        if not counts:
+            return ""
+        source = getattr(self, "_validation_source", "")
+        return unknown_share_note(self, counts["unknown"], counts["events"], "the validation events",
+                                  f"the validation file {source}" if source else "the validation data").strip()
 
     def _finish_fit(self, train: list[Sequence], seconds: float) -> None:
         self.fit_seconds_ = seconds

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import asdict
 from dataclasses import fields
@@ -106,6 +107,12 @@ class RNNModel(SequenceModel):
                                 vocabulary=self.vocab_.itos, model_dir=model_dir, callbacks=callbacks,
                                 verbose=verbose, on_best=on_best)
         self.trainer_.device = device
+        if batches is None:  # a resume must validate on the same data (shards: their folder is checked)
+            from ..train import validation_fingerprint
+
+            given = getattr(self, "validation_unknown_", None) is not None
+            source = (getattr(self, "_validation_source", "") or "(sequences given)") if given else ""
+            self.trainer_.validation = validation_fingerprint(valid or [], valid_complete or [], source)
         self.compute_ = {"processes": group.size, "device": device.type, "threads": torch.get_num_threads()}
         self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
         self.net_.to("cpu").eval()  # scoring and detection run on the CPU
@@ -129,6 +136,8 @@ class RNNModel(SequenceModel):
             if is_shards(X):
                 return self._fit_shards(X, model_dir=model_dir, resume=resume, callbacks=callbacks, verbose=verbose)
             train, valid = self._prepare(X, validation_data, format, text_tokens)
+            if verbose and self.validation_note():  # said before training, not after hours of it
+                print(self.validation_note(), file=sys.stderr)
             t0 = time.perf_counter()
             self._fit(*self.encode(train), *self.encode(valid), model_dir=model_dir, resume=resume,
                       callbacks=callbacks, verbose=verbose)
@@ -148,6 +157,7 @@ class RNNModel(SequenceModel):
             raise InputError("the training shards hold no events", folder)
         self.vocab_ = shards.vocabulary(self._min_count())
         self.format_, self.text_tokens_ = shards.data_format, shards.text_tokens
+        self.validation_unknown_ = None  # the folder's held-out part, encoded with this vocabulary
         table = shards.remap(self.vocab_)
         group = distributed.current() if distributed.current().size > 1 else None
         if group is None and distributed.launched():

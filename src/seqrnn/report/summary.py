@@ -109,16 +109,18 @@ def unknown_note(model, findings) -> str:
     return unknown_share_note(model, unknown, total)
 
 
-def unknown_share_note(model, unknown: int, total: int) -> str:
-    """:func:`unknown_note` from the counts: ``unknown`` of ``total`` events read (ends included)."""
+def unknown_share_note(model, unknown: int, total: int, events: str = "the events read",
+                       check: str = "the input") -> str:
+    """:func:`unknown_note` from the counts: ``unknown`` of ``total`` events read (ends included);
+    ``events`` and ``check`` name what was read (``train --validation`` names its file)."""
     if not total or unknown <= UNKNOWN_NOTE_SHARE * total:
         return ""
     vocab = getattr(model, "vocab_", None)
     known = f" of {human(len(vocab) - 4)} distinct events" if vocab is not None else ""
     fmt = getattr(model, "format_", None)
     trained = f" (it was trained on {fmt}{known})" if fmt else ""
-    return (f"  note: {unknown / total:.0%} of the events read are unknown to the model{trained}: check that the "
-            "input is what it was trained on (--format, the event numbering, a raw log not yet parsed)")
+    return (f"  note: {unknown / total:.0%} of {events} are unknown to the model{trained}: check that "
+            f"{check} is what it was trained on (--format, the event numbering, a raw log not yet parsed)")
 
 
 def detection_summary(model, detector, findings, templates: dict | None = None, outputs: dict | None = None,
