@@ -214,13 +214,29 @@ def test_detect_follow_refuses_a_carriage_return_inside_a_line(capsys, monkeypat
     assert code == 2 and f"<stdin>:1: {CR_TEXT}" in err and out == "", err
 
 
-def test_tailer_splits_a_rotated_files_last_lines_at_newlines_only():
+def test_tailer_splits_a_rotated_files_last_lines_at_newlines_only(tmp_path, monkeypatch):
     """The lines a rotated file got before its move were split at any line end Python knows (a lone CR,
-    form feeds...), so their numbers went astray; only b'\\n' ends a line, as everywhere else."""
-    from seqrnn.tail import split_lines
+    form feeds...), so their numbers went astray; only b'\\n' ends a line, as everywhere else. They are
+    read as every line is: a line longer than the limit is given up (lenient), not held whole."""
+    import os
 
-    assert split_lines(b"a\rb\nc\x0cd\nrest") == [b"a\rb\n", b"c\x0cd\n", b"rest"]
-    assert split_lines(b"") == []
+    import seqrnn.tail as tail
+
+    monkeypatch.setattr(tail, "RAW_LINE_LIMIT", 100)
+    path = tmp_path / "a.log"
+    path.write_bytes(b"one\n")
+    gen = tail.Tailer(str(path), poll=0.01, lenient=True).lines(idle=True)
+    assert next(gen) == (1, "one")
+    with open(path, "ab") as fh:
+        fh.write(b"par")  # the line being written as the file moves
+        fh.flush()
+        assert next(gen) is None
+        os.rename(path, tmp_path / "a.log.1")
+        fh.write(b"tial\rx\nc\x0cd\n" + b"y" * 250 + b"\nend\n")
+    path.write_bytes(b"new\n")
+    got = [x for x in (next(gen) for _ in range(20)) if x is not None][:5]
+    assert got == [(2, "partial\rx"), (3, "c\x0cd"), (4, tail.TOO_LONG), (5, "end"), (1, "new")]
+    assert got[2][1] is tail.TOO_LONG
 
 
 # ============================================================================ a reader of the log that goes away

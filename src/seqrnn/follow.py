@@ -13,19 +13,20 @@ import json
 import sys
 
 from .data.formats import (DEFAULT_MAX_LENGTH, Sequence, SessionIds, carriage_return, has_session_ids,
-                           parse_session_line)
+                           line_limit, parse_session_line)
 from .errors import InputError
 from .report import EVENT_FIELDS, finding_dict, plot_findings, token_name
 from .score import event_scores
-from .tail import Tailer, check_followable
+from .tail import RAW_LINE_LIMIT, Tailer, check_followable
 
 
-def lines(path: str, poll: float = 0.2):
+def lines(path: str, poll: float = 0.2, max_bytes: int | None = None):
     """Yield ``(number, text)`` as lines arrive; a file is followed like ``tail -F`` (through rotation
-    and truncation, complete lines only: see :class:`seqrnn.tail.Tailer`)."""
+    and truncation, complete lines only: see :class:`seqrnn.tail.Tailer`); a line longer than
+    ``max_bytes`` (default ``tail.RAW_LINE_LIMIT``) is refused before it is held whole."""
     if path == "-" and sys.stdin is None:
         raise InputError("standard input is closed", "<stdin>")
-    for number, text in Tailer(path, poll=poll).lines():
+    for number, text in Tailer(path, poll=poll, max_bytes=max_bytes).lines():
         if "\0" in text:
             raise InputError(f"NUL byte at column {text.index(chr(0)) + 1}: a binary file, not text",
                              "<stdin>" if path == "-" else path, number)
@@ -91,7 +92,7 @@ def follow(detector, path: str, *, format: str | None = None, max_length: int = 
 def _sessions(detector, path: str, name: str, max_length: int):
     """The decision on each session line of ``path``, as it is read."""
     ids = SessionIds(name)  # each line must agree with the first that had (or lacked) an id
-    for number, text in lines(path):
+    for number, text in lines(path, max_bytes=max(RAW_LINE_LIMIT, line_limit(max_length))):
         if not text.strip():
             continue
         with_id = ids.see(number, text)

@@ -14,14 +14,45 @@ import time
 
 from .errors import InputError
 
+#: Bytes of one raw log line kept before it is given up (parse and watch skip such a line as malformed,
+#: without holding it whole; detect --follow refuses it): a line of a few megabytes is no log message,
+#: and the template miner's work and memory grow with a line's tokens.
+RAW_LINE_LIMIT = 1 << 20
 
 
-def split_lines(data: bytes) -> list[bytes]:
-    """``data``'s lines, each with its ``\n`` (the last may lack it): only ``\n`` ends a line, as for
-    ``readline`` (``bytes.splitlines`` also splits at a lone ``\r``, form feeds and more)."""
-    parts = data.split(b"\n")
-    out = [p + b"\n" for p in parts[:-1]]
-    return out + [parts[-1]] if parts[-1] else out
+class _TooLong(str):
+    """The type of :data:`TOO_LONG`."""
+
+
+#: What a lenient reader yields in place of a line longer than :data:`RAW_LINE_LIMIT` (test it with ``is``).
+TOO_LONG = _TooLong("")
+LONG_LINE = f"is longer than {RAW_LINE_LIMIT:,} bytes (not a log message: skipped unread)"
+
+
+def too_long(name: str, number: int, limit: int) -> InputError:
+    return InputError(f"line is longer than {limit:,} bytes", name, number)
+
+
+def read_lines(fh, lenient: bool, name: str, limit: int | None = None):
+    """``(number, raw bytes or TOO_LONG)`` of each line of the binary file ``fh``, each read with at
+    most ``limit`` bytes held (default :data:`RAW_LINE_LIMIT`): a longer line is :data:`TOO_LONG` with
+    ``lenient`` (its bytes read in pieces and dropped), else an error."""
+    limit = limit or RAW_LINE_LIMIT
+    number = 0
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            if not lenient:
+                raise too_long(name, number, limit)
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(limit)
+            yield number, TOO_LONG
+            continue
+        yield number, raw
+
 
 
 def check_followable(path: str) -> None:
@@ -40,12 +71,15 @@ class Tailer:
     of old Mac line ends (a carriage return followed by more text, and no ``\\n`` yet) is an error
     either way: its first line would never end."""
 
-    def __init__(self, path: str, poll: float = 0.1, from_end: bool = False, lenient: bool = False):
+    def __init__(self, path: str, poll: float = 0.1, from_end: bool = False, lenient: bool = False,
+                 max_bytes: int | None = None):
         self.path, self.lenient = path, lenient
+        self.limit = max_bytes or RAW_LINE_LIMIT  # bytes of a line held before it is given up
         self.name = "<stdin>" if path == "-" else path
         self.poll = poll
         self.from_end = from_end
         self.generation = 0
+        self.ended = False  # a line has ended (with \n): the file is no file of old Mac line ends
 
     def lines(self, idle: bool = False):
         if self.path == "-":
@@ -55,26 +89,42 @@ class Tailer:
         fh, ident = self._open()
         number = 0
         pending = b""
+        skipping = False  # in the rest of a line longer than the limit, already yielded as TOO_LONG
         if self.from_end:  # skip what is there, but count its lines: numbers stay the file's
-            for raw in iter(fh.readline, b""):
-                if raw.endswith(b"\n"):
+            for raw in iter(lambda: fh.readline(self.limit + 1), b""):
+                if raw.endswith(b"\n"):  # a line's last piece
                     number += 1
-                else:
+                    pending, self.ended = b"", True
+                else:  # the line being written (or a piece of a long one): read on when it ends
                     pending = raw
         try:
             while True:
-                chunk = fh.readline()
+                chunk = fh.readline(self.limit + 1)
                 if chunk:
+                    if skipping:  # the rest of a line given up on
+                        skipping = not chunk.endswith(b"\n")
+                        continue
                     if not chunk.endswith(b"\n"):
                         pending += chunk  # a line still being written
-                        if b"\r" in pending[:-1]:  # old Mac line ends: no \n will come (lenient too: never a hang)
+                        if len(pending) > self.limit:
+                            number += 1
+                            if not self.lenient:
+                                raise too_long(self.name, number, self.limit)
+                            pending, skipping = b"", True
+                            yield number, TOO_LONG
+                        elif b"\r" in pending[:-1] and not self.ended:
+                            # No line has ended yet, and a carriage return is followed by more text: a
+                            # file of old Mac line ends, whose first line would never end (lenient too:
+                            # never a silent hang). Once lines have ended, a carriage return in the line
+                            # being written (a progress bar redrawn) is waited on: the line is then malformed.
                             from .data.formats import carriage_return
 
                             raise carriage_return(pending.decode("utf-8", "replace"), self.name, number + 1)
                         continue
                     raw, pending = pending + chunk, b""
                     number += 1
-                    yield number, self._decode(raw, number)
+                    self.ended = True
+                    yield number, self._checked(raw, number)
                     continue
                 # At the end of what is written: rotated, truncated, or just quiet?
                 try:
@@ -82,18 +132,20 @@ class Tailer:
                 except FileNotFoundError:
                     st = None  # between a rotation's move and the new file
                 if st is not None and (st.st_dev, st.st_ino) != ident:
-                    rest = fh.read()  # the old file's last lines, written before the move
-                    for raw in split_lines(pending + rest):
-                        number += 1
-                        yield number, self._decode(raw, number)
+                    # The old file's last lines, written before the move: read as every line is.
+                    for n, raw in read_lines(_Joined(pending, fh), self.lenient, self.name, self.limit):
+                        if skipping:  # the first "line" is the end of one given up on
+                            skipping = False
+                            continue
+                        yield number + n, self._decode(raw, number + n) if raw is not TOO_LONG else raw
                     fh.close()
                     fh, ident = self._open()
-                    number, pending = 0, b""
+                    number, pending, skipping = 0, b"", False
                     continue
                 if st is not None and st.st_size < fh.tell():
                     fh.seek(0)  # truncated: the file starts again
                     self.generation += 1
-                    number, pending = 0, b""
+                    number, pending, skipping = 0, b"", False
                     continue
                 if idle:
                     yield None
@@ -110,6 +162,14 @@ class Tailer:
         self.generation += 1
         return fh, (st.st_dev, st.st_ino)
 
+    def _checked(self, raw: bytes, number: int) -> str:
+        """A whole line (its ``\n`` included) decoded, or ``TOO_LONG`` (an error unless lenient)."""
+        if len(raw.rstrip(b"\n")) > self.limit:
+            if not self.lenient:
+                raise too_long(self.name, number, self.limit)
+            return TOO_LONG
+        return self._decode(raw, number)
+
     def _decode(self, raw: bytes, number: int) -> str:
         try:
             return raw.decode("utf-8").rstrip("\r\n")
@@ -121,10 +181,23 @@ class Tailer:
     def _stdin(self):
         if sys.stdin is None:  # started with standard input closed (``<&-``)
             raise InputError("standard input is closed", "<stdin>")
-        stdin, number = sys.stdin.buffer, 0
-        while True:
-            raw = stdin.readline()  # one line at a time: a decision never waits for a buffer to fill
-            if not raw:
-                return
-            number += 1
-            yield number, self._decode(raw, number)
+        # One line at a time: a decision never waits for a buffer to fill.
+        for number, raw in read_lines(sys.stdin.buffer, self.lenient, self.name, self.limit):
+            yield number, raw if raw is TOO_LONG else self._decode(raw, number)
+
+
+class _Joined:
+    """``readline(size)`` over ``head`` (bytes already read) and then the rest of ``fh``."""
+
+    def __init__(self, head: bytes, fh):
+        self.head, self.fh = head, fh
+
+    def readline(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.fh.readline(size)
+        cut = self.head.find(b"\n") + 1 or len(self.head)
+        cut = min(cut, size) if size > 0 else cut
+        line, self.head = self.head[:cut], self.head[cut:]
+        if not line.endswith(b"\n") and (size <= 0 or len(line) < size) and not self.head:
+            line += self.fh.readline(size - len(line) if size > 0 else -1)
+        return line

@@ -17,9 +17,9 @@ import os
 import time
 from datetime import datetime, timezone
 
-from .data.formats import CR_LINE, Sequence
+from .data.formats import Sequence
 from .errors import InputError
-from .parse.pipeline import NUL_LINE, too_slow
+from .parse.pipeline import too_slow, unreadable
 from .parse.timelimit import RegexTimeout, watchdog
 from .report import finding_dict, token_name
 from .report.findings import END, END_TEMPLATE
@@ -61,11 +61,11 @@ class Watcher:
     # --- one line ---------------------------------------------------------------------------------
     def feed(self, number: int, text: str, source: str) -> list[dict]:
         self.lines += 1
-        if text is None or "\0" in text or "\r" in text:  # not text (the tailer's lenient decoding), or old Mac ends
+        why = "is not UTF-8 text" if text is None else unreadable(text)  # the tailer's lenient reading
+        if why:
             self.malformed += 1
             if self.on_malformed is not None:
-                self.on_malformed(source, number, "is not UTF-8 text" if text is None else
-                                  NUL_LINE if "\0" in text else CR_LINE)
+                self.on_malformed(source, number, why)
             return []
         if not text.strip():
             return []

@@ -12,8 +12,8 @@ def add_parser(sub) -> None:
         description="Read raw log lines, mine their templates with drain3 (after masking their variable parts) "
                     "and write a parsed folder: events (one id per line), sessions when grouped, templates.csv, "
                     "lines.csv (file and line of each event), parameters, the parser state. Every command that "
-                    "reads sequences accepts the folder. Lines that do not fit --log-format are counted, listed "
-                    "in malformed.csv and skipped.")
+                    "reads sequences accepts the folder. Lines that do not fit --log-format (or are not text, or "
+                    "are longer than 1 MiB) are counted, listed in malformed.csv and skipped.")
     p.add_argument("inputs", nargs="+", metavar="PATH", help="raw log files, folders or globs ('-': standard input)")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="the parsed folder to write")
     p.add_argument("--log-format", metavar="FORMAT",

@@ -15,8 +15,9 @@ def add_parser(sub) -> None:
                     "decide with the model's state carried per session. Prints one JSON line per alert, as soon "
                     "as its line is read: a template never seen before, an unlikely event, a closed session that "
                     "is anomalous (sessions idle for --idle seconds are closed and judged; at the end of the "
-                    "input, all of them). Lines that do not fit the log format are counted, never fatal; a file of old Mac line ends (a "
-                    "carriage return, and no newline after it) is refused at its first line.")
+                    "input, all of them). Lines that do not fit the log format (or are not text, or "
+                    "are longer than 1 MiB) are counted, never fatal; a file of old Mac line ends (a carriage return, "
+                    "and no newline after it, before any line has ended) is refused at its first line.")
     p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     p.add_argument("input", metavar="PATH", help="the log file to follow, or '-' for standard input")
     p.add_argument("--parsed", metavar="DIR",

@@ -16,6 +16,7 @@ from array import array
 from ..artifacts import atomic_file, atomic_write_text, check_output_folder
 from ..data.formats import CR_LINE, expand_paths
 from ..errors import InputError
+from ..tail import LONG_LINE, TOO_LONG, read_lines
 from .folder import FOLDER_FORMAT, FOLDER_VERSION, MARKER, UNFINISHED, is_parsed_folder
 from .parser import Parser
 from .timelimit import RegexTimeout, watchdog
@@ -25,14 +26,18 @@ NUL_LINE = "holds a NUL byte (binary data, not text)"
 
 
 def raw_lines(path: str):
-    """``(number, text or None)`` of each line of ``path`` (None: not UTF-8 text)."""
+    """``(number, text or None)`` of each line of ``path`` (None: not UTF-8 text; ``tail.TOO_LONG``: a
+    line longer than ``tail.RAW_LINE_LIMIT`` bytes, never held whole)."""
     import sys
 
     if path == "-" and sys.stdin is None:  # started with standard input closed (``<&-``)
         raise InputError("standard input is closed", "<stdin>")
     fh = sys.stdin.buffer if path == "-" else open(path, "rb")
     try:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in read_lines(fh, True, path):
+            if raw is TOO_LONG:
+                yield number, raw
+                continue
             try:
                 yield number, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
@@ -40,6 +45,15 @@ def raw_lines(path: str):
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
+
+
+def unreadable(text) -> str | None:
+    """Why a raw line (as :func:`raw_lines` or a lenient ``Tailer`` gives it) is no log text, or None."""
+    if text is None:
+        return "not UTF-8 text"
+    if text is TOO_LONG:
+        return LONG_LINE
+    return NUL_LINE if "\0" in text else CR_LINE if "\r" in text else None
 
 
 def parse_logs(paths, out: str, parser: Parser, grouper=None, progress=None, malformed=None) -> dict:
@@ -102,16 +116,15 @@ def _parse_logs(files, out, parser, grouper, progress, malformed) -> dict:
                 n_lines += 1
                 if progress is not None and n_lines % PROGRESS_EVERY == 0:
                     progress(n_lines, time.perf_counter() - start)
-                if text is not None and not text.strip():
+                if text is not None and text is not TOO_LONG and not text.strip():
                     continue  # a blank line is not an event, nor an error
-                why = None
+                why = unreadable(text)
                 try:  # NUL: binary; CR: old Mac line ends (the file would be one line); as watch says
-                    fields = None if text is None or "\0" in text or "\r" in text else fmt.match(text)
+                    fields = None if why else fmt.match(text)
                 except RegexTimeout as exc:
                     fields, why = None, f"took over {exc.seconds:g} s to match the log format (too long a line)"
                 if fields is None:
-                    why = why or ("not UTF-8 text" if text is None else NUL_LINE if "\0" in text
-                                  else CR_LINE if "\r" in text else "does not fit the log format")
+                    why = why or "does not fit the log format"
                     n_bad += 1
                     if first_bad is None:
                         first_bad = (name, number, text, why)
@@ -218,8 +231,8 @@ def nothing(files, out, parser, grouper, clusters, sessions, n_lines, n_bad, fir
         name, number, text, why = first_bad
         spec = parser.settings.log_format or "<Content>"
         raise InputError(f"no line fits the log format {spec!r} ({n_bad:,} of {n_lines:,} lines tried, "
-                         f"listed in {os.path.join(out, 'malformed.csv')}); the first: {why}: {quoted(text)}",
-                         name, number)
+                         f"listed in {os.path.join(out, 'malformed.csv')}); the first: {why}"
+                         + (f": {quoted(text)}" if text is not None and text is not TOO_LONG else ""), name, number)
     if not clusters:
         names = ["<stdin>" if f == "-" else f for f in files]
         raise InputError("nothing to parse: the input is empty or holds only blank lines",
