@@ -400,6 +400,44 @@ def test_by_default_every_training_session_is_a_count_profile(bench):
         Detector(MarkovModel(), leave_out_outliers="yes")
 
 
+def test_leave_out_outliers_is_refused_where_it_would_change_nothing(bench, tmp_path, capsys):
+    """The flag acts on the count profiles of a calibration cross-fitted on the training sessions. A count
+    baseline (its own count view), held-out validation data, a stream or --no-calibration left it without
+    effect, saying nothing; it is now refused, by the CLI before the training."""
+    from conftest import run_cli
+
+    from seqrnn.errors import InputError
+    from seqrnn.models.counts import CountModel
+
+    train = sessions(bench["train"])
+    with pytest.raises(InputError, match="own views and keeps no count profiles"):
+        Detector(CountModel(), leave_out_outliers=True).fit(train)
+    with pytest.raises(InputError, match="with validation data"):
+        Detector(MarkovModel(), leave_out_outliers=True).fit(train[:40], validation_data=train[40:])
+    model = MarkovModel(order=2)
+    with pytest.raises(InputError, match="a stream or a text has no count profiles"):
+        Detector(model, leave_out_outliers=True).fit([[t for s in bench["train"] for t in s]], format="stream")
+    assert not model.is_fitted()  # refused before the training
+    data = tmp_path / "t.txt"
+    data.write_text("\n".join(" ".join(map(str, s)) for s in bench["train"]) + "\n")
+    stream = tmp_path / "s.txt"
+    stream.write_text("\n".join(str(t) for s in bench["train"][:20] for t in s) + "\n")
+    small = ["--epochs", "1", "--hidden", "8"]
+    for extra, why in ((["--model", "count"], "a count model judges counts with its own views"),
+                       (["--validation", str(data), *small], "with validation data"),
+                       ([str(stream), "--format", "stream", *small], "it applies to sessions; a stream or a text"),
+                       (["--no-calibration", *small], "--no-calibration trains no detector")):
+        inputs = [] if "stream" in extra else [data]
+        code, out, err = run_cli(capsys, "train", *inputs, "-m", tmp_path / "m", "--leave-out-outliers", *extra)
+        assert code == 2 and f"--leave-out-outliers does not apply: {why}" in err, (extra, err)
+        assert not (tmp_path / "m" / "config.json").exists()
+    code, out, err = run_cli(capsys, "train", data, "-m", tmp_path / "m", "--model", "markov", "--leave-out-outliers")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "calibrate", tmp_path / "m", data, "--refit", "--leave-out-outliers",
+                             "--validation", data)
+    assert code == 2 and "--leave-out-outliers does not apply: with validation data" in err, err
+
+
 
 @pytest.fixture(scope="module")
 def outlier_detector(bench):

@@ -197,7 +197,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     t.add_argument("--leave-out-outliers", action="store_true",
                    help="training sessions beyond the first cuts are no count profiles, so a failure among the "
                         "training data hides no anomaly like it; their normal twins in new data then fire beyond "
-                        "the promise (default: every training session is a profile)")
+                        "the promise (default: every training session is a profile). For sessions calibrated on the training "
+                        "data: refused with a count baseline (--model unseen/length/count/combined), --validation, a "
+                        "stream or text, or --no-calibration, where it would change nothing")
 
 
 # --- reading and writing ------------------------------------------------------------------------

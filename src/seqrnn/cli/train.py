@@ -162,6 +162,7 @@ def _run(args) -> int:
     else:
         seqs = read_inputs(args)
         valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
+    _check_leave_out(args, cls, seqs, valid, shards)
     if not shards and not args.quiet:
         _warn_short_sessions(seqs)
     budget = settings.get("minutes") or 0.0
@@ -304,6 +305,7 @@ def _train_baseline(args, cls, settings) -> int:
     model = cls(**settings)
     refuse_raw_logs(args.inputs, args.format)
     seqs = read_inputs(args)
+    _check_leave_out(args, cls, seqs, valid)
     model.fit(seqs, validation_data=valid, format=args.format, text_tokens=args.tokens or "chars")
     note = model.validation_note() if hasattr(model, "validation_note") else ""
     if note and not args.quiet:
@@ -320,6 +322,23 @@ def _train_baseline(args, cls, settings) -> int:
         print(f"saved {args.model_dir}: {args.model}, {human(len(model.vocab_) - 4)} events, {model.fit_seconds_:.2f}s",
               file=sys.stderr)
     return 0
+
+
+def _check_leave_out(args, cls, seqs, valid, shards: bool = False) -> None:
+    """Refuse --leave-out-outliers where it would change nothing, before the training."""
+    if not getattr(args, "leave_out_outliers", False):
+        return
+    from ..detect import leave_out_refusal
+    from ..errors import InputError
+
+    if shards:
+        why = "a shards folder calibrates on its held-out part, and every training session stays a profile"
+    elif args.no_calibration:
+        why = "--no-calibration trains no detector"
+    else:
+        why = leave_out_refusal(cls, len(seqs) >= 2 and all(s.complete for s in seqs), valid is not None)
+    if why:
+        raise InputError(f"--leave-out-outliers does not apply: {why}", params="leave_out_outliers")
 
 
 def _calibrate(args, model, seqs, valid, seconds: float | None = None):
