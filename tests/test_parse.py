@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -385,6 +386,15 @@ def test_explain_shows_no_lines_of_a_log_rotated_since_it_was_parsed(capsys, tmp
     ex = explained()
     assert [x["text"] for x in ex["lines"]] == [None] * len(ex["lines"])
     assert ex["changed_since_parse"] == [str(log)] and ex["parameters"] == ["blk_-2000"]
+    # A hand-made parse.json pointing at another file: without a head record, or with the empty head's hash
+    # (which every file matches), none of that file's lines are shown.
+    secret = write(tmp_path / "secret.txt", [f"password{i}" for i in range(40)])
+    for head in ({}, {"head_bytes": 0, "head_sha256": hashlib.sha256(b"").hexdigest()},
+                 {"head_bytes": True, "head_sha256": "x"}):
+        info["files"][0] = {"path": str(log), "abspath": str(secret), **head}
+        (tmp_path / "t" / "parse.json").write_text(json.dumps(info))
+        ex = explained()
+        assert all(x["text"] is None for x in ex["lines"]) and "password" not in json.dumps(ex), head
 
 
 def test_time_flags_without_time_windows_are_refused_not_ignored(capsys, tmp_path):

@@ -15,6 +15,7 @@ import os
 
 from ..errors import InputError
 from .folder import read_info, read_locations, read_parameters
+from .pipeline import HEAD_BYTES
 
 AROUND = 5  # raw lines shown before and after the anomalous event
 
@@ -54,11 +55,15 @@ class Explainer:
         return {k: self._text[k] for k in wanted if k in self._text}
 
     def _same(self, f: int, path: str) -> bool:
-        """Whether file ``f`` still begins as it did when parsed (a folder of an earlier seqrnn: not known,
-        taken as the same); a rotated, truncated or replaced log is remembered in :attr:`changed`."""
+        """Whether file ``f`` still begins as it did when parsed; a rotated, truncated or replaced log is
+        remembered in :attr:`changed`. Without a well-formed record of its head (at least one byte: a file
+        that had none had no line) nothing of it is read: a hand-made ``parse.json`` naming another file
+        (``~/.aws/credentials``) with no head, or an empty one, whose hash every file matches, would
+        otherwise have its lines copied into detect's output and the report."""
         size, digest = self.heads[f]
-        if not isinstance(size, int) or not isinstance(digest, str):
-            return True
+        if not (type(size) is int and 1 <= size <= HEAD_BYTES and isinstance(digest, str) and len(digest) == 64):
+            self.changed.add(f)
+            return False
         import hashlib
 
         with open(path, "rb") as fh:
