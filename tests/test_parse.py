@@ -223,6 +223,20 @@ def _model_and_parsed_test_log(capsys, tmp_path, name: str):
     return log, test
 
 
+def test_calibrate_refuses_raw_log_text_rather_than_folding_its_words_in(capsys, tmp_path):
+    # calibrate added the lines of a raw log as normal sessions (exit 0): their words became known events
+    # and their count vectors profiles, so the detector stopped flagging anything like them
+    log, _ = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
+    before = (tmp_path / "m" / "detector.json").read_bytes()
+    code, out, err = run_cli(capsys, "calibrate", tmp_path / "m", log)
+    assert code == 2 and "looks like raw log text" in err, err
+    assert f"seqrnn parse FILE --resume {tmp_path / 'm' / 'parser'} --out DIR`, and calibrate on DIR" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (tmp_path / "m" / "detector.json").read_bytes() == before
+    code, out, err = run_cli(capsys, "calibrate", tmp_path / "m", tmp_path / "t")  # the parsed folder is taken
+    assert code == 0, err
+
+
 def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
     log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")

@@ -59,6 +59,9 @@ def run(args) -> int:
     if not isinstance(model, SequenceModel):
         raise ModelFileError("is not a next-event model (a classifier decides with its own threshold)",
                              args.model_dir)
+    from .detect import refuse_raw_log_inputs
+
+    refuse_raw_log_inputs(args, model, "calibrate")  # folded in, its lines' words would become known events
     seqs = read_inputs(args, model)
     valid = read_inputs(args, model, paths=[args.validation_file]) if args.validation_file else None
     with modeldir.writing(args.model_dir):

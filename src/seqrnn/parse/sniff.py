@@ -1,4 +1,5 @@
-"""Tell raw log text from event sequences, so that ``train`` and ``detect`` can point to ``seqrnn parse``."""
+"""Tell raw log text from event sequences, so that ``train``, ``detect`` and ``calibrate`` can point to
+``seqrnn parse``."""
 
 from __future__ import annotations
 
