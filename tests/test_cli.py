@@ -533,3 +533,32 @@ def test_an_atomic_write_to_a_pipe_or_device_writes_into_it_never_replaces_it(ca
         assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert got[0] == b"hello\n" and got[1].startswith(b"<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pipe")] == []
+
+
+def test_data_given_where_the_model_goes_is_named_as_such(capsys, toy_sessions, tmp_path):
+    # A file given as MODEL (the arguments swapped) was 'no such model directory', though it exists; a parsed
+    # folder or seqrnn encode's shards 'not a seqrnn model directory (config.json is missing)'; watch with
+    # its arguments swapped looked for 'LOG/parser' and asked for --parsed.
+    code, out, err = run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "detect", toy_sessions, tmp_path / "m")
+    assert code == 2 and one_error_line(err) == (
+        f"seqrnn detect: error: {toy_sessions}: is a file, not a model directory (the folder a training wrote "
+        "with --model-dir; it comes before the data)")
+    code, _, err = run_cli(capsys, "watch", toy_sessions, tmp_path / "m")
+    assert code == 2 and "is a file, not a model directory" in one_error_line(err)
+    log = tmp_path / "app.log"
+    log.write_text("".join(f"2024-01-0{1 + i % 9} 10:00:0{i % 10} INFO job {i} started\n" for i in range(20)))
+    code, _, err = run_cli(capsys, "parse", log, "--out", tmp_path / "parsed", "--quiet")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "encode", toy_sessions, "--output", tmp_path / "shards")
+    assert code == 0, err
+    for folder, writer in (("parsed", "seqrnn parse"), ("shards", "seqrnn encode")):
+        for argv in (("info", tmp_path / folder), ("detect", tmp_path / folder, toy_sessions),
+                     ("watch", tmp_path / folder, log)):
+            code, _, err = run_cli(capsys, *argv)
+            assert code == 2 and one_error_line(err) == (
+                f"seqrnn {argv[0]}: error: {tmp_path / folder}: is a folder written by {writer}, not a model "
+                f"directory: train a model on it (seqrnn train {tmp_path / folder} --model-dir DIR) and give DIR"), err
+    code, _, err = run_cli(capsys, "info", tmp_path / "nothere")
+    assert code == 2 and one_error_line(err).endswith("nothere: no such model directory")
