@@ -245,7 +245,8 @@ def _warn_short_sessions(seqs) -> None:
     if len(complete) >= 10 and sorted(complete)[len(complete) // 2] <= 1:
         single = sum(n <= 1 for n in complete)
         print(f"note: {single:,} of {len(complete):,} sessions hold a single event: there is little order to "
-              "learn; group the lines into longer sessions (seqrnn parse --session, or time windows)",
+              "learn; group the lines into longer sessions (seqrnn parse --session, or time windows), or read "
+              "a file of one event per line as one sequence with --format stream",
               file=sys.stderr)
 
 
