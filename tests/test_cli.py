@@ -562,3 +562,18 @@ def test_data_given_where_the_model_goes_is_named_as_such(capsys, toy_sessions, 
                 f"directory: train a model on it (seqrnn train {tmp_path / folder} --model-dir DIR) and give DIR"), err
     code, _, err = run_cli(capsys, "info", tmp_path / "nothere")
     assert code == 2 and one_error_line(err).endswith("nothere: no such model directory")
+
+
+def test_an_unknown_flag_is_named_by_its_command(capsys):
+    # 'seqrnn detect MODEL X --target-fpr 0.01' said 'seqrnn: error: unrecognized arguments: ...' under the
+    # top level's usage (COMMAND ...), not which command refused it nor that command's flags
+    for argv, command in ((["detect", "m", "x", "--target-fpr", "0.01"], "detect"),
+                          (["classify", "predict", "m", "x", "--bogus"], "classify predict")):
+        from seqrnn.cli import main
+
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith(f"usage: seqrnn {command} ")
+        unknown = " ".join(argv[argv.index("x") + 1:])
+        assert err.strip().splitlines()[-1] == f"seqrnn {command}: error: unrecognized arguments: {unknown}"
