@@ -577,3 +577,13 @@ def test_an_unknown_flag_is_named_by_its_command(capsys):
         assert exc.value.code == 2 and err.startswith(f"usage: seqrnn {command} ")
         unknown = " ".join(argv[argv.index("x") + 1:])
         assert err.strip().splitlines()[-1] == f"seqrnn {command}: error: unrecognized arguments: {unknown}"
+
+
+def test_report_takes_threads_as_every_command_that_computes(capsys, toy_sessions, tmp_path):
+    # README: '--threads N on every command that computes'; report scores the data it is given, but refused
+    # the flag ('unrecognized arguments: --threads 1')
+    code, _, err = run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "report", tmp_path / "m", toy_sessions, "-o", tmp_path / "r.html",
+                           "--threads", "1")
+    assert code == 0 and (tmp_path / "r.html").is_file(), err

@@ -9,7 +9,7 @@ REPORT = "report.html"  # the file's name, also inside a folder given as --outpu
 
 
 def add_parser(sub) -> None:
-    from .args import PREVALENCE_HDFS, add_input, add_labelled
+    from .args import PREVALENCE_HDFS, add_input, add_labelled, add_threads
 
     p = sub.add_parser(
         "report", help="write one self-contained HTML page about a model, a compare output or a tune study",
@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--output", "-o", metavar="FILE", default=REPORT,
                    help="the HTML file, or an existing folder to write FOLDER/%s in (default: %%(default)s)"
                         % REPORT)
+    add_threads(p, "; the model scores the data given with them")
     p.set_defaults(func=run)
 
 
