@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                     "(--study) so that a stopped search resumes and two processes can share it. At the end "
                     "(or with --report) prints the table of trials and writes STUDY.best.json (for "
                     "'seqrnn train --config'; none until a trial has completed, and the report says why), "
-                    "STUDY.history.png (once a trial has a value to draw) and STUDY.importance.png; a study "
+                    "STUDY.history.png (once a trial has a value to draw) and the settings' importance, "
+                    "STUDY.importance.png (once two trials have completed); a study "
                     "named otherwise than the default writes STUDY.NAME.best.json and so on.")
     add_input(p, "sessions", required=False, help="normal training sequences (not needed with --report)")
     p.add_argument("--study", required=True, metavar="FILE", help="SQLite file of the study (created if missing)")
