@@ -153,6 +153,21 @@ def test_detect_says_when_a_file_of_one_event_per_line_was_read_as_sessions(caps
     assert code == 0 and "or read a file of one event per line as one sequence with --format stream" in err
 
 
+def test_trains_single_event_note_fits_its_input(capsys, tmp_path):
+    """A parsed folder of one-event sessions is told to train on its events (--format stream); a file, to
+    read its lines as one sequence."""
+    from seqrnn.cli.train import _warn_short_sessions
+    from seqrnn.data.formats import Sequence
+
+    seqs = [Sequence(f"s{i}", ["a"]) for i in range(12)]
+    (tmp_path / "parsed").mkdir()
+    (tmp_path / "parsed" / "parse.json").write_text("{}")
+    _warn_short_sessions(seqs, [str(tmp_path / "parsed")])
+    assert "or train on the folder's events as one sequence with --format stream" in capsys.readouterr().err
+    _warn_short_sessions(seqs, [str(tmp_path / "events.log")])
+    assert "or read a file of one event per line as one sequence with --format stream" in capsys.readouterr().err
+
+
 def test_detects_output_file_appears_whole_or_not_at_all(capsys, toy, tmp_path, monkeypatch):
     """-o FILE is written under a temporary name and renamed when done: a run that fails (or is killed) while
     writing leaves the previous file as it was and no temporary file; /dev/null is written as it is."""

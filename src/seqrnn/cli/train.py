@@ -163,7 +163,7 @@ def _run(args) -> int:
         seqs = read_inputs(args)
         valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     if not shards and not args.quiet:
-        _warn_short_sessions(seqs)
+        _warn_short_sessions(seqs, args.inputs)
     budget = settings.get("minutes") or 0.0
     if budget > 0 and args.format in ("text", "stream") and not shards:
         if args.resume and args.format == "text":  # the size the budget chose when training started, not one for the new budget
@@ -238,15 +238,20 @@ def _validation_json(model) -> dict:
             "warnings": [note.removeprefix("note: ")] if note else []}
 
 
-def _warn_short_sessions(seqs) -> None:
+def _warn_short_sessions(seqs, inputs=()) -> None:
     """Say so when most sessions hold a single event: a next-event model then has no order to learn
-    (a raw log sample grouped by an id that few lines share, say)."""
+    (a raw log sample grouped by an id that few lines share, or a file of one event per line read as
+    sessions, say)."""
+    from ..parse.folder import is_parsed_folder
+
     complete = [len(s) for s in seqs if s.complete]
     if len(complete) >= 10 and sorted(complete)[len(complete) // 2] <= 1:
         single = sum(n <= 1 for n in complete)
+        stream = ("train on the folder's events as one sequence with --format stream"
+                  if any(is_parsed_folder(p) for p in inputs) else
+                  "read a file of one event per line as one sequence with --format stream")
         print(f"note: {single:,} of {len(complete):,} sessions hold a single event: there is little order to "
-              "learn; group the lines into longer sessions (seqrnn parse --session, or time windows), or read "
-              "a file of one event per line as one sequence with --format stream",
+              f"learn; group the lines into longer sessions (seqrnn parse --session, or time windows), or {stream}",
               file=sys.stderr)
 
 
