@@ -237,6 +237,22 @@ def test_calibrate_refuses_raw_log_text_rather_than_folding_its_words_in(capsys,
     assert code == 0, err
 
 
+def test_compare_and_tune_refuse_raw_log_text_as_train_does(capsys, tmp_path):
+    # compare trained every model on a raw log's lines read as sessions (exit 0, a table of nonsense), and
+    # tune searched on them; train refused the same file
+    log = write(tmp_path / "hdfs.log", [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)])
+    write(tmp_path / "s", ["a b c", "a b b c", "a c"] * 5)
+    for argv in (("compare", log, "--normal", tmp_path / "s", "--abnormal", tmp_path / "s", "--models", "markov1"),
+                 ("compare", tmp_path / "s", "--normal", tmp_path / "s", "--abnormal", log, "--models", "markov1"),
+                 ("tune", log, "--study", tmp_path / "t.db", "--trials", "1")):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and err.strip() == (
+            f"seqrnn {argv[0]}: error: {log}: this looks like raw log text (timestamps, free words), not event "
+            "sequences: turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and give DIR "
+            "(or use --format text to model the text itself)"), err
+    assert not (tmp_path / "t.db").exists()
+
+
 def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
     log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")

@@ -79,6 +79,9 @@ def run(args) -> int:
     if metric == "f1_at_prevalence" and args.prevalence is None:
         raise InputError("--metric f1_at_prevalence needs --prevalence")
     space = tune.load_space(args.space)
+    from ..parse.sniff import DATA_ADVICE, refuse_raw_logs
+
+    refuse_raw_logs([*args.inputs, *(args.normal or []), *(args.abnormal or [])], args.format, DATA_ADVICE)
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     detection = None

@@ -1,5 +1,5 @@
-"""Tell raw log text from event sequences, so that ``train``, ``detect`` and ``calibrate`` can point to
-``seqrnn parse``."""
+"""Tell raw log text from event sequences, so that ``train``, ``detect``, ``calibrate``, ``compare`` and
+``tune`` can point to ``seqrnn parse``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def looks_like_raw_log(lines: list[str]) -> bool:
     return words >= 0.5 * len(tokens) and len(set(tokens)) > 0.3 * len(tokens)
 
 
+DATA_ADVICE = ("turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and give DIR "
+               "(or use --format text to model the text itself)")
 TRAIN_ADVICE = ("turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and train on DIR "
                 "(or use --format text to model the text itself)")
 
