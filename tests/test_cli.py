@@ -587,3 +587,19 @@ def test_report_takes_threads_as_every_command_that_computes(capsys, toy_session
     code, _, err = run_cli(capsys, "report", tmp_path / "m", toy_sessions, "-o", tmp_path / "r.html",
                            "--threads", "1")
     assert code == 0 and (tmp_path / "r.html").is_file(), err
+
+
+def test_info_and_calibrate_on_a_model_trained_without_calibration(capsys, toy_sessions, tmp_path):
+    # info said 'detector.json is missing ... (so a training that was stopped leaves none: resume it with
+    # --resume, or calibrate it again ...)' of a training that finished with --no-calibration, and calibrate
+    # printed all of that, its advice to run seqrnn calibrate included, before calibrating
+    m = tmp_path / "m"
+    code, _, err = run_cli(capsys, "train", toy_sessions, "--model-dir", m, *TINY_FLAGS, "--no-calibration")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "info", m)
+    assert code == 0 and (f"detection  none: {m}: the model has no detector (its training finished, its "
+                          f"calibration did not, or train --no-calibration skipped it): calibrate it with "
+                          f"seqrnn calibrate {m} NORMAL...") in out
+    assert "--resume" not in out
+    code, _, err = run_cli(capsys, "calibrate", m, toy_sessions)
+    assert code == 0 and err.splitlines()[0] == "no detector to add to; calibrating from scratch on the sequences given"

@@ -673,6 +673,12 @@ class Detector:
         else:
             if (artifacts.read_config(model_dir).get("calibration")) is not None:
                 raise ModelFileError(f"a detector of an earlier seqrnn (in config.json): {again}", model_dir)
+            from . import modeldir
+
+            if modeldir.check_status(model_dir) is not None:  # a finished training (no stopped one gets here)
+                raise ModelFileError("the model has no detector (its training finished, its calibration did not, "
+                                     "or train --no-calibration skipped it): calibrate it with "
+                                     + modeldir.CALIBRATE_HINT.format(dir=model_dir), model_dir)
             raise ModelFileError(
                 f"{DETECTOR_JSON} is missing: the model has no detector. seqrnn train writes one when "
                 f"training finishes (so a training that was stopped leaves none: resume it with --resume, or "

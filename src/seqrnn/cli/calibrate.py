@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from .. import modeldir
-    from ..detect import DEFAULT_TARGET_FPR, Detector
+    from ..detect import DEFAULT_TARGET_FPR, Detector, has_detector_file
     from ..errors import InputError, ModelFileError
     from ..feedback import FINE_TUNE_EPOCHS, fine_tune
     from ..models.base import SequenceModel, load
@@ -70,8 +70,9 @@ def run(args) -> int:
             try:
                 detector = Detector.load(args.model_dir, model)
             except ModelFileError as exc:
-                if not args.quiet:
-                    print(f"no detector to add to ({exc}); calibrating from scratch on the sequences given",
+                if not args.quiet:  # why, where a detector file was there and refused
+                    why = f" ({exc})" if has_detector_file(args.model_dir) else ""
+                    print(f"no detector to add to{why}; calibrating from scratch on the sequences given",
                           file=sys.stderr)
         if detector is not None and args.leave_out_outliers:
             raise InputError("--leave-out-outliers sets how a calibration from scratch treats the training "
