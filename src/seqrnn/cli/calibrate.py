@@ -59,9 +59,10 @@ def run(args) -> int:
     if not isinstance(model, SequenceModel):
         raise ModelFileError("is not a next-event model (a classifier decides with its own threshold)",
                              args.model_dir)
-    from .detect import refuse_raw_log_inputs
+    from ..parse.sniff import refuse_raw_logs_for
 
-    refuse_raw_log_inputs(args, model, "calibrate")  # folded in, its lines' words would become known events
+    # folded in, a raw log's words would become known events and its lines count profiles
+    refuse_raw_logs_for(args.inputs, args.format or model.format_, args.model_dir, "calibrate")
     seqs = read_inputs(args, model)
     valid = read_inputs(args, model, paths=[args.validation_file]) if args.validation_file else None
     with modeldir.writing(args.model_dir):

@@ -137,25 +137,9 @@ def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
 def _refuse_raw_logs(args, detector) -> None:
     """A raw log read as sessions makes every line a sequence of unseen words, all flagged: refuse it and say
     how to give it to this model (its own parser, when it was trained on a parsed folder)."""
-    refuse_raw_log_inputs(args, detector.model, "detect")
+    from ..parse.sniff import refuse_raw_logs_for
 
-
-def refuse_raw_log_inputs(args, model, verb: str) -> None:
-    """Refuse raw log text given to ``model`` as its input (``args.inputs``), saying how to parse it for
-    this model (``verb``: what the command then does with the parsed folder, ``detect``, ``calibrate``)."""
-    import os
-
-    from ..parse.sniff import refuse_raw_logs
-
-    parser = os.path.join(args.model_dir, "parser")
-    if os.path.isdir(parser):
-        advice = (f"parse it with this model's parser, `seqrnn parse FILE --resume {parser} --out DIR`, and "
-                  f"{verb} {'in' if verb == 'detect' else 'on'} DIR"
-                  + (f" (or follow it live: `seqrnn watch {args.model_dir} FILE`)" if verb == "detect" else ""))
-    else:
-        advice = (f"turn it into events with `seqrnn parse` as the training data was, and {verb} "
-                  f"{'in' if verb == 'detect' else 'on'} the parsed folder")
-    refuse_raw_logs(args.inputs, args.format or model.format_, advice)
+    refuse_raw_logs_for(args.inputs, args.format or detector.model.format_, args.model_dir, "detect")
 
 
 def _explainer(args):

@@ -54,3 +54,19 @@ def refuse_raw_logs(paths, format: str | None, advice: str = TRAIN_ADVICE) -> No
             if looks_like_raw_log(head):
                 raise InputError("this looks like raw log text (timestamps, free words), not event sequences: "
                                  + advice, path)
+
+
+def refuse_raw_logs_for(paths, format: str | None, model_dir: str, verb: str) -> None:
+    """:func:`refuse_raw_logs` for input given to the model in ``model_dir``, saying how to parse it for this
+    model (with its own parser, when it was trained on a parsed folder); ``verb``: what the command then does
+    with the parsed folder (``detect``, ``calibrate``)."""
+    parser = os.path.join(model_dir, "parser")
+    where = "in" if verb == "detect" else "on"
+    if os.path.isdir(parser):
+        advice = (f"parse it with this model's parser, `seqrnn parse FILE --resume {parser} --out DIR`, and "
+                  f"{verb} {where} DIR"
+                  + (f" (or follow it live: `seqrnn watch {model_dir} FILE`)" if verb == "detect" else ""))
+    else:
+        advice = (f"turn it into events with `seqrnn parse` as the training data was, and {verb} {where} the "
+                  "parsed folder")
+    refuse_raw_logs(paths, format, advice)
