@@ -603,3 +603,23 @@ def test_info_and_calibrate_on_a_model_trained_without_calibration(capsys, toy_s
     assert "--resume" not in out
     code, _, err = run_cli(capsys, "calibrate", m, toy_sessions)
     assert code == 0 and err.splitlines()[0] == "no detector to add to; calibrating from scratch on the sequences given"
+
+
+def test_a_baseline_trained_with_no_calibration_has_no_detector(capsys, toy_sessions, tmp_path):
+    # train --model markov --no-calibration calibrated all the same (the flag was read by the neural path alone)
+    m = tmp_path / "m"
+    code, out, err = run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", m,
+                             "--no-calibration", "--json")
+    assert code == 0 and json.loads(out)["calibration"] is None, err
+    assert not (m / "detector.json").exists()
+    code, _, err = run_cli(capsys, "detect", m, toy_sessions)
+    assert code == 2 and "the model has no detector" in one_error_line(err)
+    code, _, err = run_cli(capsys, "calibrate", m, toy_sessions)
+    assert code == 0 and (m / "detector.json").is_file(), err
+    # trained again without calibration over a complete one: the earlier detector goes, as for an RNN
+    code, out, err = run_cli(capsys, "train", toy_sessions, "--model", "markov", "--order", "2", "--model-dir", m,
+                             "--no-calibration")
+    assert code == 0 and not (m / "detector.json").exists() and not (m / "detector.safetensors").exists(), err
+    assert json.loads((m / "status.json").read_text())["state"] == "model"
+    code, _, err = run_cli(capsys, "detect", m, toy_sessions)
+    assert code == 2 and "the model has no detector" in one_error_line(err)

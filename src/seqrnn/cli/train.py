@@ -314,12 +314,18 @@ def _train_baseline(args, cls, settings) -> int:
     note = model.validation_note() if hasattr(model, "validation_note") else ""
     if note and not args.quiet:
         print(note, file=sys.stderr)
-    model.save(args.model_dir)
-    detector = _calibrate(args, model, seqs, valid)
+    from .. import modeldir
+
+    with modeldir.writing(args.model_dir):  # as a neural training: an earlier detector is of other weights
+        modeldir.begin(args.model_dir, "training")
+        modeldir.drop_detector(args.model_dir)
+        model.save(args.model_dir)
+    detector = None if args.no_calibration else _calibrate(args, model, seqs, valid)
     keep_parser(args.inputs, args.model_dir)
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
-                          "calibration": detector.calibration, **_validation_json(model)}, indent=2))
+                          "calibration": detector.calibration if detector else None, **_validation_json(model)},
+                         indent=2))
     elif not args.quiet:
         from ..progress import human
 
