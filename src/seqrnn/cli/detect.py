@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
                        description="Score every event of every sequence and decide which are anomalous. "
                                    "Writes one JSON object per input sequence, in input order, and ends with "
                                    "a summary on standard error: the count by reason, the false-positive rate "
-                                   "the calibration promises, the highest scores.")
+                                   "the calibration promises, the highest scores (with --follow: the count and "
+                                   "the promise).")
     p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p)
     add_output(p, "the JSON lines", json_help=None)
