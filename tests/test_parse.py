@@ -253,6 +253,19 @@ def test_compare_and_tune_refuse_raw_log_text_as_train_does(capsys, tmp_path):
     assert not (tmp_path / "t.db").exists()
 
 
+def test_parse_refuses_to_write_into_a_model_directory(capsys, tmp_path):
+    # parse LOG --out MODEL wrote events, templates.csv, parse.json ... among the model's files (exit 0), and
+    # the model directory then read as a parsed folder too
+    log = write(tmp_path / "hdfs.log", [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)])
+    write(tmp_path / "s", ["a b c", "a b b c", "a c"] * 5)
+    assert run_cli(capsys, "train", tmp_path / "s", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    before = sorted(p.name for p in (tmp_path / "m").iterdir())
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--out", tmp_path / "m")
+    assert code == 2 and err.strip() == (f"seqrnn parse: error: --out {tmp_path / 'm'} is a model directory: parse "
+                                         "into a folder of its own (its files would lie among the model's)"), err
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == before
+
+
 def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
     log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")
