@@ -266,6 +266,22 @@ def test_parse_refuses_to_write_into_a_model_directory(capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == before
 
 
+def test_train_refuses_a_model_dir_that_is_a_folder_of_data(capsys, tmp_path):
+    # train --model-dir PARSED (another parsed folder than the input) wrote config.json, model.safetensors and
+    # the detector among the parsed folder's files (exit 0); so did seqrnn encode's shards
+    log = write(tmp_path / "hdfs.log", [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)])
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--out", tmp_path / "p", "--quiet")[0] == 0
+    write(tmp_path / "s", ["a b c", "a b b c", "a c"] * 5)
+    assert run_cli(capsys, "encode", tmp_path / "s", "--output", tmp_path / "shards")[0] == 0
+    for folder, writer in (("p", "seqrnn parse"), ("shards", "seqrnn encode")):
+        before = sorted(p.name for p in (tmp_path / folder).iterdir())
+        code, out, err = run_cli(capsys, "train", tmp_path / "s", "--model", "markov", "--model-dir", tmp_path / folder)
+        assert code == 2 and err.strip() == (f"seqrnn train: error: {tmp_path / folder}: is a folder written by "
+                                             f"{writer} (data to train on): write the model into a new or empty "
+                                             "folder"), err
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == before
+
+
 def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
     log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")
