@@ -247,6 +247,9 @@ def parser_folder(model_dir: str, parsed: str | None) -> str:
             from .artifacts import read_config
 
             read_config(model_dir)
+            raise InputError("the model keeps no parser: it was not trained on a folder of seqrnn parse; give "
+                             "the folder whose events it was trained on with --parsed DIR, or train it on one",
+                             model_dir)
         raise InputError("no parser state: give the parsed folder the model was trained on (--parsed DIR)",
                          folder, params="parsed")
     return folder
