@@ -317,7 +317,6 @@ def _train_baseline(args, cls, settings) -> int:
     from .. import modeldir
 
     with modeldir.writing(args.model_dir):  # as a neural training: an earlier detector is of other weights
-        modeldir.begin(args.model_dir, "training")
         modeldir.drop_detector(args.model_dir)
         model.save(args.model_dir)
     detector = None if args.no_calibration else _calibrate(args, model, seqs, valid)
