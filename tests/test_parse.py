@@ -282,6 +282,27 @@ def test_train_refuses_a_model_dir_that_is_a_folder_of_data(capsys, tmp_path):
         assert sorted(p.name for p in (tmp_path / folder).iterdir()) == before
 
 
+def test_a_log_parsed_anew_is_refused_where_its_event_ids_are_not_the_models(capsys, tmp_path):
+    # a test log parsed without --resume MODEL/parser numbers its templates in the order it meets them: detect,
+    # evaluate, calibrate and report read its ids as the model's own events and answered (exit 0), wrongly
+    log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
+    write(tmp_path / "reversed.log", test[::-1])
+    assert run_cli(capsys, "parse", tmp_path / "reversed.log", "--log-format", FMT, "--session", r"blk_-?\d+",
+                   "--out", tmp_path / "fresh", "--quiet")[0] == 0
+    for argv in (("detect", tmp_path / "m", tmp_path / "fresh"), ("evaluate", tmp_path / "m", tmp_path / "fresh"),
+                 ("calibrate", tmp_path / "m", tmp_path / "fresh"),
+                 ("report", tmp_path / "m", tmp_path / "fresh", "-o", tmp_path / "r.html")):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"seqrnn {argv[0]}: error: {tmp_path / 'fresh'}: its event ids are not the model's: event " in err
+        assert f"seqrnn parse LOG --resume {tmp_path / 'm' / 'parser'} --out DIR" in err
+    for argv in (("detect", tmp_path / "m", tmp_path / "t"), ("detect", tmp_path / "m", tmp_path / "p")):
+        assert run_cli(capsys, *argv)[0] == 0  # parsed with the model's parser, or its training folder
+    from seqrnn.parse.folder import _fits
+
+    assert _fits("VM <*> paused", "VM vm-1 paused") and not _fits("VM paused", "VM resumed")
+
+
 def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
     log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")
