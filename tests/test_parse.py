@@ -303,6 +303,14 @@ def test_a_log_parsed_anew_is_refused_where_its_event_ids_are_not_the_models(cap
     assert _fits("VM <*> paused", "VM vm-1 paused") and not _fits("VM paused", "VM resumed")
 
 
+def test_parse_takes_q_for_quiet_as_the_other_commands(capsys, tmp_path):
+    # 'seqrnn parse LOG --out DIR -q' was 'unrecognized arguments: -q' (train, calibrate, compare, demo,
+    # encode take it)
+    log = write(tmp_path / "hdfs.log", hdfs_like(4))
+    code, out, err = run_cli(capsys, "parse", log, "--out", tmp_path / "p", "-q")
+    assert code == 0 and err == "" and is_parsed_folder(tmp_path / "p"), err
+
+
 def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
     log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")

@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     g.add_argument("--time-fields", nargs="+", metavar="FIELD",
                    help="fields that hold the time (default: Date, Time, Timestamp among the format's)")
     g.add_argument("--time-format", metavar="STRPTIME", help="format of the time fields, e.g. '%%y%%m%%d %%H%%M%%S'")
-    p.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on standard error")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run, parameter_dests={"masks": "mask", "log_format": "log_format"})
 
