@@ -97,7 +97,9 @@ def run(args) -> int:
                                     data_format=args.format, text_tokens=args.tokens or "chars",
                                     detection=detection, deadline=deadline, verbose=1 if args.verbose else 0)
     if before:
-        print(f"resuming {args.study}: {before} trials finished", file=sys.stderr)
+        done = (f"; --trials {args.trials} reached: nothing more to run (a larger --trials runs more)"
+                if args.trials is not None and before >= args.trials else "")
+        print(f"resuming {args.study}: {before} trials finished{done}", file=sys.stderr)
     code = 0
     try:
         tune.search(study, objective, args.trials, args.minutes)
