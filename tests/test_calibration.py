@@ -396,6 +396,16 @@ def test_by_default_every_training_session_is_a_count_profile(bench):
     # the note on the training outliers says what a profile does, and what to do about it
     assert "hide anomalies like them" in det.outliers_text() and "--leave-out-outliers" in det.outliers_text()
     assert "hide anomalies" not in left.outliers_text() and odd_id in left.outliers_text()
+    import copy
+
+    one = copy.copy(det)
+    one.training_outliers_ = det.training_outliers_[:1]  # one session: 'it', not 'they'
+    assert "as a count profile it hides anomalies like it (where" in one.outliers_text()
+    # and says how many it left out of the profiles (it said nothing of it)
+    n = left.calibration["count"]["left_out"]
+    assert n >= 1 and (f"{n} of the training sessions (those beyond the first cuts) "
+                       f"{'is' if n == 1 else 'are'} left out of the count profiles (--leave-out-outliers)"
+                       ) in left.outliers_text()
     with pytest.raises(ValueError, match="leave_out_outliers"):
         Detector(MarkovModel(), leave_out_outliers="yes")
 

@@ -533,3 +533,93 @@ def test_an_atomic_write_to_a_pipe_or_device_writes_into_it_never_replaces_it(ca
         assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert got[0] == b"hello\n" and got[1].startswith(b"<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pipe")] == []
+
+
+def test_data_given_where_the_model_goes_is_named_as_such(capsys, toy_sessions, tmp_path):
+    # A file given as MODEL (the arguments swapped) was 'no such model directory', though it exists; a parsed
+    # folder or seqrnn encode's shards 'not a seqrnn model directory (config.json is missing)'; watch with
+    # its arguments swapped looked for 'LOG/parser' and asked for --parsed.
+    code, out, err = run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "detect", toy_sessions, tmp_path / "m")
+    assert code == 2 and one_error_line(err) == (
+        f"seqrnn detect: error: {toy_sessions}: is a file, not a model directory (the folder a training wrote "
+        "with --model-dir; it comes before the data)")
+    code, _, err = run_cli(capsys, "watch", toy_sessions, tmp_path / "m")
+    assert code == 2 and "is a file, not a model directory" in one_error_line(err)
+    log = tmp_path / "app.log"
+    log.write_text("".join(f"2024-01-0{1 + i % 9} 10:00:0{i % 10} INFO job {i} started\n" for i in range(20)))
+    code, _, err = run_cli(capsys, "parse", log, "--out", tmp_path / "parsed", "--quiet")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "encode", toy_sessions, "--output", tmp_path / "shards")
+    assert code == 0, err
+    for folder, writer in (("parsed", "seqrnn parse"), ("shards", "seqrnn encode")):
+        for argv in (("info", tmp_path / folder), ("detect", tmp_path / folder, toy_sessions),
+                     ("watch", tmp_path / folder, log)):
+            code, _, err = run_cli(capsys, *argv)
+            assert code == 2 and one_error_line(err) == (
+                f"seqrnn {argv[0]}: error: {tmp_path / folder}: is a folder written by {writer}, not a model "
+                f"directory: train a model on it (seqrnn train {tmp_path / folder} --model-dir DIR) and give DIR"), err
+    code, _, err = run_cli(capsys, "info", tmp_path / "nothere")
+    assert code == 2 and one_error_line(err).endswith("nothere: no such model directory")
+
+
+def test_an_unknown_flag_is_named_by_its_command(capsys):
+    # 'seqrnn detect MODEL X --target-fpr 0.01' said 'seqrnn: error: unrecognized arguments: ...' under the
+    # top level's usage (COMMAND ...), not which command refused it nor that command's flags
+    for argv, command in ((["detect", "m", "x", "--target-fpr", "0.01"], "detect"),
+                          (["classify", "predict", "m", "x", "--bogus"], "classify predict")):
+        from seqrnn.cli import main
+
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith(f"usage: seqrnn {command} ")
+        unknown = " ".join(argv[argv.index("x") + 1:])
+        assert err.strip().splitlines()[-1] == f"seqrnn {command}: error: unrecognized arguments: {unknown}"
+
+
+def test_report_takes_threads_as_every_command_that_computes(capsys, toy_sessions, tmp_path):
+    # README: '--threads N on every command that computes'; report scores the data it is given, but refused
+    # the flag ('unrecognized arguments: --threads 1')
+    code, _, err = run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", tmp_path / "m")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "report", tmp_path / "m", toy_sessions, "-o", tmp_path / "r.html",
+                           "--threads", "1")
+    assert code == 0 and (tmp_path / "r.html").is_file(), err
+
+
+def test_info_and_calibrate_on_a_model_trained_without_calibration(capsys, toy_sessions, tmp_path):
+    # info said 'detector.json is missing ... (so a training that was stopped leaves none: resume it with
+    # --resume, or calibrate it again ...)' of a training that finished with --no-calibration, and calibrate
+    # printed all of that, its advice to run seqrnn calibrate included, before calibrating
+    m = tmp_path / "m"
+    code, _, err = run_cli(capsys, "train", toy_sessions, "--model-dir", m, *TINY_FLAGS, "--no-calibration")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "info", m)
+    assert code == 0 and (f"detection  none: {m}: the model has no detector (its training finished, its "
+                          f"calibration did not, or train --no-calibration skipped it): calibrate it with "
+                          f"seqrnn calibrate {m} NORMAL...") in out
+    assert "--resume" not in out
+    code, _, err = run_cli(capsys, "calibrate", m, toy_sessions)
+    assert code == 0 and err.splitlines()[0] == "no detector to add to; calibrating from scratch on the sequences given"
+
+
+def test_a_baseline_trained_with_no_calibration_has_no_detector(capsys, toy_sessions, tmp_path):
+    # train --model markov --no-calibration calibrated all the same (the flag was read by the neural path alone)
+    m = tmp_path / "m"
+    code, out, err = run_cli(capsys, "train", toy_sessions, "--model", "markov", "--model-dir", m,
+                             "--no-calibration", "--json")
+    assert code == 0 and json.loads(out)["calibration"] is None, err
+    assert not (m / "detector.json").exists()
+    code, _, err = run_cli(capsys, "detect", m, toy_sessions)
+    assert code == 2 and "the model has no detector" in one_error_line(err)
+    code, _, err = run_cli(capsys, "calibrate", m, toy_sessions)
+    assert code == 0 and (m / "detector.json").is_file(), err
+    # trained again without calibration over a complete one: the earlier detector goes, as for an RNN
+    code, out, err = run_cli(capsys, "train", toy_sessions, "--model", "markov", "--order", "2", "--model-dir", m,
+                             "--no-calibration")
+    assert code == 0 and not (m / "detector.json").exists() and not (m / "detector.safetensors").exists(), err
+    assert json.loads((m / "status.json").read_text())["state"] == "model"
+    code, _, err = run_cli(capsys, "detect", m, toy_sessions)
+    assert code == 2 and "the model has no detector" in one_error_line(err)

@@ -224,6 +224,94 @@ def _model_and_parsed_test_log(capsys, tmp_path, name: str):
     return log, test
 
 
+def test_calibrate_refuses_raw_log_text_rather_than_folding_its_words_in(capsys, tmp_path):
+    # calibrate added the lines of a raw log as normal sessions (exit 0): their words became known events
+    # and their count vectors profiles, so the detector stopped flagging anything like them
+    log, _ = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
+    before = (tmp_path / "m" / "detector.json").read_bytes()
+    code, out, err = run_cli(capsys, "calibrate", tmp_path / "m", log)
+    assert code == 2 and "looks like raw log text" in err, err
+    assert f"seqrnn parse FILE --resume {tmp_path / 'm' / 'parser'} --out DIR`, and calibrate on DIR" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (tmp_path / "m" / "detector.json").read_bytes() == before
+    code, out, err = run_cli(capsys, "calibrate", tmp_path / "m", tmp_path / "t")  # the parsed folder is taken
+    assert code == 0, err
+
+
+def test_compare_and_tune_refuse_raw_log_text_as_train_does(capsys, tmp_path):
+    # compare trained every model on a raw log's lines read as sessions (exit 0, a table of nonsense), and
+    # tune searched on them; train refused the same file
+    log = write(tmp_path / "hdfs.log", [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)])
+    write(tmp_path / "s", ["a b c", "a b b c", "a c"] * 5)
+    for argv in (("compare", log, "--normal", tmp_path / "s", "--abnormal", tmp_path / "s", "--models", "markov1"),
+                 ("compare", tmp_path / "s", "--normal", tmp_path / "s", "--abnormal", log, "--models", "markov1"),
+                 ("tune", log, "--study", tmp_path / "t.db", "--trials", "1")):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and err.strip() == (
+            f"seqrnn {argv[0]}: error: {log}: this looks like raw log text (timestamps, free words), not event "
+            "sequences: turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and give DIR "
+            "(or use --format text to model the text itself)"), err
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_parse_refuses_to_write_into_a_model_directory(capsys, tmp_path):
+    # parse LOG --out MODEL wrote events, templates.csv, parse.json ... among the model's files (exit 0), and
+    # the model directory then read as a parsed folder too
+    log = write(tmp_path / "hdfs.log", [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)])
+    write(tmp_path / "s", ["a b c", "a b b c", "a c"] * 5)
+    assert run_cli(capsys, "train", tmp_path / "s", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    before = sorted(p.name for p in (tmp_path / "m").iterdir())
+    code, out, err = run_cli(capsys, "parse", log, "--log-format", FMT, "--out", tmp_path / "m")
+    assert code == 2 and err.strip() == (f"seqrnn parse: error: --out {tmp_path / 'm'} is a model directory: parse "
+                                         "into a folder of its own (its files would lie among the model's)"), err
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == before
+
+
+def test_train_refuses_a_model_dir_that_is_a_folder_of_data(capsys, tmp_path):
+    # train --model-dir PARSED (another parsed folder than the input) wrote config.json, model.safetensors and
+    # the detector among the parsed folder's files (exit 0); so did seqrnn encode's shards
+    log = write(tmp_path / "hdfs.log", [line for rep in range(12) for line in hdfs_like(4, base=10 * rep)])
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--out", tmp_path / "p", "--quiet")[0] == 0
+    write(tmp_path / "s", ["a b c", "a b b c", "a c"] * 5)
+    assert run_cli(capsys, "encode", tmp_path / "s", "--output", tmp_path / "shards")[0] == 0
+    for folder, writer in (("p", "seqrnn parse"), ("shards", "seqrnn encode")):
+        before = sorted(p.name for p in (tmp_path / folder).iterdir())
+        code, out, err = run_cli(capsys, "train", tmp_path / "s", "--model", "markov", "--model-dir", tmp_path / folder)
+        assert code == 2 and err.strip() == (f"seqrnn train: error: {tmp_path / folder}: is a folder written by "
+                                             f"{writer} (data to train on): write the model into a new or empty "
+                                             "folder"), err
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == before
+
+
+def test_a_log_parsed_anew_is_refused_where_its_event_ids_are_not_the_models(capsys, tmp_path):
+    # a test log parsed without --resume MODEL/parser numbers its templates in the order it meets them: detect,
+    # evaluate, calibrate and report read its ids as the model's own events and answered (exit 0), wrongly
+    log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
+    write(tmp_path / "reversed.log", test[::-1])
+    assert run_cli(capsys, "parse", tmp_path / "reversed.log", "--log-format", FMT, "--session", r"blk_-?\d+",
+                   "--out", tmp_path / "fresh", "--quiet")[0] == 0
+    for argv in (("detect", tmp_path / "m", tmp_path / "fresh"), ("evaluate", tmp_path / "m", tmp_path / "fresh"),
+                 ("calibrate", tmp_path / "m", tmp_path / "fresh"),
+                 ("report", tmp_path / "m", tmp_path / "fresh", "-o", tmp_path / "r.html")):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"seqrnn {argv[0]}: error: {tmp_path / 'fresh'}: its event ids are not the model's: event " in err
+        assert f"seqrnn parse LOG --resume {tmp_path / 'm' / 'parser'} --out DIR" in err
+    for argv in (("detect", tmp_path / "m", tmp_path / "t"), ("detect", tmp_path / "m", tmp_path / "p")):
+        assert run_cli(capsys, *argv)[0] == 0  # parsed with the model's parser, or its training folder
+    from seqrnn.parse.folder import _fits
+
+    assert _fits("VM <*> paused", "VM vm-1 paused") and not _fits("VM paused", "VM resumed")
+
+
+def test_parse_takes_q_for_quiet_as_the_other_commands(capsys, tmp_path):
+    # 'seqrnn parse LOG --out DIR -q' was 'unrecognized arguments: -q' (train, calibrate, compare, demo,
+    # encode take it)
+    log = write(tmp_path / "hdfs.log", hdfs_like(4))
+    code, out, err = run_cli(capsys, "parse", log, "--out", tmp_path / "p", "-q")
+    assert code == 0 and err == "" and is_parsed_folder(tmp_path / "p"), err
+
+
 def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_path):
     log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
     code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "t", "--explain", "--only-anomalous")

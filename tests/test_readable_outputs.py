@@ -127,6 +127,47 @@ def test_detect_says_when_most_events_are_unknown_to_the_model(capsys, toy, tmp_
     assert code == 0 and "unknown to the model" not in err
 
 
+def test_detect_says_when_a_file_of_one_event_per_line_was_read_as_sessions(capsys, toy, tmp_path):
+    """--format stream forgotten: every line of a file of events is a session of one event, each flagged by
+    its counts, and the summary said nothing of why (no event is unknown). It now names --format stream;
+    the same events read as a stream, or a model of one-event sessions, get no such note."""
+    from conftest import toy_session_lines
+
+    events = [tok for line in toy_session_lines(5, seed=3) for tok in line.split(",", 1)[1].split()]
+    (tmp_path / "events.log").write_text("\n".join(events) + "\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "events.log")
+    assert code == 0, err
+    assert (f"note: {len(events)} of {len(events)} sequences hold a single event, where the model's training "
+            "sessions held ") in err
+    assert "a file of one event per line is read as one sequence with --format stream" in err
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "events.log", "--format", "stream")
+    assert code == 0 and "single event" not in err
+    code, _, err = run_cli(capsys, "train", tmp_path / "events.log", "--model", "markov", "--model-dir",
+                           tmp_path / "m1")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "detect", tmp_path / "m1", tmp_path / "events.log")
+    assert code == 0 and "single event" not in err
+    code, _, err = run_cli(capsys, "train", tmp_path / "events.log", "--model-dir", tmp_path / "m2", "--hidden",
+                           "4", "--embedding-dim", "2", "--layers", "1", "--epochs", "1", "--threads", "1",
+                           "--no-calibration")
+    assert code == 0 and "or read a file of one event per line as one sequence with --format stream" in err
+
+
+def test_trains_single_event_note_fits_its_input(capsys, tmp_path):
+    """A parsed folder of one-event sessions is told to train on its events (--format stream); a file, to
+    read its lines as one sequence."""
+    from seqrnn.cli.train import _warn_short_sessions
+    from seqrnn.data.formats import Sequence
+
+    seqs = [Sequence(f"s{i}", ["a"]) for i in range(12)]
+    (tmp_path / "parsed").mkdir()
+    (tmp_path / "parsed" / "parse.json").write_text("{}")
+    _warn_short_sessions(seqs, [str(tmp_path / "parsed")])
+    assert "or train on the folder's events as one sequence with --format stream" in capsys.readouterr().err
+    _warn_short_sessions(seqs, [str(tmp_path / "events.log")])
+    assert "or read a file of one event per line as one sequence with --format stream" in capsys.readouterr().err
+
+
 def test_detects_output_file_appears_whole_or_not_at_all(capsys, toy, tmp_path, monkeypatch):
     """-o FILE is written under a temporary name and renamed when done: a run that fails (or is killed) while
     writing leaves the previous file as it was and no temporary file; /dev/null is written as it is."""

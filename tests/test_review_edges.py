@@ -338,8 +338,8 @@ def test_an_interrupted_calibration_elsewhere_exits_like_ctrl_c(capsys, monkeypa
     def stopped(args):  # a command whose calibration's cross-fitting copy was stopped by Ctrl-C
         raise TrainingInterrupted(None, 2)
 
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_args",
-                        lambda self, argv=None: argparse.Namespace(command="calibrate", func=stopped))
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args",
+                        lambda self, argv=None: (argparse.Namespace(command="calibrate", func=stopped), []))
     code = main(["calibrate", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 130 and err.strip() == "interrupted"

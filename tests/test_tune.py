@@ -57,6 +57,8 @@ def test_resumed_study_continues_its_trial_count(capsys, monkeypatch, toy_sessio
     # a budget already met runs nothing more
     code, out, err = tune_cli(capsys, toy_sessions, study, space_file, "--trials", "3")
     assert code == 0 and len(finished_trials(study)) == 4 and "trial " not in err
+    # and says so (it said only 'resuming STUDY: 4 trials finished', then the report)
+    assert "4 trials finished; --trials 3 reached: nothing more to run (a larger --trials runs more)" in err
 
 
 def test_report_table_best_file_importance_and_plots(tmp_path):

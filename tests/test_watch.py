@@ -272,3 +272,15 @@ def test_watch_on_a_file_of_old_mac_line_ends_is_refused_not_waited_on(capsys, t
     assert (code, out) == (2, "")
     assert err == (f"seqrnn watch: error: {log}:1: carriage return at column {column} inside a line (a file with "
                    "old Mac line endings? lines end with \\n: convert it with tr '\\r' '\\n')\n")
+
+
+def test_watch_with_a_model_not_trained_on_a_parsed_folder_says_so(capsys, tmp_path):
+    # it said 'MODEL/parser: no parser state: give the --parsed folder the model was trained on', naming a
+    # folder the user never made, of a model that was trained on no parsed folder at all
+    (tmp_path / "s").write_text("a b c\na b b c\na c\n" * 5)
+    (tmp_path / "app.log").write_text("x\n")
+    assert run_cli(capsys, "train", tmp_path / "s", "--model", "markov", "--model-dir", tmp_path / "m")[0] == 0
+    code, out, err = run_cli(capsys, "watch", tmp_path / "m", tmp_path / "app.log")
+    assert code == 2 and err.strip() == (
+        f"seqrnn watch: error: {tmp_path / 'm'}: the model keeps no parser: it was not trained on a folder of "
+        "seqrnn parse; give the folder whose events it was trained on with --parsed DIR, or train it on one")

@@ -175,9 +175,16 @@ KINDS = {"seqrnn-model": "a next-event model: use seqrnn detect, evaluate or pre
 def read_config(model_dir: str, fmt: str | tuple[str, ...] = FORMAT, version: int = FORMAT_VERSION) -> dict:
     """The checked ``config.json`` of a model directory whose ``format`` is ``fmt`` (or one of them)."""
     if not os.path.isdir(model_dir):
+        if os.path.exists(model_dir):  # the data given where the model goes: the arguments swapped
+            raise ModelFileError("is a file, not a model directory (the folder a training wrote with "
+                                 "--model-dir; it comes before the data)", model_dir)
         raise ModelFileError("no such model directory", model_dir)
     path = os.path.join(model_dir, CONFIG)
     if not os.path.isfile(path):
+        for marker, writer in (("parse.json", "seqrnn parse"), ("shards.json", "seqrnn encode")):
+            if os.path.isfile(os.path.join(model_dir, marker)):  # data, not a model: train on it first
+                raise ModelFileError(f"is a folder written by {writer}, not a model directory: train a model on "
+                                     f"it (seqrnn train {model_dir} --model-dir DIR) and give DIR", model_dir)
         raise ModelFileError(f"not a seqrnn model directory ({CONFIG} is missing)", model_dir)
     config = read_json(path, ModelFileError, "config")
     found = config.get("format") if isinstance(config, dict) else None

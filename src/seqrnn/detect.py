@@ -434,10 +434,16 @@ class Detector:
         head = (f"{len(found):,} training session{'' if one else 's'} {'is' if one else 'are'} beyond the cuts "
                 f"and spend{'s' if one else ''} the false-positive budget; a failure labelled normal would be "
                 f"among them, so {'it is' if one else 'they are'} worth a look (the most extreme first):")
+        left = int(getattr(self, "profiles_left_out_", 0))
         if getattr(self, "count_profiles_", None) is not None and not getattr(self, "leave_out_outliers", False):
             # as count profiles they hide the anomalies like them (unless left out of the profiles)
-            rows.append(f"{indent}as count profiles they hide anomalies like them (where the training data may "
-                        "hold failures: --leave-out-outliers)")
+            rows.append(f"{indent}as {'a count profile it hides' if one else 'count profiles they hide'} "
+                        f"anomalies like {'it' if one else 'them'} (where the training data may hold failures: "
+                        "--leave-out-outliers)")
+        elif left:  # say what --leave-out-outliers did: the ones beyond the first cuts are no profiles
+            rows.append(f"{indent}{left:,} of the training sessions (those beyond the first cuts) "
+                        f"{'is' if left == 1 else 'are'} left out of the count profiles (--leave-out-outliers), "
+                        f"so anomalies like {'it' if left == 1 else 'them'} are not hidden")
         return "\n".join([head, *rows])
 
     def _held_out_checked(self, values: dict, own: np.ndarray | None) -> Calibration:
@@ -695,6 +701,12 @@ class Detector:
         else:
             if (artifacts.read_config(model_dir).get("calibration")) is not None:
                 raise ModelFileError(f"a detector of an earlier seqrnn (in config.json): {again}", model_dir)
+            from . import modeldir
+
+            if modeldir.check_status(model_dir) is not None:  # a finished training (no stopped one gets here)
+                raise ModelFileError("the model has no detector (its training finished, its calibration did not, "
+                                     "or train --no-calibration skipped it): calibrate it with "
+                                     + modeldir.CALIBRATE_HINT.format(dir=model_dir), model_dir)
             raise ModelFileError(
                 f"{DETECTOR_JSON} is missing: the model has no detector. seqrnn train writes one when "
                 f"training finishes (so a training that was stopped leaves none: resume it with --resume, or "

@@ -224,9 +224,14 @@ WRITTEN = (artifacts.CONFIG, artifacts.WEIGHTS, *DETECTOR_FILES, artifacts.HISTO
 def refuse_foreign(model_dir: str) -> None:
     """Refuse to write into a folder that holds a file of a model directory's names (``config.json``,
     ``model.safetensors``...) but is not a seqrnn model directory (no status or config of seqrnn's):
-    another tool's settings, another framework's model folder, which a writer would replace."""
+    another tool's settings, another framework's model folder, which a writer would replace; and into a
+    folder of data that seqrnn parse or encode wrote."""
     if not os.path.isdir(model_dir):
         return
+    for marker, writer in (("parse.json", "seqrnn parse"), ("shards.json", "seqrnn encode")):
+        if os.path.lexists(os.path.join(model_dir, marker)) and not _is_ours(model_dir):  # data, not a model
+            raise InputError(f"is a folder written by {writer} (data to train on): write the model into a new or "
+                             "empty folder", model_dir)
     present = [n for n in WRITTEN if os.path.lexists(os.path.join(model_dir, n))]
     if not present or _is_ours(model_dir):
         return

@@ -243,6 +243,13 @@ def parser_folder(model_dir: str, parsed: str | None) -> str:
     """Where the parser of a watch lives: ``parsed``, or the copy ``train`` kept in the model directory."""
     folder = parsed or os.path.join(model_dir, "parser")
     if not os.path.isfile(os.path.join(folder, "parser.json")):
+        if parsed is None:  # first whether MODEL is a model directory at all (a log or a parsed folder given)
+            from .artifacts import read_config
+
+            read_config(model_dir)
+            raise InputError("the model keeps no parser: it was not trained on a folder of seqrnn parse; give "
+                             "the folder whose events it was trained on with --parsed DIR, or train it on one",
+                             model_dir)
         raise InputError("no parser state: give the parsed folder the model was trained on (--parsed DIR)",
                          folder, params="parsed")
     return folder

@@ -57,6 +57,16 @@ def flag_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dic
     return names
 
 
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command ``args`` were parsed for (``classify train``'s for it)."""
+    while True:
+        inner = next((a.choices.get(getattr(args, a.dest, None)) for a in parser._actions
+                      if isinstance(a, argparse._SubParsersAction)), None)
+        if inner is None:
+            return parser
+        parser = inner
+
+
 def error_message(exc: SeqrnnError, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """The error as the command line says it: with its flags where the library names parameters."""
     return exc.renamed(flag_names(parser, args)) if isinstance(exc, InputError) and exc.params else str(exc)
@@ -131,7 +141,9 @@ def _main(argv: list[str] | None) -> int:
     import threading
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser (its usage, 'seqrnn detect: error:'), not the top level's
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     previous = None
     if threading.current_thread() is threading.main_thread():
         # SIGTERM stops a command as Ctrl-C does (a training saves its checkpoint first), exit status 143.

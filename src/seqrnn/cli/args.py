@@ -215,6 +215,10 @@ def read_inputs(args, model=None, paths=None):
         raise InputError(f"--tokens {args.tokens} applies to --format text; these inputs are read as {fmt}: "
                          "give --format text too")
     tokens = getattr(args, "tokens", None) or (model.text_tokens_ if model is not None else "chars")
+    if getattr(model, "vocab_", None) is not None and getattr(args, "model_dir", None):
+        from ..parse.folder import check_event_ids
+
+        check_event_ids(paths or args.inputs, args.model_dir)  # a log parsed anew numbers its events otherwise
     return read_sequences(paths or args.inputs, fmt, separate_files=getattr(args, "separate_files", False),
                           max_length=getattr(args, "max_length", MAX_LENGTH), text_tokens=tokens)
 

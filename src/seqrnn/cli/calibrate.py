@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from .. import modeldir
-    from ..detect import DEFAULT_TARGET_FPR, Detector
+    from ..detect import DEFAULT_TARGET_FPR, Detector, has_detector_file
     from ..errors import InputError, ModelFileError
     from ..feedback import FINE_TUNE_EPOCHS, fine_tune
     from ..models.base import SequenceModel, load
@@ -59,6 +59,10 @@ def run(args) -> int:
     if not isinstance(model, SequenceModel):
         raise ModelFileError("is not a next-event model (a classifier decides with its own threshold)",
                              args.model_dir)
+    from ..parse.sniff import refuse_raw_logs_for
+
+    # folded in, a raw log's words would become known events and its lines count profiles
+    refuse_raw_logs_for(args.inputs, args.format or model.format_, args.model_dir, "calibrate")
     seqs = read_inputs(args, model)
     valid = read_inputs(args, model, paths=[args.validation_file]) if args.validation_file else None
     with modeldir.writing(args.model_dir):
@@ -67,8 +71,9 @@ def run(args) -> int:
             try:
                 detector = Detector.load(args.model_dir, model)
             except ModelFileError as exc:
-                if not args.quiet:
-                    print(f"no detector to add to ({exc}); calibrating from scratch on the sequences given",
+                if not args.quiet:  # why, where a detector file was there and refused
+                    why = f" ({exc})" if has_detector_file(args.model_dir) else ""
+                    print(f"no detector to add to{why}; calibrating from scratch on the sequences given",
                           file=sys.stderr)
         if detector is not None and args.leave_out_outliers:
             raise InputError("--leave-out-outliers sets how a calibration from scratch treats the training "

@@ -45,7 +45,10 @@ def run(args) -> int:
     from .args import given_settings, read_inputs
     from ..experiments.compare import compare, markdown_table, to_json, write_outputs
 
+    from ..parse.sniff import DATA_ADVICE, refuse_raw_logs
+
     names = [n.strip() for n in args.models.split(",") if n.strip()]
+    refuse_raw_logs([*args.inputs, *args.normal, *args.abnormal], args.format, DATA_ADVICE)  # as train does
     train = read_inputs(args)
     normal = read_inputs(args, paths=args.normal)
     abnormal = read_inputs(args, paths=args.abnormal)

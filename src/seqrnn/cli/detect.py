@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
                        description="Score every event of every sequence and decide which are anomalous. "
                                    "Writes one JSON object per input sequence, in input order, and ends with "
                                    "a summary on standard error: the count by reason, the false-positive rate "
-                                   "the calibration promises, the highest scores.")
+                                   "the calibration promises, the highest scores (with --follow: the count and "
+                                   "the promise).")
     p.add_argument("model_dir", metavar="MODEL", help="a model directory written by seqrnn train")
     add_input(p)
     add_output(p, "the JSON lines", json_help=None)
@@ -137,18 +138,9 @@ def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
 def _refuse_raw_logs(args, detector) -> None:
     """A raw log read as sessions makes every line a sequence of unseen words, all flagged: refuse it and say
     how to give it to this model (its own parser, when it was trained on a parsed folder)."""
-    import os
+    from ..parse.sniff import refuse_raw_logs_for
 
-    from ..parse.sniff import refuse_raw_logs
-
-    parser = os.path.join(args.model_dir, "parser")
-    if os.path.isdir(parser):
-        advice = (f"parse it with this model's parser, `seqrnn parse FILE --resume {parser} --out DIR`, and "
-                  f"detect in DIR (or follow it live: `seqrnn watch {args.model_dir} FILE`)")
-    else:
-        advice = ("turn it into events with `seqrnn parse` as the training data was, and detect in the parsed "
-                  "folder")
-    refuse_raw_logs(args.inputs, args.format or detector.model.format_, advice)
+    refuse_raw_logs_for(args.inputs, args.format or detector.model.format_, args.model_dir, "detect")
 
 
 def _explainer(args):

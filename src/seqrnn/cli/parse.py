@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
                     "reads sequences accepts the folder. Lines that do not fit --log-format (or are not text, or "
                     "are longer than 1 MiB) are counted, listed in malformed.csv and skipped.")
     p.add_argument("inputs", nargs="+", metavar="PATH", help="raw log files, folders or globs ('-': standard input)")
-    p.add_argument("--out", "-o", required=True, metavar="DIR", help="the parsed folder to write")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="the parsed folder to write (not a model directory)")
     p.add_argument("--log-format", metavar="FORMAT",
                    help="fields of a line, Loghub style: '<Date> <Time> <Level> <Component>: <Content>'; "
                         "<Content> is the message (default: the whole line; with --resume: the saved one)")
@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     g.add_argument("--time-fields", nargs="+", metavar="FIELD",
                    help="fields that hold the time (default: Date, Time, Timestamp among the format's)")
     g.add_argument("--time-format", metavar="STRPTIME", help="format of the time fields, e.g. '%%y%%m%%d %%H%%M%%S'")
-    p.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on standard error")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run, parameter_dests={"masks": "mask", "log_format": "log_format"})
 
@@ -95,6 +95,11 @@ def run(args) -> int:
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value >= 1e-3):
             raise InputError(f"{name} must be a finite number of seconds >= 0.001, not {value}", params=name)
+    import os
+
+    if any(os.path.isfile(os.path.join(args.out, name)) for name in ("config.json", "status.json")):
+        raise InputError(f"--out {args.out} is a model directory: parse into a folder of its own (its files "
+                         "would lie among the model's)", params="out")
     parser = make_parser(args)
     group = grouper(args.session, args.session_field, args.session_lines, args.window, args.step,
                     args.time_fields, args.time_format, parser.format.fields)

@@ -9,7 +9,7 @@ REPORT = "report.html"  # the file's name, also inside a folder given as --outpu
 
 
 def add_parser(sub) -> None:
-    from .args import PREVALENCE_HDFS, add_input, add_labelled
+    from .args import PREVALENCE_HDFS, add_input, add_labelled, add_threads
 
     p = sub.add_parser(
         "report", help="write one self-contained HTML page about a model, a compare output or a tune study",
@@ -34,7 +34,19 @@ def add_parser(sub) -> None:
     p.add_argument("--output", "-o", metavar="FILE", default=REPORT,
                    help="the HTML file, or an existing folder to write FOLDER/%s in (default: %%(default)s)"
                         % REPORT)
+    add_threads(p, "; the model scores the data given with them")
     p.set_defaults(func=run)
+
+
+def _read(args, model, paths):
+    """The sequences of ``paths`` for the model in DIR (a parsed folder's event ids checked against its parser)."""
+    from .args import read_inputs
+
+    if getattr(model, "vocab_", None) is not None and os.path.isdir(args.path):
+        from ..parse.folder import check_event_ids
+
+        check_event_ids(paths, args.path)
+    return read_inputs(args, model, paths=paths)
 
 
 def run(args) -> int:
@@ -50,7 +62,7 @@ def run(args) -> int:
     check_labels_apart(args.normal, args.abnormal)
     data = Data(train=args.train, inputs=args.inputs, normal=args.normal or [], abnormal=args.abnormal or [],
                 templates=args.templates, prevalence=args.prevalence,
-                read=lambda paths, model: read_inputs(args, model, paths=list(paths)))
+                read=lambda paths, model: _read(args, model, list(paths)))
     output = os.path.join(args.output, REPORT) if os.path.isdir(args.output) else args.output
     page = build(args.path, data, args.title)
     atomic_write_text(output, page)  # makes the folders it needs

@@ -164,7 +164,7 @@ def _run(args) -> int:
         valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     _check_leave_out(args, cls, seqs, valid, shards)
     if not shards and not args.quiet:
-        _warn_short_sessions(seqs)
+        _warn_short_sessions(seqs, args.inputs)
     budget = settings.get("minutes") or 0.0
     if budget > 0 and args.format in ("text", "stream") and not shards:
         if args.resume and args.format == "text":  # the size the budget chose when training started, not one for the new budget
@@ -239,14 +239,20 @@ def _validation_json(model) -> dict:
             "warnings": [note.removeprefix("note: ")] if note else []}
 
 
-def _warn_short_sessions(seqs) -> None:
+def _warn_short_sessions(seqs, inputs=()) -> None:
     """Say so when most sessions hold a single event: a next-event model then has no order to learn
-    (a raw log sample grouped by an id that few lines share, say)."""
+    (a raw log sample grouped by an id that few lines share, or a file of one event per line read as
+    sessions, say)."""
+    from ..parse.folder import is_parsed_folder
+
     complete = [len(s) for s in seqs if s.complete]
     if len(complete) >= 10 and sorted(complete)[len(complete) // 2] <= 1:
         single = sum(n <= 1 for n in complete)
+        stream = ("train on the folder's events as one sequence with --format stream"
+                  if any(is_parsed_folder(p) for p in inputs) else
+                  "read a file of one event per line as one sequence with --format stream")
         print(f"note: {single:,} of {len(complete):,} sessions hold a single event: there is little order to "
-              "learn; group the lines into longer sessions (seqrnn parse --session, or time windows)",
+              f"learn; group the lines into longer sessions (seqrnn parse --session, or time windows), or {stream}",
               file=sys.stderr)
 
 
@@ -310,12 +316,17 @@ def _train_baseline(args, cls, settings) -> int:
     note = model.validation_note() if hasattr(model, "validation_note") else ""
     if note and not args.quiet:
         print(note, file=sys.stderr)
-    model.save(args.model_dir)
-    detector = _calibrate(args, model, seqs, valid)
+    from .. import modeldir
+
+    with modeldir.writing(args.model_dir):  # as a neural training: an earlier detector is of other weights
+        modeldir.drop_detector(args.model_dir)
+        model.save(args.model_dir)
+    detector = None if args.no_calibration else _calibrate(args, model, seqs, valid)
     keep_parser(args.inputs, args.model_dir)
     if args.json:
         print(json.dumps({"model_dir": args.model_dir, "kind": model.kind, "training": model.training_summary(),
-                          "calibration": detector.calibration, **_validation_json(model)}, indent=2))
+                          "calibration": detector.calibration if detector else None, **_validation_json(model)},
+                         indent=2))
     elif not args.quiet:
         from ..progress import human
 

@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                     "(--study) so that a stopped search resumes and two processes can share it. At the end "
                     "(or with --report) prints the table of trials and writes STUDY.best.json (for "
                     "'seqrnn train --config'; none until a trial has completed, and the report says why), "
-                    "STUDY.history.png (once a trial has a value to draw) and STUDY.importance.png; a study "
+                    "STUDY.history.png (once a trial has a value to draw) and the settings' importance, "
+                    "STUDY.importance.png (once two trials have completed); a study "
                     "named otherwise than the default writes STUDY.NAME.best.json and so on.")
     add_input(p, "sessions", required=False, help="normal training sequences (not needed with --report)")
     p.add_argument("--study", required=True, metavar="FILE", help="SQLite file of the study (created if missing)")
@@ -78,6 +79,9 @@ def run(args) -> int:
     if metric == "f1_at_prevalence" and args.prevalence is None:
         raise InputError("--metric f1_at_prevalence needs --prevalence")
     space = tune.load_space(args.space)
+    from ..parse.sniff import DATA_ADVICE, refuse_raw_logs
+
+    refuse_raw_logs([*args.inputs, *(args.normal or []), *(args.abnormal or [])], args.format, DATA_ADVICE)
     seqs = read_inputs(args)
     valid = read_inputs(args, paths=[args.validation_file]) if args.validation_file else None
     detection = None
@@ -93,7 +97,9 @@ def run(args) -> int:
                                     data_format=args.format, text_tokens=args.tokens or "chars",
                                     detection=detection, deadline=deadline, verbose=1 if args.verbose else 0)
     if before:
-        print(f"resuming {args.study}: {before} trials finished", file=sys.stderr)
+        done = (f"; --trials {args.trials} reached: nothing more to run (a larger --trials runs more)"
+                if args.trials is not None and before >= args.trials else "")
+        print(f"resuming {args.study}: {before} trials finished{done}", file=sys.stderr)
     code = 0
     try:
         tune.search(study, objective, args.trials, args.minutes)

@@ -322,3 +322,34 @@ def keep_parser(inputs, model_dir: str) -> None:
         src = os.path.join(folders[0], name)
         if os.path.isfile(src):
             shutil.copyfile(src, os.path.join(dest, name))
+
+
+def _fits(a: str, b: str) -> bool:
+    """Whether two templates can be one event's (the same words, where neither holds a variable: a resumed
+    parser may generalise a template it had)."""
+    x, y = a.split(), b.split()
+    return len(x) == len(y) and all(u == v or "<*>" in u or "<*>" in v for u, v in zip(x, y))
+
+
+def check_event_ids(paths, model_dir: str) -> None:
+    """Refuse a parsed folder among ``paths`` whose event ids are not those of the parser the model in
+    ``model_dir`` was trained with (``MODEL/parser``): a log parsed anew, without ``--resume
+    MODEL/parser``, numbers its templates in the order it meets them, so the model would read other
+    events than the ids say. Refused when most ids the two share name templates that cannot be one."""
+    kept = os.path.join(model_dir, "parser", "templates.csv")
+    if not os.path.isfile(kept):
+        return
+    known = None
+    for path in ([paths] if isinstance(paths, str) else paths):
+        if not is_parsed_folder(path) or os.path.realpath(path) == os.path.realpath(os.path.dirname(kept)):
+            continue
+        known = read_templates_file(kept) if known is None else known
+        theirs = read_templates(path)
+        shared = [i for i in theirs if i in known]
+        differ = [i for i in shared if not _fits(theirs[i], known[i])]
+        if differ and len(differ) * 2 > len(shared):
+            i = differ[0]
+            raise InputError(f"its event ids are not the model's: event {i} is {theirs[i][:80]!r} here and "
+                             f"{known[i][:80]!r} to the model ({len(differ)} of {len(shared)} ids differ); parse "
+                             f"the log with the model's parser: seqrnn parse LOG --resume "
+                             f"{os.path.join(model_dir, 'parser')} --out DIR", path)

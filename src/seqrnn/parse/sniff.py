@@ -1,4 +1,5 @@
-"""Tell raw log text from event sequences, so that ``train`` and ``detect`` can point to ``seqrnn parse``."""
+"""Tell raw log text from event sequences, so that ``train``, ``detect``, ``calibrate``, ``compare`` and
+``tune`` can point to ``seqrnn parse``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def looks_like_raw_log(lines: list[str]) -> bool:
     return words >= 0.5 * len(tokens) and len(set(tokens)) > 0.3 * len(tokens)
 
 
+DATA_ADVICE = ("turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and give DIR "
+               "(or use --format text to model the text itself)")
 TRAIN_ADVICE = ("turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and train on DIR "
                 "(or use --format text to model the text itself)")
 
@@ -51,3 +54,19 @@ def refuse_raw_logs(paths, format: str | None, advice: str = TRAIN_ADVICE) -> No
             if looks_like_raw_log(head):
                 raise InputError("this looks like raw log text (timestamps, free words), not event sequences: "
                                  + advice, path)
+
+
+def refuse_raw_logs_for(paths, format: str | None, model_dir: str, verb: str) -> None:
+    """:func:`refuse_raw_logs` for input given to the model in ``model_dir``, saying how to parse it for this
+    model (with its own parser, when it was trained on a parsed folder); ``verb``: what the command then does
+    with the parsed folder (``detect``, ``calibrate``)."""
+    parser = os.path.join(model_dir, "parser")
+    where = "in" if verb == "detect" else "on"
+    if os.path.isdir(parser):
+        advice = (f"parse it with this model's parser, `seqrnn parse FILE --resume {parser} --out DIR`, and "
+                  f"{verb} {where} DIR"
+                  + (f" (or follow it live: `seqrnn watch {model_dir} FILE`)" if verb == "detect" else ""))
+    else:
+        advice = (f"turn it into events with `seqrnn parse` as the training data was, and {verb} {where} the "
+                  "parsed folder")
+    refuse_raw_logs(paths, format, advice)

@@ -123,6 +123,24 @@ def unknown_share_note(model, unknown: int, total: int, events: str = "the event
             f"{check} is what it was trained on (--format, the event numbering, a raw log not yet parsed)")
 
 
+SINGLE_EVENT_MIN = 10  # sequences read, at least, before a file of one-event sessions is remarked on
+
+
+def single_event_note(model, findings) -> str:
+    """A note when most sessions read hold a single event and the model trained on longer ones: a file of
+    one event per line read as sessions (``--format stream`` forgotten) flags every line by its counts."""
+    lengths = sorted(len(f.scores.sequence) for f in findings if f.scores.sequence.complete)
+    if len(lengths) < SINGLE_EVENT_MIN or lengths[len(lengths) // 2] > 1:
+        return ""
+    n, events = getattr(model, "n_train_sequences_", None), getattr(model, "n_train_events_", None)
+    if not n or not events or events / n < 2:
+        return ""  # a model of single-event sessions: nothing unusual
+    single = sum(length <= 1 for length in lengths)
+    return (f"  note: {human(single)} of {human(len(lengths))} sequences hold a single event, where the model's "
+            f"training sessions held {events / n:.1f} on average: a file of one event per line is read as one "
+            "sequence with --format stream")
+
+
 def detection_summary(model, detector, findings, templates: dict | None = None, outputs: dict | None = None,
                       top: int = TOP, width: int = 120) -> str:
     """The lines ``detect`` ends with. ``outputs``: what went where (``{"findings": path or None, ...}``)."""
@@ -143,6 +161,9 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     unknown = unknown_note(model, findings)
     if unknown:
         lines.append(unknown)
+    single = single_event_note(model, findings)
+    if single:
+        lines.append(single)
     rule = _fixed_rule(detector)
     if rule:
         lines.append(f"  {rule} replaces the surprise view's calibrated cut: that rule is outside the budget, so "
