@@ -216,3 +216,63 @@ def test_detect_leaves_the_collector_unfrozen_after_an_error(tmp_path):
         assert 0 < gc.get_freeze_count() <= frozen  # still frozen (some may have died), none frozen here
     finally:
         gc.unfreeze()
+
+
+# --- scoring a large vocabulary: the log p held at once is bounded ----------------------------------
+def _wide_case():
+    """Sessions over 40 events, repeats among them, a long session and a long stream."""
+    rng = random.Random(2)
+    words = [f"w{i}" for i in range(40)]
+    train = [Sequence(f"t{i}", rng.choices(words, k=rng.randint(1, 12)), "<train>", i + 1) for i in range(150)]
+    test = [Sequence(f"s{i}", rng.choices(words, k=rng.randint(0, 12)), "<test>", i + 1) for i in range(30)]
+    test += test[:5] + [Sequence("long", rng.choices(words + ["new"], k=300), "<test>", 40),
+                        Sequence("stream", rng.choices(words, k=250), "<test>", 41, complete=False)]
+    return train, test
+
+
+@pytest.mark.parametrize("kind", ["markov", "hmm", "rnn", "context"])
+def test_scoring_asks_for_a_bounded_share_of_log_p_and_gives_the_same_scores(kind, monkeypatch):
+    """A vocabulary of words or raw ids over many events made detect, evaluate and calibration hold every
+    event's distribution at once (the Markov chain on tinyshakespeare's words: out of memory past 8 GB)."""
+    from seqrnn.models import model_class
+    from seqrnn.score import evaluate, score_sequences
+
+    train, test = _wide_case()
+    settings = ({"order": 2} if kind == "markov" else {"states": 4, "iterations": 3} if kind == "hmm"
+                else dict(hidden=8, embedding_dim=4, layers=1, epochs=1, seed=0, threads=1))
+    model = model_class(kind)(**settings).fit(train)
+    whole = score_sequences(model, test, topk=3)
+    whole_eval = evaluate(model, test)
+    seen = []
+    for name in ("log_proba", "stream_step"):
+        method = getattr(model, name)
+
+        def spy(ids, *rest, _method=method, _name=name):
+            out = _method(ids, *rest)
+            lps = out if _name == "log_proba" else [out[0]]
+            seen.append(sum(lp.size for lp in lps))
+            return out
+        monkeypatch.setattr(model, name, spy)
+    V = len(model.vocab_)
+    monkeypatch.setattr(score_module, "SCORE_CELLS", 20 * V)
+    monkeypatch.setattr(score_module, "PIECE_EVENTS", 7)
+    pieces = score_sequences(model, test, topk=3)
+    again = evaluate(model, test)
+    assert again.pop("loss") == pytest.approx(whole_eval.pop("loss"), rel=1e-5)
+    assert again.pop("perplexity") == pytest.approx(whole_eval.pop("perplexity"), rel=1e-5)
+    assert again == whole_eval
+    if kind != "context":  # no stream: its long sequences are asked for whole, the rest in groups
+        assert max(seen) <= 20 * V
+    assert len(seen) > 10
+    assert [s.sequence for s in pieces] == test and pieces[5] is not pieces[30] and pieces[0].ids is pieces[30].ids
+    for a, b in zip(whole, pieces):
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_allclose(a.nll, b.nll, rtol=1e-5, atol=1e-5)
+        if kind in ("markov", "hmm"):  # the same numpy code on rows: the same values
+            _same_scores(_with(a, b.sequence), b)
+
+
+def _with(scores, seq):
+    from seqrnn.score import _with_sequence
+
+    return _with_sequence(scores, seq)
