@@ -56,6 +56,14 @@ def true_log_proba_and_rank(logp: np.ndarray, y: np.ndarray):
     return true_lp, rank, lp
 
 
+def top_events(lp: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` most likely events of each row, most likely first (ties: the lower id first), in an array
+    of their own: a slice of the rows' whole ``argsort`` would keep it (every event's rank) alive."""
+    if k <= 0:
+        return np.zeros((len(lp), 0), np.intp)
+    return np.argsort(-lp, axis=1, kind="stable")[:, :k].copy()
+
+
 def row_scores(y: np.ndarray, logp: np.ndarray, topk: int):
     """``(prob, nll, rank, top, top_prob)`` of rows ``logp`` whose true events are ``y``, computed in blocks
     of at most about :data:`BATCH_CELLS` values (each block takes copies of its rows: a row's scores are
@@ -66,7 +74,7 @@ def row_scores(y: np.ndarray, logp: np.ndarray, topk: int):
     parts = []
     for s in range(0, len(y), step) if len(y) > step else (0,):
         true_lp, rank, lp = true_log_proba_and_rank(logp[s:s + step], y[s:s + step])
-        top = np.argsort(-lp, axis=1, kind="stable")[:, :k] if k > 0 else np.zeros((len(lp), 0), np.intp)
+        top = top_events(lp, k)
         parts.append((np.exp(true_lp), -true_lp, rank, top, np.exp(np.take_along_axis(lp, top, 1))))
     return tuple(np.concatenate(a) for a in zip(*parts)) if len(parts) > 1 else parts[0]
 
@@ -103,7 +111,7 @@ def _event_scores_block(seqs, ids_list, logps, topk: int) -> list[EventScores]:
     ys = [with_end(ids, seq.complete) for seq, ids in zip(seqs, ids_list)]
     true_lp, rank, lp = true_log_proba_and_rank(np.concatenate(logps), np.concatenate(ys))
     k = min(topk, lp.shape[1] - len(NOT_PREDICTED))
-    top = np.argsort(-lp, axis=1, kind="stable")[:, :k]
+    top = top_events(lp, k)
     top_prob = np.exp(np.take_along_axis(lp, top, 1))
     prob, nll = np.exp(true_lp), -true_lp
     out, a = [], 0
