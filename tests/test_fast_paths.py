@@ -284,7 +284,22 @@ def test_the_expected_events_keep_no_ranking_of_the_whole_vocabulary_alive(marko
     from seqrnn.score import score_sequences
 
     model = markov_detector.model
-    for topk in (2, 0):
-        for sc in score_sequences(model, _sessions(), topk=topk):
-            held = sc.topk if sc.topk.base is None else sc.topk.base
-            assert held.ndim == 2 and held.shape[1] == min(topk, len(model.vocab_) - 3)
+    for topk in (2, 1, 0):
+        scores = score_sequences(model, _sessions(), topk=topk)
+        held = {id(b): b for b in (sc.topk if sc.topk.base is None else sc.topk.base for sc in scores)}
+        assert sum(b.size for b in held.values()) <= sum(len(sc) for sc in scores) * max(topk, 1)
+
+
+@pytest.mark.parametrize("V", [5, 40, 300])
+def test_top_events_are_the_first_of_the_stable_sort(V):
+    from seqrnn.score import top_events
+
+    rng = np.random.default_rng(V)
+    lp = rng.normal(size=(200, V)).round(1)  # ties, at the k-th value too
+    lp[:, :3] = -np.inf
+    lp[::7] = -1.0  # rows of one value
+    lp[::11, V // 2:] = -np.inf
+    for k in sorted({1, 2, 3, 4, V // 8, V // 8 + 1, V - 3, V}):
+        top = top_events(lp, k)
+        np.testing.assert_array_equal(top, np.argsort(-lp, axis=1, kind="stable")[:, :k], err_msg=str(k))
+        assert (top if top.base is None else top.base).size == top.size

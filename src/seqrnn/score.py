@@ -57,11 +57,24 @@ def true_log_proba_and_rank(logp: np.ndarray, y: np.ndarray):
 
 
 def top_events(lp: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` most likely events of each row, most likely first (ties: the lower id first), in an array
-    of their own: a slice of the rows' whole ``argsort`` would keep it (every event's rank) alive."""
+    """The ``k`` most likely events of each row, most likely first, ties in id order: the first ``k`` of the
+    rows' stable ``argsort(-lp)``, in an array of its own (a slice of that sort would keep every event's
+    rank alive) and without sorting the whole vocabulary when ``k`` is much smaller."""
+    n, V = lp.shape
     if k <= 0:
-        return np.zeros((len(lp), 0), np.intp)
-    return np.argsort(-lp, axis=1, kind="stable")[:, :k].copy()
+        return np.zeros((n, 0), np.intp)
+    if k == 1:
+        return np.argmax(lp, axis=1)[:, None]  # the first of the largest
+    if 8 * k > V:
+        return np.argsort(-lp, axis=1, kind="stable")[:, :k].copy()
+    part = np.argpartition(-lp, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(lp, part, 1)
+    top = np.take_along_axis(part, np.lexsort((part, -vals)), 1)
+    kth = vals.min(1, keepdims=True)
+    ties = (lp == kth).sum(1) != (vals == kth).sum(1)  # the k-th value is shared beyond the k: ids decide
+    if ties.any():
+        top[ties] = np.argsort(-lp[ties], axis=1, kind="stable")[:, :k]
+    return top
 
 
 def row_scores(y: np.ndarray, logp: np.ndarray, topk: int):
