@@ -452,3 +452,61 @@ def test_parse_replaces_a_planted_link_never_follows_it_and_leaves_no_half_file(
     assert code == 2 and "holds a comma" in err, err
     assert {n: (out / n).read_bytes() for n in victims} == before
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+
+
+# --- the miner's time over many templates in one leaf ---------------------------------------------
+def _word_log(n: int, seed: int) -> list[list[str]]:
+    """Masked lines of few short words: values of a word in many places (user names first), templates that
+    merge (word_values), others that stay apart, wildcards and tokens that are no words."""
+    import random
+
+    rng = random.Random(seed)
+
+    def w(k):
+        return "".join(rng.choice("ghijkl") for _ in range(k))
+    shapes = [lambda: [w(2), "logged", "in", "from", rng.choice(["gw", "vpn", "<*>"])],
+              lambda: ["session", w(2), rng.choice(["open", "closed"]), "by", w(1), "code", "<*>"],
+              lambda: [rng.choice(["alpha", "beta"]), w(2), w(1), w(2), "done"],
+              lambda: ["user", w(3), "said", w(2), "x=1", w(1), "now"],
+              lambda: [w(1), w(1), w(1), w(1)]]
+    return [rng.choice(shapes)() for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_leaf_index_and_the_merges_give_what_comparing_every_template_gave(seed, monkeypatch):
+    from seqrnn.parse import miner as miner_module
+    from seqrnn.parse.miner import Miner, MinerSettings
+
+    lines = _word_log(3000, seed)
+
+    def run(index_from, settings=None):
+        monkeypatch.setattr(miner_module._ConstantsDrain, "INDEX_FROM", index_from)
+        m = Miner(MinerSettings(**(settings or {})))
+        out = [m.add(list(t)) for t in lines[:2000]]
+        m = Miner.from_state(json.loads(json.dumps(m.state())))  # resumed: the tree and the groups rebuilt
+        out += [m.add(list(t)) for t in lines[2000:]]
+        return out, m.state()
+
+    for settings in ({}, {"word_values": 2, "depth": 3}):
+        plain, plain_state = run(10**9, settings)
+        indexed, indexed_state = run(2, settings)
+        assert indexed == plain and indexed_state == plain_state
+        assert 20 < len({e for e, _ in plain}) < 2000
+
+
+def test_many_values_of_a_first_word_are_mined_in_linear_time():
+    """Thousands of user names first on a line ('bob logged in') put a template each in one leaf of
+    drain's tree, each line was compared with all of them and each merge walked all the group and every
+    alias: 5,000 lines took 5.6 s, 20,000 93 s (seqrnn parse). Now 0.2 s and 0.6 s."""
+    import random
+    import time
+
+    from seqrnn.parse.miner import Miner, MinerSettings
+
+    rng = random.Random(0)
+    names = ["".join(rng.choice("ghijklmnopqrstuvwxyz") for _ in range(7)) for _ in range(4000)]
+    m = Miner(MinerSettings())
+    t = time.perf_counter()
+    events = {m.add([name, "logged", "in", "from", "gateway"])[0] for name in names}
+    assert time.perf_counter() - t < 1.0
+    assert events <= {1, 2, 3, 4, 5} and m.events()[0][1] == ("<*>", "logged", "in", "from", "gateway")
