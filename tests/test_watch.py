@@ -288,7 +288,8 @@ def test_watching_a_stream_keeps_no_line_it_has_judged(capsys, tmp_path):
     write(tmp_path / "train.log", lines)
     assert run_cli(capsys, "parse", tmp_path / "train.log", "--log-format", FMT, "--out", tmp_path / "p",
                    "--quiet")[0] == 0
-    code, _, err = run_cli(capsys, "train", tmp_path / "p", "--format", "stream", "--model", "markov", "-m", tmp_path / "m")
+    code, _, err = run_cli(capsys, "train", tmp_path / "p", "--format", "stream", "--model", "markov",
+                           "-m", tmp_path / "m")
     assert code == 0, err
     for explain in (False, True):
         w = Watcher(Detector.load(str(tmp_path / "m")), Parser.load(str(tmp_path / "p" / "parser.json")), None,
