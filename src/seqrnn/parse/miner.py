@@ -70,37 +70,76 @@ def _is_word(token: str) -> bool:
 
 
 class _LeafIndex:
-    """The clusters of one leaf of the prefix tree by the constant word at each position of their
-    template (``words[(position, word)]``), or ``others[position]``: a wildcard or a token that is no word."""
+    """The clusters of one leaf of the prefix tree: by the constant token at each position of their template
+    (``constants[(position, token)]``), by the positions where it has a wildcard or a token that is no word
+    (``others[position]``), and by their number of constant tokens (``sizes[n]``)."""
 
-    __slots__ = ("ids", "indexed", "words", "others", "order")
+    __slots__ = ("ids", "indexed", "constants", "others", "sizes", "order")
 
     def __init__(self, ids: list):
-        self.ids, self.indexed, self.words, self.others, self.order = ids, 0, {}, {}, {}
+        self.ids, self.indexed, self.constants, self.others, self.sizes, self.order = ids, 0, {}, {}, {}, {}
 
     def add(self, cluster_id: int, template) -> None:
-        for p, t in enumerate(template):
-            if t != PARAM and _is_word(t):
-                self.words.setdefault((p, t), set()).add(cluster_id)
-            else:
-                self.others.setdefault(p, set()).add(cluster_id)
+        self._each(cluster_id, template, set.add)
 
     def remove(self, cluster_id: int, template) -> None:
+        self._each(cluster_id, template, set.discard)
+
+    def _each(self, cluster_id: int, template, op) -> None:
+        n = 0
         for p, t in enumerate(template):
-            if t != PARAM and _is_word(t):
-                self.words[(p, t)].discard(cluster_id)
+            if t != PARAM:
+                n += 1
+                op(self.constants.setdefault((p, t), set()), cluster_id)
+            if t == PARAM or not _is_word(t):
+                op(self.others.setdefault(p, set()), cluster_id)
+        op(self.sizes.setdefault(n, set()), cluster_id)
+
+    def candidates(self, tokens, sim_th: float, strict: bool) -> set:
+        """The clusters that may reach ``sim_th`` (see :meth:`_ConstantsDrain.get_seq_distance`): a template
+        repeats at least one of the line's tokens, or has so few constants that the positions not looked
+        at could make its share (a template of wildcards alone: a line of wildcards alone); with ``strict``,
+        no constant word of it differs from the line's word at the same position."""
+        budget = max(1, len(self.order) // 4)
+        fits = None
+        if strict:  # the templates whose word at the line's most telling word position is no other word
+            best = None
+            for p, t in enumerate(tokens):
+                if t != PARAM and _is_word(t):
+                    size = len(self.constants.get((p, t), ())) + len(self.others.get(p, ()))
+                    if best is None or size < best[0]:
+                        best = (size, p, t)
+            if best is not None:
+                size, p, t = best
+                fits = self.constants.get((p, t), set()) | self.others.get(p, set())
+                if size <= budget:
+                    return fits
+        listed = sorted((len(self.constants[(p, t)]), p) for p, t in enumerate(tokens)
+                        if t != PARAM and (p, t) in self.constants)
+        found: set = set()
+        spent, unlisted = 0, 0
+        for size, p in listed:  # the rarest tokens' templates; a token most templates share is not listed
+            if spent + size <= budget:
+                found |= self.constants[(p, tokens[p])]
+                spent += size
             else:
-                self.others[p].discard(cluster_id)
+                unlisted += 1
+        for n, ids in self.sizes.items():
+            # a template of n constants that repeats no listed token matches at most `unlisted` of them
+            if (n == 0 and all(t == PARAM for t in tokens)) or (n and n * sim_th <= unlisted + 1e-9):
+                found |= ids
+        return found if fits is None else found & fits
 
 
 class _ConstantsDrain(Drain):
     """Drain whose similarity is the share of a template's constant tokens that the message repeats.
 
-    With ``strict_words`` a template whose constant word differs from the message's word at the same
-    position is no match (similarity 0), so a large leaf is searched through an index of its clusters'
-    words (:class:`_LeafIndex`): only the clusters that may match are compared, in the leaf's order, and
-    the match is drain's. A log whose first words are values (user names) put thousands of templates in
-    one leaf, and comparing each line with all of them made parsing take the square of the lines.
+    A large leaf is searched through an index of its templates (:class:`_LeafIndex`): a template that
+    repeats none of the message's tokens, or (``strict_words``) whose constant word differs from the
+    message's word at the same position, cannot reach the threshold, so only the others are compared, in
+    the leaf's order, and the match is drain's. A log whose first words are values (user names), or whose
+    lines share little beyond drain's prefix, put thousands of templates in one leaf, and comparing each
+    line with all of them made parsing take the square of the lines.
     Clusters are never evicted here, so a new cluster is appended to its leaf (drain3 copies the leaf's
     list to drop evicted ones, again in the time of the leaf)."""
 
@@ -120,7 +159,7 @@ class _ConstantsDrain(Drain):
         cluster.log_template_tokens = tokens
 
     def fast_match(self, cluster_ids, tokens, sim_th, include_params):
-        if not self.strict_words or len(cluster_ids) < self.INDEX_FROM or include_params:
+        if len(cluster_ids) < self.INDEX_FROM or include_params:
             return super().fast_match(cluster_ids, tokens, sim_th, include_params)
         leaf = self._leaves.get(id(cluster_ids))
         if leaf is None or leaf.ids is not cluster_ids:
@@ -132,16 +171,7 @@ class _ConstantsDrain(Drain):
                 leaf.order[cid] = i
                 self._leaf_of[cid] = leaf
         leaf.indexed = len(cluster_ids)
-        best = None
-        for p, t in enumerate(tokens):
-            if t != PARAM and _is_word(t):
-                n = len(leaf.words.get((p, t), ())) + len(leaf.others.get(p, ()))
-                if best is None or n < best[0]:
-                    best = (n, p, t)
-        if best is None:
-            return super().fast_match(cluster_ids, tokens, sim_th, include_params)
-        _, p, t = best
-        candidates = sorted(leaf.words.get((p, t), set()) | leaf.others.get(p, set()), key=leaf.order.__getitem__)
+        candidates = sorted(leaf.candidates(tokens, sim_th, self.strict_words), key=leaf.order.__getitem__)
         return super().fast_match(candidates, tokens, sim_th, include_params)
 
     def add_seq_to_prefix_tree(self, root_node, cluster: LogCluster):
