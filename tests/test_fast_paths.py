@@ -343,3 +343,28 @@ def test_the_count_view_over_thousands_of_events_compares_the_events_sessions_ho
     loo, unique = leave_one_out(counts, w)
     assert time.perf_counter() - t < 1.5
     assert len(unique) == 900 and (loo > 0).all()
+
+
+@pytest.mark.parametrize("V", [12, 5000])
+def test_count_matrix_counts_the_cells_that_occur(V):
+    """Over a large vocabulary the matrix was filled from a count of every cell (8 bytes a cell beside its
+    4): 20,000 sessions of 20 events over 20,000 took 10 s and 4.6 GB, now 0.1 s and the matrix's 1.6 GB."""
+    rng = np.random.default_rng(V)
+    ids_list = [rng.integers(0, V, rng.integers(0, 30)) for _ in range(300)]
+    expected = np.zeros((300, V), np.float32)
+    for r, ids in enumerate(ids_list):
+        np.add.at(expected[r], ids, 1)
+    expected[:, UNK] = 0
+    got = count_matrix(ids_list, V)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_count_matrix_larger_than_memory_is_refused_before_it_is_allocated(monkeypatch):
+    from seqrnn import limits
+    from seqrnn.errors import InputError
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 1 << 20)
+    with pytest.raises(InputError, match="event counts of 1,000 sessions over 5,000 events"):
+        count_matrix([np.array([4, 5])] * 1000, 5000)
+    assert count_matrix([np.array([4, 5])] * 10, 5000).shape == (10, 5000)

@@ -16,6 +16,10 @@ from .data.vocab import UNK
 
 def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
     """One row of event counts per sequence; unseen events are judged by their own rule, not counted."""
+    from .limits import check_memory
+
+    check_memory(4.0 * len(ids_list) * vocab_size,
+                 f"the event counts of {len(ids_list):,} sessions over {vocab_size:,} events (the count view)")
     out = np.zeros((len(ids_list), vocab_size), dtype=np.float32)
     if len(ids_list):
         rows = np.repeat(np.arange(len(ids_list)), [len(ids) for ids in ids_list])
@@ -23,7 +27,11 @@ def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
         if len(ids) and not 0 <= ids.min() <= ids.max() < vocab_size:
             raise IndexError(f"event ids must lie in [0, {vocab_size})")
         cells = rows * vocab_size + ids
-        out.ravel()[:] = np.bincount(cells, minlength=out.size)
+        if out.size <= 4 * len(cells) + (1 << 16):  # few cells: count them all at once
+            out.ravel()[:] = np.bincount(cells, minlength=out.size)
+        else:  # a large vocabulary: the cells that occur (a count of every cell took 8 bytes a cell, and its time)
+            cells, n = np.unique(cells, return_counts=True)
+            out.ravel()[cells] = n
     out[:, UNK] = 0.0
     return out
 
