@@ -534,3 +534,30 @@ def test_many_values_of_a_first_word_are_mined_in_linear_time():
     events = {m.add([name, "logged", "in", "from", "gateway"])[0] for name in names}
     assert time.perf_counter() - t < 1.0
     assert events <= {1, 2, 3, 4, 5} and m.events()[0][1] == ("<*>", "logged", "in", "from", "gateway")
+
+
+def test_a_parsed_folder_with_a_long_session_or_a_long_template_reads_back(capsys, tmp_path):
+    """sessions.index and templates.csv were read with the csv module, whose fields stop at 131,072
+    characters: a session of 40,000 lines (its row numbers) or a template of a 180 kB line (parse takes
+    lines up to 1 MiB) made every command refuse the folder parse had just written ('not a CSV row: field
+    larger than field limit'). Here the csv limit is lowered to 1,000 characters to show it with small data."""
+    import csv
+    import random
+
+    rng = random.Random(0)
+    long_line = "081109 203615 148 INFO dfs.DataNode: blk_9 " + " ".join(
+        "".join(rng.choice("ghijkl") for _ in range(5)) for _ in range(400))  # 2,400 characters
+    lines = hdfs_like(2) + [f"081109 203615 148 INFO dfs.DataNode: Receiving block blk_7 part {i % 3}"
+                            for i in range(400)] + [long_line]
+    write(tmp_path / "a.log", lines)
+    assert run_cli(capsys, "parse", tmp_path / "a.log", "--log-format", FMT, "--session", r"blk_-?\d+",
+                   "--out", tmp_path / "p", "--quiet")[0] == 0
+    limit = csv.field_size_limit(1000)
+    try:
+        sessions = read_parsed(str(tmp_path / "p"))
+        templates = read_templates(str(tmp_path / "p"))
+    finally:
+        csv.field_size_limit(limit)
+    assert csv.field_size_limit() == limit
+    assert max(len(s) for s in sessions) == 400 and sum(len(s) for s in sessions) == len(lines) + 1
+    assert max(len(t) for t in templates.values()) > 2000
