@@ -561,3 +561,36 @@ def test_a_parsed_folder_with_a_long_session_or_a_long_template_reads_back(capsy
     assert csv.field_size_limit() == limit
     assert max(len(s) for s in sessions) == 400 and sum(len(s) for s in sessions) == len(lines) + 1
     assert max(len(t) for t in templates.values()) > 2000
+
+
+def test_detect_explain_reads_each_log_once_for_a_block_of_anomalies(capsys, tmp_path, monkeypatch):
+    """Each anomaly's raw lines were read by a pass over the log from its first line: 10,000 anomalous
+    sessions of a 40,000-line log took 13 s (0.3 s without --explain), the time of anomalies x lines. A block
+    of findings now has its lines read in one pass (0.7 s), the same output."""
+    from seqrnn.cli import detect as detect_cli
+    from seqrnn.parse import explain as explain_module
+
+    lines = [f"081109 2036{i % 60:02d} 148 INFO dfs.DataNode: {m} blk_{s}" for s in range(30) for i, m in
+             enumerate(["Receiving block", "Received block", "Deleting block"][: 2 + s % 2])]
+    log = write(tmp_path / "x.log", lines)
+    assert run_cli(capsys, "parse", log, "--log-format", FMT, "--session", r"blk_-?\d+", "--out", tmp_path / "p",
+                   "--quiet")[0] == 0
+    assert run_cli(capsys, "train", tmp_path / "p", "--model", "markov", "-m", tmp_path / "m")[0] == 0
+    argv = ("detect", tmp_path / "m", tmp_path / "p", "--explain", "--threshold", "0.99")
+    opened = []
+
+    def spy(path, *a, **k):
+        opened.append(str(path))
+        return open(path, *a, **k)
+    monkeypatch.setattr(explain_module, "open", spy, raising=False)
+    for block in (1, 7):
+        monkeypatch.setattr(detect_cli, "EXPLAIN_BLOCK", block)
+        opened.clear()
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 0, err
+        rows = [json.loads(r) for r in out.splitlines()]
+        assert len(rows) == 30 and all(r["anomalous"] and r["explain"]["lines"][0]["text"] for r in rows)
+        if block == 1:
+            one_by_one = rows
+        assert rows == one_by_one
+        assert opened.count(str(log)) <= 2 * -(-30 // block)  # the head's check and one pass, a block
