@@ -368,3 +368,21 @@ def test_count_matrix_larger_than_memory_is_refused_before_it_is_allocated(monke
     with pytest.raises(InputError, match="event counts of 1,000 sessions over 5,000 events"):
         count_matrix([np.array([4, 5])] * 1000, 5000)
     assert count_matrix([np.array([4, 5])] * 10, 5000).shape == (10, 5000)
+
+
+def test_a_sequence_read_in_pieces_is_prepared_once_not_once_a_piece(monkeypatch):
+    """Each piece of a long sequence re-made its true events (the whole sequence copied) and summed the
+    pieces before it: the square of the pieces (400,000 events in pieces of 64: 1.7 s, linear now: 1.0 s)."""
+    from seqrnn.models.markov import MarkovModel
+    from seqrnn.score import score_sequences
+
+    train, test = _wide_case()
+    model = MarkovModel(order=1).fit(train)
+    monkeypatch.setattr(score_module, "SCORE_CELLS", 20 * len(model.vocab_))
+    monkeypatch.setattr(score_module, "PIECE_EVENTS", 7)
+    made = []
+    real = score_module.with_end
+    monkeypatch.setattr(score_module, "with_end", lambda ids, c: made.append(len(ids)) or real(ids, c))
+    long = [s for s in test if len(s) > 100]
+    scores = score_sequences(model, long, topk=1)
+    assert [len(s) for s in scores] == [301, 250] and made.count(300) == 1 and made.count(250) == 1

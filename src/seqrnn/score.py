@@ -180,7 +180,8 @@ def _scores_of_distinct(model, seqs: list[Sequence], ids_list: list[np.ndarray],
     d_seqs = [seqs[i] for i in first]
     d_ids = [ids_list[i] for i in first]
     scored: list[EventScores | None] = [None] * len(first)
-    pieces: list = []  # the row scores of the sequence being read in pieces
+    pieces: list = []  # the row scores of the sequence being read in pieces, and how many rows they hold
+    done = 0
     for whole, group in log_proba_groups(model, d_ids, [complete[i] for i in first]):
         if whole:
             idx = [j for j, _ in group]
@@ -189,12 +190,13 @@ def _scores_of_distinct(model, seqs: list[Sequence], ids_list: list[np.ndarray],
                 scored[j] = sc
             continue
         (j, lp), = group
-        y = with_end(d_ids[j], d_seqs[j].complete)
-        done = sum(len(p[0]) for p in pieces)
+        if done == 0:  # the first piece of a sequence: its true events, once
+            y = with_end(d_ids[j], d_seqs[j].complete)
         pieces.append(row_scores(y[done:done + len(lp)], lp, topk))
-        if done + len(lp) == len(y):
+        done += len(lp)
+        if done == len(y):
             scored[j] = EventScores(d_seqs[j], y, *(np.concatenate(a) for a in zip(*pieces)))
-            pieces = []
+            pieces, done = [], 0
     return first, inverse, scored
 
 
