@@ -554,6 +554,28 @@ def test_cli_evaluate_detection_json(count_model_dir, session_files, capsys):
     assert m["f1_at_prevalence"] == pytest.approx(2 * prec * r / (prec + r) if prec + r else 0.0)
 
 
+def test_cli_evaluate_detection_decides_in_blocks_as_detect(count_model_dir, session_files, capsys, monkeypatch):
+    """evaluate-detection decided every input at once (its scores and count matrix: events x vocabulary
+    for all of them); it now decides in detect's blocks, the same metrics."""
+    from seqrnn import progress
+    from seqrnn.cli import main
+    from seqrnn.detect import Detector
+
+    _, _, normal, abnormal = session_files
+    argv = ["evaluate-detection", count_model_dir, "--normal", str(normal), "--abnormal", str(abnormal), "--json"]
+    assert main(argv) == 0
+    whole = json.loads(capsys.readouterr().out)
+    sizes = []
+    decide = Detector.decide
+    monkeypatch.setattr(Detector, "decide", lambda self, seqs, scores=None: sizes.append(len(seqs)) or
+                        decide(self, seqs, scores))
+    desc, enabled, _, floats = progress.decide.__defaults__
+    monkeypatch.setattr(progress.decide, "__defaults__", (desc, enabled, 2, floats))  # blocks of 2 sequences
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == whole
+    assert sizes and max(sizes) <= 2 and sum(sizes) == 5
+
+
 class LineReader:
     """Read a pipe's lines on a thread so that a read can time out."""
 

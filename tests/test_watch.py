@@ -284,3 +284,34 @@ def test_watch_with_a_model_not_trained_on_a_parsed_folder_says_so(capsys, tmp_p
     assert code == 2 and err.strip() == (
         f"seqrnn watch: error: {tmp_path / 'm'}: the model keeps no parser: it was not trained on a folder of "
         "seqrnn parse; give the folder whose events it was trained on with --parsed DIR, or train it on one")
+
+
+def test_watching_a_stream_keeps_no_line_it_has_judged(capsys, tmp_path):
+    """The stream (no grouping) never closes, yet every line's event, location and raw text were kept:
+    watch's memory grew with the log it followed (400 bytes a line: 300,000 lines of HDFS took 351 MB,
+    100,000 took 270 MB). It keeps the last lines for --explain alone; sessions keep their lines' text
+    only for --explain."""
+    from seqrnn.detect import Detector
+    from seqrnn.parse.grouping import IdGrouper
+    from seqrnn.parse.parser import Parser
+    from seqrnn.watch import RECENT, Watcher
+
+    lines = [line for rep in range(6) for line in hdfs_like(4, base=10 * rep)]
+    write(tmp_path / "train.log", lines)
+    assert run_cli(capsys, "parse", tmp_path / "train.log", "--log-format", FMT, "--out", tmp_path / "p",
+                   "--quiet")[0] == 0
+    code, _, err = run_cli(capsys, "train", tmp_path / "p", "--format", "stream", "--model", "markov",
+                           "-m", tmp_path / "m")
+    assert code == 0, err
+    for explain in (False, True):
+        w = Watcher(Detector.load(str(tmp_path / "m")), Parser.load(str(tmp_path / "p" / "parser.json")), None,
+                    explain=explain)
+        for i, line in enumerate(lines * 3 + [UNSEEN]):
+            w.feed(i + 1, line, "x.log")
+        assert not w.stream.tokens and len(w.stream.where) == RECENT
+        assert (w.stream.where[-1][1] == UNSEEN) is explain
+    w = Watcher(Detector.load(str(tmp_path / "m")), Parser.load(str(tmp_path / "p" / "parser.json")),
+                IdGrouper(r"blk_-?\d+"), explain=False)
+    for i, line in enumerate(lines):
+        w.feed(i + 1, line, "x.log")
+    assert w.sessions and all(text is None for s in w.sessions.values() for _, text in s.where)

@@ -16,6 +16,10 @@ from .data.vocab import UNK
 
 def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
     """One row of event counts per sequence; unseen events are judged by their own rule, not counted."""
+    from .limits import check_memory
+
+    check_memory(4.0 * len(ids_list) * vocab_size,
+                 f"the event counts of {len(ids_list):,} sessions over {vocab_size:,} events (the count view)")
     out = np.zeros((len(ids_list), vocab_size), dtype=np.float32)
     if len(ids_list):
         rows = np.repeat(np.arange(len(ids_list)), [len(ids) for ids in ids_list])
@@ -23,9 +27,19 @@ def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
         if len(ids) and not 0 <= ids.min() <= ids.max() < vocab_size:
             raise IndexError(f"event ids must lie in [0, {vocab_size})")
         cells = rows * vocab_size + ids
-        out.ravel()[:] = np.bincount(cells, minlength=out.size)
+        if out.size <= 4 * len(cells) + (1 << 16):  # few cells: count them all at once
+            out.ravel()[:] = np.bincount(cells, minlength=out.size)
+        else:  # a large vocabulary: the cells that occur (a count of every cell took 8 bytes a cell, and its time)
+            cells, n = np.unique(cells, return_counts=True)
+            out.ravel()[cells] = n
     out[:, UNK] = 0.0
     return out
+
+
+#: Values (profiles x references x events) one block of :func:`nearest` computes at once.
+NEAREST_CELLS = 1 << 24
+#: Vocabularies larger than this are compared on the events a block of profiles holds (see :func:`nearest`).
+SPARSE_VOCABULARY = 256
 
 
 def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
@@ -33,11 +47,18 @@ def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
     """Weighted L1 distance of each profile to its nearest reference profile, and its index.
 
     With ``exclude_self`` the profiles are the reference itself and each is
-    compared with the others only. Computed in blocks of bounded memory.
+    compared with the others only. Computed in blocks of bounded memory. Over
+    a vocabulary larger than :data:`SPARSE_VOCABULARY` a block is compared on
+    the events its profiles hold, the rest of each reference's distance being
+    its weighted count of the others: a session holds few of thousands of
+    events, and comparing every pair on all of them made the time grow with
+    sessions x sessions x vocabulary.
     """
+    if reference.shape[1] > SPARSE_VOCABULARY and len(profiles) and len(reference):
+        return _nearest_on_held_events(profiles, reference, weights, exclude_self)
     dist = np.empty(len(profiles), dtype=np.float64)
     arg = np.empty(len(profiles), dtype=np.int64)
-    step = max(1, (1 << 24) // max(1, reference.size))
+    step = max(1, NEAREST_CELLS // max(1, reference.size))
     for start in range(0, len(profiles), step):
         block = profiles[start:start + step]
         d = (np.abs(block[:, None, :] - reference[None, :, :]) * weights).sum(-1)
@@ -45,6 +66,37 @@ def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
             d[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
         arg[start:start + step] = d.argmin(1)
         dist[start:start + step] = d.min(1)
+    return dist, arg
+
+
+def _nearest_on_held_events(profiles, reference, weights, exclude_self):
+    """:func:`nearest` of sparse profiles: for a block of profiles that hold the events ``C`` (and no other),
+    ``d(a, b) = sum over C of w |a - b|  +  (sum over all of w b - sum over C of w b)``."""
+    m = len(reference)
+    total = reference.astype(np.float64) @ weights.astype(np.float64)  # each reference's weighted count
+    held = profiles != 0
+    sizes = held.sum(1)
+    dist = np.empty(len(profiles), dtype=np.float64)
+    arg = np.empty(len(profiles), dtype=np.int64)
+    start = 0
+    while start < len(profiles):
+        cols, own = held[start], int(sizes[start])
+        end = start + 1
+        while end < len(profiles):  # grow the block while its profiles share most events, within NEAREST_CELLS
+            wider = cols | held[end]
+            n = max(1, int(wider.sum()))
+            if (end - start + 1) * m * n > NEAREST_CELLS or (end - start + 1) * n > 2 * (own + sizes[end]):
+                break
+            cols, own, end = wider, own + int(sizes[end]), end + 1
+        c = np.flatnonzero(cols)
+        ref_c = reference[:, c]
+        rest = total - ref_c.astype(np.float64) @ weights[c].astype(np.float64)
+        d = (np.abs(profiles[start:end, None, c] - ref_c[None, :, :]) * weights[c]).sum(-1) + rest
+        if exclude_self:
+            d[np.arange(end - start), np.arange(start, end)] = np.inf
+        arg[start:end] = d.argmin(1)
+        dist[start:end] = d.min(1)
+        start = end
     return dist, arg
 
 

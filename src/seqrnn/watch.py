@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import deque
 from datetime import datetime, timezone
 
 from .data.formats import Sequence
@@ -57,6 +58,8 @@ class Watcher:
         self.lines = self.malformed = self.alerts = 0
         self.row = 0
         self.stream = _Session("stream", model.stream_start()) if grouper is None else None
+        if self.stream is not None:  # it goes on for ever: its last lines alone, for --explain
+            self.stream.where = deque(maxlen=RECENT)
 
     # --- one line ---------------------------------------------------------------------------------
     def feed(self, number: int, text: str, source: str) -> list[dict]:
@@ -107,8 +110,9 @@ class Watcher:
             if s is None:
                 s = self.sessions[key] = _Session(key, self.model.stream_start())
             s.last = time.monotonic()
-            s.tokens.append(token)
-            s.where.append((location, text))
+            if s is not self.stream:  # a session is judged whole when it closes; the stream never does
+                s.tokens.append(token)
+            s.where.append((location, text if self.explain else None))  # the raw lines: for --explain
             f = self._step(s, token, source, number)
             if f.anomalous and token in self.known:
                 alerts.append(self._event_alert(f, s, token, location, text, parsed.parameters))
@@ -173,7 +177,7 @@ class Watcher:
         a.update(probability=float(sc.prob[0]), rank=int(sc.rank[0]), expected=expected)
         if self.explain:
             a["expected_templates"] = [self._template(e) for e in expected]
-            a["lines"] = [{"location": loc, "text": t} for loc, t in s.where[-RECENT:]]
+            a["lines"] = [{"location": loc, "text": t} for loc, t in list(s.where)[-RECENT:]]
         return a
 
 

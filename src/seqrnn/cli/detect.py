@@ -91,6 +91,10 @@ def _outputs_apart(args) -> None:
                          params=("output", "events"))
 
 
+#: Findings written at a time with --explain: the raw lines of their anomalies are read in one pass over each log.
+EXPLAIN_BLOCK = 4096
+
+
 def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
     import gc
 
@@ -112,15 +116,21 @@ def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
 
     line = FindingLines(model, templates, args.k, args.model_dir)  # repeated sessions serialised once
     with output_file(args.output) as out:  # a file appears whole: a killed run leaves none of it
-        for f in decisions.findings:
-            if args.only_anomalous and not f.anomalous:
-                continue
-            if explainer is not None and f.anomalous:
-                found = finding_dict(model, f, templates, args.k)
-                found["explain"] = explainer.explain(found, f.scores.sequence)
-                out.write(finite_json(found, args.model_dir) + "\n")
-            else:
-                out.write(line(f) + "\n")
+        findings = decisions.findings
+        for start in range(0, len(findings), EXPLAIN_BLOCK):
+            block = findings[start:start + EXPLAIN_BLOCK]
+            found = {}
+            if explainer is not None:  # the raw lines of a block's anomalies: one pass over the logs
+                found = {i: finding_dict(model, f, templates, args.k) for i, f in enumerate(block) if f.anomalous}
+                explainer.prefetch([(found[i], block[i].scores.sequence) for i in found])
+            for i, f in enumerate(block):
+                if args.only_anomalous and not f.anomalous:
+                    continue
+                if i in found:
+                    found[i]["explain"] = explainer.explain(found[i], f.scores.sequence)
+                    out.write(finite_json(found[i], args.model_dir) + "\n")
+                else:
+                    out.write(line(f) + "\n")
     if args.events:
         write_event_table(args.events, model, decisions.findings, args.k)
     if args.plot:

@@ -37,7 +37,9 @@ def run(args) -> int:
     check_labels_apart(args.normal, args.abnormal)
     normal = read_inputs(args, detector.model, paths=args.normal)
     abnormal = read_inputs(args, detector.model, paths=args.abnormal)
-    d = detector.decide(normal + abnormal)
+    from ..progress import decide
+
+    d = decide(detector, normal + abnormal, "evaluate-detection")  # in blocks, as detect: bounded memory
     from ..report.summary import unknown_note
 
     note = unknown_note(detector.model, d.findings)

@@ -91,6 +91,8 @@ class SequenceModel(SavedModel):
     view_floor = 0.0
     #: The names of the model's own sequence views (see :meth:`sequence_views`).
     views: tuple[str, ...] = ()
+    #: ``stream_step`` scores a sequence piece by piece (a long one is scored so, its memory bounded).
+    streams = True
 
     def sequence_views(self, ids_list: list[np.ndarray], leave_one_out: bool = False) -> dict[str, np.ndarray]:
         """The model's own sequence-level views: name -> distance of each finished session (events

@@ -77,6 +77,7 @@ class ContextModel(RNNModel):
     """
 
     kind = "context"
+    streams = False  # an event is scored from the events after it too
 
     def __init__(self, preset: str | None = None, **settings):
         super().__init__(preset, **settings)

@@ -14,10 +14,27 @@ from __future__ import annotations
 import os
 
 from ..errors import InputError
+from ..tail import RAW_LINE_LIMIT
 from .folder import read_info, read_locations, read_parameters
 from .pipeline import HEAD_BYTES
 
 AROUND = 5  # raw lines shown before and after the anomalous event
+
+
+def _lines(fh, most: int = RAW_LINE_LIMIT):
+    """The lines of a binary file, a line longer than ``most`` bytes given as its first ``most`` (the
+    rest skipped unread whole: parse skipped such a line, so it is never one shown)."""
+    while True:
+        raw = fh.readline(most + 1)
+        if not raw:
+            return
+        if len(raw) > most and not raw.endswith(b"\n"):
+            while True:
+                rest = fh.readline(most)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            raw = raw[:most]
+        yield raw
 
 
 class Explainer:
@@ -47,12 +64,31 @@ class Explainer:
                 continue
             last = max(numbers)
             with open(path, "rb") as fh:
-                for number, raw in enumerate(fh, start=1):
+                for number, raw in enumerate(_lines(fh), start=1):
                     if number in numbers:
                         self._text[(f, number)] = raw.decode("utf-8", "replace").rstrip("\r\n")
                     if number >= last:
                         break
         return {k: self._text[k] for k in wanted if k in self._text}
+
+    def prefetch(self, found_seqs) -> None:
+        """Read at once (one pass over each log) the raw lines that :meth:`explain` will show for each
+        ``(finding dict, sequence)``, after :meth:`forget` drops those read before: explaining finding after
+        finding read each log again from its start, the time of every anomaly times the log's lines."""
+        self.forget()
+        self.raw_lines([k for found, seq in found_seqs for k in self._keys(found, seq)])
+
+    def forget(self) -> None:
+        self._text.clear()
+
+    def _keys(self, found: dict, seq) -> list[tuple[int, int]]:
+        """``(file index, line)`` of the raw lines shown around the finding's position."""
+        p = found.get("position")
+        if p is None or seq.lines is None:
+            return []
+        files = seq.files if seq.files is not None else [0] * len(seq.lines)
+        lo, hi = max(0, p - AROUND), min(len(seq), p + AROUND + 1)
+        return [(int(files[q]), int(seq.lines[q])) for q in range(lo, hi)]
 
     def _same(self, f: int, path: str) -> bool:
         """Whether file ``f`` still begins as it did when parsed; a rotated, truncated or replaced log is
@@ -82,11 +118,11 @@ class Explainer:
         if p < len(seq):
             row = self.row.get((int(files[p]), int(seq.lines[p])))
             out["parameters"] = self.parameters[row] if row is not None and row < len(self.parameters) else []
-        lo, hi = max(0, p - AROUND), min(len(seq), p + AROUND + 1)
-        keys = [(int(files[q]), int(seq.lines[q])) for q in range(lo, hi)]
+        lo = max(0, p - AROUND)
+        keys = self._keys(found, seq)
         text = self.raw_lines(keys)
         out["lines"] = [{"location": f"{self.sources[f]}:{n}", "event": seq.tokens[q], "anomalous": q == p,
-                         "text": text.get((f, n))} for q, (f, n) in zip(range(lo, hi), keys)]
+                         "text": text.get((f, n))} for q, (f, n) in zip(range(lo, lo + len(keys)), keys)]
         changed = sorted({self.sources[f] for f, _ in keys if f in self.changed})
         if changed:  # why their text is null: the lines there now are other lines
             out["changed_since_parse"] = changed

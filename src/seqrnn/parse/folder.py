@@ -106,12 +106,19 @@ def _lines(path: str):
 
 
 def _rows(path: str):
-    """``(number, fields)`` of each CSV line of ``path`` (no field spans lines in what parse writes)."""
+    """``(number, fields)`` of each CSV line of ``path`` (no field spans lines in what parse writes). A field
+    may be as long as its line: a template is as long as its raw line (up to ``tail.RAW_LINE_LIMIT``), and
+    the csv module's own limit (131,072 characters) refused the templates.csv parse wrote for a longer one."""
     for number, text in _lines(path):
+        limit = csv.field_size_limit()
         try:
+            if len(text) > limit:
+                csv.field_size_limit(len(text))
             yield number, next(csv.reader([text]), [])
         except csv.Error as exc:
             raise InputError(f"not a CSV row: {exc}", path, number) from None
+        finally:
+            csv.field_size_limit(limit)
 
 
 def _number(text: str, path: str, number: int, what: str, low: int = 0) -> int:
@@ -259,8 +266,9 @@ def read_parsed(folder: str, format: str | None = None):
 
     out = []
     path = os.path.join(folder, "sessions.index")
-    for number, row in _rows(path):
-        if len(row) != 2:
+    for number, text in _lines(path):  # 'id,rows' as parse writes them (ids hold no comma), not CSV: a session of
+        row = text.split(",", 1)           # thousands of lines is a longer field than the csv module reads
+        if len(row) != 2 or "," in row[1]:
             raise InputError("expected session_id,rows", path, number)
         rows = [_number(i, path, number, "row", low=1) - 1 for i in row[1].split()]
         if not rows:

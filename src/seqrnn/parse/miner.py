@@ -69,8 +69,143 @@ def _is_word(token: str) -> bool:
     return known
 
 
+class _LeafIndex:
+    """The clusters of one leaf of the prefix tree: by the constant token at each position of their template
+    (``constants[(position, token)]``), by the positions where it has a wildcard or a token that is no word
+    (``others[position]``), and by their number of constant tokens (``sizes[n]``)."""
+
+    __slots__ = ("ids", "indexed", "constants", "others", "sizes", "order")
+
+    def __init__(self, ids: list):
+        self.ids, self.indexed, self.constants, self.others, self.sizes, self.order = ids, 0, {}, {}, {}, {}
+
+    def add(self, cluster_id: int, template) -> None:
+        self._each(cluster_id, template, set.add)
+
+    def remove(self, cluster_id: int, template) -> None:
+        self._each(cluster_id, template, set.discard)
+
+    def _each(self, cluster_id: int, template, op) -> None:
+        n = 0
+        for p, t in enumerate(template):
+            if t != PARAM:
+                n += 1
+                op(self.constants.setdefault((p, t), set()), cluster_id)
+            if t == PARAM or not _is_word(t):
+                op(self.others.setdefault(p, set()), cluster_id)
+        op(self.sizes.setdefault(n, set()), cluster_id)
+
+    def candidates(self, tokens, sim_th: float, strict: bool) -> set:
+        """The clusters that may reach ``sim_th`` (see :meth:`_ConstantsDrain.get_seq_distance`): a template
+        repeats at least one of the line's tokens, or has so few constants that the positions not looked
+        at could make its share (a template of wildcards alone: a line of wildcards alone); with ``strict``,
+        no constant word of it differs from the line's word at the same position."""
+        budget = max(1, len(self.order) // 4)
+        fits = None
+        if strict:  # the templates whose word at the line's most telling word position is no other word
+            best = None
+            for p, t in enumerate(tokens):
+                if t != PARAM and _is_word(t):
+                    size = len(self.constants.get((p, t), ())) + len(self.others.get(p, ()))
+                    if best is None or size < best[0]:
+                        best = (size, p, t)
+            if best is not None:
+                size, p, t = best
+                fits = self.constants.get((p, t), set()) | self.others.get(p, set())
+                if size <= budget:
+                    return fits
+        listed = sorted((len(self.constants[(p, t)]), p) for p, t in enumerate(tokens)
+                        if t != PARAM and (p, t) in self.constants)
+        found: set = set()
+        spent, unlisted = 0, 0
+        for size, p in listed:  # the rarest tokens' templates; a token most templates share is not listed
+            if spent + size <= budget:
+                found |= self.constants[(p, tokens[p])]
+                spent += size
+            else:
+                unlisted += 1
+        for n, ids in self.sizes.items():
+            # a template of n constants that repeats no listed token matches at most `unlisted` of them
+            if (n == 0 and all(t == PARAM for t in tokens)) or (n and n * sim_th <= unlisted + 1e-9):
+                found |= ids
+        return found if fits is None else found & fits
+
+
 class _ConstantsDrain(Drain):
-    """Drain whose similarity is the share of a template's constant tokens that the message repeats."""
+    """Drain whose similarity is the share of a template's constant tokens that the message repeats.
+
+    A large leaf is searched through an index of its templates (:class:`_LeafIndex`): a template that
+    repeats none of the message's tokens, or (``strict_words``) whose constant word differs from the
+    message's word at the same position, cannot reach the threshold, so only the others are compared, in
+    the leaf's order, and the match is drain's. A log whose first words are values (user names), or whose
+    lines share little beyond drain's prefix, put thousands of templates in one leaf, and comparing each
+    line with all of them made parsing take the square of the lines.
+    Clusters are never evicted here, so a new cluster is appended to its leaf (drain3 copies the leaf's
+    list to drop evicted ones, again in the time of the leaf)."""
+
+    INDEX_FROM = 32  # clusters in a leaf before it is searched through its index
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._leaves: dict[int, _LeafIndex] = {}  # id(leaf's list) -> its index
+        self._leaf_of: dict[int, _LeafIndex] = {}  # cluster id -> the index that holds it
+
+    def retemplate(self, cluster: LogCluster, tokens: tuple) -> None:
+        """Give ``cluster`` the template ``tokens`` (its own, with wildcards in more places)."""
+        leaf = self._leaf_of.get(cluster.cluster_id)
+        if leaf is not None:
+            leaf.remove(cluster.cluster_id, cluster.log_template_tokens)
+            leaf.add(cluster.cluster_id, tokens)
+        cluster.log_template_tokens = tokens
+
+    def fast_match(self, cluster_ids, tokens, sim_th, include_params):
+        if len(cluster_ids) < self.INDEX_FROM or include_params:
+            return super().fast_match(cluster_ids, tokens, sim_th, include_params)
+        leaf = self._leaves.get(id(cluster_ids))
+        if leaf is None or leaf.ids is not cluster_ids:
+            leaf = self._leaves[id(cluster_ids)] = _LeafIndex(cluster_ids)
+        for i, cid in enumerate(cluster_ids[leaf.indexed:], leaf.indexed):
+            cluster = self.id_to_cluster.get(cid)
+            if cluster is not None and cid not in leaf.order:
+                leaf.add(cid, cluster.log_template_tokens)
+                leaf.order[cid] = i
+                self._leaf_of[cid] = leaf
+        leaf.indexed = len(cluster_ids)
+        candidates = sorted(leaf.candidates(tokens, sim_th, self.strict_words), key=leaf.order.__getitem__)
+        return super().fast_match(candidates, tokens, sim_th, include_params)
+
+    def add_seq_to_prefix_tree(self, root_node, cluster: LogCluster):
+        """drain3's, appending the cluster to its leaf's list (nothing is evicted to drop)."""
+        tokens = cluster.log_template_tokens
+        count = len(tokens)
+        node = root_node.key_to_child_node.get(str(count))
+        if node is None:
+            node = root_node.key_to_child_node[str(count)] = Node()
+        if count == 0:
+            node.cluster_ids = [cluster.cluster_id]
+            return
+        depth = 1
+        for token in tokens:
+            if depth >= self.max_node_depth or depth >= count:
+                node.cluster_ids.append(cluster.cluster_id)
+                return
+            children = node.key_to_child_node
+            if token in children:
+                node = children[token]
+            elif self.parametrize_numeric_tokens and self.has_numbers(token):
+                node = children.setdefault(self.param_str, Node())
+            elif self.param_str in children:
+                if len(children) < self.max_children:
+                    node = children[token] = Node()
+                else:
+                    node = children[self.param_str]
+            elif len(children) + 1 < self.max_children:
+                node = children[token] = Node()
+            elif len(children) + 1 == self.max_children:
+                node = children[self.param_str] = Node()
+            else:
+                node = children[self.param_str]
+            depth += 1
 
     def get_seq_distance(self, seq1, seq2, include_params: bool):
         constants = same = 0
@@ -109,6 +244,8 @@ class Miner:
                          max_children=self.settings.max_children, param_str=PARAM)
         self.drain.strict_words = self.settings.strict_words
         self.alias: dict[int, int] = {}  # cluster id -> the event it is part of
+        self._aliased: dict[int, set[int]] = {}  # event -> the cluster ids aliased to it
+        self._unified: dict[tuple, int] = {}  # merged key -> how many of its group were made one event
         self._siblings: dict[tuple, list[int]] = {}  # one word position left out -> clusters
         self._merged: set[tuple] = set()
         self._seen: dict[tuple, LogCluster] = {}  # masked tokens -> the cluster they matched last
@@ -137,7 +274,7 @@ class Miner:
         else:
             template = cluster.log_template_tokens
             if any(a != b for a, b in zip(template, tokens)):
-                cluster.log_template_tokens = tuple(a if a == b else PARAM for a, b in zip(template, tokens))
+                self._retemplate(cluster, tuple(a if a == b else PARAM for a, b in zip(template, tokens)))
             cluster.size += 1
         if len(self._seen) > 100_000:
             self._seen.clear()
@@ -190,24 +327,44 @@ class Miner:
                 self._merge(key, group)
                 return
 
+    def _set_alias(self, cluster_id: int, event: int) -> None:
+        old = self.alias.get(cluster_id)
+        if old is not None:
+            self._aliased[old].discard(cluster_id)
+        self.alias[cluster_id] = event
+        self._aliased.setdefault(event, set()).add(cluster_id)
+
     def _merge(self, key: tuple, group: list[int]) -> None:
+        """Make the templates of ``group`` one event, the lowest. A group merged before is one event
+        already (a merge relabels every alias of an event it moves): its members but the first are not
+        looked at again, nor is every alias (the clusters of each event are kept), so that a log of
+        thousands of values of one word merges each in constant time, not in the time of all before."""
         self._merged.add(key)
-        head = min(self.event(c) for c in group)
-        for c in group:
+        done = self._unified.get(key, 0)
+        members = [group[0]] + group[done:] if done else group
+        head = min(self.event(c) for c in members)
+        for c in members:
             if self.event(c) != head:
                 old = self.event(c)
-                for k, v in list(self.alias.items()):
-                    if v == old:
-                        self.alias[k] = head
-                self.alias[c] = head
-                self.alias[old] = head
-        self.alias.pop(head, None)
+                for k in list(self._aliased.get(old, ())):
+                    self._set_alias(k, head)
+                self._set_alias(c, head)
+                self._set_alias(old, head)
+        if head in self.alias:
+            self._aliased[self.alias.pop(head)].discard(head)
+        self._unified[key] = len(group)
         first = self.drain.id_to_cluster[head]
         i = key[0]
         if len(first.log_template_tokens) > i:
             tokens = list(first.log_template_tokens)
             tokens[i] = PARAM
-            first.log_template_tokens = tuple(tokens)
+            self._retemplate(first, tuple(tokens))
+
+    def _retemplate(self, cluster: LogCluster, tokens: tuple) -> None:
+        if isinstance(self.drain, _ConstantsDrain):
+            self.drain.retemplate(cluster, tokens)
+        else:
+            cluster.log_template_tokens = tokens
 
     @property
     def clusters(self) -> list[LogCluster]:
@@ -290,7 +447,8 @@ class Miner:
                 isinstance(a, list) and len(a) == 2 and all(type(x) is int and x in miner.drain.id_to_cluster for x in a)
                 for a in aliases)):
             raise bad("bad aliases")
-        miner.alias = {c: e for c, e in aliases}
+        for c, e in aliases:
+            miner._set_alias(c, e)
         for c in miner.clusters:  # the groups of one-word siblings, from the templates
             miner._link(c, merge=False)
         miner._merged = {k for k, g in miner._siblings.items() if any(c in miner.alias for c in g)}
