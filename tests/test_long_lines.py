@@ -127,3 +127,22 @@ def test_watch_counts_a_huge_line_and_goes_on(tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(capsys, "watch", model, "-")
     assert code == 0, err
     assert "<stdin>:3: is longer than 1,048,576 bytes" in err and "1 malformed" in err
+
+
+def test_tailer_from_the_end_in_a_line_over_the_limit_gives_it_up(tmp_path):
+    """Started at a file's end while a line over the limit was being written, the tailer kept the last
+    piece it read of that line alone and gave it, ended, as a line of its own ('xxy')."""
+    path = tmp_path / "a.log"
+    path.write_bytes(b"old\n" + b"x" * 20)
+    lines = tail.Tailer(str(path), poll=0.01, lenient=True, max_bytes=8, from_end=True).lines(idle=True)
+    assert next(lines) is None
+    with open(path, "ab") as fh:
+        fh.write(b"y\nnew\n")
+    got = _take(lines, 2)
+    assert got == [(2, tail.TOO_LONG), (3, "new")] and got[0][1] is tail.TOO_LONG
+    path.write_bytes(b"old\n" + b"x" * 5)  # a short line being written is read on when it ends, as before
+    lines = tail.Tailer(str(path), poll=0.01, lenient=True, max_bytes=8, from_end=True).lines(idle=True)
+    assert next(lines) is None
+    with open(path, "ab") as fh:
+        fh.write(b"y\n")
+    assert _take(lines, 1) == [(2, "xxxxxy")]

@@ -96,7 +96,7 @@ class Tailer:
                     number += 1
                     pending, self.ended = b"", True
                 else:  # the line being written (or a piece of a long one): read on when it ends
-                    pending = raw
+                    pending = (pending + raw)[:self.limit + 1]  # its length (over the limit: given up on)
         try:
             while True:
                 chunk = fh.readline(self.limit + 1)
