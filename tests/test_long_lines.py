@@ -146,3 +146,38 @@ def test_tailer_from_the_end_in_a_line_over_the_limit_gives_it_up(tmp_path):
     with open(path, "ab") as fh:
         fh.write(b"y\n")
     assert _take(lines, 1) == [(2, "xxxxxy")]
+
+
+def _rotate_at_the_next_stat(monkeypatch, path, rest: bytes, new: bytes):
+    """The writer adds ``rest`` to ``path`` and rotates it (a new file of ``new``) between the tailer's
+    read at the end of the file and its look at the path."""
+    real, done = tail.os.stat, []
+
+    def stat(p, *a, **k):
+        if not done and str(p) == str(path):
+            done.append(1)
+            with open(path, "ab") as fh:
+                fh.write(rest)
+            path.rename(str(path) + ".1")
+            path.write_bytes(new)
+        return real(p, *a, **k)
+    monkeypatch.setattr(tail.os, "stat", stat)
+
+
+def test_tailer_numbers_the_rotated_file_s_last_lines_after_a_line_over_the_limit(tmp_path, monkeypatch):
+    """The rotated file's last lines were numbered one too far where the line over the limit given up on
+    ended there (its end was counted as a line again: 'line3' said to be line 4), and an error named a
+    line counted from the end of what had been read (line 1 for line 2)."""
+    path = tmp_path / "a.log"
+    path.write_bytes(b"short\n" + b"x" * 20)
+    lines = tail.Tailer(str(path), poll=0.01, lenient=True, max_bytes=8).lines(idle=True)
+    assert _take(lines, 2) == [(1, "short"), (2, tail.TOO_LONG)]
+    _rotate_at_the_next_stat(monkeypatch, path, b"yyy\nline3\n", b"new1\n")
+    assert _take(lines, 2) == [(3, "line3"), (1, "new1")]
+    monkeypatch.undo()
+    path.write_bytes(b"short\n")
+    lines = tail.Tailer(str(path), poll=0.01, max_bytes=8).lines(idle=True)
+    assert _take(lines, 1) == [(1, "short")]
+    _rotate_at_the_next_stat(monkeypatch, path, b"z" * 20 + b"\n", b"new1\n")
+    with pytest.raises(InputError, match=rf"{path}:2: line is longer than 8 bytes"):
+        _take(lines, 1)

@@ -33,12 +33,12 @@ def too_long(name: str, number: int, limit: int) -> InputError:
     return InputError(f"line is longer than {limit:,} bytes", name, number)
 
 
-def read_lines(fh, lenient: bool, name: str, limit: int | None = None):
-    """``(number, raw bytes or TOO_LONG)`` of each line of the binary file ``fh``, each read with at
-    most ``limit`` bytes held (default :data:`RAW_LINE_LIMIT`): a longer line is :data:`TOO_LONG` with
-    ``lenient`` (its bytes read in pieces and dropped), else an error."""
+def read_lines(fh, lenient: bool, name: str, limit: int | None = None, start: int = 0):
+    """``(number, raw bytes or TOO_LONG)`` of each line of the binary file ``fh`` (numbered from
+    ``start + 1``), each read with at most ``limit`` bytes held (default :data:`RAW_LINE_LIMIT`): a longer
+    line is :data:`TOO_LONG` with ``lenient`` (its bytes read in pieces and dropped), else an error."""
     limit = limit or RAW_LINE_LIMIT
-    number = 0
+    number = start
     while True:
         raw = fh.readline(limit + 1)
         if not raw:
@@ -133,11 +133,13 @@ class Tailer:
                     st = None  # between a rotation's move and the new file
                 if st is not None and (st.st_dev, st.st_ino) != ident:
                     # The old file's last lines, written before the move: read as every line is.
-                    for n, raw in read_lines(_Joined(pending, fh), self.lenient, self.name, self.limit):
-                        if skipping:  # the first "line" is the end of one given up on
+                    # (skipping: the first "line" is the end of line `number`, given up on)
+                    for n, raw in read_lines(_Joined(pending, fh), self.lenient, self.name, self.limit,
+                                             number - skipping):
+                        if skipping:
                             skipping = False
                             continue
-                        yield number + n, self._decode(raw, number + n) if raw is not TOO_LONG else raw
+                        yield n, self._decode(raw, n) if raw is not TOO_LONG else raw
                     fh.close()
                     fh, ident = self._open()
                     number, pending, skipping = 0, b"", False
