@@ -410,6 +410,21 @@ def test_by_default_every_training_session_is_a_count_profile(bench):
         Detector(MarkovModel(), leave_out_outliers="yes")
 
 
+def test_leave_out_outliers_is_taken_with_the_count_view_off_at_decision_time(bench):
+    """Detector(use_counts=False, leave_out_outliers=True).fit was refused ('the count view is off
+    (use_counts=False): there are no count profiles'), though use_counts only sets what decide uses: the
+    calibration keeps the count view and its profiles (saved, and used by a detect without --no-counts),
+    and leaves the outliers out of them as with the count view on."""
+    base = bench["train"][0]
+    odd = base + [base[1]] * 12
+    train = sessions(bench["train"] + [odd])
+    on = Detector(MarkovModel(order=2), target_fpr=0.05, leave_out_outliers=True).fit(train)
+    off = Detector(MarkovModel(order=2), target_fpr=0.05, leave_out_outliers=True, use_counts=False).fit(train)
+    assert off.calibration["count"]["left_out"] == on.calibration["count"]["left_out"] >= 1
+    np.testing.assert_array_equal(off.count_profiles_, on.count_profiles_)
+    assert off.use_counts is False and "count" not in off.decide(sessions([odd], "t")).findings[0].views
+
+
 def test_leave_out_outliers_is_refused_where_it_would_change_nothing(bench, tmp_path, capsys):
     """The flag acts on the count profiles of a calibration cross-fitted on the training sessions. A count
     baseline (its own count view), held-out validation data, a stream or --no-calibration left it without

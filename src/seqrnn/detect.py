@@ -174,7 +174,7 @@ class Decisions:
         return np.array([f.p_value for f in self.findings])
 
 
-def leave_out_refusal(model, sessions: bool, validation: bool, use_counts: bool = True) -> str | None:
+def leave_out_refusal(model, sessions: bool, validation: bool) -> str | None:
     """Why ``leave_out_outliers`` would change nothing for ``model`` (a model or its class) calibrated on
     ``sessions`` (finished sequences, at least two) with or without ``validation`` data; None where it
     applies. It acts on the count profiles of a cross-fitted calibration, so a flag that would be
@@ -182,8 +182,6 @@ def leave_out_refusal(model, sessions: bool, validation: bool, use_counts: bool 
     if not getattr(model, "count_profile", False):
         return (f"a {getattr(model, 'kind', None) or 'baseline'} model judges counts with its own views "
                 "and keeps no count profiles")
-    if not use_counts:
-        return "the count view is off (use_counts=False): there are no count profiles"
     if not sessions:
         return "it applies to sessions; a stream or a text has no count profiles"
     if validation:
@@ -311,7 +309,7 @@ class Detector:
         if not self.leave_out_outliers:
             return
         sessions = len(seqs) >= 2 and all(s.complete for s in seqs)
-        why = leave_out_refusal(self.model, sessions, valid is not None, self.use_counts)
+        why = leave_out_refusal(self.model, sessions, valid is not None)  # (use_counts: decide's, not fit's)
         if why:
             raise InputError(f"leave_out_outliers does not apply: {why}", params="leave_out_outliers")
 
