@@ -386,3 +386,56 @@ def test_a_sequence_read_in_pieces_is_prepared_once_not_once_a_piece(monkeypatch
     long = [s for s in test if len(s) > 100]
     scores = score_sequences(model, long, topk=1)
     assert [len(s) for s in scores] == [301, 250] and made.count(300) == 1 and made.count(250) == 1
+
+
+@pytest.mark.parametrize("kind", ["markov", "hmm", "count"])
+def test_scores_at_the_piece_and_group_edges_equal_each_sequence_scored_whole(kind, monkeypatch):
+    """Sequences of PIECE_EVENTS events and one either side, twice and three times that, empty ones, ones
+    of unseen events only, sessions and unfinished ones, with groups of log p just below, at and above a
+    piece's, against the plain computation: each sequence's log p asked for whole, its scores from it;
+    k from none to more than the vocabulary."""
+    from seqrnn.models import model_class
+    from seqrnn.score import evaluate, score_sequences
+
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(20)]
+    train = [Sequence(f"t{i}", rng.choices(words, k=rng.randint(1, 12)), "<train>", i + 1) for i in range(80)]
+    settings = {"order": 2} if kind == "markov" else {"states": 3, "iterations": 2} if kind == "hmm" else {}
+    model = model_class(kind)(**settings).fit(train)
+    V = len(model.vocab_)
+    P = 3
+    test = [Sequence(f"{w}{n}{c}", rng.choices(words, k=n) if w == "s" else ["new"] * n, "<test>", 1, complete=c)
+            for n in (0, 1, P - 1, P, P + 1, 2 * P, 2 * P + 1, 3 * P - 1) for c in (True, False) for w in "su"]
+    ids_list, complete = model.encode(test)
+    for topk in (0, 1, 2, 5, V + 3):
+        plain = [event_scores(s, ids, model.log_proba([ids], [c])[0], topk)
+                 for s, ids, c in zip(test, ids_list, complete)]
+        for rows in (1, P, P + 1, P + 2):
+            monkeypatch.setattr(score_module, "SCORE_CELLS", rows * V - (rows == P + 2))
+            monkeypatch.setattr(score_module, "PIECE_EVENTS", P)
+            monkeypatch.setattr(score_module, "BATCH_CELLS", max(1, rows * V // 2))
+            for a, b in zip(plain, score_sequences(model, test, topk=topk)):
+                _same_scores(a, b)
+        monkeypatch.undo()
+    assert evaluate(model, test)["events"] == sum(len(s) for s in plain)
+
+
+@pytest.mark.parametrize("V", [256, 257, 300])
+def test_nearest_at_the_sparse_vocabulary_edge_equals_the_plain_distance(V, monkeypatch):
+    """Either side of SPARSE_VOCABULARY, in blocks of one and of several profiles: each profile's weighted L1
+    distance to its nearest reference (itself left out with exclude_self), computed pair by pair; an empty
+    profile (a session of unseen events only) and a profile that is a reference's twin among them."""
+    from seqrnn import profiles
+
+    rng = np.random.default_rng(V)
+    ref, w = _sparse_counts(rng, 60, V, (5,))
+    queries = np.r_[_sparse_counts(rng, 20, V)[0], ref[:3], np.zeros((1, V), np.float32)]
+    for cells in (10, 1 << 24):
+        monkeypatch.setattr(profiles, "NEAREST_CELLS", cells)
+        for p, self_ in ((ref, True), (queries, False)):
+            plain = np.array([[np.inf if self_ and i == j else float((np.abs(a - b) * w).sum())
+                               for j, b in enumerate(ref)] for i, a in enumerate(p)])
+            d, arg = profiles.nearest(p, ref, w, exclude_self=self_)
+            np.testing.assert_allclose(d, plain.min(1), rtol=1e-5)
+            np.testing.assert_allclose(plain[np.arange(len(p)), arg], plain.min(1), rtol=1e-5)
+    assert (profiles.nearest(ref[:3], ref, w)[0] == 0).all()  # a twin is at 0, not at a rounding of it
