@@ -1,7 +1,9 @@
 """``seqrnn watch``: follow a raw log, parse each line with a saved parser, group it, and decide
 with the model's state carried per session; one JSON alert per anomalous event or session.
 
-- a template the parser never saw before (or one the model never saw) is an alert by itself;
+- a template the parser never saw before (or one the model never saw) is an alert by itself; a line in
+  no session is judged by nothing else, and only a template new to the parser is an alert there (parse
+  and detect leave such lines out of every sequence);
 - an event the model finds unlikely (the detector's rule) is an alert, as it is read;
 - a session idle for ``idle`` seconds (or every open one at the end of the input) is closed and
   judged whole (the count profile and its end included): an alert when it is anomalous.
@@ -55,7 +57,11 @@ class Watcher:
         self.k = detector.topk if k is None else k
         self.known = set(model.vocab_.stoi)
         self.sessions: dict[str, _Session] = {}
-        self.lines = self.malformed = self.alerts = 0
+        self.lines = self.malformed = self.alerts = self.ungrouped = 0
+        # the templates the parser knew before the watch: a line in no session with one of them is left out,
+        # as parse and detect leave it out of every sequence (not an alert for each line of the log outside
+        # the sessions, whose templates the model never saw because they are in none)
+        self.parser_known = parser.miner.drain.clusters_counter
         self.row = 0
         self.stream = _Session("stream", model.stream_start()) if grouper is None else None
         if self.stream is not None:  # it goes on for ever: its last lines alone, for --explain
@@ -96,7 +102,9 @@ class Watcher:
                 keys = self.grouper.keys(text, parsed.fields, self.row)
             except RegexTimeout as exc:
                 raise too_slow(exc, self.parser, self.grouper, source, number) from None
-        if new_template or token not in self.known:
+        if not keys:
+            self.ungrouped += 1
+        if (new_template or token not in self.known) and (keys or parsed.event > self.parser_known):
             # the session(s) the line joins, so that the alert says which one to look at
             alerts.append(self._alert("unseen template", keys[0] if len(keys) == 1 else None, token, location,
                                       text, parsed.parameters,
@@ -239,7 +247,8 @@ def watch(watcher: Watcher, path: str, out, *, poll: float = 0.1, from_end: bool
     finally:
         emit(watcher.close_all())
     seconds = time.perf_counter() - start
-    return {"lines": watcher.lines, "malformed": watcher.malformed, "alerts": watcher.alerts,
+    return {"lines": watcher.lines, "malformed": watcher.malformed, "ungrouped": watcher.ungrouped,
+            "alerts": watcher.alerts,
             "seconds": round(seconds, 3), "lines_per_second": round(watcher.lines / busy) if busy > 0 else None}
 
 

@@ -72,6 +72,7 @@ def run(args) -> int:
         if out is not sys.stdout:
             out.close()
     rate = f", {summary['lines_per_second']:,} lines/s" if summary.get("lines_per_second") else ""
-    print(f"watched {watcher.lines:,} lines ({watcher.malformed:,} malformed), {watcher.alerts:,} alerts{rate}",
+    outside = f", {watcher.ungrouped:,} in no session" if watcher.ungrouped else ""
+    print(f"watched {watcher.lines:,} lines ({watcher.malformed:,} malformed{outside}), {watcher.alerts:,} alerts{rate}",
           file=sys.stderr)
     return code
