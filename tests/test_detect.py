@@ -197,6 +197,21 @@ def test_unseen_event_flagged_at_its_position(table_detector):
     assert f.views["surprise"]["value"] == pytest.approx(-math.log(.24))
 
 
+def test_a_stream_is_explained_by_its_unseen_event_as_a_session_is(table_detector):
+    """A stream (no grouping: an OpenStack log parsed into one stream) with an injected error message
+    and rarer known events before it: detect's summary said 'by reason: unlikely event 1' at the first
+    rare event and never named the unseen message; the README's rule (an unseen event first) held only
+    for sessions."""
+    stream = Sequence("stream", ["a", "b", "c", "b", "x", "a"], "<test>", 1, complete=False)
+    f = table_detector.with_options(threshold=0.2).decide([stream]).findings[0]
+    assert f.anomalous and f.event_anomalous.tolist() == [False, False, False, True, True, False]
+    assert (f.view, f.position) == ("unseen", 4) and "unseen" in f.reason
+    # without an unseen event, the first unlikely one explains, as before
+    f = table_detector.with_options(threshold=0.2).decide([Sequence("stream", ["a", "b", "c", "b"], "<test>", 1,
+                                                                    complete=False)]).findings[0]
+    assert (f.view, f.position) == ("surprise", 3) and f.reason.startswith("unlikely event")
+
+
 def test_truncated_session_ended_early(table, table_detector):
     seq = session(["a", "b", "c"])
     f = table_detector.decide([seq]).findings[0]

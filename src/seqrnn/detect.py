@@ -985,10 +985,10 @@ class Detector:
         if unseen.any():
             score = max(score, 1.0 + float(unseen.sum()))
         f = Finding(sc, bool(flags.any()), float(score), flags, views=views, p_value=p_value)
-        if flags.any():
-            f.position = int(np.flatnonzero(flags)[0])
+        if flags.any():  # as for a session, an unseen event is the plainest evidence: the first one explains
+            f.position = int(np.flatnonzero(unseen if unseen.any() else flags)[0])
             f.reason = self.event_reason(sc, f.position)
-            f.view = "unseen" if sc.unknown[f.position] else "surprise"
+            f.view = "unseen" if unseen.any() else "surprise"
         return f
 
 
