@@ -140,6 +140,25 @@ def test_detection_summary_counts_reasons_and_lists_the_worst(toy):
     assert lines[-1].startswith("  full output: out.jsonl")
 
 
+def test_detection_summary_of_a_stream_counts_its_anomalous_events():
+    """A log parsed without grouping is one stream: the summary said '1 of 1 sequences anomalous (100.0%)'
+    beside a promise per event ('about 4.98 in 1,000 normal events flagged') and never how many events of
+    the stream were anomalous (9 of 2,008 on OpenStack_2k), the count that promise is about."""
+    from test_detect import TableModel, session
+
+    from seqrnn.data.formats import Sequence
+    from seqrnn.detect import Detector
+    from seqrnn.report.summary import detection_summary
+
+    held_out = [session(["a", "b", "c", "b"])]
+    detector = Detector(TableModel(), threshold=0.2).fit(held_out, validation_data=held_out)
+    stream = Sequence("stream", ["a", "b", "c", "b", "x", "a"], "<test>", 1, complete=False)
+    lines = detection_summary(detector.model, detector, detector.decide([stream]).findings).splitlines()
+    assert lines[:2] == ["1 of 1 sequences anomalous (100.0%)", "  anomalous events: 2 of 6 (33.33%) in the stream"]
+    sessions = detection_summary(detector.model, detector, detector.decide(held_out).findings)
+    assert "anomalous events" not in sessions
+
+
 def test_detect_ends_with_the_summary(capsys, toy, tmp_path):
     out = tmp_path / "found.jsonl"
     code, stdout, err = run_cli(capsys, "detect", toy / "model", toy / "normal", toy / "abnormal", "-o", out,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+import numpy as np
+
 from ..progress import human
 from ..data.vocab import UNK
 from .findings import token_name
@@ -149,6 +151,12 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     anomalous = [f for f in findings if f.anomalous]
     share = f" ({len(anomalous) / n:.1%})" if n else ""
     lines = [f"{human(len(anomalous))} of {human(n)} sequences anomalous{share}"]
+    streams = [f for f in findings if not f.scores.sequence.complete and len(f.scores.sequence)]
+    if streams:  # a stream is one sequence: the count its per-event promise is about is that of its events
+        flagged = sum(int(np.count_nonzero(f.event_anomalous)) for f in streams)
+        total = sum(len(f.scores.sequence) for f in streams)
+        lines.append(f"  anomalous events: {human(flagged)} of {human(total)} ({flagged / total:.2%}) in "
+                     f"{'the stream' if len(streams) == 1 else f'the {human(len(streams))} streams'}")
     by = counts_by_reason(findings)
     if by:
         lines.append("  by reason: " + ", ".join(f"{k} {human(v)}" for k, v in by.most_common()))
