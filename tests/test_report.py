@@ -159,6 +159,23 @@ def test_detection_summary_of_a_stream_counts_its_anomalous_events():
     assert "anomalous events" not in sessions
 
 
+def test_unknown_note_counts_the_input_events_not_the_ends():
+    """Another system's log parsed into sessions of one line each (HDFS_2k through an OpenStack model):
+    every event was unknown, yet with each session's end counted as an event read (always known) the share
+    was 50% and the note, for more than half, was not given (or said '50%' where none was known)."""
+    from test_detect import TableModel, session
+
+    from seqrnn.report.summary import unknown_note
+    from seqrnn.score import score_sequences
+
+    table = TableModel()
+    one_line = [session(["x"], f"s{i}") for i in range(20)]
+    findings = [type("F", (), {"scores": sc})() for sc in score_sequences(table, one_line)]
+    assert unknown_note(table, findings).startswith("  note: 100% of the events read are unknown to the model")
+    known = [type("F", (), {"scores": sc})() for sc in score_sequences(table, [session(["a", "x"])] * 3)]
+    assert unknown_note(table, known) == ""  # half of them: not most
+
+
 def test_detect_ends_with_the_summary(capsys, toy, tmp_path):
     out = tmp_path / "found.jsonl"
     code, stdout, err = run_cli(capsys, "detect", toy / "model", toy / "normal", toy / "abnormal", "-o", out,
