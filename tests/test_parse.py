@@ -347,6 +347,24 @@ def test_detect_explain_gives_templates_parameters_and_raw_lines(capsys, tmp_pat
     assert code == 2 and "--explain reads one parsed folder" in err
 
 
+def test_detect_explain_marks_every_line_the_finding_blames(capsys, tmp_path):
+    # OpenStack: a 'VM Resumed' line repeated 4 more times, twice, in one instance's session: the count view
+    # blamed the 8 repeats beyond the normal count ('anomalous_events': 8), but --explain marked one line
+    # anomalous and the identical repeats after it not
+    _model_and_parsed_test_log(capsys, tmp_path, "test.log")
+    test = hdfs_like(2, base=500)
+    test[1:2] = [test[1]] * 4  # blk_-2500's 'is added to' line three more times
+    write(tmp_path / "repeats.log", test)
+    assert run_cli(capsys, "parse", tmp_path / "repeats.log", "--resume", tmp_path / "m" / "parser", "--out",
+                   tmp_path / "r", "--quiet")[0] == 0
+    code, out, err = run_cli(capsys, "detect", tmp_path / "m", tmp_path / "r", "--explain", "--only-anomalous")
+    assert code == 0, err
+    found = json.loads(out.splitlines()[0])
+    assert found["id"] == "blk_-2500" and found["anomalous_events"] == 3, found
+    marked = [x["location"] for x in found["explain"]["lines"] if x["anomalous"]]
+    assert marked == [f"{tmp_path / 'repeats.log'}:{n}" for n in (3, 4, 5)] and found["location"] == marked[0]
+
+
 @pytest.mark.slow
 def test_loghub_hdfs_sessions_and_accuracy(tmp_path):
     """The shared Loghub 2k samples: HDFS sessions equal the structured file's; default accuracy."""
