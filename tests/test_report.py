@@ -176,6 +176,24 @@ def test_unknown_note_counts_the_input_events_not_the_ends():
     assert unknown_note(table, known) == ""  # half of them: not most
 
 
+def test_detection_summary_shows_a_uuid_session_id_whole():
+    """OpenStack sessions are instances named by UUID (36 characters): the summary cut them at 28
+    ('b562ef10-ba2d-48ae-bf4a-186…'), an id no one can paste into grep or the next command."""
+    from test_detect import TableModel, session
+
+    from seqrnn.detect import Detector
+    from seqrnn.report.summary import detection_summary
+
+    held_out = [session(["a", "b", "c", "b"])]
+    detector = Detector(TableModel(), threshold=0.2).fit(held_out, validation_data=held_out)
+    uuid = "b562ef10-ba2d-48ae-bf4a-18666cba4a51"
+    text = detection_summary(detector.model, detector, detector.decide([session(["a", "x"], uuid)]).findings)
+    assert f"  {uuid}  unseen event" in text, text
+    longer = "x" * 50
+    text = detection_summary(detector.model, detector, detector.decide([session(["a", "x"], longer)]).findings)
+    assert "x" * 35 + "…  unseen event" in text, text
+
+
 def test_detect_ends_with_the_summary(capsys, toy, tmp_path):
     out = tmp_path / "found.jsonl"
     code, stdout, err = run_cli(capsys, "detect", toy / "model", toy / "normal", toy / "abnormal", "-o", out,

@@ -13,6 +13,7 @@ from ..data.vocab import EOS, UNK
 from .findings import token_name
 
 TOP = 10
+ID_WIDTH = 36  # characters of a session id shown whole: a UUID (OpenStack's instances), longer ones shortened
 MIN_TEMPLATE = 8  # characters of a shortened template worth showing
 
 
@@ -183,7 +184,7 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
         lines.append(f"  {'highest scores' if len(worst) > 1 else 'the anomalous sequence'} (score: above 1 is "
                      "anomalous):")
         ids = [printable(f.scores.sequence.id) for f in worst]
-        idw = min(28, max(len(sid) for sid in ids))
+        idw = min(ID_WIDTH, max(len(sid) for sid in ids))
         for f, sid in zip(worst, ids):
             sid = sid if len(sid) <= idw else sid[: idw - 1] + "…"
             head = f"  {f.score:>9.2f}  {sid:<{idw}}  "
