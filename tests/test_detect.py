@@ -182,6 +182,15 @@ def test_explicit_probability_threshold(table_detector):
     assert f.score == pytest.approx(-math.log(.1) / -math.log(.2))
 
 
+def test_unlikely_reason_tells_the_probability_from_the_cut(table_detector):
+    """A probability just below the cut read 'unlikely event: p=0.0027 < 0.0027' (seqrnn watch on OpenStack):
+    both to two digits. Now as many digits as tell them apart."""
+    f = table_detector.with_options(threshold=0.101).decide([session(["a", "b", "c", "b"])]).findings[0]
+    assert f.anomalous and f.position == 3 and f.reason == "unlikely event: p=0.1 < 0.101"
+    f = table_detector.with_options(threshold=0.2).decide([session(["a", "b", "c", "b"])]).findings[0]
+    assert f.reason == "unlikely event: p=0.1 < 0.2"  # two digits where they do
+
+
 def test_unseen_event_flagged_at_its_position(table_detector):
     f = table_detector.decide([session(["a", "x", "b"])]).findings[0]
     sc = f.scores
