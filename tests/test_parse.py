@@ -320,6 +320,22 @@ def test_a_log_parsed_anew_is_refused_where_even_a_few_of_its_event_ids_are_not_
     assert run_cli(capsys, "detect", tmp_path / "m", tmp_path / "resumed")[0] == 0
 
 
+def test_parse_resumed_says_how_many_templates_are_new(capsys, tmp_path):
+    # OpenStack grouped by instance, with a new ERROR line that names no instance: parse --resume said '45
+    # templates' (43 before) and nothing else, and detect never sees a line in no session: the new message
+    # went unmentioned from parse to detect
+    log, test = _model_and_parsed_test_log(capsys, tmp_path, "test.log")
+    write(tmp_path / "next.log", test + ["081109 204100 19 ERROR dfs.FSNamesystem: Safe mode is ON"])
+    code, out, err = run_cli(capsys, "parse", tmp_path / "next.log", "--resume", tmp_path / "m" / "parser",
+                             "--out", tmp_path / "n")
+    assert code == 0 and f" templates (2 new: not in {tmp_path / 'm' / 'parser'}), " in err, err
+    code, out, err = run_cli(capsys, "parse", tmp_path / "next.log", "--resume", tmp_path / "n", "--out",
+                             tmp_path / "n2", "--json")
+    assert code == 0 and json.loads(out)["new_templates"] == 0
+    code, out, err = run_cli(capsys, "parse", tmp_path / "next.log", "--out", tmp_path / "n3", "--json")
+    assert code == 0 and "new_templates" not in json.loads(out)  # nothing resumed: every template is new
+
+
 def test_parse_takes_q_for_quiet_as_the_other_commands(capsys, tmp_path):
     # 'seqrnn parse LOG --out DIR -q' was 'unrecognized arguments: -q' (train, calibrate, compare, demo,
     # encode take it)
