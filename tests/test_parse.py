@@ -329,6 +329,7 @@ def test_parse_resumed_says_how_many_templates_are_new(capsys, tmp_path):
     code, out, err = run_cli(capsys, "parse", tmp_path / "next.log", "--resume", tmp_path / "m" / "parser",
                              "--out", tmp_path / "n")
     assert code == 0 and f" templates (2 new: not in {tmp_path / 'm' / 'parser'}), " in err, err
+    assert " sessions (1 line in none, the first " in err  # not '1 lines'
     code, out, err = run_cli(capsys, "parse", tmp_path / "next.log", "--resume", tmp_path / "n", "--out",
                              tmp_path / "n2", "--json")
     assert code == 0 and json.loads(out)["new_templates"] == 0

@@ -131,7 +131,8 @@ def run(args) -> int:
         more = f" ({summary['malformed'] - 5:,} more in malformed.csv)" if summary["malformed"] > 5 else ""
         sessions = f", {summary['sessions']:,} sessions" if summary["sessions"] is not None else ""
         if summary.get("ungrouped"):
-            sessions += f" ({summary['ungrouped']:,} lines in none, the first {summary['first_ungrouped']})"
+            lines = "line" if summary["ungrouped"] == 1 else "lines"
+            sessions += f" ({summary['ungrouped']:,} {lines} in none, the first {summary['first_ungrouped']})"
         new = (f" ({summary['new_templates']:,} new: not in {args.resume})" if summary.get("new_templates")
                else "")
         print(f"{args.out}: {summary['events']:,} events of {summary['lines']:,} lines, {summary['templates']:,} "
