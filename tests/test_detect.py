@@ -182,6 +182,15 @@ def test_explicit_probability_threshold(table_detector):
     assert f.score == pytest.approx(-math.log(.1) / -math.log(.2))
 
 
+def test_unlikely_reason_tells_the_probability_from_the_cut(table_detector):
+    """A probability just below the cut read 'unlikely event: p=0.0027 < 0.0027' (seqrnn watch on OpenStack):
+    both to two digits. Now as many digits as tell them apart."""
+    f = table_detector.with_options(threshold=0.101).decide([session(["a", "b", "c", "b"])]).findings[0]
+    assert f.anomalous and f.position == 3 and f.reason == "unlikely event: p=0.1 < 0.101"
+    f = table_detector.with_options(threshold=0.2).decide([session(["a", "b", "c", "b"])]).findings[0]
+    assert f.reason == "unlikely event: p=0.1 < 0.2"  # two digits where they do
+
+
 def test_unseen_event_flagged_at_its_position(table_detector):
     f = table_detector.decide([session(["a", "x", "b"])]).findings[0]
     sc = f.scores
@@ -195,6 +204,21 @@ def test_unseen_event_flagged_at_its_position(table_detector):
     assert f.view == "unseen" and f.score > 1
     # the surprise view ignores the unseen event itself: max over a, b, <eos>
     assert f.views["surprise"]["value"] == pytest.approx(-math.log(.24))
+
+
+def test_a_stream_is_explained_by_its_unseen_event_as_a_session_is(table_detector):
+    """A stream (no grouping: an OpenStack log parsed into one stream) with an injected error message
+    and rarer known events before it: detect's summary said 'by reason: unlikely event 1' at the first
+    rare event and never named the unseen message; the README's rule (an unseen event first) held only
+    for sessions."""
+    stream = Sequence("stream", ["a", "b", "c", "b", "x", "a"], "<test>", 1, complete=False)
+    f = table_detector.with_options(threshold=0.2).decide([stream]).findings[0]
+    assert f.anomalous and f.event_anomalous.tolist() == [False, False, False, True, True, False]
+    assert (f.view, f.position) == ("unseen", 4) and "unseen" in f.reason
+    # without an unseen event, the first unlikely one explains, as before
+    f = table_detector.with_options(threshold=0.2).decide([Sequence("stream", ["a", "b", "c", "b"], "<test>", 1,
+                                                                    complete=False)]).findings[0]
+    assert (f.view, f.position) == ("surprise", 3) and f.reason.startswith("unlikely event")
 
 
 def test_truncated_session_ended_early(table, table_detector):

@@ -140,6 +140,60 @@ def test_detection_summary_counts_reasons_and_lists_the_worst(toy):
     assert lines[-1].startswith("  full output: out.jsonl")
 
 
+def test_detection_summary_of_a_stream_counts_its_anomalous_events():
+    """A log parsed without grouping is one stream: the summary said '1 of 1 sequences anomalous (100.0%)'
+    beside a promise per event ('about 4.98 in 1,000 normal events flagged') and never how many events of
+    the stream were anomalous (9 of 2,008 on OpenStack_2k), the count that promise is about."""
+    from test_detect import TableModel, session
+
+    from seqrnn.data.formats import Sequence
+    from seqrnn.detect import Detector
+    from seqrnn.report.summary import detection_summary
+
+    held_out = [session(["a", "b", "c", "b"])]
+    detector = Detector(TableModel(), threshold=0.2).fit(held_out, validation_data=held_out)
+    stream = Sequence("stream", ["a", "b", "c", "b", "x", "a"], "<test>", 1, complete=False)
+    lines = detection_summary(detector.model, detector, detector.decide([stream]).findings).splitlines()
+    assert lines[:2] == ["1 of 1 sequences anomalous (100.0%)", "  anomalous events: 2 of 6 (33.33%) in the stream"]
+    sessions = detection_summary(detector.model, detector, detector.decide(held_out).findings)
+    assert "anomalous events" not in sessions
+
+
+def test_unknown_note_counts_the_input_events_not_the_ends():
+    """Another system's log parsed into sessions of one line each (HDFS_2k through an OpenStack model):
+    every event was unknown, yet with each session's end counted as an event read (always known) the share
+    was 50% and the note, for more than half, was not given (or said '50%' where none was known)."""
+    from test_detect import TableModel, session
+
+    from seqrnn.report.summary import unknown_note
+    from seqrnn.score import score_sequences
+
+    table = TableModel()
+    one_line = [session(["x"], f"s{i}") for i in range(20)]
+    findings = [type("F", (), {"scores": sc})() for sc in score_sequences(table, one_line)]
+    assert unknown_note(table, findings).startswith("  note: 100% of the events read are unknown to the model")
+    known = [type("F", (), {"scores": sc})() for sc in score_sequences(table, [session(["a", "x"])] * 3)]
+    assert unknown_note(table, known) == ""  # half of them: not most
+
+
+def test_detection_summary_shows_a_uuid_session_id_whole():
+    """OpenStack sessions are instances named by UUID (36 characters): the summary cut them at 28
+    ('b562ef10-ba2d-48ae-bf4a-186…'), an id no one can paste into grep or the next command."""
+    from test_detect import TableModel, session
+
+    from seqrnn.detect import Detector
+    from seqrnn.report.summary import detection_summary
+
+    held_out = [session(["a", "b", "c", "b"])]
+    detector = Detector(TableModel(), threshold=0.2).fit(held_out, validation_data=held_out)
+    uuid = "b562ef10-ba2d-48ae-bf4a-18666cba4a51"
+    text = detection_summary(detector.model, detector, detector.decide([session(["a", "x"], uuid)]).findings)
+    assert f"  {uuid}  unseen event" in text, text
+    longer = "x" * 50
+    text = detection_summary(detector.model, detector, detector.decide([session(["a", "x"], longer)]).findings)
+    assert "x" * 35 + "…  unseen event" in text, text
+
+
 def test_detect_ends_with_the_summary(capsys, toy, tmp_path):
     out = tmp_path / "found.jsonl"
     code, stdout, err = run_cli(capsys, "detect", toy / "model", toy / "normal", toy / "abnormal", "-o", out,

@@ -890,7 +890,8 @@ class Detector:
             return f"ended early: p(end)={sc.prob[position]:.2g}"
         if self.top_g is not None:
             return f"unexpected event: rank {int(sc.rank[position])}, not in the top {self.top_g}"
-        return f"unlikely event: p={sc.prob[position]:.2g} < {math.exp(-self.nll_cut):.2g}"
+        p, cut = _apart(float(sc.prob[position]), math.exp(-self.nll_cut))
+        return f"unlikely event: p={p} < {cut}"
 
     def _override_ratio(self, sc) -> float:
         known = ~sc.unknown
@@ -983,11 +984,21 @@ class Detector:
         if unseen.any():
             score = max(score, 1.0 + float(unseen.sum()))
         f = Finding(sc, bool(flags.any()), float(score), flags, views=views, p_value=p_value)
-        if flags.any():
-            f.position = int(np.flatnonzero(flags)[0])
+        if flags.any():  # as for a session, an unseen event is the plainest evidence: the first one explains
+            f.position = int(np.flatnonzero(unseen if unseen.any() else flags)[0])
             f.reason = self.event_reason(sc, f.position)
-            f.view = "unseen" if sc.unknown[f.position] else "surprise"
+            f.view = "unseen" if unseen.any() else "surprise"
         return f
+
+
+def _apart(p: float, cut: float) -> tuple[str, str]:
+    """``p`` and ``cut`` to two significant digits, or as many more as tell them apart (a flagged ``p`` is
+    below the cut): a probability just below the cut read 'p=0.0027 < 0.0027'."""
+    for digits in range(2, 18):
+        a, b = f"{p:.{digits}g}", f"{cut:.{digits}g}"
+        if a != b:
+            break
+    return a, b
 
 
 HELD_OUT_LEVEL = 0.05  # the held-out check raises a cut on evidence at this level (chance_allowance)

@@ -1,7 +1,9 @@
 """``seqrnn watch``: follow a raw log, parse each line with a saved parser, group it, and decide
 with the model's state carried per session; one JSON alert per anomalous event or session.
 
-- a template the parser never saw before (or one the model never saw) is an alert by itself;
+- a template the parser never saw before (or one the model never saw) is an alert by itself; a line in
+  no session is judged by nothing else, and only a template new to the parser is an alert there (parse
+  and detect leave such lines out of every sequence);
 - an event the model finds unlikely (the detector's rule) is an alert, as it is read;
 - a session idle for ``idle`` seconds (or every open one at the end of the input) is closed and
   judged whole (the count profile and its end included): an alert when it is anomalous.
@@ -27,6 +29,7 @@ from .report.findings import END, END_TEMPLATE
 from .score import event_scores
 
 RECENT = 10  # raw lines of a session kept for an alert
+NO_SESSION_LINES = 1000  # lines read, none of them in a session, before watch says its grouping may match nothing
 
 
 class _Session:
@@ -43,7 +46,7 @@ class Watcher:
     ``malformed``, never fatal)."""
 
     def __init__(self, detector, parser, grouper=None, *, idle: float = 60.0, k: int | None = None,
-                 explain: bool = True, on_malformed=None):
+                 explain: bool = True, on_malformed=None, on_note=None):
         if not (isinstance(idle, (int, float)) and math.isfinite(idle) and idle > 0):
             raise InputError(f"idle must be a finite number of seconds above 0, not {idle}", params="idle")
         model = detector.model
@@ -51,11 +54,16 @@ class Watcher:
             raise InputError("the model was trained on sessions: watch needs a grouping (the parsed folder's, "
                              "or --session, --session-field, --session-lines, --window)", params="session")
         self.detector, self.model, self.parser, self.grouper = detector, model, parser, grouper
-        self.idle, self.explain, self.on_malformed = idle, explain, on_malformed
+        self.idle, self.explain, self.on_malformed, self.on_note = idle, explain, on_malformed, on_note
         self.k = detector.topk if k is None else k
         self.known = set(model.vocab_.stoi)
         self.sessions: dict[str, _Session] = {}
-        self.lines = self.malformed = self.alerts = 0
+        self.lines = self.malformed = self.alerts = self.ungrouped = self.grouped = 0
+        self.first_miss = ""  # the first line in no session, and why
+        # the templates the parser knew before the watch: a line in no session with one of them is left out,
+        # as parse and detect leave it out of every sequence (not an alert for each line of the log outside
+        # the sessions, whose templates the model never saw because they are in none)
+        self.parser_known = parser.miner.drain.clusters_counter
         self.row = 0
         self.stream = _Session("stream", model.stream_start()) if grouper is None else None
         if self.stream is not None:  # it goes on for ever: its last lines alone, for --explain
@@ -96,7 +104,15 @@ class Watcher:
                 keys = self.grouper.keys(text, parsed.fields, self.row)
             except RegexTimeout as exc:
                 raise too_slow(exc, self.parser, self.grouper, source, number) from None
-        if new_template or token not in self.known:
+        if not keys:
+            self.ungrouped += 1
+            if not self.first_miss:
+                self.first_miss = f"{location}: {self.grouper.miss(text, parsed.fields)}"
+            if self.ungrouped == NO_SESSION_LINES and not self.grouped and self.on_note is not None:
+                self.on_note(self.no_session_note())
+        else:
+            self.grouped += 1
+        if (new_template or token not in self.known) and (keys or parsed.event > self.parser_known):
             # the session(s) the line joins, so that the alert says which one to look at
             alerts.append(self._alert("unseen template", keys[0] if len(keys) == 1 else None, token, location,
                                       text, parsed.parameters,
@@ -118,6 +134,12 @@ class Watcher:
                 alerts.append(self._event_alert(f, s, token, location, text, parsed.parameters))
         self.alerts += len(alerts)
         return alerts
+
+    def no_session_note(self) -> str:
+        """What to say when no line read has joined a session: the grouping likely matches nothing, and
+        lines in no session are judged by nothing but their templates (a silent watch otherwise)."""
+        return (f"none of the {self.ungrouped:,} lines read joined a session (the first, {self.first_miss}): "
+                "lines in no session are not judged; check the grouping (--session)")
 
     def _step(self, s: _Session, token: str, source: str, number: int):
         ids = self.model.vocab_.encode([token])
@@ -239,7 +261,8 @@ def watch(watcher: Watcher, path: str, out, *, poll: float = 0.1, from_end: bool
     finally:
         emit(watcher.close_all())
     seconds = time.perf_counter() - start
-    return {"lines": watcher.lines, "malformed": watcher.malformed, "alerts": watcher.alerts,
+    return {"lines": watcher.lines, "malformed": watcher.malformed, "ungrouped": watcher.ungrouped,
+            "alerts": watcher.alerts,
             "seconds": round(seconds, 3), "lines_per_second": round(watcher.lines / busy) if busy > 0 else None}
 
 

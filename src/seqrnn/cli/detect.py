@@ -127,7 +127,7 @@ def _detect(args, detector, templates, explainer, freeze: bool = False) -> int:
                 if args.only_anomalous and not f.anomalous:
                     continue
                 if i in found:
-                    found[i]["explain"] = explainer.explain(found[i], f.scores.sequence)
+                    found[i]["explain"] = explainer.explain(found[i], f.scores.sequence, f.event_anomalous)
                     out.write(finite_json(found[i], args.model_dir) + "\n")
                 else:
                     out.write(line(f) + "\n")

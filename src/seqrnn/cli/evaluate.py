@@ -24,10 +24,12 @@ def run(args) -> int:
     from ..models.base import load_next_event_model as load
 
     model = load(args.model_dir)
-    result = model.evaluate(read_inputs(args, model), format=args.format)
+    seqs = read_inputs(args, model)
+    result = model.evaluate(seqs, format=args.format)
     from ..report.summary import unknown_share_note
 
-    note = unknown_share_note(model, result.get("unknown_events", 0), result.get("events", 0))
+    ends = sum(1 for s in seqs if s.complete)  # scored after each session's events, always known: not counted
+    note = unknown_share_note(model, result.get("unknown_events", 0), result.get("events", 0) - ends)
     if note:
         print(note.strip(), file=sys.stderr)
     if args.json:

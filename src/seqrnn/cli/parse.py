@@ -119,7 +119,10 @@ def run(args) -> int:
         if not args.quiet:
             print(f"\r{lines:,} lines, {lines / seconds:,.0f} lines/s", end="", file=sys.stderr, flush=True)
 
+    known = {e for e, _, _ in parser.miner.events()} if args.resume else None
     summary = parse_logs(args.inputs, args.out, parser, group, progress=progress, malformed=malformed)
+    if known is not None:  # what a model trained on the resumed folder never saw: detect can only see it in sessions
+        summary["new_templates"] = len({e for e, _, _ in parser.miner.events()} - known)
     if summary["lines"] >= 50_000 and not args.quiet:
         print(file=sys.stderr)
     if args.json:
@@ -128,8 +131,11 @@ def run(args) -> int:
         more = f" ({summary['malformed'] - 5:,} more in malformed.csv)" if summary["malformed"] > 5 else ""
         sessions = f", {summary['sessions']:,} sessions" if summary["sessions"] is not None else ""
         if summary.get("ungrouped"):
-            sessions += f" ({summary['ungrouped']:,} lines in none, the first {summary['first_ungrouped']})"
+            lines = "line" if summary["ungrouped"] == 1 else "lines"
+            sessions += f" ({summary['ungrouped']:,} {lines} in none, the first {summary['first_ungrouped']})"
+        new = (f" ({summary['new_templates']:,} new: not in {args.resume})" if summary.get("new_templates")
+               else "")
         print(f"{args.out}: {summary['events']:,} events of {summary['lines']:,} lines, {summary['templates']:,} "
-              f"templates{sessions}; {summary['malformed']:,} malformed{more}; "
+              f"templates{new}{sessions}; {summary['malformed']:,} malformed{more}; "
               f"{summary['lines_per_second'] or 0:,} lines/s", file=sys.stderr)
     return 0

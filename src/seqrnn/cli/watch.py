@@ -44,7 +44,7 @@ def run(args) -> int:
     from ..parse.folder import read_info
     from ..parse.grouping import IdGrouper
     from ..parse.parser import Parser
-    from ..watch import Watcher, grouper_from, parser_folder, watch
+    from ..watch import NO_SESSION_LINES, Watcher, grouper_from, parser_folder, watch
 
     folder = parser_folder(args.model_dir, args.parsed)
     info = read_info(folder)
@@ -60,8 +60,11 @@ def run(args) -> int:
             print(f"{name}:{number}: {why}, skipped" + (" (further ones counted only)" if watcher.malformed == 5
                                                         else ""), file=sys.stderr, flush=True)
 
+    def note(text):
+        print(f"note: {text}", file=sys.stderr, flush=True)
+
     watcher = Watcher(detector, parser, grouper, idle=args.idle, k=args.k, explain=args.explain,
-                      on_malformed=malformed)
+                      on_malformed=malformed, on_note=note)
     out = open_output(args.output)
     code, summary = 0, {}
     try:
@@ -72,6 +75,9 @@ def run(args) -> int:
         if out is not sys.stdout:
             out.close()
     rate = f", {summary['lines_per_second']:,} lines/s" if summary.get("lines_per_second") else ""
-    print(f"watched {watcher.lines:,} lines ({watcher.malformed:,} malformed), {watcher.alerts:,} alerts{rate}",
+    outside = f", {watcher.ungrouped:,} in no session" if watcher.ungrouped else ""
+    print(f"watched {watcher.lines:,} lines ({watcher.malformed:,} malformed{outside}), {watcher.alerts:,} alerts{rate}",
           file=sys.stderr)
+    if watcher.ungrouped and not watcher.grouped and watcher.ungrouped < NO_SESSION_LINES:  # not said yet
+        note(watcher.no_session_note())
     return code

@@ -108,8 +108,10 @@ class Explainer:
             self.changed.add(f)
         return same
 
-    def explain(self, found: dict, seq) -> dict:
-        """What to add to ``found`` (a finding's JSON dict) of ``seq`` (a sequence of the folder)."""
+    def explain(self, found: dict, seq, flagged=None) -> dict:
+        """What to add to ``found`` (a finding's JSON dict) of ``seq`` (a sequence of the folder).
+        ``flagged``: the finding's anomalous events (``event_anomalous``), each line's ``anomalous``; without
+        it, the line of the finding's position alone."""
         out: dict = {}
         p = found.get("position")
         if p is None or seq.lines is None:
@@ -121,7 +123,8 @@ class Explainer:
         lo = max(0, p - AROUND)
         keys = self._keys(found, seq)
         text = self.raw_lines(keys)
-        out["lines"] = [{"location": f"{self.sources[f]}:{n}", "event": seq.tokens[q], "anomalous": q == p,
+        out["lines"] = [{"location": f"{self.sources[f]}:{n}", "event": seq.tokens[q],
+                         "anomalous": q == p or (flagged is not None and q < len(flagged) and bool(flagged[q])),
                          "text": text.get((f, n))} for q, (f, n) in zip(range(lo, lo + len(keys)), keys)]
         changed = sorted({self.sources[f] for f, _ in keys if f in self.changed})
         if changed:  # why their text is null: the lines there now are other lines

@@ -343,7 +343,10 @@ def check_event_ids(paths, model_dir: str) -> None:
     """Refuse a parsed folder among ``paths`` whose event ids are not those of the parser the model in
     ``model_dir`` was trained with (``MODEL/parser``): a log parsed anew, without ``--resume
     MODEL/parser``, numbers its templates in the order it meets them, so the model would read other
-    events than the ids say. Refused when most ids the two share name templates that cannot be one."""
+    events than the ids say. Refused when an id the two share names templates that cannot be one: a parser
+    resumed from the model's keeps every id's template (or generalises it, which still fits), so one such id
+    is a log parsed anew, whose ids may agree up to where the logs first differ (OpenStack: 7 of 43 differed,
+    and 20 of 22 normal sessions were flagged)."""
     kept = os.path.join(model_dir, "parser", "templates.csv")
     if not os.path.isfile(kept):
         return
@@ -355,7 +358,7 @@ def check_event_ids(paths, model_dir: str) -> None:
         theirs = read_templates(path)
         shared = [i for i in theirs if i in known]
         differ = [i for i in shared if not _fits(theirs[i], known[i])]
-        if differ and len(differ) * 2 > len(shared):
+        if differ:
             i = differ[0]
             raise InputError(f"its event ids are not the model's: event {i} is {theirs[i][:80]!r} here and "
                              f"{known[i][:80]!r} to the model ({len(differ)} of {len(shared)} ids differ); parse "

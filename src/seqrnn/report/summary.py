@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+import numpy as np
+
 from ..progress import human
-from ..data.vocab import UNK
+from ..data.vocab import EOS, UNK
 from .findings import token_name
 
 TOP = 10
+ID_WIDTH = 36  # characters of a session id shown whole: a UUID (OpenStack's instances), longer ones shortened
 MIN_TEMPLATE = 8  # characters of a shortened template worth showing
 
 
@@ -105,13 +108,15 @@ def unknown_note(model, findings) -> str:
         if n is None:
             n = counted[id(ids)] = int((ids == UNK).sum())
         unknown += n
-        total += len(ids)
+        # the input's events, not the ends the model scores after them (always known): sessions of one
+        # unknown event each (another system's log, parsed into one-line sessions) read as 50% unknown
+        total += int(np.count_nonzero(ids != EOS))
     return unknown_share_note(model, unknown, total)
 
 
 def unknown_share_note(model, unknown: int, total: int, events: str = "the events read",
                        check: str = "the input") -> str:
-    """:func:`unknown_note` from the counts: ``unknown`` of ``total`` events read (ends included);
+    """:func:`unknown_note` from the counts: ``unknown`` of ``total`` events read (the ends not counted);
     ``events`` and ``check`` name what was read (``train --validation`` names its file)."""
     if not total or unknown <= UNKNOWN_NOTE_SHARE * total:
         return ""
@@ -149,6 +154,12 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     anomalous = [f for f in findings if f.anomalous]
     share = f" ({len(anomalous) / n:.1%})" if n else ""
     lines = [f"{human(len(anomalous))} of {human(n)} sequences anomalous{share}"]
+    streams = [f for f in findings if not f.scores.sequence.complete and len(f.scores.sequence)]
+    if streams:  # a stream is one sequence: the count its per-event promise is about is that of its events
+        flagged = sum(int(np.count_nonzero(f.event_anomalous)) for f in streams)
+        total = sum(len(f.scores.sequence) for f in streams)
+        lines.append(f"  anomalous events: {human(flagged)} of {human(total)} ({flagged / total:.2%}) in "
+                     f"{'the stream' if len(streams) == 1 else f'the {human(len(streams))} streams'}")
     by = counts_by_reason(findings)
     if by:
         lines.append("  by reason: " + ", ".join(f"{k} {human(v)}" for k, v in by.most_common()))
@@ -173,7 +184,7 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
         lines.append(f"  {'highest scores' if len(worst) > 1 else 'the anomalous sequence'} (score: above 1 is "
                      "anomalous):")
         ids = [printable(f.scores.sequence.id) for f in worst]
-        idw = min(28, max(len(sid) for sid in ids))
+        idw = min(ID_WIDTH, max(len(sid) for sid in ids))
         for f, sid in zip(worst, ids):
             sid = sid if len(sid) <= idw else sid[: idw - 1] + "…"
             head = f"  {f.score:>9.2f}  {sid:<{idw}}  "
