@@ -41,8 +41,15 @@ def main(data: str, out: str) -> None:
     training.make_optimizer = recording_optimizer
     model = RNNModel(**SETTINGS).fit(data)
     rank = int(os.environ.get("RANK", "0"))
+    import gc
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    gc.collect()
+    wrappers = sum(isinstance(o, DistributedDataParallel) for o in gc.get_objects())
     with open(os.path.join(out, f"rank{rank}.json"), "w") as fh:
-        json.dump({"digests": digests, "history": model.history_, "training": model.training_summary()}, fh)
+        json.dump({"digests": digests, "history": model.history_, "training": model.training_summary(),
+                   "wrappers_alive": wrappers}, fh)
     from seqrnn import distributed
 
     distributed.finish()

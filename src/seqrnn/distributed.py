@@ -117,6 +117,9 @@ def finish() -> None:
 
     _left = launched()
     if dist.is_available() and dist.is_initialized():
+        import gc
+
+        gc.collect()  # a DistributedDataParallel wrapper no longer used goes now, while its group is alive
         # Every rank calls this after the same collective work; meeting first means no rank tears its
         # connections down while a peer's gloo threads still use them (seen once in CI as a SIGABRT at exit,
         # 'terminate called without an active exception').

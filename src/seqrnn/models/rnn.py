@@ -115,6 +115,10 @@ class RNNModel(SequenceModel):
             self.trainer_.validation = validation_fingerprint(valid or [], valid_complete or [], source)
         self.compute_ = {"processes": group.size, "device": device.type, "threads": torch.get_num_threads()}
         self.history_ = self.trainer_.fit(train_b, valid_b, resume=resume)
+        if group.size > 1:  # the trainer's loss held the DistributedDataParallel wrapper, and through it the
+            # process group, for the model's lifetime: destroyed at interpreter exit, after the group was left,
+            # a gloo thread still joinable aborted the process ('terminate called without an active exception')
+            self.trainer_.loss = next_event_loss(self.net_, tc.topk, last_only=mc.mapping == "many-to-one")
         self.net_.to("cpu").eval()  # scoring and detection run on the CPU
 
     def fit(self, X, validation_data=None, *, format: str = "sessions", text_tokens: str = "chars",
