@@ -142,6 +142,11 @@ def test_detect_says_when_a_file_of_one_event_per_line_was_read_as_sessions(caps
     assert "a file of one event per line is read as one sequence with --format stream" in err
     code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "events.log", "--format", "stream")
     assert code == 0 and "single event" not in err
+    # one-line sessions of events the model never saw (another system's parsed log): the unknown-events
+    # note is the one that applies, not --format stream
+    (tmp_path / "other.log").write_text("\n".join(f"e{i}" for i in range(30)) + "\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "detect", toy / "model", tmp_path / "other.log")
+    assert code == 0 and "100% of the events read are unknown to the model" in err and "single event" not in err
     code, _, err = run_cli(capsys, "train", tmp_path / "events.log", "--model", "markov", "--model-dir",
                            tmp_path / "m1")
     assert code == 0, err

@@ -172,7 +172,7 @@ def detection_summary(model, detector, findings, templates: dict | None = None, 
     unknown = unknown_note(model, findings)
     if unknown:
         lines.append(unknown)
-    single = single_event_note(model, findings)
+    single = "" if unknown else single_event_note(model, findings)  # unknown events: --format is not the remedy
     if single:
         lines.append(single)
     rule = _fixed_rule(detector)
