@@ -189,17 +189,12 @@ class Tailer:
 
 
 class _Joined:
-    """``readline(size)`` over ``head`` (bytes already read) and then the rest of ``fh``."""
+    """``readline(size)`` over ``head`` and then the rest of ``fh``, where ``head`` is the start of a line
+    already read (the tailer's pending bytes: no ``\n`` in them, and fewer than ``size``)."""
 
     def __init__(self, head: bytes, fh):
         self.head, self.fh = head, fh
 
     def readline(self, size: int = -1) -> bytes:
-        if not self.head:
-            return self.fh.readline(size)
-        cut = self.head.find(b"\n") + 1 or len(self.head)
-        cut = min(cut, size) if size > 0 else cut
-        line, self.head = self.head[:cut], self.head[cut:]
-        if not line.endswith(b"\n") and (size <= 0 or len(line) < size) and not self.head:
-            line += self.fh.readline(size - len(line) if size > 0 else -1)
-        return line
+        head, self.head = self.head, b""
+        return head + self.fh.readline(size - len(head) if size > 0 else -1)
