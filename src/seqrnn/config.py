@@ -28,6 +28,9 @@ class ModelConfig:
     hidden: int = 64
     embedding_dim: int = 32
     dropout: float = 0.0
+    # DropConnect on the recurrent (hidden-to-hidden) weights while training (AWD-LSTM, Merity et al.
+    # 2018): one mask per batch, the same at every step; the trained weights are used as they are.
+    weight_drop: float = 0.0
     mapping: str = "many-to-many"
     window: int = 10  # events before the target, many-to-one only
     bidirectional: bool = False  # many-to-one only: the window is read both ways (it never holds the target)
@@ -145,6 +148,7 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         at_least("hidden", mc.hidden, 1),
         at_least("embedding_dim", mc.embedding_dim, 1),
         (0.0 <= mc.dropout < 1.0, f"dropout must be in [0, 1), not {mc.dropout}", ("dropout",)),
+        (0.0 <= mc.weight_drop < 1.0, f"weight_drop must be in [0, 1), not {mc.weight_drop}", ("weight_drop",)),
         at_least("window", mc.window, 1),
         # A bidirectional many-to-many model would read each target through its backward pass and learn to copy.
         (not mc.bidirectional or mc.mapping == "many-to-one",

@@ -87,6 +87,7 @@ def _neural_settings(path: str, s: dict, kind: str) -> None:
     for name in ("hidden", "embedding_dim"):
         _int(path, p + name, s.get(name, 1), 1)
     _float(path, p + "dropout", s.get("dropout", 0.0), 0.0, 1.0, high_open=True)
+    _float(path, p + "weight_drop", s.get("weight_drop", 0.0), 0.0, 1.0, high_open=True)
     if kind == "classifier":
         _int(path, p + "attention", s.get("attention", 1), 1)
         _float(path, p + "validation_split", s.get("validation_split", 0.2), 0.0, 1.0, low_open=True, high_open=True)

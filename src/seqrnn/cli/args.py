@@ -150,6 +150,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     setting("--hidden", type=int, help="units per recurrent layer")
     setting("--embedding-dim", type=int)
     setting("--dropout", type=float)
+    setting("--weight-drop", type=float,
+            help="while training, drop this fraction of the recurrent (hidden-to-hidden) weights, one mask "
+                 "per batch (AWD-LSTM's weight drop; default 0)")
     setting("--mapping", choices=("many-to-many", "many-to-one"),
             help="many-to-many (default): next event at every position, each event trained once; "
                  "many-to-one: a window of --window events predicts the next (DeepLog)")

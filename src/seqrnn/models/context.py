@@ -30,7 +30,7 @@ from ..data.batching import ClozeBatches, cloze_rows, length_buckets, pad
 from ..data.vocab import PAD
 from ..errors import InputError
 from .base import register
-from .nets import embedding, recurrent
+from .nets import embedding, recurrent, run_recurrent
 from .rnn import SCORE_TOKENS, RNNModel
 
 PIECE = 4096  # events scored per piece of a long unfinished sequence
@@ -44,6 +44,7 @@ class ContextNet(nn.Module):
         self.fwd = recurrent(mc.cell, mc.embedding_dim, mc.hidden, mc.layers, mc.dropout)
         self.bwd = recurrent(mc.cell, mc.embedding_dim, mc.hidden, mc.layers, mc.dropout)
         self.drop = nn.Dropout(mc.dropout)
+        self.weight_drop = mc.weight_drop
         self.head = nn.Linear(2 * mc.hidden, vocab_size)
 
     def forward(self, z: torch.Tensor, state=None):
@@ -52,11 +53,11 @@ class ContextNet(nn.Module):
         m = (y != PAD).sum(1, keepdim=True)  # targets per row
         steps = torch.arange(y.shape[1], device=z.device)[None, :]
         # Forward pass over BOS, y_0 .. y_{M-2}: its output j has read everything before y_j.
-        hf, _ = self.fwd(self.drop(self.embed(z[:, :-1])))
+        hf, _ = run_recurrent(self.fwd, self.drop(self.embed(z[:, :-1])), None, self.weight_drop)
         # Backward pass: each row's targets reversed (y_{m-1} first), padding after them.
         rev_idx = (m - 1 - steps).clamp(min=0)
         rev = torch.where(steps < m, y.gather(1, rev_idx), torch.full_like(y, PAD))
-        ob, _ = self.bwd(self.drop(self.embed(rev)))
+        ob, _ = run_recurrent(self.bwd, self.drop(self.embed(rev)), None, self.weight_drop)
         # ob[k] has read y_{m-1-k} .. y_{m-1}; target j needs y_{j+1} .. y_{m-1}, i.e. ob[m-2-j].
         back_idx = (m - 2 - steps).clamp(min=0)
         hb = ob.gather(1, back_idx[:, :, None].expand(-1, -1, ob.shape[-1]))

@@ -7,7 +7,9 @@ names) and, for a given seed, the same initial weights.
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from ..data.vocab import PAD
 
@@ -26,3 +28,14 @@ def recurrent(cell: str, input_size: int, hidden: int, layers: int, dropout: flo
         raise ValueError(f"cell must be one of {tuple(CELL_MODULES)}, not {cell!r}")
     return CELL_MODULES[cell](input_size, hidden, num_layers=layers, batch_first=True,
                               dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional)
+
+
+def run_recurrent(rnn: nn.LSTM | nn.GRU, x, state=None, weight_drop: float = 0.0):
+    """``rnn(x, state)``; while training with ``weight_drop`` > 0, through its recurrent (hidden-to-hidden)
+    weights with that fraction dropped and the rest scaled up (DropConnect, as AWD-LSTM's weight drop):
+    one mask for the whole batch and every step of it. Evaluation uses the weights as they are."""
+    if not (rnn.training and weight_drop > 0):
+        return rnn(x, state)
+    dropped = {n: F.dropout(w, weight_drop, training=True) for n, w in rnn.named_parameters()
+               if n.startswith("weight_hh")}
+    return functional_call(rnn, dropped, (x, state))

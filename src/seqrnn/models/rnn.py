@@ -279,7 +279,8 @@ class RNNModel(SequenceModel):
         t = self.training_summary()
         apart = " (validation apart)" if t.get("best_val_loss") is not None else ""  # the train/report counts differ
         return [f"model      {self.kind}: {mc.layers}x{mc.hidden} {mc.cell.upper()}, embedding {mc.embedding_dim}, "
-                f"dropout {mc.dropout}, {self._reads(reads)}",
+                f"dropout {mc.dropout}{f', weight drop {mc.weight_drop}' if mc.weight_drop else ''}, "
+                f"{self._reads(reads)}",
                 f"parameters {self.n_parameters():,}",
                 *self._describe_data(),
                 f"training   {human(t.get('sequences'))} sequence{'' if t.get('sequences') == 1 else 's'}, "

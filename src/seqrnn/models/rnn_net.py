@@ -12,7 +12,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..data.vocab import PAD
-from .nets import embedding, recurrent
+from .nets import embedding, recurrent, run_recurrent
 
 
 class RNNNet(nn.Module):
@@ -22,10 +22,11 @@ class RNNNet(nn.Module):
         self.bidirectional = mc.bidirectional
         self.rnn = recurrent(mc.cell, mc.embedding_dim, mc.hidden, mc.layers, mc.dropout, mc.bidirectional)
         self.drop = nn.Dropout(mc.dropout)
+        self.weight_drop = mc.weight_drop
         self.head = nn.Linear(mc.hidden * (2 if mc.bidirectional else 1), vocab_size)
 
     def forward(self, x: torch.Tensor, state=None):
-        out, state = self.rnn(self.drop(self.embed(x)), state)
+        out, state = run_recurrent(self.rnn, self.drop(self.embed(x)), state, self.weight_drop)
         if self.bidirectional:
             # Many-to-one window encoder: the forward pass at the window's end, the backward pass at its
             # start (each has read the whole window); the target lies after the window, unseen.
