@@ -276,6 +276,7 @@ def test_text_preset():
     mc, tc = make_configs("text")
     assert (mc.layers, mc.hidden, mc.embedding_dim, mc.cell) == (2, 512, 64, "lstm")
     assert tc.schedule == "wsd" and tc.eval_every > 0 and tc.patience == 0 and mc.dropout > 0
+    assert (tc.optimizer, tc.weight_decay) == ("adamw", 0.1)  # decoupled decay: ten minutes overfit the text
 
 
 def test_a_line_per_period_under_a_time_budget_shows_the_time_not_the_epoch_cap():

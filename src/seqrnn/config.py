@@ -69,9 +69,12 @@ PRESETS: dict[str, dict] = {
     # Character-level text (bench/text_shakespeare.py, docs/text.md): sized and scheduled for
     # about ten minutes on two cores. Ten minutes are few updates, so chunks of 50 (twice the
     # steps of 100) and the rate held high until the final decay; validated every 200 steps
-    # because one epoch of tinyshakespeare is over two minutes.
-    "text": dict(cell="lstm", layers=2, hidden=512, embedding_dim=64, dropout=0.1, optimizer="adam", lr=3e-3,
-                 batch_size=64, chunk=50, schedule="wsd", warmup=20, eval_every=200, patience=0),
+    # because one epoch of tinyshakespeare is over two minutes. AdamW's weight decay 0.1: ten minutes
+    # on a fast machine read the text 14 times; on the tuning split it ended at 1.3867 nats/char
+    # against Adam's 1.4049, and at 1.4256 against 1.4410 in three minutes (docs/text.md).
+    "text": dict(cell="lstm", layers=2, hidden=512, embedding_dim=64, dropout=0.1, optimizer="adamw",
+                 weight_decay=0.1, lr=3e-3, batch_size=64, chunk=50, schedule="wsd", warmup=20, eval_every=200,
+                 patience=0),
 }
 
 
