@@ -109,6 +109,11 @@ def test_minutes_sizes_the_model_and_explicit_flags_win(capsys, tmp_path, monkey
     # An explicit setting beside no size keeps its value, the table gives the rest.
     settings, _, _ = train_text(capsys, tmp_path, "--minutes", "0.05", "--batch-size", "3", "--quiet")
     assert (settings["hidden"], settings["batch_size"]) == (24, 3)
+    # ... and the sized run's first line says so: the settings trained, not the table's.
+    settings, err, _ = train_text(capsys, tmp_path, "--minutes", "0.05", "--batch-size", "3", "--dropout", "0.3",
+                                  "--weight-drop", "0.2", "--no-calibration")
+    assert (settings["batch_size"], settings["dropout"], settings["weight_drop"]) == (3, 0.3, 0.2)
+    assert "1x24 LSTM, dropout 0.3, weight drop 0.2, 3 rows of 10," in err.splitlines()[0], err
 
 
 def test_under_one_epoch_says_so_and_calibration_is_bounded(capsys, tmp_path, monkeypatch):

@@ -279,6 +279,15 @@ def test_text_preset():
     assert (tc.optimizer, tc.weight_decay) == ("adamw", 0.1)  # decoupled decay: ten minutes overfit the text
 
 
+def test_another_optimizer_than_the_text_presets_does_not_inherit_its_weight_decay():
+    # AdamW's decoupled 0.1 given to Adam as an L2 penalty (--format text --optimizer adam) barely trained.
+    for opt in ("adam", "rmsprop", "sgd"):
+        assert make_configs("text", optimizer=opt)[1].weight_decay == 0.0
+    assert make_configs("text", optimizer="adam", weight_decay=0.01)[1].weight_decay == 0.01
+    assert make_configs("text", optimizer="adamw")[1].weight_decay == 0.1
+    assert make_configs("text", weight_decay=0.0)[1].optimizer == "adamw"
+
+
 def test_a_line_per_period_under_a_time_budget_shows_the_time_not_the_epoch_cap():
     from seqrnn.config import TrainConfig
     from seqrnn.train import format_logs

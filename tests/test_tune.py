@@ -87,6 +87,15 @@ def test_report_table_best_file_importance_and_plots(tmp_path):
     assert "9 trials: 8 complete, 1 pruned" in text and "best: trial 5, val_loss 0.0001 (minimize)" in text
 
 
+def test_report_text_shows_the_best_trials_weight_drop():
+    best = {"trial": 0, "objective": "val_loss", "value": 1.0, "val_loss": 1.0, "epochs": 1,
+            "settings": {"cell": "gru", "dropout": 0.1, "weight_drop": 0.25, "lr": 0.01}}
+    rep = {"trials": [], "best": best, "direction": "minimize", "importance": {}, "files": {}}
+    assert "dropout=0.1 weight_drop=0.25 lr=0.01" in tune.report_text(rep)
+    best["settings"]["weight_drop"] = 0.0  # none: not shown, as info shows none
+    assert "weight_drop" not in tune.report_text(rep)
+
+
 def test_report_with_no_trial_completed_writes_no_best_file_and_no_empty_plot(capsys, tmp_path):
     """tune --report on a study whose trials all failed (or still run) wrote an empty history plot beside the
     study and said only 'no trial has finished yet'; it now writes no plot with nothing in it, and says why

@@ -101,3 +101,19 @@ def test_a_crafted_weight_drop_in_a_model_folder_is_refused(tmp_path, capsys):
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
     code, _, err = run_cli(capsys, "info", tmp_path / "m")
     assert code == 2 and "config.json" in err and "settings.weight_drop" in err, err
+
+
+def test_a_weight_drop_in_a_classifiers_folder_is_a_setting_it_does_not_take(tmp_path, capsys):
+    from conftest import run_cli, write_toy_sessions
+
+    normal = write_toy_sessions(tmp_path / "n.txt")
+    abnormal = tmp_path / "a.txt"
+    abnormal.write_text(normal.read_text().replace(" c", " e e c"))
+    code, _, err = run_cli(capsys, "classify", "train", "--normal", normal, "--abnormal", abnormal, "-m",
+                           tmp_path / "m", "--layers", "1", "--hidden", "8", "--epochs", "1", "--threads", "1")
+    assert code == 0, err
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["settings"]["weight_drop"] = "x"  # was checked as if the classifier had one: "must be a finite number"
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    code, _, err = run_cli(capsys, "info", tmp_path / "m")
+    assert code == 2 and "unexpected keyword argument(s) weight_drop" in err and len(err.splitlines()) == 1, err

@@ -108,8 +108,9 @@ class Plan:
 
     def describe(self, train_tokens: int | None = None) -> str:
         s = self.settings
+        wd = f", weight drop {s['weight_drop']}" if s.get("weight_drop") else ""
         line = (f"budget {self.minutes:g} min x {self.gflops:.0f} GFLOP/s = {self.reference_minutes:.1f} reference "
-                f"minutes: {s['layers']}x{s['hidden']} {s.get('cell', 'lstm').upper()}, dropout {s['dropout']}, "
+                f"minutes: {s['layers']}x{s['hidden']} {s.get('cell', 'lstm').upper()}, dropout {s['dropout']}{wd}, "
                 f"{s['batch_size']} rows of {s['chunk']}, validation every {s['eval_every']} steps")
         if train_tokens:
             line += f"; about {self.expected_tokens / train_tokens:.1f} epochs"

@@ -102,6 +102,11 @@ def make_configs(preset: str | None = None, **overrides) -> tuple[ModelConfig, T
         if preset not in PRESETS:
             raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", params="preset")
         settings.update(PRESETS[preset])
+        # A preset's weight decay belongs to its optimizer (the text preset's is AdamW's decoupled decay):
+        # another optimizer given without a weight decay gets none, not that number as an L2 penalty.
+        if overrides.get("optimizer") not in (None, settings.get("optimizer")) \
+                and overrides.get("weight_decay") is None:
+            settings.pop("weight_decay", None)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     try:
         m, t = split_settings(settings)

@@ -87,13 +87,13 @@ def _neural_settings(path: str, s: dict, kind: str) -> None:
     for name in ("hidden", "embedding_dim"):
         _int(path, p + name, s.get(name, 1), 1)
     _float(path, p + "dropout", s.get("dropout", 0.0), 0.0, 1.0, high_open=True)
-    _float(path, p + "weight_drop", s.get("weight_drop", 0.0), 0.0, 1.0, high_open=True)
     if kind == "classifier":
         _int(path, p + "attention", s.get("attention", 1), 1)
         _float(path, p + "validation_split", s.get("validation_split", 0.2), 0.0, 1.0, low_open=True, high_open=True)
         _float(path, p + "prevalence", s.get("prevalence"), 0.0, 1.0, optional=True, low_open=True, high_open=True)
         _choice(path, p + "threshold_on", s.get("threshold_on", "validation"), ("validation", "validation+normal"))
-    else:
+    else:  # the classifier has no weight drop: one in its folder is refused as a setting it does not take
+        _float(path, p + "weight_drop", s.get("weight_drop", 0.0), 0.0, 1.0, high_open=True)
         _choice(path, p + "mapping", s.get("mapping", "many-to-many"), MAPPINGS)
         _int(path, p + "window", s.get("window", 1), 1, MAX_WINDOW)
         _bool(path, p + "bidirectional", s.get("bidirectional", False))

@@ -297,7 +297,11 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
     out = {**plan.settings, **out}
     if not args.quiet:
         split = settings.get("validation_split", 0.1)
-        print(plan.describe(int(n_tokens * (1 - split))) + f"; {train_minutes:.2f} of the {budget:g} "
+        from dataclasses import replace
+
+        # The settings the model gets: the table's, with those given explicitly in their place.
+        print(replace(plan, settings=out).describe(int(n_tokens * (1 - split))) + f"; {train_minutes:.2f} of the "
+              f"{budget:g} "
               f"minute{'' if budget == 1 else 's'} train (the rest validates, calibrates and saves)", file=sys.stderr)
     return out
 

@@ -435,8 +435,9 @@ def report_text(rep: dict) -> str:
                      f"{also}{best['epochs']} epochs")
         s = best["settings"]
         lines.append("      " + params_text({k: s[k] for k in (
-            "mapping", "window", "cell", "layers", "hidden", "embedding_dim", "dropout", "optimizer", "lr",
-            "weight_decay", "batch_size", "chunk", "epochs", "patience", "seed") if k in s}))
+            "mapping", "window", "cell", "layers", "hidden", "embedding_dim", "dropout", "weight_drop", "optimizer",
+            "lr", "weight_decay", "batch_size", "chunk", "epochs", "patience", "seed")
+            if k in s and (k != "weight_drop" or s[k])}))  # weight drop as info shows it: where there is one
     else:
         lines.append(f"best: none: {rep.get('no_best') or 'no trial has completed'}")
     if rep["importance"]:
