@@ -143,7 +143,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     setting("--preset", choices=("deeplog", "seed", "text"),
             help="deeplog: 2x64 LSTM, Adam, window 10; seed: the 2016 model, 2x512 LSTM, dropout 0.2, "
                  "RMSprop 1e-3, length 40; text (the default with --format text): 2x512 LSTM, "
-                 "dropout 0.1, AdamW 3e-3 (weight decay 0.1; another --optimizer has none unless --weight-decay is given), schedule wsd, chunks of 50, validation every 200 steps")
+                 "dropout 0.1, AdamW 3e-3 (weight decay 0.1; another --optimizer has none unless "
+                 "--weight-decay is given), schedule wsd, chunks of 50, validation every 200 steps")
     setting("--cell", choices=("lstm", "gru"), help="the recurrent cell (default: gru; lstm with --preset deeplog, "
                                                       "seed or text)")
     setting("--layers", type=int)

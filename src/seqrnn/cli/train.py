@@ -301,8 +301,8 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
 
         # The settings the model gets: the table's, with those given explicitly in their place.
         print(replace(plan, settings=out).describe(int(n_tokens * (1 - split))) + f"; {train_minutes:.2f} of the "
-              f"{budget:g} "
-              f"minute{'' if budget == 1 else 's'} train (the rest validates, calibrates and saves)", file=sys.stderr)
+              f"{budget:g} minute{'' if budget == 1 else 's'} train (the rest validates, calibrates and saves)",
+              file=sys.stderr)
     return out
 
 
