@@ -174,20 +174,22 @@ class Decisions:
         return np.array([f.p_value for f in self.findings])
 
 
-def leave_out_refusal(model, sessions: bool, validation: bool) -> str | None:
-    """Why ``leave_out_outliers`` would change nothing for ``model`` (a model or its class) calibrated on
-    ``sessions`` (finished sequences, at least two) with or without ``validation`` data; None where it
-    applies. It acts on the count profiles of a cross-fitted calibration, so a flag that would be
-    ignored is refused instead (before a training, where the CLI can)."""
-    if not getattr(model, "count_profile", False):
-        return (f"a {getattr(model, 'kind', None) or 'baseline'} model judges counts with its own views "
-                "and keeps no count profiles")
-    if not sessions:
-        return "it applies to sessions; a stream or a text has no count profiles"
-    if validation:
-        return ("with validation data the held-out sequences calibrate and every training session stays a "
-                "profile; leave --validation out so that the training sessions calibrate")
-    return None
+def refuse_leave_out(model, seqs, valid, why: str | None = None) -> None:
+    """Refuse ``leave_out_outliers`` where it would change nothing: for ``model`` (a model or its class)
+    calibrated on ``seqs`` with ``valid`` (held-out data, or None), or for the reason ``why`` a caller
+    knows. It acts on the count profiles of a cross-fitted calibration, so a flag that would be ignored is
+    refused instead (before a training, where the caller can)."""
+    if why is None:
+        if not getattr(model, "count_profile", False):
+            why = (f"a {getattr(model, 'kind', None) or 'baseline'} model judges counts with its own views "
+                   "and keeps no count profiles")
+        elif not (len(seqs) >= 2 and all(s.complete for s in seqs)):
+            why = "it applies to sessions; a stream or a text has no count profiles"
+        elif valid is not None:
+            why = ("with validation data the held-out sequences calibrate and every training session stays a "
+                   "profile; leave --validation out so that the training sessions calibrate")
+    if why:
+        raise InputError(f"leave_out_outliers does not apply: {why}", params="leave_out_outliers")
 
 
 class Detector:
@@ -283,16 +285,18 @@ class Detector:
         copy trains for its share); ``verbose`` shows progress bars.
         """
         model = self.model
-        if not model.is_fitted():
+        fitted = model.is_fitted()
+        if not fitted:
             seqs = as_sequences(X, format or "sessions", text_tokens or "chars")
             valid = as_sequences(validation_data, format or "sessions", text_tokens or "chars") \
                 if validation_data is not None else None
-            self._check_leave_out(seqs, valid)  # before the training: the flag would be refused after it
-            model.fit(seqs, validation_data=valid, format=format or "sessions", text_tokens=text_tokens or "chars")
         else:
             seqs = model.read(X, format)
             valid = model.read(validation_data, format) if validation_data is not None else None
-        self._check_leave_out(seqs, valid)
+        if self.leave_out_outliers:  # before a training: the flag would be refused after it
+            refuse_leave_out(model, seqs, valid)
+        if not fitted:
+            model.fit(seqs, validation_data=valid, format=format or "sessions", text_tokens=text_tokens or "chars")
         self.accepted_tokens_ = []
         if len(seqs) >= 2 and all(s.complete for s in seqs):
             if valid is not None:
@@ -304,14 +308,6 @@ class Detector:
             held = valid if valid is not None else model.split(seqs)[1]
             self._calibrate_events(held or seqs, max_events, verbose)
         return self
-
-    def _check_leave_out(self, seqs, valid) -> None:
-        if not self.leave_out_outliers:
-            return
-        sessions = len(seqs) >= 2 and all(s.complete for s in seqs)
-        why = leave_out_refusal(self.model, sessions, valid is not None)  # (use_counts: decide's, not fit's)
-        if why:
-            raise InputError(f"leave_out_outliers does not apply: {why}", params="leave_out_outliers")
 
     def _calibrate_sessions(self, ref, held, crossfit, max_events, time_budget, verbose) -> None:
         """Calibration sequences: ``crossfit`` (all scored out of sample) if given, else ``held``.

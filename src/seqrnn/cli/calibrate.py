@@ -80,11 +80,9 @@ def run(args) -> int:
                              "sessions; adding normal sequences keeps the profiles: give --refit with the "
                              "training data")
         if args.leave_out_outliers:  # before --fine-tune changes the weights
-            from ..detect import leave_out_refusal
+            from ..detect import refuse_leave_out
 
-            why = leave_out_refusal(model, len(seqs) >= 2 and all(s.complete for s in seqs), valid is not None)
-            if why:
-                raise InputError(f"--leave-out-outliers does not apply: {why}", params="leave_out_outliers")
+            refuse_leave_out(model, seqs, valid)
         if args.fine_tune:
             fine_tune(model, seqs, epochs=args.epochs or FINE_TUNE_EPOCHS, lr=args.lr)
         if detector is None:

@@ -343,17 +343,14 @@ def _check_leave_out(args, cls, seqs, valid, shards: bool = False) -> None:
     """Refuse --leave-out-outliers where it would change nothing, before the training."""
     if not getattr(args, "leave_out_outliers", False):
         return
-    from ..detect import leave_out_refusal
-    from ..errors import InputError
+    from ..detect import refuse_leave_out
 
+    why = None
     if shards:
         why = "a shards folder calibrates on its held-out part, and every training session stays a profile"
     elif args.no_calibration:
         why = "--no-calibration trains no detector"
-    else:
-        why = leave_out_refusal(cls, len(seqs) >= 2 and all(s.complete for s in seqs), valid is not None)
-    if why:
-        raise InputError(f"--leave-out-outliers does not apply: {why}", params="leave_out_outliers")
+    refuse_leave_out(cls, seqs, valid, why)
 
 
 def _calibrate(args, model, seqs, valid, seconds: float | None = None):
