@@ -172,6 +172,11 @@ KINDS = {"seqrnn-model": "a next-event model: use seqrnn detect, evaluate or pre
          "seqrnn-classifier": "a classifier: use seqrnn classify predict or evaluate"}
 
 
+# Folders of data that seqrnn writes, by the file that marks them, and the command that writes them: given
+# where a model directory goes (read or written), they are named as such.
+DATA_FOLDERS = (("parse.json", "seqrnn parse"), ("shards.json", "seqrnn encode"))
+
+
 def read_config(model_dir: str, fmt: str | tuple[str, ...] = FORMAT, version: int = FORMAT_VERSION) -> dict:
     """The checked ``config.json`` of a model directory whose ``format`` is ``fmt`` (or one of them)."""
     if not os.path.isdir(model_dir):
@@ -181,7 +186,7 @@ def read_config(model_dir: str, fmt: str | tuple[str, ...] = FORMAT, version: in
         raise ModelFileError("no such model directory", model_dir)
     path = os.path.join(model_dir, CONFIG)
     if not os.path.isfile(path):
-        for marker, writer in (("parse.json", "seqrnn parse"), ("shards.json", "seqrnn encode")):
+        for marker, writer in DATA_FOLDERS:
             if os.path.isfile(os.path.join(model_dir, marker)):  # data, not a model: train on it first
                 raise ModelFileError(f"is a folder written by {writer}, not a model directory: train a model on "
                                      f"it (seqrnn train {model_dir} --model-dir DIR) and give DIR", model_dir)

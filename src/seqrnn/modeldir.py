@@ -228,7 +228,7 @@ def refuse_foreign(model_dir: str) -> None:
     folder of data that seqrnn parse or encode wrote."""
     if not os.path.isdir(model_dir):
         return
-    for marker, writer in (("parse.json", "seqrnn parse"), ("shards.json", "seqrnn encode")):
+    for marker, writer in artifacts.DATA_FOLDERS:
         if os.path.lexists(os.path.join(model_dir, marker)) and not _is_ours(model_dir):  # data, not a model
             raise InputError(f"is a folder written by {writer} (data to train on): write the model into a new or "
                              "empty folder", model_dir)
