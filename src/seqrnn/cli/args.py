@@ -207,9 +207,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
 
 
 # --- reading and writing ------------------------------------------------------------------------
-def read_inputs(args, model=None, paths=None):
+def read_inputs(args, model=None, paths=None, model_dir: str | None = None):
     """The sequences of ``paths`` (default: ``args.inputs``) read as :func:`add_reading`'s flags say,
-    in ``model``'s format and text unit by default."""
+    in ``model``'s format and text unit by default; a parsed folder's event ids checked against the parser
+    of the model in ``model_dir`` (default: ``args.model_dir``)."""
     from ..data.formats import read_sequences
 
     fmt = args.format or (model.format_ if model is not None else "sessions")
@@ -219,10 +220,11 @@ def read_inputs(args, model=None, paths=None):
         raise InputError(f"--tokens {args.tokens} applies to --format text; these inputs are read as {fmt}: "
                          "give --format text too")
     tokens = getattr(args, "tokens", None) or (model.text_tokens_ if model is not None else "chars")
-    if getattr(model, "vocab_", None) is not None and getattr(args, "model_dir", None):
+    model_dir = model_dir or getattr(args, "model_dir", None)
+    if getattr(model, "vocab_", None) is not None and model_dir:
         from ..parse.folder import check_event_ids
 
-        check_event_ids(paths or args.inputs, args.model_dir)  # a log parsed anew numbers its events otherwise
+        check_event_ids(paths or args.inputs, model_dir)  # a log parsed anew numbers its events otherwise
     return read_sequences(paths or args.inputs, fmt, separate_files=getattr(args, "separate_files", False),
                           max_length=getattr(args, "max_length", MAX_LENGTH), text_tokens=tokens)
 

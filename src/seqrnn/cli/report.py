@@ -38,17 +38,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _read(args, model, paths):
-    """The sequences of ``paths`` for the model in DIR (a parsed folder's event ids checked against its parser)."""
-    from .args import read_inputs
-
-    if getattr(model, "vocab_", None) is not None and os.path.isdir(args.path):
-        from ..parse.folder import check_event_ids
-
-        check_event_ids(paths, args.path)
-    return read_inputs(args, model, paths=paths)
-
-
 def run(args) -> int:
     from ..artifacts import atomic_write_text
     from ..errors import InputError
@@ -62,7 +51,8 @@ def run(args) -> int:
     check_labels_apart(args.normal, args.abnormal)
     data = Data(train=args.train, inputs=args.inputs, normal=args.normal or [], abnormal=args.abnormal or [],
                 templates=args.templates, prevalence=args.prevalence,
-                read=lambda paths, model: _read(args, model, list(paths)))
+                read=lambda paths, model: read_inputs(args, model, paths=list(paths),
+                                                     model_dir=args.path if os.path.isdir(args.path) else None))
     output = os.path.join(args.output, REPORT) if os.path.isdir(args.output) else args.output
     page = build(args.path, data, args.title)
     atomic_write_text(output, page)  # makes the folders it needs
