@@ -14,27 +14,11 @@ from __future__ import annotations
 import os
 
 from ..errors import InputError
-from ..tail import RAW_LINE_LIMIT
+from ..tail import TOO_LONG, read_lines
 from .folder import read_info, read_locations, read_parameters
 from .pipeline import HEAD_BYTES
 
 AROUND = 5  # raw lines shown before and after the anomalous event
-
-
-def _lines(fh, most: int = RAW_LINE_LIMIT):
-    """The lines of a binary file, a line longer than ``most`` bytes given as its first ``most`` (the
-    rest skipped unread whole: parse skipped such a line, so it is never one shown)."""
-    while True:
-        raw = fh.readline(most + 1)
-        if not raw:
-            return
-        if len(raw) > most and not raw.endswith(b"\n"):
-            while True:
-                rest = fh.readline(most)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            raw = raw[:most]
-        yield raw
 
 
 class Explainer:
@@ -64,8 +48,9 @@ class Explainer:
                 continue
             last = max(numbers)
             with open(path, "rb") as fh:
-                for number, raw in enumerate(_lines(fh), start=1):
-                    if number in numbers:
+                # a line over tail.RAW_LINE_LIMIT is skipped unread whole: parse skipped it, so it is none shown
+                for number, raw in read_lines(fh, True, path):
+                    if number in numbers and raw is not TOO_LONG:
                         self._text[(f, number)] = raw.decode("utf-8", "replace").rstrip("\r\n")
                     if number >= last:
                         break
