@@ -244,10 +244,11 @@ def _warn_short_sessions(seqs, inputs=()) -> None:
     (a raw log sample grouped by an id that few lines share, or a file of one event per line read as
     sessions, say)."""
     from ..parse.folder import is_parsed_folder
+    from ..report.summary import single_event_sessions
 
     complete = [len(s) for s in seqs if s.complete]
-    if len(complete) >= 10 and sorted(complete)[len(complete) // 2] <= 1:
-        single = sum(n <= 1 for n in complete)
+    single = single_event_sessions(complete)
+    if single:
         stream = ("train on the folder's events as one sequence with --format stream"
                   if any(is_parsed_folder(p) for p in inputs) else
                   "read a file of one event per line as one sequence with --format stream")

@@ -29,10 +29,9 @@ def looks_like_raw_log(lines: list[str]) -> bool:
     return words >= 0.5 * len(tokens) and len(set(tokens)) > 0.3 * len(tokens)
 
 
-DATA_ADVICE = ("turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and give DIR "
-               "(or use --format text to model the text itself)")
-TRAIN_ADVICE = ("turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and train on DIR "
-                "(or use --format text to model the text itself)")
+_ADVICE = ("turn it into events first with `seqrnn parse FILE --log-format ... --out DIR` and {} DIR "
+           "(or use --format text to model the text itself)")
+DATA_ADVICE, TRAIN_ADVICE = _ADVICE.format("give"), _ADVICE.format("train on")
 
 
 def refuse_raw_logs(paths, format: str | None, advice: str = TRAIN_ADVICE) -> None:

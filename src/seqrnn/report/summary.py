@@ -131,16 +131,25 @@ def unknown_share_note(model, unknown: int, total: int, events: str = "the event
 SINGLE_EVENT_MIN = 10  # sequences read, at least, before a file of one-event sessions is remarked on
 
 
+def single_event_sessions(lengths) -> int:
+    """How many of the sessions of ``lengths`` (finished ones') hold a single event (or none) where they are
+    most of at least :data:`SINGLE_EVENT_MIN`; else 0."""
+    lengths = sorted(lengths)
+    if len(lengths) < SINGLE_EVENT_MIN or lengths[len(lengths) // 2] > 1:
+        return 0
+    return sum(length <= 1 for length in lengths)
+
+
 def single_event_note(model, findings) -> str:
     """A note when most sessions read hold a single event and the model trained on longer ones: a file of
     one event per line read as sessions (``--format stream`` forgotten) flags every line by its counts."""
-    lengths = sorted(len(f.scores.sequence) for f in findings if f.scores.sequence.complete)
-    if len(lengths) < SINGLE_EVENT_MIN or lengths[len(lengths) // 2] > 1:
+    lengths = [len(f.scores.sequence) for f in findings if f.scores.sequence.complete]
+    single = single_event_sessions(lengths)
+    if not single:
         return ""
     n, events = getattr(model, "n_train_sequences_", None), getattr(model, "n_train_events_", None)
     if not n or not events or events / n < 2:
         return ""  # a model of single-event sessions: nothing unusual
-    single = sum(length <= 1 for length in lengths)
     return (f"  note: {human(single)} of {human(len(lengths))} sequences hold a single event, where the model's "
             f"training sessions held {events / n:.1f} on average: a file of one event per line is read as one "
             "sequence with --format stream")
