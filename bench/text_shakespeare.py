@@ -2,14 +2,19 @@
 
 Trains the ``text`` preset sized for the budget as ``seqrnn train --minutes``
 does (:func:`seqrnn.budget.text_settings` at this machine's measured speed;
-Adam 3e-3 held and then decayed over the last 30% of the time budget,
+AdamW 3e-3 with weight decay 0.1, held and then decayed over the last 30% of the time budget,
 parallel streams read in chunks with the state carried) on the first 90% of
 the file, validating on the last 10% every ``eval_every`` steps. Writes the validation loss curve
 (seconds, nats/char), training and generation characters/s, the final
 validation loss in nats and bits per character, and a 300-character sample
 at temperature 0.8 from ``ROMEO:``.
 
-    python bench/text_shakespeare.py [--minutes 10] [--threads 2] [--tuning-split] [--unsized]
+    python bench/text_shakespeare.py [--minutes 10] [--threads 2] [--tuning-split] [--unsized] [--tokens words]
+
+``--tokens words`` trains on whitespace-separated words, sized as ``seqrnn
+train --tokens words --minutes`` sizes them; its losses are per word, and
+``best_val_loss_per_char`` spreads the best over the characters the
+held-out words stand for.
 
 Any ``--set key=value`` overrides a setting of the preset
 (``--set dropout=0.1 --set lr=4e-3``).
@@ -36,6 +41,11 @@ def parse_value(v: str):
     return v
 
 
+def sizing_chars(words) -> int:
+    """The characters words stand for, a space or line end after each."""
+    return sum(len(t) + 1 for t in words)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -45,6 +55,8 @@ def main() -> None:
     ap.add_argument("--no-one-stream", action="store_true",
                     help="skip reading the held-out text as one stream at the end (a minute at one thread)")
     ap.add_argument("--unsized", action="store_true", help="the text preset as it is, not sized for the budget")
+    ap.add_argument("--tokens", choices=("chars", "words"), default="chars",
+                    help="words: whitespace-separated words, the model sized as seqrnn train --tokens words does")
     ap.add_argument("--name", default="text_shakespeare", help="results file name (bench/results/NAME.json)")
     ap.add_argument("--tuning-split", action="store_true",
                     help="leave the file's last 10%% out: train on the first 80%%, validate on the next 10%% "
@@ -71,16 +83,20 @@ def main() -> None:
         path = tmp
     overrides = dict(kv.split("=", 1) for kv in args.set)
     overrides = {k.replace("-", "_"): parse_value(v) for k, v in overrides.items()}
+    (seq,) = read_text(path, args.tokens)
     gflops = probe_gflops()
-    plan = text_settings(args.minutes, gflops)
+    sizing = {}
+    if args.tokens == "words":  # as seqrnn train does: the file's distinct words and characters per word
+        sizing = dict(tokens="words", vocab_size=len(set(seq.tokens)) + 4,
+                      chars_per_token=sizing_chars(seq.tokens) / len(seq))
+    plan = text_settings(args.minutes, gflops, **sizing)
     sized = {} if args.unsized else plan.settings
     settings = {**sized, **dict(minutes=args.minutes, epochs=1000, threads=args.threads, seed=0), **overrides}
     model = RNNModel("text", **settings)
-    (seq,) = read_text(path)
     cut = int(round(len(seq) * (1 - model.train_config.validation_split)))
 
     t0 = time.perf_counter()
-    model.fit(path, format="text", verbose=1)
+    model.fit(path, format="text", text_tokens=args.tokens, verbose=1)
     wall = time.perf_counter() - t0
     h = model.history_
     train_chars = sum(r["events"] for r in h)
@@ -102,6 +118,7 @@ def main() -> None:
     result = {
         "data": {"file": "text/tinyshakespeare.txt" + (" (first 90%: the tuning split)" if args.tuning_split else ""), "characters": len(seq), "train_characters": cut,
                  "validation_characters": len(seq) - cut, "vocabulary": len(model.vocab_) - 4},
+        "tokens": args.tokens,
         "settings": model._settings(),
         "probe_gflops": round(gflops, 1),
         "reference_minutes": round(plan.reference_minutes, 2),
@@ -116,6 +133,10 @@ def main() -> None:
         "best_val_loss": round(best["val_loss"], 4),
         "best_val_bits": round(best["val_loss"] / math.log(2), 4),
         "best_at_seconds": round(best["time"], 1),
+        # words: the loss spread over the characters a word stands for (its spaces included), comparable
+        # with a character model's only in part, since an unknown word costs one token (<unk>), not its letters
+        "best_val_loss_per_char": (round(best["val_loss"] * (len(seq) - cut) / sizing_chars(seq.tokens[cut:]), 4)
+                                   if args.tokens == "words" else None),
         "best_val_loss_one_stream": round(ev["loss"], 4) if ev else None,
         "curve": [{"seconds": round(r["time"], 1), "step": r["step"], "epoch": r["epoch"],
                    "loss": round(r["loss"], 4), "val_loss": round(r["val_loss"], 4), "lr": round(r["lr"], 6)}
