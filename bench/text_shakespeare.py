@@ -41,11 +41,6 @@ def parse_value(v: str):
     return v
 
 
-def sizing_chars(words) -> int:
-    """The characters words stand for, a space or line end after each."""
-    return sum(len(t) + 1 for t in words)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -65,7 +60,7 @@ def main() -> None:
 
     import torch
 
-    from seqrnn.budget import probe_gflops, text_settings
+    from seqrnn.budget import probe_gflops, sizing_inputs, text_settings, word_chars
     from seqrnn.data.formats import read_text
     from seqrnn.generate import generate, render
     from seqrnn.models.rnn import RNNModel
@@ -85,11 +80,7 @@ def main() -> None:
     overrides = {k.replace("-", "_"): parse_value(v) for k, v in overrides.items()}
     (seq,) = read_text(path, args.tokens)
     gflops = probe_gflops()
-    sizing = {}
-    if args.tokens == "words":  # as seqrnn train does: the file's distinct words and characters per word
-        sizing = dict(tokens="words", vocab_size=len(set(seq.tokens)) + 4,
-                      chars_per_token=sizing_chars(seq.tokens) / len(seq))
-    plan = text_settings(args.minutes, gflops, **sizing)
+    plan = text_settings(args.minutes, gflops, **sizing_inputs([seq], args.tokens))  # as seqrnn train sizes it
     sized = {} if args.unsized else plan.settings
     settings = {**sized, **dict(minutes=args.minutes, epochs=1000, threads=args.threads, seed=0), **overrides}
     model = RNNModel("text", **settings)
@@ -135,7 +126,7 @@ def main() -> None:
         "best_at_seconds": round(best["time"], 1),
         # words: the loss spread over the characters a word stands for (its spaces included), comparable
         # with a character model's only in part, since an unknown word costs one token (<unk>), not its letters
-        "best_val_loss_per_char": (round(best["val_loss"] * (len(seq) - cut) / sizing_chars(seq.tokens[cut:]), 4)
+        "best_val_loss_per_char": (round(best["val_loss"] * (len(seq) - cut) / word_chars(seq.tokens[cut:]), 4)
                                    if args.tokens == "words" else None),
         "best_val_loss_one_stream": round(ev["loss"], 4) if ev else None,
         "curve": [{"seconds": round(r["time"], 1), "step": r["step"], "epoch": r["epoch"],

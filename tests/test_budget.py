@@ -21,6 +21,7 @@ from seqrnn.budget import (
     REFERENCE_GFLOPS,
     flops_per_token,
     reference_minutes,
+    sizing_inputs,
     text_settings,
 )
 
@@ -77,6 +78,16 @@ def test_words_get_a_hidden_size_their_vocabulary_can_afford():
     assert small["embedding_dim"] == large["embedding_dim"] > chars["embedding_dim"]
     budget = flops_per_token(chars["layers"], chars["hidden"], chars["embedding_dim"], 100) * 6
     assert flops_per_token(large["layers"], large["hidden"], large["embedding_dim"], 50_000) <= budget
+
+
+def test_sizing_inputs_count_the_vocabulary_and_the_characters_a_word_stands_for():
+    from seqrnn.data.formats import Sequence
+
+    words = [Sequence("w", ["to", "be", "or", "not", "to", "be"])]
+    assert sizing_inputs(words, "words") == dict(tokens="words", vocab_size=4 + 4, chars_per_token=19 / 6)  # 13 letters and 6 spaces
+    chars = [Sequence("c", list("abca"))]
+    assert sizing_inputs(chars) == dict(tokens="chars", vocab_size=3 + 4, chars_per_token=1.0)
+    assert sizing_inputs([], "words")["chars_per_token"] == 0.0
 
 
 # ============================================================================ the command

@@ -117,6 +117,20 @@ class Plan:
         return line
 
 
+def word_chars(words) -> int:
+    """The characters whitespace-separated words stand for: each word and the space or line end after it."""
+    return sum(len(t) + 1 for t in words)
+
+
+def sizing_inputs(seqs, tokens: str = "chars") -> dict:
+    """What :func:`text_settings` needs to know of the text (``seqs``, read with ``tokens``): the tokens,
+    the vocabulary's size (its distinct tokens and the 4 reserved) and the characters per token."""
+    n = sum(len(s) for s in seqs)
+    chars = sum(word_chars(s.tokens) for s in seqs) if tokens == "words" else n
+    return dict(tokens=tokens, vocab_size=len({t for s in seqs for t in s.tokens}) + 4,
+                chars_per_token=chars / max(n, 1))
+
+
 def text_settings(minutes: float, gflops: float, *, train_minutes: float | None = None, tokens: str = "chars",
                   vocab_size: int = 100, chars_per_token: float = 1.0) -> Plan:
     """The settings (on top of the ``text`` preset) for a text model trained ``minutes`` on a machine of

@@ -275,7 +275,7 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
     seconds have gone: ``minutes`` the part left for training (the rest is for calibration and saving),
     and for text with the text preset, sized for the budget (:func:`seqrnn.budget.text_settings`)
     unless a size was given, each setting given explicitly kept."""
-    from ..budget import probe_gflops, text_settings
+    from ..budget import probe_gflops, sizing_inputs, text_settings
 
     reserve = elapsed + SAVE_SECONDS
     if not args.no_calibration:
@@ -289,19 +289,15 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
         import torch
 
         torch.set_num_threads(threads)
-    tokens = args.tokens or "chars"
-    n_tokens = sum(len(s) for s in seqs)
-    chars = sum(len(t) + 1 for s in seqs for t in s.tokens) if tokens == "words" else n_tokens
-    vocab = len({t for s in seqs for t in s.tokens}) + 4
-    plan = text_settings(budget, probe_gflops(), train_minutes=train_minutes, tokens=tokens, vocab_size=vocab,
-                         chars_per_token=chars / max(n_tokens, 1))
+    plan = text_settings(budget, probe_gflops(), train_minutes=train_minutes,
+                         **sizing_inputs(seqs, args.tokens or "chars"))
     out = {**plan.settings, **out}
     if not args.quiet:
-        split = settings.get("validation_split", 0.1)
+        train_tokens = int(sum(len(s) for s in seqs) * (1 - settings.get("validation_split", 0.1)))
         from dataclasses import replace
 
         # The settings the model gets: the table's, with those given explicitly in their place.
-        print(replace(plan, settings=out).describe(int(n_tokens * (1 - split))) + f"; {train_minutes:.2f} of the "
+        print(replace(plan, settings=out).describe(train_tokens) + f"; {train_minutes:.2f} of the "
               f"{budget:g} minute{'' if budget == 1 else 's'} train (the rest validates, calibrates and saves)",
               file=sys.stderr)
     return out
