@@ -60,7 +60,7 @@ def main() -> None:
 
     import torch
 
-    from seqrnn.budget import probe_gflops, sizing_inputs, text_settings, word_chars
+    from seqrnn.budget import probe_bf16, probe_gflops, sizing_inputs, text_settings, word_chars
     from seqrnn.data.formats import read_text
     from seqrnn.generate import generate, render
     from seqrnn.models.rnn import RNNModel
@@ -80,7 +80,8 @@ def main() -> None:
     overrides = {k.replace("-", "_"): parse_value(v) for k, v in overrides.items()}
     (seq,) = read_text(path, args.tokens)
     gflops = probe_gflops()
-    plan = text_settings(args.minutes, gflops, **sizing_inputs([seq], args.tokens))  # as seqrnn train sizes it
+    bf16 = probe_bf16(gflops)
+    plan = text_settings(args.minutes, gflops, bf16=bf16, **sizing_inputs([seq], args.tokens))  # as seqrnn train sizes it
     sized = {} if args.unsized else plan.settings
     settings = {**sized, **dict(minutes=args.minutes, epochs=1000, threads=args.threads, seed=0), **overrides}
     model = RNNModel("text", **settings)
@@ -112,6 +113,7 @@ def main() -> None:
         "tokens": args.tokens,
         "settings": model._settings(),
         "probe_gflops": round(gflops, 1),
+        "probe_bf16": round(bf16, 2),
         "reference_minutes": round(plan.reference_minutes, 2),
         "sized": not args.unsized,
         "parameters": model.n_parameters(),

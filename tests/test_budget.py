@@ -17,8 +17,11 @@ import pytest
 from conftest import run_cli
 
 from seqrnn.budget import (
+    BF16_MIN,
+    BF16_SPEEDUP,
     CHAR_SIZES,
     REFERENCE_GFLOPS,
+    WORD_CHUNK,
     flops_per_token,
     reference_minutes,
     sizing_inputs,
@@ -80,6 +83,34 @@ def test_words_get_a_hidden_size_their_vocabulary_can_afford():
     assert flops_per_token(large["layers"], large["hidden"], large["embedding_dim"], 50_000) <= budget
 
 
+def test_words_are_read_in_short_chunks():
+    assert text_settings(3, REFERENCE_GFLOPS).settings["chunk"] == 50
+    words = text_settings(3, REFERENCE_GFLOPS, tokens="words", vocab_size=20_000, chars_per_token=5.5)
+    assert words.settings["chunk"] == WORD_CHUNK < 50
+    assert f"rows of {WORD_CHUNK}," in words.describe()
+
+
+def test_bfloat16_where_the_processor_multiplies_it_faster():
+    plain = text_settings(10, REFERENCE_GFLOPS, bf16=BF16_MIN - 0.01)
+    fast = text_settings(10, REFERENCE_GFLOPS, bf16=BF16_MIN)
+    assert "precision" not in plain.settings and " in bfloat16," not in plain.describe()
+    assert fast.settings["precision"] == "bfloat16" and "LSTM in bfloat16, dropout" in fast.describe()
+    assert fast.expected_tokens == pytest.approx(plain.expected_tokens * BF16_SPEEDUP)  # so the validations stay
+    assert fast.settings["eval_every"] == pytest.approx(plain.settings["eval_every"] * BF16_SPEEDUP, abs=1)
+    assert {k: v for k, v in fast.settings.items() if k not in ("precision", "eval_every")} == {
+        k: v for k, v in plain.settings.items() if k != "eval_every"}  # the same model
+
+
+def test_probe_bf16_is_a_ratio_of_rates(monkeypatch):
+    from seqrnn import budget
+
+    rates = {"float32": 100.0, "bfloat16": 250.0}
+    monkeypatch.setattr(budget, "probe_gflops", lambda n=256, seconds=0.25, dtype="float32": rates[dtype])
+    assert budget.probe_bf16(100.0) == pytest.approx(2.5)
+    monkeypatch.undo()
+    assert budget.probe_gflops(32, 0.01, dtype="bfloat16") > 0
+
+
 def test_sizing_inputs_count_the_vocabulary_and_the_characters_a_word_stands_for():
     from seqrnn.data.formats import Sequence
 
@@ -105,7 +136,8 @@ def train_text(capsys, tmp_path, *flags):
 def test_minutes_sizes_the_model_and_explicit_flags_win(capsys, tmp_path, monkeypatch):
     from seqrnn import budget
 
-    monkeypatch.setattr(budget, "probe_gflops", lambda: REFERENCE_GFLOPS)  # the table's machine
+    monkeypatch.setattr(budget, "probe_gflops", lambda: REFERENCE_GFLOPS)  # the table's machine ...
+    monkeypatch.setattr(budget, "probe_bf16", lambda gflops: 0.5)  # ... without bfloat16 products
     # A tiny model that the table would give for this budget keeps the test fast.
     monkeypatch.setattr(budget, "CHAR_SIZES", (budget.Size(math.inf, 1, 24, 0.0, 30_000.0, embedding_dim=8,
                                                            batch_size=4, chunk=10),))
@@ -127,11 +159,33 @@ def test_minutes_sizes_the_model_and_explicit_flags_win(capsys, tmp_path, monkey
     assert "1x24 LSTM, dropout 0.3, weight drop 0.2, 3 rows of 10," in err.splitlines()[0], err
 
 
+def test_a_sized_run_trains_in_bfloat16_where_it_is_faster_and_validates_in_float32(capsys, tmp_path, monkeypatch):
+    from seqrnn import budget
+    from seqrnn.train import autocast
+
+    monkeypatch.setattr(budget, "probe_gflops", lambda: REFERENCE_GFLOPS)
+    monkeypatch.setattr(budget, "probe_bf16", lambda gflops: 2.0)
+    monkeypatch.setattr(budget, "CHAR_SIZES", (budget.Size(math.inf, 1, 24, 0.0, 30_000.0, embedding_dim=8,
+                                                           batch_size=4, chunk=10),))
+    settings, err, folder = train_text(capsys, tmp_path, "--minutes", "0.05", "--no-calibration")
+    assert settings["precision"] == "bfloat16" and "1x24 LSTM in bfloat16," in err.splitlines()[0]
+    assert "saved " in err and os.path.isfile(folder / "model.safetensors")  # it trained
+    settings, err, _ = train_text(capsys, tmp_path, "--minutes", "0.05", "--precision", "float32", "--no-calibration")
+    assert settings["precision"] == "float32" and " in bfloat16" not in err  # explicit wins
+    cpu, lin, x = torch.device("cpu"), torch.nn.Linear(4, 4), torch.randn(2, 4)
+    with autocast(cpu, "bfloat16", training=True):
+        assert lin(x).dtype == torch.bfloat16
+    for precision, training in (("bfloat16", False), ("auto", True), ("float32", True)):
+        with autocast(cpu, precision, training):
+            assert lin(x).dtype == torch.float32, (precision, training)
+
+
 def test_under_one_epoch_says_so_and_calibration_is_bounded(capsys, tmp_path, monkeypatch):
     import seqrnn.cli.train as cli_train
     from seqrnn import budget
 
     monkeypatch.setattr(budget, "probe_gflops", lambda: REFERENCE_GFLOPS)
+    monkeypatch.setattr(budget, "probe_bf16", lambda gflops: 0.5)
     monkeypatch.setattr(budget, "CHAR_SIZES", (budget.Size(math.inf, 1, 16, 0.0, 30_000.0, embedding_dim=8,
                                                            batch_size=2, chunk=10),))
     monkeypatch.setattr(cli_train, "CALIBRATION_SECONDS", (0.0, 0.0))  # no time left: the smallest sample

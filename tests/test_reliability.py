@@ -366,7 +366,7 @@ WRONG_FIELDS = [
     ("format_version", "1"), ("format_version", None), ("kind", {}), ("kind", ["rnn"]), ("format", {}),
     ("settings", []), ("settings", "x"), ("settings__hidden", "8"), ("settings__hidden", 8.5),
     ("settings__hidden", True), ("settings__layers", -1), ("settings__cell", 5), ("settings__dropout", float("nan")),
-    ("settings__mapping", None), ("settings__window", 10**12), ("settings__seed", -1), ("data_format", 5),
+    ("settings__mapping", None), ("settings__precision", "float16"), ("settings__window", 10**12), ("settings__seed", -1), ("data_format", 5),
     ("data_format", KeyError), ("text_tokens", []), ("vocabulary", None), ("vocabulary", []),
     ("vocabulary__tokens", "abc"), ("vocabulary__tokens", [1, 2, 3, 4, 5]), ("vocabulary__tokens", ["a", "a"]),
     ("vocabulary__tokens", ["<pad>", "b", "c", "d", "e"]), ("vocabulary__counts", ["x"]), ("training", "x"),

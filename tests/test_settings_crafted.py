@@ -12,7 +12,8 @@ from conftest import run_cli
 @pytest.mark.parametrize("settings,says", [({"hidden": "x"}, "hidden must be of type int, not 'x'"),
                                            ({"settings": {"hidden": [1]}}, "hidden must be of type int"),
                                            ({"lr": -1}, "lr must be > 0"),
-                                           ({"embedding-dim": 0}, "embedding_dim must be >= 1")])
+                                           ({"embedding-dim": 0}, "embedding_dim must be >= 1"),
+                                           ({"precision": "float16"}, "precision must be one of")])
 def test_a_bad_value_in_a_settings_file_names_the_file(capsys, tmp_path, settings, says):
     from seqrnn.config import read_settings
     from seqrnn.errors import InputError

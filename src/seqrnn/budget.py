@@ -62,14 +62,25 @@ CHAR_SIZES = (
 VALIDATIONS = (3, 10)  # validations in a budget-sized run: about one a minute, at least 3, at most 10
 WORD_EMBEDDING = 128
 WORD_HIDDEN = (128, 192, 256, 384, 512)
+# Words are read 10 at a time, not 50: a word model's step costs the output layer over its vocabulary, so a
+# budget buys few of them, and a short chunk makes more steps of the same words (tuning split, 3 minutes, the
+# rule's 2x128: 7.975 nats/word with chunks of 50, 7.760 with 20, 7.417 with 10, 7.348 with 5; docs/text.md).
+WORD_CHUNK = 10
+# bfloat16 autocast where the processor's bfloat16 products are at least BF16_MIN times as fast as its float32
+# ones (probe_bf16: 1.8 to 2.0 on this machine's AVX-512 BF16 days; on its days without, 0.44, and training stays
+# float32). On the tuning split it gave the same loss at the same step and 1.14 (2x256, 32 rows) to 1.45 (2x384,
+# 64 rows) times the characters a second; BF16_SPEEDUP, between them, only sets the plan's validation period
+# (docs/text.md, "bfloat16 where the processor has it").
+BF16_MIN = 1.5
+BF16_SPEEDUP = 1.3
 
 
-def probe_gflops(n: int = 256, seconds: float = 0.25) -> float:
-    """This machine's float32 matrix-multiply rate (GFLOP/s) with torch's current threads: the best of
-    repeated ``n x n`` products over about ``seconds``."""
+def probe_gflops(n: int = 256, seconds: float = 0.25, dtype: str = "float32") -> float:
+    """This machine's matrix-multiply rate (GFLOP/s) with torch's current threads: the best of repeated
+    ``n x n`` products of ``dtype`` (float32 or bfloat16) over about ``seconds``."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = (torch.randn(n, n).to(getattr(torch, dtype)) for _ in range(2))
     a @ b
     best, end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -78,6 +89,12 @@ def probe_gflops(n: int = 256, seconds: float = 0.25) -> float:
             a @ b
         best = max(best, 8 * 2 * n ** 3 / max(time.perf_counter() - t0, 1e-9) / 1e9)
     return best
+
+
+def probe_bf16(gflops: float, seconds: float = 0.15) -> float:
+    """How many times this machine's bfloat16 products outrun its float32 ones (``gflops``, from
+    :func:`probe_gflops`): above 1 only where the processor multiplies bfloat16 natively."""
+    return probe_gflops(seconds=seconds, dtype="bfloat16") / max(gflops, 1e-9)
 
 
 def reference_minutes(minutes: float, gflops: float) -> float:
@@ -109,8 +126,9 @@ class Plan:
     def describe(self, train_tokens: int | None = None) -> str:
         s = self.settings
         wd = f", weight drop {s['weight_drop']}" if s.get("weight_drop") else ""
+        bf16 = " in bfloat16" if s.get("precision") == "bfloat16" else ""
         line = (f"budget {self.minutes:g} min x {self.gflops:.0f} GFLOP/s = {self.reference_minutes:.1f} reference "
-                f"minutes: {s['layers']}x{s['hidden']} {s.get('cell', 'lstm').upper()}, dropout {s['dropout']}{wd}, "
+                f"minutes: {s['layers']}x{s['hidden']} {s.get('cell', 'lstm').upper()}{bf16}, dropout {s['dropout']}{wd}, "
                 f"{s['batch_size']} rows of {s['chunk']}, validation every {s['eval_every']} steps")
         if train_tokens:
             line += f"; about {self.expected_tokens / train_tokens:.1f} epochs"
@@ -132,7 +150,7 @@ def sizing_inputs(seqs, tokens: str = "chars") -> dict:
 
 
 def text_settings(minutes: float, gflops: float, *, train_minutes: float | None = None, tokens: str = "chars",
-                  vocab_size: int = 100, chars_per_token: float = 1.0) -> Plan:
+                  vocab_size: int = 100, chars_per_token: float = 1.0, bf16: float = 0.0) -> Plan:
     """The settings (on top of the ``text`` preset) for a text model trained ``minutes`` on a machine of
     ``gflops`` (:func:`probe_gflops`).
 
@@ -140,7 +158,11 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
     ``minutes``), which sets the validation period. For ``tokens="words"``,
     ``vocab_size`` and ``chars_per_token`` (characters per word in the text)
     size the word model so that training one word costs at most what
-    training its characters would at the row's size.
+    training its characters would at the row's size, and read it in chunks
+    of :data:`WORD_CHUNK`. ``bf16``: how many times faster this machine
+    multiplies bfloat16 than float32 (:func:`probe_bf16`); from
+    :data:`BF16_MIN` on, training runs in bfloat16 autocast, expected
+    :data:`BF16_SPEEDUP` times as fast.
     """
     ref = reference_minutes(minutes, gflops)
     row = next(r for r in CHAR_SIZES if ref <= r.up_to)
@@ -152,8 +174,11 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
         fits = [h for h in WORD_HIDDEN
                 if flops_per_token(row.layers, h, WORD_EMBEDDING, vocab_size) <= allowed] or [WORD_HIDDEN[0]]
         hidden = min(max(fits), row.hidden)
-        settings.update(hidden=hidden, embedding_dim=WORD_EMBEDDING)
+        settings.update(hidden=hidden, embedding_dim=WORD_EMBEDDING, chunk=WORD_CHUNK)
         speed *= char_cost / flops_per_token(row.layers, hidden, WORD_EMBEDDING, vocab_size)
+    if bf16 >= BF16_MIN:
+        settings["precision"] = "bfloat16"
+        speed *= BF16_SPEEDUP
     train_minutes = minutes if train_minutes is None else train_minutes
     expected = speed * max(train_minutes, 0.0) * 60
     n_validations = min(max(round(train_minutes), VALIDATIONS[0]), VALIDATIONS[1])

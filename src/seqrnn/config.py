@@ -12,6 +12,7 @@ MAPPINGS = ("many-to-many", "many-to-one")
 CELLS = ("lstm", "gru")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "wsd")
+PRECISIONS = ("auto", "float32", "bfloat16")
 COSINE_FLOOR = 0.1  # the cosine and wsd schedules end at this fraction of lr, by default
 MAX_LAYERS = 100  # stacked recurrent layers (seqrnn.schema.MAX_LAYERS): more take minutes to build
 MAX_SEED = 2**32 - 1  # seqrnn.limits.MAX_SEED: what every random generator used here accepts
@@ -57,6 +58,10 @@ class TrainConfig:
     eval_every: int = 0  # optimizer steps between validations (and history rows); 0: once per epoch
     lr_floor: float = COSINE_FLOOR  # the fraction of lr the cosine and wsd schedules decay to
     device: str = "auto"  # where to train: auto (a GPU if there is one), cpu, cuda, cuda:N
+    # The training steps' products: auto is bfloat16 autocast on a GPU and float32 on a CPU; bfloat16 on a CPU
+    # too (faster only where the processor multiplies bfloat16 natively, AVX-512 BF16 or AMX; slower elsewhere:
+    # seqrnn.budget.probe_bf16 measures it). Weights, validation on a CPU, scoring and generation stay float32.
+    precision: str = "auto"
 
 
 PRESETS: dict[str, dict] = {
@@ -178,6 +183,7 @@ def validate(mc: ModelConfig, tc: TrainConfig) -> None:
         (0.0 <= tc.lr_floor <= 1.0, f"lr_floor must be in [0, 1], not {tc.lr_floor}", ("lr_floor",)),
         (tc.device in ("auto", "cpu", "cuda") or tc.device.startswith("cuda:"),
          f"device must be auto, cpu, cuda or cuda:N, not {tc.device!r}", ("device",)),
+        (tc.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, not {tc.precision!r}", ("precision",)),
     ]
     for ok, msg, params in checks:
         if not ok:

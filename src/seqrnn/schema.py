@@ -79,7 +79,7 @@ def _bool(path, field, v):
 
 
 def _neural_settings(path: str, s: dict, kind: str) -> None:
-    from .config import CELLS, MAPPINGS, OPTIMIZERS, SCHEDULES
+    from .config import CELLS, MAPPINGS, OPTIMIZERS, PRECISIONS, SCHEDULES
 
     p = "settings."
     _choice(path, p + "cell", s.get("cell", "lstm"), CELLS)
@@ -103,6 +103,7 @@ def _neural_settings(path: str, s: dict, kind: str) -> None:
             _int(path, p + name, s.get(name, 2), 1)
     _choice(path, p + "optimizer", s.get("optimizer", "adam"), OPTIMIZERS)
     _choice(path, p + "schedule", s.get("schedule", "constant"), SCHEDULES)
+    _choice(path, p + "precision", s.get("precision", "auto"), PRECISIONS)
     _float(path, p + "lr", s.get("lr", 1.0), 0.0, low_open=True)
     for name in ("weight_decay", "clip", "minutes"):
         _float(path, p + name, s.get(name, 0.0), 0.0)

@@ -139,13 +139,16 @@ def _tensors(batch: tuple, device: torch.device | None = None) -> tuple:
     return tuple(a.pin_memory().to(device, non_blocking=True) if torch.is_tensor(a) else a for a in out)
 
 
-def autocast(device: torch.device | None):
-    """bf16 autocast on a GPU (the recurrent and linear layers in bfloat16, the loss in float32); nothing on CPU."""
+def autocast(device: torch.device | None, precision: str = "auto", training: bool = True):
+    """The products of a pass in bfloat16 (the recurrent and linear layers; the loss in float32): on a GPU
+    unless ``precision`` is float32; on a CPU only the training passes of ``precision`` bfloat16 (its
+    validation stays float32, as the model will be scored); otherwise nothing."""
     import contextlib
 
-    if device is None or device.type != "cuda":
+    on_gpu = device is not None and device.type == "cuda"
+    if precision == "float32" or not (on_gpu or (precision == "bfloat16" and training)):
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return torch.autocast(device_type="cuda" if on_gpu else "cpu", dtype=torch.bfloat16)
 
 
 class Trainer:
@@ -352,7 +355,7 @@ class Trainer:
                 if train and scheduled:
                     for group in self.optimizer.param_groups:
                         group["lr"] = self.tc.lr * lr_factor(self.tc, self.step, self._progress())
-                with autocast(self.device):
+                with autocast(self.device, self.tc.precision, train):
                     loss, count, metrics, new_state = self.loss(_tensors(batch, self.device), state)
                 value = float(loss.detach())
                 if not math.isfinite(value):  # stop before the step: NaN weights are never saved

@@ -193,6 +193,11 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     setting("--threads", type=int, help="CPU threads (default: the machine's cores less the busy ones)")
     setting("--device", help="auto (default: a GPU if there is one), cpu, cuda or cuda:N; on a GPU in bf16 "
                              "autocast (scoring and detection run on the CPU)")
+    setting("--precision", choices=("auto", "float32", "bfloat16"),
+            help="the training steps' products: auto (default) is bfloat16 autocast on a GPU, float32 on a CPU, "
+                 "except that a text model sized by --minutes trains in bfloat16 where this processor multiplies "
+                 "it faster (AVX-512 BF16, AMX); bfloat16 or float32 everywhere. Weights, scoring and generation "
+                 "stay float32")
     setting("--seed", type=int, help="random seed (default 0): same seed, same weights")
     t.add_argument("--target-fpr", type=float, default=None,
                    help="false-positive rate on normal data that all detection views share, per session (per "

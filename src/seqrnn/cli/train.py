@@ -275,7 +275,7 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
     seconds have gone: ``minutes`` the part left for training (the rest is for calibration and saving),
     and for text with the text preset, sized for the budget (:func:`seqrnn.budget.text_settings`)
     unless a size was given, each setting given explicitly kept."""
-    from ..budget import probe_gflops, sizing_inputs, text_settings
+    from ..budget import probe_bf16, probe_gflops, sizing_inputs, text_settings
 
     reserve = elapsed + SAVE_SECONDS
     if not args.no_calibration:
@@ -289,7 +289,8 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
         import torch
 
         torch.set_num_threads(threads)
-    plan = text_settings(budget, probe_gflops(), train_minutes=train_minutes,
+    gflops = probe_gflops()
+    plan = text_settings(budget, gflops, train_minutes=train_minutes, bf16=probe_bf16(gflops),
                          **sizing_inputs(seqs, args.tokens or "chars"))
     out = {**plan.settings, **out}
     if not args.quiet:
