@@ -20,6 +20,8 @@ from seqrnn.budget import (
     BF16_MIN,
     BF16_SPEEDUP,
     CHAR_SIZES,
+    MANY_EPOCHS,
+    MANY_EPOCHS_DROPOUT,
     REFERENCE_GFLOPS,
     WORD_CHUNK,
     flops_per_token,
@@ -101,6 +103,26 @@ def test_bfloat16_where_the_processor_multiplies_it_faster():
         k: v for k, v in plain.settings.items() if k != "eval_every"}  # the same model
 
 
+def test_a_run_that_reads_its_text_many_times_gets_more_dropout():
+    plan = text_settings(10, REFERENCE_GFLOPS)
+    row_dropout = plan.settings["dropout"]
+    assert row_dropout < MANY_EPOCHS_DROPOUT  # the 10-minute row's own dropout is less
+    # The text whose training part the plan reads exactly MANY_EPOCHS times, and one a little longer.
+    at = plan.expected_tokens / MANY_EPOCHS / 0.9
+    assert text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at)).settings["dropout"] == MANY_EPOCHS_DROPOUT
+    longer = text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at * 1.05)).settings
+    assert longer["dropout"] == row_dropout
+    assert {k: v for k, v in longer.items() if k != "dropout"} == {
+        k: v for k, v in text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at)).settings.items() if k != "dropout"}
+    # The validation part does not count as read; a faster machine reads the same text more times.
+    assert text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at * 1.05),
+                         validation_split=0.5).settings["dropout"] == MANY_EPOCHS_DROPOUT
+    assert text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at * 1.05),
+                         bf16=BF16_MIN).settings["dropout"] == MANY_EPOCHS_DROPOUT
+    # Never less than the row's: the last row's 0.2 stays whatever the text.
+    assert text_settings(10_000, REFERENCE_GFLOPS, text_tokens=10 ** 12).settings["dropout"] == CHAR_SIZES[-1].dropout
+
+
 def test_probe_bf16_is_a_ratio_of_rates(monkeypatch):
     from seqrnn import budget
 
@@ -115,9 +137,10 @@ def test_sizing_inputs_count_the_vocabulary_and_the_characters_a_word_stands_for
     from seqrnn.data.formats import Sequence
 
     words = [Sequence("w", ["to", "be", "or", "not", "to", "be"])]
-    assert sizing_inputs(words, "words") == dict(tokens="words", vocab_size=4 + 4, chars_per_token=19 / 6)  # 13 letters and 6 spaces
-    chars = [Sequence("c", list("abca"))]
-    assert sizing_inputs(chars) == dict(tokens="chars", vocab_size=3 + 4, chars_per_token=1.0)
+    assert sizing_inputs(words, "words") == dict(tokens="words", text_tokens=6, vocab_size=4 + 4,
+                                                 chars_per_token=19 / 6)  # 13 letters and 6 spaces
+    chars = [Sequence("c", list("abca")), Sequence("d", list("ab"))]
+    assert sizing_inputs(chars) == dict(tokens="chars", text_tokens=6, vocab_size=3 + 4, chars_per_token=1.0)
     assert sizing_inputs([], "words")["chars_per_token"] == 0.0
 
 

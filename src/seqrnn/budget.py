@@ -54,7 +54,9 @@ class Size:
 # at ten minutes 64 rows did as well (2x384: 1.448 against 1.456 with 32).
 CHAR_SIZES = (
     Size(2.0, 2, 256, 0.0, 12_700.0, batch_size=32),
-    Size(6.0, 2, 256, 0.1, 12_700.0, batch_size=32),
+    # 2x256 up to 9 reference minutes (was 6): at 3 minutes on the AMX host (6.2-6.6 reference minutes, bfloat16)
+    # it read 39,900 characters/s against 25,400 for 2x384 and ended at 1.4221 against 1.4388 (tuning split).
+    Size(9.0, 2, 256, 0.1, 12_700.0, batch_size=32),
     Size(30.0, 2, 384, 0.1, 7_250.0),
     Size(60.0, 2, 512, 0.1, 4_480.0),
     Size(math.inf, 2, 512, 0.2, 4_480.0),
@@ -73,6 +75,12 @@ WORD_CHUNK = 10
 # (docs/text.md, "bfloat16 where the processor has it").
 BF16_MIN = 1.5
 BF16_SPEEDUP = 1.3
+# A run expected to read its training text MANY_EPOCHS times or more gets dropout MANY_EPOCHS_DROPOUT at least:
+# overfitting follows the passes over the text, not the minutes (a fast machine, bfloat16, or a short text
+# make more of them). Tuning split, 2x384 in bfloat16, one run each: 8.2 epochs, 1.4034 with dropout 0.1 and 1.4147
+# with 0.2; 18.5 epochs, 1.4032 with 0.1 and 1.3860 with 0.2 (docs/text.md, "Dropout by epochs").
+MANY_EPOCHS = 12.0
+MANY_EPOCHS_DROPOUT = 0.2
 
 
 def probe_gflops(n: int = 256, seconds: float = 0.25, dtype: str = "float32") -> float:
@@ -142,15 +150,17 @@ def word_chars(words) -> int:
 
 def sizing_inputs(seqs, tokens: str = "chars") -> dict:
     """What :func:`text_settings` needs to know of the text (``seqs``, read with ``tokens``): the tokens,
-    the vocabulary's size (its distinct tokens and the 4 reserved) and the characters per token."""
+    their number, the vocabulary's size (its distinct tokens and the 4 reserved) and the characters per
+    token."""
     n = sum(len(s) for s in seqs)
     chars = sum(word_chars(s.tokens) for s in seqs) if tokens == "words" else n
-    return dict(tokens=tokens, vocab_size=len({t for s in seqs for t in s.tokens}) + 4,
+    return dict(tokens=tokens, text_tokens=n, vocab_size=len({t for s in seqs for t in s.tokens}) + 4,
                 chars_per_token=chars / max(n, 1))
 
 
 def text_settings(minutes: float, gflops: float, *, train_minutes: float | None = None, tokens: str = "chars",
-                  vocab_size: int = 100, chars_per_token: float = 1.0, bf16: float = 0.0) -> Plan:
+                  vocab_size: int = 100, chars_per_token: float = 1.0, bf16: float = 0.0,
+                  text_tokens: int | None = None, validation_split: float = 0.1) -> Plan:
     """The settings (on top of the ``text`` preset) for a text model trained ``minutes`` on a machine of
     ``gflops`` (:func:`probe_gflops`).
 
@@ -162,7 +172,10 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
     of :data:`WORD_CHUNK`. ``bf16``: how many times faster this machine
     multiplies bfloat16 than float32 (:func:`probe_bf16`); from
     :data:`BF16_MIN` on, training runs in bfloat16 autocast, expected
-    :data:`BF16_SPEEDUP` times as fast.
+    :data:`BF16_SPEEDUP` times as fast. ``text_tokens``: the text's tokens, of
+    which ``validation_split`` validate; a run expected to read the rest
+    :data:`MANY_EPOCHS` times or more gets dropout :data:`MANY_EPOCHS_DROPOUT`
+    at least.
     """
     ref = reference_minutes(minutes, gflops)
     row = next(r for r in CHAR_SIZES if ref <= r.up_to)
@@ -181,6 +194,8 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
         speed *= BF16_SPEEDUP
     train_minutes = minutes if train_minutes is None else train_minutes
     expected = speed * max(train_minutes, 0.0) * 60
+    if text_tokens and expected / max(text_tokens * (1 - validation_split), 1) >= MANY_EPOCHS:
+        settings["dropout"] = max(settings["dropout"], MANY_EPOCHS_DROPOUT)
     n_validations = min(max(round(train_minutes), VALIDATIONS[0]), VALIDATIONS[1])
     steps = expected / (settings["batch_size"] * settings["chunk"])
     settings["eval_every"] = max(10, int(steps / n_validations))

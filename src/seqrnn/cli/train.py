@@ -291,6 +291,7 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
         torch.set_num_threads(threads)
     gflops = probe_gflops()
     plan = text_settings(budget, gflops, train_minutes=train_minutes, bf16=probe_bf16(gflops),
+                         validation_split=settings.get("validation_split", 0.1),
                          **sizing_inputs(seqs, args.tokens or "chars"))
     out = {**plan.settings, **out}
     if not args.quiet:
