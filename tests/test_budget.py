@@ -110,6 +110,8 @@ def test_a_run_that_reads_its_text_many_times_gets_more_dropout():
     # The text whose training part the plan reads exactly MANY_EPOCHS times, and one a little longer.
     at = plan.expected_tokens / MANY_EPOCHS / 0.9
     assert text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at)).settings["dropout"] == MANY_EPOCHS_DROPOUT
+    assert text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at)).describe().endswith("; about 12.0 epochs")
+    assert "epochs" not in plan.describe() and plan.expected_epochs is None  # no text, no count
     longer = text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at * 1.05)).settings
     assert longer["dropout"] == row_dropout
     assert {k: v for k, v in longer.items() if k != "dropout"} == {

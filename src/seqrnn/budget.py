@@ -130,17 +130,23 @@ class Plan:
     settings: dict
     tokens_per_second: float  # expected training speed here
     expected_tokens: float  # tokens the training minutes should read
+    train_tokens: float | None = None  # the text's tokens less its validation part, where the text was given
 
-    def describe(self, train_tokens: int | None = None) -> str:
+    def describe(self) -> str:
         s = self.settings
         wd = f", weight drop {s['weight_drop']}" if s.get("weight_drop") else ""
         bf16 = " in bfloat16" if s.get("precision") == "bfloat16" else ""
         line = (f"budget {self.minutes:g} min x {self.gflops:.0f} GFLOP/s = {self.reference_minutes:.1f} reference "
                 f"minutes: {s['layers']}x{s['hidden']} {s.get('cell', 'lstm').upper()}{bf16}, dropout {s['dropout']}{wd}, "
                 f"{s['batch_size']} rows of {s['chunk']}, validation every {s['eval_every']} steps")
-        if train_tokens:
-            line += f"; about {self.expected_tokens / train_tokens:.1f} epochs"
+        if self.train_tokens:
+            line += f"; about {self.expected_epochs:.1f} epochs"
         return line
+
+    @property
+    def expected_epochs(self) -> float | None:
+        """How many times the training minutes should read the training text (None: the text was not given)."""
+        return self.expected_tokens / max(self.train_tokens, 1) if self.train_tokens is not None else None
 
 
 def word_chars(words) -> int:
@@ -194,9 +200,11 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
         speed *= BF16_SPEEDUP
     train_minutes = minutes if train_minutes is None else train_minutes
     expected = speed * max(train_minutes, 0.0) * 60
-    if text_tokens and expected / max(text_tokens * (1 - validation_split), 1) >= MANY_EPOCHS:
+    plan = Plan(minutes, gflops, ref, settings, speed, expected,
+                text_tokens * (1 - validation_split) if text_tokens else None)
+    if plan.train_tokens and plan.expected_epochs >= MANY_EPOCHS:
         settings["dropout"] = max(settings["dropout"], MANY_EPOCHS_DROPOUT)
     n_validations = min(max(round(train_minutes), VALIDATIONS[0]), VALIDATIONS[1])
     steps = expected / (settings["batch_size"] * settings["chunk"])
     settings["eval_every"] = max(10, int(steps / n_validations))
-    return Plan(minutes, gflops, ref, settings, speed, expected)
+    return plan

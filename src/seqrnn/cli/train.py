@@ -295,11 +295,10 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
                          **sizing_inputs(seqs, args.tokens or "chars"))
     out = {**plan.settings, **out}
     if not args.quiet:
-        train_tokens = int(sum(len(s) for s in seqs) * (1 - settings.get("validation_split", 0.1)))
         from dataclasses import replace
 
         # The settings the model gets: the table's, with those given explicitly in their place.
-        print(replace(plan, settings=out).describe(train_tokens) + f"; {train_minutes:.2f} of the "
+        print(replace(plan, settings=out).describe() + f"; {train_minutes:.2f} of the "
               f"{budget:g} minute{'' if budget == 1 else 's'} train (the rest validates, calibrates and saves)",
               file=sys.stderr)
     return out
