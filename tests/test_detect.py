@@ -401,8 +401,9 @@ def test_count_view_flags_unseen_counts(count_detector):
     assert surplus.count_deviations[0] == {"event": "a", "count": 5, "normal": 3}
     assert [c["event"] for c in surplus.count_deviations] == ["a"]
     assert surplus.position == 3  # the first 'a' beyond the normal three
-    # weights are 1 / (0 + 0.1) for every event: distance 2 * 10
-    assert surplus.views["count"]["value"] == pytest.approx(20.0)
+    # log(1 + c) compared; every training session holds a and b: idf weight 1 + log(41 / 41) = 1
+    assert surplus.views["count"]["value"] == pytest.approx(math.log(6 / 4), rel=1e-6)
+    assert count_detector.calibration["count"]["transform"] == "log"
     assert surplus.views["count"]["fired"]
 
     assert same.views["count"]["value"] == 0
@@ -429,6 +430,34 @@ def test_save_load_keeps_calibration_and_profiles(count_detector, count_model_di
     np.testing.assert_array_equal(before.scores, after.scores)
     np.testing.assert_array_equal(before.anomalous, after.anomalous)
     assert [f.reason for f in before.findings] == [f.reason for f in after.findings]
+
+
+def test_count_transform_of_saved_files(count_detector, count_model_dir, tmp_path):
+    """A detector saved before square roots (no count.transform) compares raw counts with its own weights; a
+    transform the code does not know is refused with a message that names it."""
+    import json
+    import shutil
+
+    from seqrnn.errors import ModelFileError
+
+    folder = tmp_path / "m"
+    shutil.copytree(count_model_dir, folder)
+    (folder / "status.json").unlink()  # the files as edited, not checked against their hashes
+    path = folder / "detector.json"
+    saved = json.loads(path.read_text())
+    del saved["count"]["transform"]
+    path.write_text(json.dumps(saved))
+    old = Detector.load(str(folder))
+    assert old.calibration["count"]["transform"] == "raw"
+    seqs = as_sequences([["a"] * 5 + ["b"] * 3])
+    assert old.decide(seqs).findings[0].views["count"]["value"] == pytest.approx(2.0)  # |5 - 3| x weight 1
+    assert count_detector.decide(seqs).findings[0].views["count"]["value"] == pytest.approx(math.log(6 / 4),
+                                                                                              rel=1e-6)
+    for bad in ("cube", 2, None):
+        saved["count"]["transform"] = bad
+        path.write_text(json.dumps(saved))
+        with pytest.raises(ModelFileError, match="count.transform must be one of raw, sqrt, log"):
+            Detector.load(str(folder))
 
 
 def stream_tokens(n=400, seed=1):

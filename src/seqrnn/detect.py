@@ -16,8 +16,9 @@ Views of a session, each a number per session (higher is stranger):
     likely event the model saw in it;
 ``count`` (the count profile)
     the distance of its event counts to the nearest count profile of a
-    training session, each event weighted by how much its count varies
-    (``|c - c'| / (std + 0.1)`` summed). Unusual repeat counts and missing
+    training session: ``w |log(1 + c) - log(1 + c')|`` summed over the events,
+    each weighted by its idf ``w`` (:mod:`seqrnn.profiles`; models saved
+    before this compare raw counts, weighted by ``1 / (std + 0.1)``). Unusual repeat counts and missing
     events are what it catches; the surprise view catches wrong orders;
 the model's own views
     the sequence-level baselines' distances (:mod:`seqrnn.models.counts`).
@@ -68,10 +69,11 @@ from .crossfit import DEFAULT_FOLDS, cross_fitted_surprise, max_known_nll
 from .data.formats import Sequence, as_sequences
 from .data.vocab import EOS, UNK
 from .errors import InputError, ModelFileError
-from .profiles import count_matrix, deviations, deviations_text, leave_one_out, nearest_to, surplus_positions
+from .profiles import (TRANSFORMS, count_matrix, deviations, deviations_text, idf_weights, leave_one_out, nearest_to,
+                       surplus_positions)
 
 DEFAULT_TARGET_FPR = 0.003  # how it was chosen: docs/calibration.md
-COUNT_EPS = 0.1
+COUNT_TRANSFORM = "log"  # counts compared as log(1 + c), weighted by idf (seqrnn.profiles)
 DETECTOR_JSON = "detector.json"
 DETECTOR_TENSORS = "detector.safetensors"
 FORMAT = "seqrnn-detector"
@@ -338,16 +340,17 @@ class Detector:
                 stats["surprise"][keep] = max_known_nll(score_sequences(model, [cal[i] for i in keep], topk=1))
         self.count_profiles_ = self.count_weights_ = None
         self.profiles_left_out_ = 0
+        self.count_transform_ = COUNT_TRANSFORM
         if model.count_profile:
             counts = count_matrix(ids, len(model.vocab_))
             if crossfit:
-                self.count_weights_ = (1.0 / (counts.std(0) + COUNT_EPS)).astype(np.float32)
-                stats["count"], unique = leave_one_out(counts, self.count_weights_)
+                self.count_weights_ = idf_weights(counts)
+                stats["count"], unique = leave_one_out(counts, self.count_weights_, transform=COUNT_TRANSFORM)
             else:
                 rc = count_matrix(model.encode(ref)[0], len(model.vocab_))
-                self.count_weights_ = (1.0 / (rc.std(0) + COUNT_EPS)).astype(np.float32)
+                self.count_weights_ = idf_weights(rc)
                 unique = np.unique(rc, axis=0)
-                stats["count"] = nearest_to(counts, unique, self.count_weights_)[0]
+                stats["count"] = nearest_to(counts, unique, self.count_weights_, COUNT_TRANSFORM)[0]
             self.count_profiles_ = unique.astype(np.float32)
         if model.views:
             own = {name: np.empty(len(cal)) for name in model.views}
@@ -384,7 +387,7 @@ class Detector:
             outside = np.zeros(len(ids), bool)
             outside[keep] = cal.outside()
             if outside.any():
-                stats["count"], unique = leave_one_out(counts, self.count_weights_, outside)
+                stats["count"], unique = leave_one_out(counts, self.count_weights_, outside, COUNT_TRANSFORM)
                 self.count_profiles_ = unique.astype(np.float32)
                 self.profiles_left_out_ = int(outside.sum())
                 values["count"] = stats["count"][keep]
@@ -588,7 +591,8 @@ class Detector:
         cal = self.calibration_
         count = None
         if self.count_threshold_ is not None:
-            count = {"threshold": self.count_threshold_, "eps": COUNT_EPS, "profiles": int(len(self.count_profiles_)),
+            count = {"threshold": self.count_threshold_, "transform": self.count_transform_,
+                     "profiles": int(len(self.count_profiles_)),
                      "left_out": int(getattr(self, "profiles_left_out_", 0)),
                      "leave_out_outliers": bool(getattr(self, "leave_out_outliers", False))}
         out = {"target_fpr": self.target_fpr, "promised_fpr": self.promised_fpr, "unit": self.unit_,
@@ -743,7 +747,7 @@ class Detector:
             if count is not None and not isinstance(count, dict):
                 raise ValueError(f"count must be an object or null, not {count!r:.60}")
             profiles = weights = None
-            left_out, leave_out = 0, False
+            left_out, leave_out, transform = 0, False, "raw"
             if cal.get("count"):
                 if not model.count_profile or "count" not in values or "count" in model.views:
                     raise ValueError("a count profile for a model without one")
@@ -751,6 +755,9 @@ class Detector:
                 left_out = count.get("left_out", 0)
                 if type(left_out) is not int or not 0 <= left_out <= len(values["count"]):
                     raise ValueError(f"count.left_out must be a count of calibration sessions, not {left_out!r:.60}")
+                transform = count.get("transform", "raw")  # files before the square roots compared raw counts
+                if transform not in TRANSFORMS:
+                    raise ValueError(f"count.transform must be one of {', '.join(TRANSFORMS)}, not {transform!r:.60}")
                 leave_out = count.get("leave_out_outliers", True)  # files before the option always left out
                 if not isinstance(leave_out, bool):
                     raise ValueError(f"count.leave_out_outliers must be true or false, not {leave_out!r:.60}")
@@ -771,7 +778,7 @@ class Detector:
         det = cls(model, target_fpr=target_fpr, folds=folds, use_counts=use_counts, top_g=top_g,
                   threshold=threshold, topk=topk)
         det.unit_, det.accepted_tokens_ = unit, list(accepted)
-        det.count_profiles_, det.count_weights_ = profiles, weights
+        det.count_profiles_, det.count_weights_, det.count_transform_ = profiles, weights, transform
         det.profiles_left_out_ = left_out if profiles is not None else 0
         det.leave_out_outliers = leave_out
         det.surprise_scale_ = scale
@@ -804,7 +811,8 @@ class Detector:
             out["surprise"] = max_known_nll(scores)
         if use_counts and self.count_profiles_ is not None and len(seqs):
             counts = count_matrix(events, len(model.vocab_))
-            out["count"], out["_count_near"] = nearest_to(counts, self.count_profiles_, self.count_weights_)
+            out["count"], out["_count_near"] = nearest_to(counts, self.count_profiles_, self.count_weights_,
+                                                          self.count_transform_)
             out["_counts"] = counts
         if model.views and len(seqs):
             out.update({k: np.maximum(v, 0.0) for k, v in model.sequence_views(events).items()})
@@ -947,7 +955,7 @@ class Detector:
         elif view == "count" and view not in self.model.views:
             if "_deviations" not in stat:  # the view that marks its events often explains them too
                 ref = self.count_profiles_[int(stat["_count_near"])]
-                devs = deviations(stat["_counts"], ref, self.count_weights_, self.model.vocab_)
+                devs = deviations(stat["_counts"], ref, self.count_weights_, self.model.vocab_, self.count_transform_)
                 stat["_deviations"] = devs, surplus_positions(sc.ids, devs, self.model.vocab_)
             devs, marks = stat["_deviations"]
             f.event_anomalous[marks] = True
