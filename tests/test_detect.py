@@ -432,6 +432,30 @@ def test_save_load_keeps_calibration_and_profiles(count_detector, count_model_di
     assert [f.reason for f in before.findings] == [f.reason for f in after.findings]
 
 
+def test_count_distances_on_a_log_scale_with_idf_weights():
+    """log(1 + c): one more of an event seen 30 times is nearer than one of an event never seen; idf weighs an
+    event few sessions hold above one every session holds; the explanation lists the farther event first."""
+    from types import SimpleNamespace
+
+    from seqrnn.profiles import deviations, idf_weights, nearest_to
+
+    train = np.array([[30, 0, 2], [30, 0, 2], [30, 1, 2], [29, 0, 2]], np.float32)  # event 1 in one of four
+    w = idf_weights(train)
+    assert w[0] == pytest.approx(1.0) and w[2] == pytest.approx(1.0)
+    assert w[1] == pytest.approx(1.0 + math.log(5 / 2))
+    ref = np.array([[30, 0, 2]], np.float32)
+    more_common, new_rare = np.array([[31, 0, 2]], np.float32), np.array([[30, 1, 2]], np.float32)
+    d_common = nearest_to(more_common, ref, w, "log")[0][0]
+    d_rare = nearest_to(new_rare, ref, w, "log")[0][0]
+    assert d_common == pytest.approx(math.log(32 / 31), rel=1e-5)
+    assert d_rare == pytest.approx((1.0 + math.log(5 / 2)) * math.log(2), rel=1e-5)
+    assert nearest_to(more_common, ref, w, "raw")[0][0] == pytest.approx(1.0)  # raw: one more is one more
+    vocab = SimpleNamespace(itos=["a", "b", "c"])
+    both = np.array([31, 1, 2], np.float32)
+    assert [d["event"] for d in deviations(both, ref[0], np.ones(3, np.float32), vocab, "log")] == ["b", "a"]
+    assert [d["event"] for d in deviations(both, ref[0], np.ones(3, np.float32), vocab, "raw")] == ["a", "b"]
+
+
 def test_count_transform_of_saved_files(count_detector, count_model_dir, tmp_path):
     """A detector saved before square roots (no count.transform) compares raw counts with its own weights; a
     transform the code does not know is refused with a message that names it."""
