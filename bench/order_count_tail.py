@@ -1,8 +1,9 @@
 """Does the count-profile view keep its rate on new sessions? Its cut against many normal test sessions.
 
 For each data seed (``seqrnn.datasets.order``, 4,000 training sessions), the count view's calibration
-values are the leave-one-out distances of the training sessions (``seqrnn.profiles.leave_one_out``, the
-weights of ``seqrnn.detect``: one over the column's standard deviation plus ``COUNT_EPS``); a cut at the
+values are the leave-one-out distances of the training sessions (``seqrnn.profiles.leave_one_out``, as
+``seqrnn.detect`` compares counts: ``log(1 + c)``, idf weights; the results of 2026-11 were measured with
+the rule before, raw counts over the column's standard deviation plus 0.1); a cut at the
 ``k``-th largest of them fires on a new exchangeable session with probability at most ``k / (n + 1)`` on
 average over draws of the training sessions. Measured on ``--normal`` (20,000) new normal sessions of the
 same generator: the share beyond the cut, per seed, and its mean over seeds. No network is trained.
@@ -36,8 +37,8 @@ def main() -> None:
 
     from seqrnn.data.vocab import UNK
     from seqrnn.datasets import order
-    from seqrnn.detect import COUNT_EPS
-    from seqrnn.profiles import count_matrix, leave_one_out, nearest_to
+    from seqrnn.detect import COUNT_TRANSFORM
+    from seqrnn.profiles import count_matrix, idf_weights, leave_one_out, nearest_to
 
     rows = []
     for seed in seeds:
@@ -50,10 +51,10 @@ def main() -> None:
             return count_matrix([np.array([index.get(t, UNK) for t in s], np.int64) for s in sessions], size)
 
         train, test = counts(data["train"]), counts(data["test_normal"])
-        weights = (1.0 / (train.std(0) + COUNT_EPS)).astype(np.float32)
-        loo, profiles = leave_one_out(train, weights)
+        weights = idf_weights(train)
+        loo, profiles = leave_one_out(train, weights, transform=COUNT_TRANSFORM)
         cut = float(np.sort(loo)[len(loo) - args.k])
-        distance = nearest_to(test, profiles, weights)[0]
+        distance = nearest_to(test, profiles, weights, COUNT_TRANSFORM)[0]
         rows.append({"data_seed": seed, "cut": round(cut, 4), "calibration_beyond": int((loo > cut).sum()),
                      "test_share_beyond": float((distance > cut).mean())})
         print(rows[-1], file=sys.stderr, flush=True)

@@ -457,8 +457,9 @@ def test_count_distances_on_a_log_scale_with_idf_weights():
 
 
 def test_count_transform_of_saved_files(count_detector, count_model_dir, tmp_path):
-    """A detector saved before square roots (no count.transform) compares raw counts with its own weights; a
-    transform the code does not know is refused with a message that names it."""
+    """A detector file of format 2 (before log counts: no count.transform) compares raw counts with its own
+    weights; from format 3 the transform is required (a file without it would be read on another scale than
+    its cut's), and one the code does not know is refused with a message that names it."""
     import json
     import shutil
 
@@ -469,19 +470,28 @@ def test_count_transform_of_saved_files(count_detector, count_model_dir, tmp_pat
     (folder / "status.json").unlink()  # the files as edited, not checked against their hashes
     path = folder / "detector.json"
     saved = json.loads(path.read_text())
-    del saved["count"]["transform"]
-    path.write_text(json.dumps(saved))
-    old = Detector.load(str(folder))
-    assert old.calibration["count"]["transform"] == "raw"
+    assert saved["format_version"] == 3 and saved["count"]["transform"] == "log"
+    old = {**saved, "format_version": 2, "count": {k: v for k, v in saved["count"].items() if k != "transform"}}
+    path.write_text(json.dumps(old))
+    raw = Detector.load(str(folder))
+    assert raw.calibration["count"]["transform"] == "raw"
     seqs = as_sequences([["a"] * 5 + ["b"] * 3])
-    assert old.decide(seqs).findings[0].views["count"]["value"] == pytest.approx(2.0)  # |5 - 3| x weight 1
+    assert raw.decide(seqs).findings[0].views["count"]["value"] == pytest.approx(2.0)  # |5 - 3| x weight 1
     assert count_detector.decide(seqs).findings[0].views["count"]["value"] == pytest.approx(math.log(6 / 4),
                                                                                               rel=1e-6)
-    for bad in ("cube", 2, None):
-        saved["count"]["transform"] = bad
-        path.write_text(json.dumps(saved))
-        with pytest.raises(ModelFileError, match="count.transform must be one of raw, sqrt, log"):
+    path.write_text(json.dumps({**old, "count": {**old["count"], "transform": "log"}}))
+    with pytest.raises(ModelFileError, match="count.transform 'log' in a detector file of format version 2"):
+        Detector.load(str(folder))
+    path.write_text(json.dumps({**saved, "count": {k: v for k, v in saved["count"].items() if k != "transform"}}))
+    with pytest.raises(ModelFileError, match="count.transform is missing"):
+        Detector.load(str(folder))
+    for bad in ("cube", 2, "sqrt", "LOG", ["log"]):
+        path.write_text(json.dumps({**saved, "count": {**saved["count"], "transform": bad}}))
+        with pytest.raises(ModelFileError, match="count.transform must be one of raw, log"):
             Detector.load(str(folder))
+    path.write_text(json.dumps({**saved, "format_version": 1}))
+    with pytest.raises(ModelFileError, match="earlier seqrnn"):
+        Detector.load(str(folder))
 
 
 def stream_tokens(n=400, seed=1):

@@ -77,7 +77,8 @@ COUNT_TRANSFORM = "log"  # counts compared as log(1 + c), weighted by idf (seqrn
 DETECTOR_JSON = "detector.json"
 DETECTOR_TENSORS = "detector.safetensors"
 FORMAT = "seqrnn-detector"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: count.transform (log counts); 2 (read: raw counts) lacked it
+OLDEST_FORMAT_VERSION = 2  # the first with out-of-sample calibration
 EVENT_VIEWS = ("unseen", "surprise")  # views that point at events (their explanation names the expected ones)
 
 
@@ -687,7 +688,7 @@ class Detector:
             if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
                 raise ModelFileError(f"detector file of format version {version!r}, which this seqrnn does not "
                                      "read (upgrade seqrnn)", path)
-            if version < FORMAT_VERSION:
+            if version < OLDEST_FORMAT_VERSION:
                 raise ModelFileError(f"a detector of an earlier seqrnn (format version {version}, without "
                                      f"out-of-sample calibration): {again}", path)
             if cal.get("model_fingerprint") != model_fingerprint(model):
@@ -755,7 +756,14 @@ class Detector:
                 left_out = count.get("left_out", 0)
                 if type(left_out) is not int or not 0 <= left_out <= len(values["count"]):
                     raise ValueError(f"count.left_out must be a count of calibration sessions, not {left_out!r:.60}")
-                transform = count.get("transform", "raw")  # files before the square roots compared raw counts
+                # format 2 compared raw counts and has no transform; from 3 on it is written, and required, so
+                # that a file without it is not read on another scale than its cut's
+                transform = count.get("transform", "raw" if version == 2 else None)
+                if version == 2 and transform != "raw":
+                    raise ValueError(f"count.transform {transform!r:.60} in a detector file of format version 2 "
+                                     "(raw counts)")
+                if transform is None:
+                    raise ValueError("count.transform is missing (how the count view compares counts)")
                 if transform not in TRANSFORMS:
                     raise ValueError(f"count.transform must be one of {', '.join(TRANSFORMS)}, not {transform!r:.60}")
                 leave_out = count.get("leave_out_outliers", True)  # files before the option always left out

@@ -45,20 +45,20 @@ def count_matrix(ids_list: list[np.ndarray], vocab_size: int) -> np.ndarray:
     return out
 
 
-#: How counts are compared: as they are (models saved before), their square roots, or ``log(1 + c)`` (the
-#: Detector's).
-TRANSFORMS = ("raw", "sqrt", "log")
+#: How a detector file may say its counts are compared: as they are (models saved before) or ``log(1 + c)``
+#: (the Detector's). :func:`transformed` also takes ``sqrt``, for benchmarks.
+TRANSFORMS = ("raw", "log")
 
 
 def transformed(counts: np.ndarray, how: str) -> np.ndarray:
-    """``counts`` as compared (:data:`TRANSFORMS`)."""
+    """``counts`` as compared (:data:`TRANSFORMS`, or ``sqrt``)."""
     if how == "raw":
         return counts
     if how == "sqrt":
         return np.sqrt(counts, dtype=np.float32)
     if how == "log":
         return np.log1p(counts, dtype=np.float32)
-    raise ValueError(f"unknown count transform {how!r:.40}: one of {', '.join(TRANSFORMS)}")
+    raise ValueError(f"unknown count transform {how!r:.40}: one of {', '.join(TRANSFORMS)}, sqrt")
 
 
 def idf_weights(counts: np.ndarray) -> np.ndarray:
