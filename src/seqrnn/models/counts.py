@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.vocab import EOS, with_end
 from ..errors import InputError
-from ..profiles import count_matrix, deviations, deviations_text, first_surplus, nearest_to
+from ..profiles import count_matrix, deviations, deviations_text, first_surplus, idf_weights, nearest_to
 from ..profiles import leave_one_out as profiles_loo
 from .base import BaselineModel, register
 from .markov import support_mask
@@ -67,8 +67,7 @@ class SequenceLevelModel(BaselineModel):
         self.lengths_ = np.unique([len(a) for a in sessions]).astype(np.int64) if sessions else np.zeros(0, np.int64)
         counts = count_matrix(sessions, V) if sessions else np.zeros((0, V), np.float32)
         if self.idf and len(counts):
-            df = (counts > 0).sum(0)
-            self.weights_ = (np.log((1 + len(counts)) / (1 + df)) + 1).astype(np.float32)
+            self.weights_ = idf_weights(counts)
         else:
             self.weights_ = np.ones(V, np.float32)
         self.profiles_ = np.unique(counts, axis=0).astype(np.float32)
