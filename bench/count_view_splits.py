@@ -26,27 +26,24 @@ from view_values_splits import split  # noqa: E402
 
 from seqrnn.datasets import PREVALENCE_HDFS  # noqa: E402
 from seqrnn.detect import Detector  # noqa: E402
-from seqrnn.profiles import idf_weights, leave_one_out, nearest_to  # noqa: E402
+from seqrnn.data.vocab import UNK  # noqa: E402
+from seqrnn.profiles import count_matrix, idf_weights, leave_one_out, nearest_to  # noqa: E402
 
 WAYS = ("raw/std", "sqrt/idf", "sqrt/std", "log/idf", "raw/idf")
 
 
 def count_matrices(name, cal_ids):
     """Event counts of the calibration sessions (in ``cal_ids`` order), the normal and the anomalous test
-    sessions, over the training sessions' events (others are the unseen view's)."""
+    sessions, over the training sessions' events (others are the unseen view's: ``UNK``, not counted)."""
     train, normal, abnormal = split(name)
     events = {}
     for s in train:
         for t in s.tokens:
-            events.setdefault(t, len(events))
+            events.setdefault(t, UNK + 1 + len(events))
 
     def counts(seqs):
-        out = np.zeros((len(seqs), len(events)), np.float32)
-        for i, s in enumerate(seqs):
-            for t in s.tokens:
-                if t in events:
-                    out[i, events[t]] += 1
-        return out
+        return count_matrix([np.array([events.get(t, UNK) for t in s.tokens], np.int64) for s in seqs],
+                            UNK + 1 + len(events))
 
     by_id = {s.id: s for s in train}
     return counts([by_id[i] for i in cal_ids]), counts(normal), counts(abnormal)
