@@ -439,3 +439,40 @@ def test_nearest_at_the_sparse_vocabulary_edge_equals_the_plain_distance(V, monk
             np.testing.assert_allclose(d, plain.min(1), rtol=1e-5)
             np.testing.assert_allclose(plain[np.arange(len(p)), arg], plain.min(1), rtol=1e-5)
     assert (profiles.nearest(ref[:3], ref, w)[0] == 0).all()  # a twin is at 0, not at a rounding of it
+
+
+@pytest.mark.parametrize("transform", ["raw", "log"])
+@pytest.mark.parametrize("V", [40, 400])
+def test_a_reference_made_ready_once_compares_as_nearest_to(transform, V):
+    """The detector makes its count profiles ready once (transformed, their weighted totals) rather than at
+    every decide (117-136 ms a session over 5,000 profiles of 2,000 events): the same distances and indices."""
+    from seqrnn.profiles import Reference, nearest_to
+
+    rng = np.random.default_rng(V)
+    ref, w = _sparse_counts(rng, 200, V, (5, 6))
+    queries = np.r_[_sparse_counts(rng, 30, V, (5,))[0], ref[:3]]
+    ready = Reference(ref, w, transform)
+    assert (ready.totals is not None) == (V > 256)
+    for rows in (queries, queries[:1], queries[-1:]):
+        d0, a0 = nearest_to(rows, ref, w, transform)
+        d1, a1 = ready.nearest(rows)
+        np.testing.assert_array_equal(d1, d0)
+        np.testing.assert_array_equal(a1, a0)
+    assert (ready.nearest(queries[-3:])[0] == 0).all()
+
+
+def test_the_detector_makes_its_profiles_ready_again_when_they_change():
+    from seqrnn.detect import Detector
+    from seqrnn.profiles import idf_weights
+
+    det = Detector.__new__(Detector)
+    rng = np.random.default_rng(1)
+    ref, _ = _sparse_counts(rng, 50, 30)
+    det.count_profiles_, det.count_weights_, det.count_transform_ = ref, idf_weights(ref), "log"
+    first = det._count_reference()
+    assert det._count_reference() is first  # made once
+    det.count_profiles_ = np.unique(np.r_[ref, np.ones((1, 30), np.float32)], axis=0)  # feedback adds a profile
+    again = det._count_reference()
+    assert again is not first and again.counts is det.count_profiles_
+    det.count_transform_ = "raw"
+    assert det._count_reference().transform == "raw"

@@ -69,8 +69,8 @@ from .crossfit import DEFAULT_FOLDS, cross_fitted_surprise, max_known_nll
 from .data.formats import Sequence, as_sequences
 from .data.vocab import EOS, UNK
 from .errors import InputError, ModelFileError
-from .profiles import (TRANSFORMS, count_matrix, deviations, deviations_text, idf_weights, leave_one_out, nearest_to,
-                       surplus_positions)
+from .profiles import (TRANSFORMS, Reference, count_matrix, deviations, deviations_text, idf_weights, leave_one_out,
+                       nearest_to, surplus_positions)
 
 DEFAULT_TARGET_FPR = 0.003  # how it was chosen: docs/calibration.md
 COUNT_TRANSFORM = "log"  # counts compared as log(1 + c), weighted by idf (seqrnn.profiles)
@@ -803,6 +803,14 @@ class Detector:
     def _overridden(self) -> bool:
         return self.top_g is not None or self.threshold is not None
 
+    def _count_reference(self) -> Reference:
+        """The count profiles made ready for comparison, once for as long as they stay the same."""
+        ref = self.__dict__.get("_count_ready")
+        if ref is None or ref.counts is not self.count_profiles_ or ref.weights is not self.count_weights_ \
+                or ref.transform != self.count_transform_:
+            ref = self._count_ready = Reference(self.count_profiles_, self.count_weights_, self.count_transform_)
+        return ref
+
     def _statistics(self, seqs, events, use_counts: bool, scores=None) -> dict:
         """Each view's value for each of ``seqs`` (finished sessions; ``events``: their ids)."""
         model = self.model
@@ -819,8 +827,7 @@ class Detector:
             out["surprise"] = max_known_nll(scores)
         if use_counts and self.count_profiles_ is not None and len(seqs):
             counts = count_matrix(events, len(model.vocab_))
-            out["count"], out["_count_near"] = nearest_to(counts, self.count_profiles_, self.count_weights_,
-                                                          self.count_transform_)
+            out["count"], out["_count_near"] = self._count_reference().nearest(counts)
             out["_counts"] = counts
         if model.views and len(seqs):
             out.update({k: np.maximum(v, 0.0) for k, v in model.sequence_views(events).items()})

@@ -74,7 +74,7 @@ SPARSE_VOCABULARY = 256
 
 
 def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
-            exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            exclude_self: bool = False, totals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Weighted L1 distance of each profile to its nearest reference profile, and its index.
 
     With ``exclude_self`` the profiles are the reference itself and each is
@@ -83,10 +83,14 @@ def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
     the events its profiles hold, the rest of each reference's distance being
     its weighted count of the others: a session holds few of thousands of
     events, and comparing every pair on all of them made the time grow with
-    sessions x sessions x vocabulary.
+    sessions x sessions x vocabulary. ``totals`` (each reference's weighted
+    count, :func:`weighted_totals`) may be given when the same reference is
+    compared again and again.
     """
     if reference.shape[1] > SPARSE_VOCABULARY and len(profiles) and len(reference):
-        return _nearest_on_held_events(profiles, reference, weights, exclude_self)
+        if totals is None:
+            totals = weighted_totals(reference, weights)
+        return _nearest_on_held_events(profiles, reference, weights, exclude_self, totals)
     dist = np.empty(len(profiles), dtype=np.float64)
     arg = np.empty(len(profiles), dtype=np.int64)
     step = max(1, NEAREST_CELLS // max(1, reference.size))
@@ -100,11 +104,16 @@ def nearest(profiles: np.ndarray, reference: np.ndarray, weights: np.ndarray,
     return dist, arg
 
 
-def _nearest_on_held_events(profiles, reference, weights, exclude_self):
+def weighted_totals(reference: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each reference profile's weighted count, ``sum of w b`` (float64)."""
+    return reference.astype(np.float64) @ weights.astype(np.float64)
+
+
+def _nearest_on_held_events(profiles, reference, weights, exclude_self, total):
     """:func:`nearest` of sparse profiles: for a block of profiles that hold the events ``C`` (and no other),
-    ``d(a, b) = sum over C of w |a - b|  +  (sum over all of w b - sum over C of w b)``."""
+    ``d(a, b) = sum over C of w |a - b|  +  (sum over all of w b - sum over C of w b)``, ``total`` the
+    references' ``sum over all of w b``."""
     m = len(reference)
-    total = reference.astype(np.float64) @ weights.astype(np.float64)  # each reference's weighted count
     held = profiles != 0
     sizes = held.sum(1)
     dist = np.empty(len(profiles), dtype=np.float64)
@@ -157,13 +166,30 @@ def leave_one_out(counts: np.ndarray, weights: np.ndarray, outside: np.ndarray |
     return out, unique
 
 
+class Reference:
+    """Reference profiles made ready once for many comparisons (the detector's, one session at a time
+    under ``watch``): the counts as ``transform`` makes them and, over a large vocabulary, each one's
+    weighted total. :meth:`nearest` is :func:`nearest_to` without redoing that work on every call."""
+
+    def __init__(self, counts: np.ndarray, weights: np.ndarray, transform: str = "raw"):
+        self.counts, self.weights, self.transform = counts, weights, transform
+        self.compared = transformed(counts, transform)
+        self.totals = (weighted_totals(self.compared, weights)
+                       if self.compared.shape[1] > SPARSE_VOCABULARY else None)
+
+    def nearest(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's distance to its nearest reference profile, and its index; rows that repeat are
+        computed once."""
+        uniq, inv = np.unique(counts, axis=0, return_inverse=True)
+        d, a = nearest(transformed(uniq, self.transform), self.compared, self.weights, totals=self.totals)
+        return d[inv.ravel()], a[inv.ravel()]
+
+
 def nearest_to(counts: np.ndarray, reference: np.ndarray, weights: np.ndarray,
                transform: str = "raw") -> tuple[np.ndarray, np.ndarray]:
     """:func:`nearest` for rows that repeat: each distinct row is computed once (on the counts as
     ``transform`` makes them, the reference's too)."""
-    uniq, inv = np.unique(counts, axis=0, return_inverse=True)
-    d, a = nearest(transformed(uniq, transform), transformed(reference, transform), weights)
-    return d[inv.ravel()], a[inv.ravel()]
+    return Reference(reference, weights, transform).nearest(counts)
 
 
 def deviations(counts: np.ndarray, reference: np.ndarray, weights: np.ndarray, vocab,
