@@ -475,6 +475,8 @@ def test_count_transform_of_saved_files(count_detector, count_model_dir, tmp_pat
     path.write_text(json.dumps(old))
     raw = Detector.load(str(folder))
     assert raw.calibration["count"]["transform"] == "raw"
+    assert "(L1 on raw counts)" in raw.describe()  # what seqrnn info prints: the scale its cut is on
+    assert "(idf-weighted L1 on log(1 + count))" in count_detector.describe()
     seqs = as_sequences([["a"] * 5 + ["b"] * 3])
     assert raw.decide(seqs).findings[0].views["count"]["value"] == pytest.approx(2.0)  # |5 - 3| x weight 1
     assert count_detector.decide(seqs).findings[0].views["count"]["value"] == pytest.approx(math.log(6 / 4),

@@ -640,6 +640,9 @@ class Detector:
             if name == "surprise":
                 views.append(f"surprise -log p > {cut:.3f} (p < {math.exp(-cut):.3g})" if math.isfinite(cut)
                              else "surprise")
+            elif name == "count" and self.count_profiles_ is not None:
+                how = "idf-weighted L1 on log(1 + count)" if self.count_transform_ == "log" else "L1 on raw counts"
+                views.append(f"count > {cut:.3g} ({how})")
             else:
                 views.append(f"{name} > {cut:.3g}")
         if self.unit_ == "event":
