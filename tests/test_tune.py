@@ -235,12 +235,18 @@ def test_detection_objective_maximises_a_metric(capsys, toy_sessions, tmp_path, 
     ({"seed": [0, 1]}, "seed is kept fixed"),
     ({"lr": {"low": 0.1, "high": 0.01}}, "low <= high"),
     ({"hidden": {"low": 8}}, "a range is"),
+    # values a model refuses, found before any trial runs (they failed only when the search drew them)
+    ({"hidden": {"low": -5, "high": 10}}, "hidden must be >= 1, not -5"),
+    ({"cell": ["lstm", "lstmx"]}, "cell must be one of ('lstm', 'gru'), not 'lstmx'"),
+    ({"dropout": 1.2}, "dropout must be in [0, 1), not 1.2"),
+    ({"lr": {"low": 1e-4, "high": 2000.0, "log": True}}, "lr must be > 0 and at most 1000"),
 ])
 def test_bad_search_space_exits_2(capsys, toy_sessions, tmp_path, space, message):
     path = tmp_path / "space.json"
     path.write_text(json.dumps(space))
     code, out, err = tune_cli(capsys, toy_sessions, tmp_path / "t.db", path, "--trials", "1")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert str(path) in err and not (tmp_path / "t.db").exists()  # the file named; no study begun
 
 
 def test_missing_budget_or_study_exits_2(capsys, toy_sessions, tmp_path):

@@ -79,7 +79,21 @@ def check_space(space: dict, source: str | None = None) -> dict:
                 raise InputError(f"{name}: a range needs low <= high (and low > 0 with log)", source)
         if name in NOT_SEARCHED and isinstance(spec, (list, dict)):
             raise InputError(f"{name} is kept fixed across trials; give it a single value", source)
+        _check_values(name, spec, source)
     return out
+
+
+def _check_values(name: str, spec, source: str | None) -> None:
+    """Each value ``spec`` can give (its choices, a range's ends, a fixed value) as a model checks it: a bad
+    one is refused now, naming the space file, not when the search reaches it (maybe hours later)."""
+    from ..models.rnn import RNNModel
+
+    values = spec if isinstance(spec, list) else [spec["low"], spec["high"]] if isinstance(spec, dict) else [spec]
+    for value in values:
+        try:
+            RNNModel(**{name: value})
+        except InputError as exc:
+            raise InputError(exc.reason, source, params=exc.params) from None
 
 
 def load_space(path: str | None = None) -> dict:
