@@ -81,7 +81,8 @@ def main() -> None:
     (seq,) = read_text(path, args.tokens)
     gflops = probe_gflops()
     bf16 = probe_bf16(gflops)
-    plan = text_settings(args.minutes, gflops, bf16=bf16, **sizing_inputs([seq], args.tokens))  # as seqrnn train sizes it
+    plan = text_settings(args.minutes, gflops, bf16=bf16,  # as seqrnn train sizes it
+                         **sizing_inputs([seq], args.tokens, overrides.get("min_count")))
     sized = {} if args.unsized else plan.settings
     settings = {**sized, **dict(minutes=args.minutes, epochs=1000, threads=args.threads, seed=0), **overrides}
     model = RNNModel("text", **settings)
@@ -98,6 +99,18 @@ def main() -> None:
     # The best weights over the whole validation text read as one stream, state carried throughout
     # (the training-time validation reads it as 64 rows, each starting with an empty state).
     ev = None if args.no_one_stream else model.evaluate([seq.slice(cut)])
+
+    # What counting alone gives: a unigram model of the training part over the model's own vocabulary
+    # (a token it does not hold counted as <unk>, add-one smoothing), scored on the validation part.
+    import numpy as np
+
+    from seqrnn.data.vocab import UNK
+
+    stoi = model.vocab_.stoi
+    ids = np.array([stoi.get(t, UNK) for t in seq.tokens], dtype=np.int64)
+    counts = np.bincount(ids[:cut], minlength=len(model.vocab_)) + 1.0
+    unigram = float(-np.log(counts[ids[cut:]] / counts.sum()).mean())
+    unknown = float((ids[cut:] == UNK).mean())
 
     # Generation: one sample (one step per character), and 32 drawn together.
     gen = {}
@@ -131,6 +144,8 @@ def main() -> None:
         "best_val_loss_per_char": (round(best["val_loss"] * (len(seq) - cut) / word_chars(seq.tokens[cut:]), 4)
                                    if args.tokens == "words" else None),
         "best_val_loss_one_stream": round(ev["loss"], 4) if ev else None,
+        "unigram_val_loss": round(unigram, 4),
+        "validation_unknown_share": round(unknown, 4),
         "curve": [{"seconds": round(r["time"], 1), "step": r["step"], "epoch": r["epoch"],
                    "loss": round(r["loss"], 4), "val_loss": round(r["val_loss"], 4), "lr": round(r["lr"], 6)}
                   for r in h],

@@ -24,6 +24,7 @@ from seqrnn.budget import (
     MANY_EPOCHS_DROPOUT,
     REFERENCE_GFLOPS,
     WORD_CHUNK,
+    WORD_MIN_COUNT,
     flops_per_token,
     reference_minutes,
     sizing_inputs,
@@ -85,10 +86,12 @@ def test_words_get_a_hidden_size_their_vocabulary_can_afford():
     assert flops_per_token(large["layers"], large["hidden"], large["embedding_dim"], 50_000) <= budget
 
 
-def test_words_are_read_in_short_chunks():
+def test_words_are_read_in_short_chunks_and_words_seen_once_are_unknown():
     assert text_settings(3, REFERENCE_GFLOPS).settings["chunk"] == 50
+    assert "min_count" not in text_settings(3, REFERENCE_GFLOPS).settings  # characters: every one kept
     words = text_settings(3, REFERENCE_GFLOPS, tokens="words", vocab_size=20_000, chars_per_token=5.5)
     assert words.settings["chunk"] == WORD_CHUNK < 50
+    assert words.settings["min_count"] == WORD_MIN_COUNT == 2
     assert f"rows of {WORD_CHUNK}," in words.describe()
 
 
@@ -139,8 +142,10 @@ def test_sizing_inputs_count_the_vocabulary_and_the_characters_a_word_stands_for
     from seqrnn.data.formats import Sequence
 
     words = [Sequence("w", ["to", "be", "or", "not", "to", "be"])]
-    assert sizing_inputs(words, "words") == dict(tokens="words", text_tokens=6, vocab_size=4 + 4,
+    # words seen once are <unk> (WORD_MIN_COUNT): "to" and "be" are the vocabulary
+    assert sizing_inputs(words, "words") == dict(tokens="words", text_tokens=6, vocab_size=2 + 4,
                                                  chars_per_token=19 / 6)  # 13 letters and 6 spaces
+    assert sizing_inputs(words, "words", min_count=1)["vocab_size"] == 4 + 4  # as the user's --min-count says
     chars = [Sequence("c", list("abca")), Sequence("d", list("ab"))]
     assert sizing_inputs(chars) == dict(tokens="chars", text_tokens=6, vocab_size=3 + 4, chars_per_token=1.0)
     assert sizing_inputs([], "words")["chars_per_token"] == 0.0
@@ -182,6 +187,39 @@ def test_minutes_sizes_the_model_and_explicit_flags_win(capsys, tmp_path, monkey
                                   "--weight-drop", "0.2", "--no-calibration")
     assert (settings["batch_size"], settings["dropout"], settings["weight_drop"]) == (3, 0.3, 0.2)
     assert "1x24 LSTM, dropout 0.3, weight drop 0.2, 3 rows of 10," in err.splitlines()[0], err
+
+
+def test_a_sized_word_model_learns_unknown_words_unless_told_otherwise(capsys, tmp_path, monkeypatch):
+    """Words seen once are <unk> in a sized word model, so that it learns the token the held-out text's new
+    words are read as; --min-count given is the user's."""
+    from seqrnn import budget
+
+    monkeypatch.setattr(budget, "probe_gflops", lambda: REFERENCE_GFLOPS)
+    monkeypatch.setattr(budget, "probe_bf16", lambda gflops: 0.5)
+    monkeypatch.setattr(budget, "CHAR_SIZES", (budget.Size(math.inf, 1, 24, 0.0, 30_000.0, embedding_dim=8,
+                                                           batch_size=4, chunk=10),))
+    monkeypatch.setattr(budget, "WORD_HIDDEN", (16,))
+    path = tmp_path / "t.txt"
+    path.write_text("nonce words here\n" + TEXT, encoding="utf-8")  # three words seen once, in the training part
+
+    def vocabulary(*flags):
+        folder = tmp_path / f"m{len(flags)}"
+        code, _, err = run_cli(capsys, "train", path, "--format", "text", "--tokens", "words", "--minutes", "0.05",
+                               "--model-dir", folder, "--threads", "1", "--no-calibration", "--quiet", *flags)
+        assert code == 0, err
+        with open(folder / "config.json", encoding="utf-8") as f:
+            config = json.load(f)
+        return config["settings"]["min_count"], set(config["vocabulary"]["tokens"])
+
+    min_count, tokens = vocabulary()
+    assert min_count == 2 and {"ROMEO:", "rose", "sweet"} <= tokens and not {"nonce", "words", "here"} & tokens
+    code, out, err = run_cli(capsys, "generate", tmp_path / "m0", "--prompt", "ROMEO: a rose", "--length", "30",
+                             "--seed", "0")
+    assert code == 0 and "<unk>" not in out  # learned, never drawn
+    code, _, err = run_cli(capsys, "generate", tmp_path / "m0", "--prompt", "nonce rose")
+    assert code == 2 and "the model did not see 2 times in training (its --min-count): 'nonce'" in err
+    min_count, tokens = vocabulary("--min-count", "1")
+    assert min_count == 1 and {"nonce", "words", "here"} <= tokens
 
 
 def test_a_sized_run_trains_in_bfloat16_where_it_is_faster_and_validates_in_float32(capsys, tmp_path, monkeypatch):

@@ -66,7 +66,10 @@ def encode_prompt(model, prompt) -> np.ndarray:
         tokens = [str(t) for t in prompt]
     unknown = sorted({t for t in tokens if model.vocab_.stoi.get(t, UNK) < len(SPECIALS)})
     if unknown:
-        raise InputError(f"the prompt holds {len(unknown)} token(s) the model never saw in training: "
+        tc = getattr(model, "train_config", None)
+        rare = getattr(tc, "min_count", 1) if tc is not None else 1
+        seen = "never saw in training" if rare <= 1 else f"did not see {rare} times in training (its --min-count)"
+        raise InputError(f"the prompt holds {len(unknown)} token(s) the model {seen}: "
                          + ", ".join(repr(t) for t in unknown[:10]))
     return model.vocab_.encode(tokens)
 

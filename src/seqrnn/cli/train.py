@@ -292,7 +292,7 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
     gflops = probe_gflops()
     plan = text_settings(budget, gflops, train_minutes=train_minutes, bf16=probe_bf16(gflops),
                          validation_split=settings.get("validation_split", 0.1),
-                         **sizing_inputs(seqs, args.tokens or "chars"))
+                         **sizing_inputs(seqs, args.tokens or "chars", settings.get("min_count")))
     out = {**plan.settings, **out}
     if not args.quiet:
         from dataclasses import replace
