@@ -24,7 +24,12 @@ from seqrnn.budget import (
     MANY_EPOCHS_DROPOUT,
     REFERENCE_GFLOPS,
     WORD_CHUNK,
+    WORD_HIDDEN,
+    WORD_MANY_EPOCHS,
+    WORD_MANY_EPOCHS_DROPOUT,
     WORD_MIN_COUNT,
+    WORD_ROWS,
+    WORD_STEP_SPEED,
     flops_per_token,
     reference_minutes,
     sizing_inputs,
@@ -76,14 +81,27 @@ def test_validation_period_follows_the_budget():
     assert short_steps / short["eval_every"] == pytest.approx(3, abs=0.5)  # at least 3
 
 
-def test_words_get_a_hidden_size_their_vocabulary_can_afford():
+def test_words_are_2x128_in_32_rows_and_a_text_read_many_times_gets_dropout_half():
     chars = text_settings(10, REFERENCE_GFLOPS).settings
-    small = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=2_000, chars_per_token=6).settings
-    large = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=50_000, chars_per_token=6).settings
-    assert large["hidden"] < small["hidden"] <= chars["hidden"]
-    assert small["embedding_dim"] == large["embedding_dim"] > chars["embedding_dim"]
-    budget = flops_per_token(chars["layers"], chars["hidden"], chars["embedding_dim"], 100) * 6
-    assert flops_per_token(large["layers"], large["hidden"], large["embedding_dim"], 50_000) <= budget
+    for vocab in (2_000, 50_000):
+        for minutes in (1, 10, 60):
+            words = text_settings(minutes, REFERENCE_GFLOPS, tokens="words", vocab_size=vocab, chars_per_token=6)
+            s = words.settings
+            assert (s["layers"], s["hidden"], s["batch_size"]) == (2, WORD_HIDDEN, WORD_ROWS) == (2, 128, 32)
+            assert s["embedding_dim"] > chars["embedding_dim"]
+    # the plan's speed: the FLOPs' at the row's character speed, times the measured WORD_STEP_SPEED
+    plan = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=10_000, chars_per_token=6)
+    flops = flops_per_token(2, 384, 64, 100) / flops_per_token(2, 128, 128, 10_000)
+    assert plan.tokens_per_second == pytest.approx(CHAR_SIZES[2].chars_per_second * flops * WORD_STEP_SPEED)
+    at = plan.expected_tokens / WORD_MANY_EPOCHS / 0.9  # a text whose training part is read WORD_MANY_EPOCHS times
+    read_often = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=10_000, chars_per_token=6,
+                               text_tokens=int(at))
+    assert read_often.settings["dropout"] == WORD_MANY_EPOCHS_DROPOUT == 0.5
+    once_more = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=10_000, chars_per_token=6,
+                              text_tokens=int(at * 1.05))
+    assert once_more.settings["dropout"] == CHAR_SIZES[2].dropout  # the row's
+    # characters keep their own rule: the same text length read as characters is not a word model's
+    assert text_settings(10, REFERENCE_GFLOPS, text_tokens=int(at)).settings["dropout"] < 0.5
 
 
 def test_words_are_read_in_short_chunks_and_words_seen_once_are_unknown():
@@ -198,7 +216,7 @@ def test_a_sized_word_model_learns_unknown_words_unless_told_otherwise(capsys, t
     monkeypatch.setattr(budget, "probe_bf16", lambda gflops: 0.5)
     monkeypatch.setattr(budget, "CHAR_SIZES", (budget.Size(math.inf, 1, 24, 0.0, 30_000.0, embedding_dim=8,
                                                            batch_size=4, chunk=10),))
-    monkeypatch.setattr(budget, "WORD_HIDDEN", (16,))
+    monkeypatch.setattr(budget, "WORD_HIDDEN", 16)
     path = tmp_path / "t.txt"
     path.write_text("nonce words here\n" + TEXT, encoding="utf-8")  # three words seen once, in the training part
 

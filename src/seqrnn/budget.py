@@ -11,9 +11,9 @@ thread there are about ten reference minutes.
 :data:`CHAR_SIZES` is the table, fitted from training runs at several budgets
 and sizes (docs/text.md lists them): a small model learns faster in the
 first minutes, a larger one ends lower when it has the time. Word-level
-text uses the same rows with a wider embedding and a hidden size brought
-down until a word costs no more to train than the characters it stands for
-(:func:`text_settings`).
+text is a small model in short chunks whatever the budget (a text of
+200,000 words is short of words, not of compute), its words seen once
+``<unk>``, with more dropout for a text read many times (:func:`text_settings`).
 """
 
 from __future__ import annotations
@@ -63,7 +63,13 @@ CHAR_SIZES = (
 )
 VALIDATIONS = (3, 10)  # validations in a budget-sized run: about one a minute, at least 3, at most 10
 WORD_EMBEDDING = 128
-WORD_HIDDEN = (128, 192, 256, 384, 512)
+# Words: 2x128 in 32 rows, whatever the budget. Tuning split (164,249 training words, 9,180 of them seen twice),
+# one run each: at 10 minutes on a float32 host 2x128 ended at 5.469 nats/word, 2x256 at 5.566 and 2x384 (64 rows,
+# what the rule before gave: a word costing what its characters cost) at 5.588, all with dropout 0.2; at 3 minutes
+# (every word kept) 2x128 beat 2x256 and 2x384 too, and 32 rows beat 16 and 64 (docs/text.md). A text this size is
+# short of words, not of compute; larger texts were not measured.
+WORD_HIDDEN = 128
+WORD_ROWS = 32
 # Words are read 10 at a time, not 50: a word model's step costs the output layer over its vocabulary, so a
 # budget buys few of them, and a short chunk makes more steps of the same words (tuning split, 3 minutes, the
 # rule's 2x128: 7.975 nats/word with chunks of 50, 7.760 with 20, 7.417 with 10, 7.348 with 5; docs/text.md).
@@ -74,6 +80,15 @@ WORD_CHUNK = 10
 # unigram count of the same vocabulary; with every word kept, 7.440 against the unigram's 7.695, in 1,491 steps
 # against 4,209 (docs/text.md, "Words: <unk> learned"). Generation never draws <unk>.
 WORD_MIN_COUNT = 2
+# A word model expected to read its training text WORD_MANY_EPOCHS times or more gets dropout 0.5: at 10 minutes
+# (2x128, 32 rows, 21 to 22 epochs) 5.289 nats/word against 5.469 with 0.2; 0.5 caught up with 0.2 at about 5
+# epochs of those runs (docs/text.md, "Words: <unk> learned").
+WORD_MANY_EPOCHS = 5.0
+WORD_MANY_EPOCHS_DROPOUT = 0.5
+# A word model's training speed over what its products' FLOPs at the row's character speed predict: 2x128 in 32
+# rows of 10 read 6,179 to 7,828 words/s on the float32 host where the FLOP count said 17,030 to 21,298 (0.30 to
+# 0.46; small products, and a step's fixed cost over 320 words). It sets the plan's epochs and validation period.
+WORD_STEP_SPEED = 0.35
 # bfloat16 autocast where the processor's bfloat16 products are at least BF16_MIN times as fast as its float32
 # ones (probe_bf16: 1.8 to 2.0 on this machine's AVX-512 BF16 days; on its days without, 0.44, and training stays
 # float32). On the tuning split it gave the same loss at the same step and 1.14 (2x256, 32 rows) to 1.45 (2x384,
@@ -182,12 +197,15 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
     ``gflops`` (:func:`probe_gflops`).
 
     ``train_minutes``: the part of the budget left for training itself (default
-    ``minutes``), which sets the validation period. For ``tokens="words"``,
-    ``vocab_size`` and ``chars_per_token`` (characters per word in the text)
-    size the word model so that training one word costs at most what
-    training its characters would at the row's size, and read it in chunks
-    of :data:`WORD_CHUNK`, words seen fewer than :data:`WORD_MIN_COUNT` times
-    being ``<unk>``. ``bf16``: how many times faster this machine
+    ``minutes``), which sets the validation period. For ``tokens="words"``
+    the model is 2x:data:`WORD_HIDDEN` in :data:`WORD_ROWS` rows of
+    :data:`WORD_CHUNK` words, words seen fewer than :data:`WORD_MIN_COUNT`
+    times being ``<unk>``; ``vocab_size`` (its output layer) sets its expected
+    speed and so the epochs the plan counts, and a run expected to read its text
+    :data:`WORD_MANY_EPOCHS` times or more gets dropout
+    :data:`WORD_MANY_EPOCHS_DROPOUT`. ``chars_per_token`` (from
+    :func:`sizing_inputs`) is accepted and not used: the rule before counted a
+    word's cost against its characters'. ``bf16``: how many times faster this machine
     multiplies bfloat16 than float32 (:func:`probe_bf16`); from
     :data:`BF16_MIN` on, training runs in bfloat16 autocast, expected
     :data:`BF16_SPEEDUP` times as fast. ``text_tokens``: the text's tokens, of
@@ -200,22 +218,21 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
     settings = row.settings()
     char_cost = flops_per_token(row.layers, row.hidden, row.embedding_dim, 100)
     speed = row.chars_per_second * gflops / REFERENCE_GFLOPS
-    if tokens == "words":
-        allowed = char_cost * max(chars_per_token, 1.0)
-        fits = [h for h in WORD_HIDDEN
-                if flops_per_token(row.layers, h, WORD_EMBEDDING, vocab_size) <= allowed] or [WORD_HIDDEN[0]]
-        hidden = min(max(fits), row.hidden)
-        settings.update(hidden=hidden, embedding_dim=WORD_EMBEDDING, chunk=WORD_CHUNK, min_count=WORD_MIN_COUNT)
-        speed *= char_cost / flops_per_token(row.layers, hidden, WORD_EMBEDDING, vocab_size)
+    train_minutes = minutes if train_minutes is None else train_minutes
+    train_tokens = text_tokens * (1 - validation_split) if text_tokens else None
     if bf16 >= BF16_MIN:
         settings["precision"] = "bfloat16"
         speed *= BF16_SPEEDUP
-    train_minutes = minutes if train_minutes is None else train_minutes
+    if tokens == "words":
+        settings.update(hidden=WORD_HIDDEN, batch_size=WORD_ROWS, embedding_dim=WORD_EMBEDDING, chunk=WORD_CHUNK,
+                        min_count=WORD_MIN_COUNT)
+        speed *= WORD_STEP_SPEED * char_cost / flops_per_token(row.layers, WORD_HIDDEN, WORD_EMBEDDING, vocab_size)
     expected = speed * max(train_minutes, 0.0) * 60
-    plan = Plan(minutes, gflops, ref, settings, speed, expected,
-                text_tokens * (1 - validation_split) if text_tokens else None)
+    plan = Plan(minutes, gflops, ref, settings, speed, expected, train_tokens)
     if plan.train_tokens and plan.expected_epochs >= MANY_EPOCHS:
         settings["dropout"] = max(settings["dropout"], MANY_EPOCHS_DROPOUT)
+    if tokens == "words" and plan.train_tokens and plan.expected_epochs >= WORD_MANY_EPOCHS:
+        settings["dropout"] = max(settings["dropout"], WORD_MANY_EPOCHS_DROPOUT)
     n_validations = min(max(round(train_minutes), VALIDATIONS[0]), VALIDATIONS[1])
     steps = expected / (settings["batch_size"] * settings["chunk"])
     settings["eval_every"] = max(10, int(steps / n_validations))
