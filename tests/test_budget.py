@@ -29,7 +29,8 @@ from seqrnn.budget import (
     WORD_MANY_EPOCHS_DROPOUT,
     WORD_MIN_COUNT,
     WORD_ROWS,
-    WORD_STEP_SPEED,
+    WORD_SPEED_VOCABULARY,
+    WORD_WORDS_PER_SECOND,
     flops_per_token,
     reference_minutes,
     sizing_inputs,
@@ -89,10 +90,15 @@ def test_words_are_2x128_in_32_rows_and_a_text_read_many_times_gets_dropout_half
             s = words.settings
             assert (s["layers"], s["hidden"], s["batch_size"]) == (2, WORD_HIDDEN, WORD_ROWS) == (2, 128, 32)
             assert s["embedding_dim"] > chars["embedding_dim"]
-    # the plan's speed: the FLOPs' at the row's character speed, times the measured WORD_STEP_SPEED
+    # the plan's speed: the measured one of 2x128, its output layer scaled to the vocabulary; the same model
+    # the same speed on either side of a row's edge
     plan = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=10_000, chars_per_token=6)
-    flops = flops_per_token(2, 384, 64, 100) / flops_per_token(2, 128, 128, 10_000)
-    assert plan.tokens_per_second == pytest.approx(CHAR_SIZES[2].chars_per_second * flops * WORD_STEP_SPEED)
+    flops = flops_per_token(2, 128, 128, WORD_SPEED_VOCABULARY) / flops_per_token(2, 128, 128, 10_000)
+    assert plan.tokens_per_second == pytest.approx(WORD_WORDS_PER_SECOND * flops)
+    for edge in (CHAR_SIZES[0].up_to, CHAR_SIZES[1].up_to):
+        below, above = (text_settings(edge * f, REFERENCE_GFLOPS, tokens="words", vocab_size=10_000)
+                        for f in (0.999, 1.001))
+        assert above.tokens_per_second == pytest.approx(below.tokens_per_second)
     at = plan.expected_tokens / WORD_MANY_EPOCHS / 0.9  # a text whose training part is read WORD_MANY_EPOCHS times
     read_often = text_settings(10, REFERENCE_GFLOPS, tokens="words", vocab_size=10_000, chars_per_token=6,
                                text_tokens=int(at))
@@ -218,7 +224,7 @@ def test_a_sized_word_model_learns_unknown_words_unless_told_otherwise(capsys, t
                                                            batch_size=4, chunk=10),))
     monkeypatch.setattr(budget, "WORD_HIDDEN", 16)
     path = tmp_path / "t.txt"
-    path.write_text("nonce words here\n" + TEXT, encoding="utf-8")  # three words seen once, in the training part
+    path.write_text("nonce words here pair pair\n" + TEXT, encoding="utf-8")  # three words seen once, one twice
 
     def vocabulary(*flags):
         folder = tmp_path / f"m{len(flags)}"
@@ -235,9 +241,20 @@ def test_a_sized_word_model_learns_unknown_words_unless_told_otherwise(capsys, t
                              "--seed", "0")
     assert code == 0 and "<unk>" not in out  # learned, never drawn
     code, _, err = run_cli(capsys, "generate", tmp_path / "m0", "--prompt", "nonce rose")
-    assert code == 2 and "the model did not see 2 times in training (its --min-count): 'nonce'" in err
+    assert code == 2 and "outside the model's vocabulary (seen fewer than 2 times in training" in err
+    assert err.rstrip().endswith("'nonce'")
     min_count, tokens = vocabulary("--min-count", "1")
     assert min_count == 1 and {"nonce", "words", "here"} <= tokens
+    min_count, tokens = vocabulary("--hidden", "8", "--layers", "1")  # a size given: the vocabulary rule stays
+    assert min_count == 2 and not {"nonce", "words", "here"} & tokens
+    # --resume keeps the vocabulary the model was started with (it read min_count 1, and the checkpoint refused)
+    code, _, err = run_cli(capsys, "train", path, "--format", "text", "--tokens", "words", "--minutes", "0.05",
+                           "--model-dir", tmp_path / "m0", "--threads", "1", "--no-calibration", "--quiet", "--resume")
+    assert code == 0, err
+    assert vocabulary("--min-count", "3", "--chunk", "5") == (3, tokens - {"pair"})  # in m4
+    code, _, err = run_cli(capsys, "train", path, "--format", "text", "--tokens", "words", "--minutes", "0.05",
+                           "--model-dir", tmp_path / "m4", "--threads", "1", "--no-calibration", "--quiet", "--resume")
+    assert code == 0, err  # its min_count 3 kept, not the sized 2
 
 
 def test_a_sized_run_trains_in_bfloat16_where_it_is_faster_and_validates_in_float32(capsys, tmp_path, monkeypatch):

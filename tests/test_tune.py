@@ -278,3 +278,16 @@ def test_two_processes_search_one_study(toy_sessions, tmp_path, space_file):
     assert [n for n, _ in trials] == list(range(len(trials)))
     assert 8 <= sum(s in ("COMPLETE", "PRUNED") for _, s in trials) <= 9  # one may finish after the other's last
     assert all(o[1].count("trial ") >= 1 for o in outs)  # both took part
+
+
+def test_a_value_that_holds_beside_the_spaces_mapping_is_accepted():
+    """bidirectional needs mapping many-to-one: a space that gives that mapping may search it (checked with
+    each mapping the space gives); without it, refused before the study opens."""
+    from seqrnn.errors import InputError
+
+    for space in ({"mapping": ["many-to-one"], "bidirectional": True},
+                  {"mapping": ["many-to-many", "many-to-one"], "bidirectional": [True, False]},
+                  {"mapping": "many-to-one", "bidirectional": True}):
+        assert tune.check_space(space)["bidirectional"] == space["bidirectional"]
+    with pytest.raises(InputError, match="bidirectional needs mapping many-to-one"):
+        tune.check_space({"mapping": ["many-to-many"], "bidirectional": [False, True]})

@@ -63,11 +63,12 @@ CHAR_SIZES = (
 )
 VALIDATIONS = (3, 10)  # validations in a budget-sized run: about one a minute, at least 3, at most 10
 WORD_EMBEDDING = 128
-# Words: 2x128 in 32 rows, whatever the budget. Tuning split (164,249 training words, 9,180 of them seen twice),
-# one run each: at 10 minutes on a float32 host 2x128 ended at 5.469 nats/word, 2x256 at 5.566 and 2x384 (64 rows,
-# what the rule before gave: a word costing what its characters cost) at 5.588, all with dropout 0.2; at 3 minutes
-# (every word kept) 2x128 beat 2x256 and 2x384 too, and 32 rows beat 16 and 64 (docs/text.md). A text this size is
-# short of words, not of compute; larger texts were not measured.
+# Words: 2x128 in 32 rows, whatever the budget. Tuning split (164,249 training words, 9,180 distinct ones seen at
+# least twice), one run each: at 10 minutes on a float32 host 2x128 ended at 5.469 nats/word, 2x256 at 5.566 and
+# 2x384 (64 rows, what the rule before gave: a word costing what its characters cost) at 5.588, all with dropout
+# 0.2; at 3 minutes (every word kept) 2x128 beat 2x256 and 2x384 too (docs/text.md). A text this size is short of
+# words, not of compute; larger texts were not measured. Rows: at 3 minutes with every word kept 16 rows did better
+# than 32 (7.310 against 7.417 nats/word, one run each); 32 are kept, the rows every later word run was made with.
 WORD_HIDDEN = 128
 WORD_ROWS = 32
 # Words are read 10 at a time, not 50: a word model's step costs the output layer over its vocabulary, so a
@@ -81,14 +82,18 @@ WORD_CHUNK = 10
 # against 4,209 (docs/text.md, "Words: <unk> learned"). Generation never draws <unk>.
 WORD_MIN_COUNT = 2
 # A word model expected to read its training text WORD_MANY_EPOCHS times or more gets dropout 0.5: at 10 minutes
-# (2x128, 32 rows, 21 to 22 epochs) 5.289 nats/word against 5.469 with 0.2; 0.5 caught up with 0.2 at about 5
-# epochs of those runs (docs/text.md, "Words: <unk> learned").
+# (2x128, 32 rows, 21 to 22 epochs) 5.289 nats/word against 5.469 with 0.2; over those two runs' validations (the
+# rate still high) 0.5 was level with 0.2 at about 6 epochs and ahead from 7; at 3 minutes (7.1 epochs, decayed)
+# 5.409 against 5.442 with 0.1. One run each (docs/text.md, "Words: <unk> learned"). The plan counts 5: its epochs
+# ran 5 to 15% under what those runs read.
 WORD_MANY_EPOCHS = 5.0
 WORD_MANY_EPOCHS_DROPOUT = 0.5
-# A word model's training speed over what its products' FLOPs at the row's character speed predict: 2x128 in 32
-# rows of 10 read 6,179 to 7,828 words/s on the float32 host where the FLOP count said 17,030 to 21,298 (0.30 to
-# 0.46; small products, and a step's fixed cost over 320 words). It sets the plan's epochs and validation period.
-WORD_STEP_SPEED = 0.35
+# What the plan expects a word model to read: 2x128 in 32 rows of 10 over a vocabulary of WORD_SPEED_VOCABULARY
+# read 2,721 to 3,476 words/s scaled to the reference machine's speed (4 runs on the float32 host: 6,179 to 7,828
+# words/s at 250 to 304 GFLOP/s); other vocabularies by their output layer's share of the FLOPs. It sets the
+# plan's epochs (and so the dropout) and its validation period.
+WORD_WORDS_PER_SECOND = 3_000.0
+WORD_SPEED_VOCABULARY = 9_184
 # bfloat16 autocast where the processor's bfloat16 products are at least BF16_MIN times as fast as its float32
 # ones (probe_bf16: 1.8 to 2.0 on this machine's AVX-512 BF16 days; on its days without, 0.44, and training stays
 # float32). On the tuning split it gave the same loss at the same step and 1.14 (2x256, 32 rows) to 1.45 (2x384,
@@ -160,6 +165,8 @@ class Plan:
         line = (f"budget {self.minutes:g} min x {self.gflops:.0f} GFLOP/s = {self.reference_minutes:.1f} reference "
                 f"minutes: {s['layers']}x{s['hidden']} {s.get('cell', 'lstm').upper()}{bf16}, dropout {s['dropout']}{wd}, "
                 f"{s['batch_size']} rows of {s['chunk']}, validation every {s['eval_every']} steps")
+        if s.get("min_count", 1) > 1:
+            line += f"; words seen fewer than {s['min_count']} times are <unk>"
         if self.train_tokens:
             line += f"; about {self.expected_epochs:.1f} epochs"
         return line
@@ -216,7 +223,6 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
     ref = reference_minutes(minutes, gflops)
     row = next(r for r in CHAR_SIZES if ref <= r.up_to)
     settings = row.settings()
-    char_cost = flops_per_token(row.layers, row.hidden, row.embedding_dim, 100)
     speed = row.chars_per_second * gflops / REFERENCE_GFLOPS
     train_minutes = minutes if train_minutes is None else train_minutes
     train_tokens = text_tokens * (1 - validation_split) if text_tokens else None
@@ -226,7 +232,9 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
     if tokens == "words":
         settings.update(hidden=WORD_HIDDEN, batch_size=WORD_ROWS, embedding_dim=WORD_EMBEDDING, chunk=WORD_CHUNK,
                         min_count=WORD_MIN_COUNT)
-        speed *= WORD_STEP_SPEED * char_cost / flops_per_token(row.layers, WORD_HIDDEN, WORD_EMBEDDING, vocab_size)
+        speed *= (WORD_WORDS_PER_SECOND / row.chars_per_second
+                  * flops_per_token(2, WORD_HIDDEN, WORD_EMBEDDING, WORD_SPEED_VOCABULARY)
+                  / flops_per_token(2, WORD_HIDDEN, WORD_EMBEDDING, vocab_size))
     expected = speed * max(train_minutes, 0.0) * 60
     plan = Plan(minutes, gflops, ref, settings, speed, expected, train_tokens)
     if plan.train_tokens and plan.expected_epochs >= MANY_EPOCHS:

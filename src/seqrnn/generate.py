@@ -68,8 +68,10 @@ def encode_prompt(model, prompt) -> np.ndarray:
     if unknown:
         tc = getattr(model, "train_config", None)
         rare = getattr(tc, "min_count", 1) if tc is not None else 1
-        seen = "never saw in training" if rare <= 1 else f"did not see {rare} times in training (its --min-count)"
-        raise InputError(f"the prompt holds {len(unknown)} token(s) the model {seen}: "
+        seen = ("the model never saw in training" if rare <= 1 else
+                f"outside the model's vocabulary (seen fewer than {rare} times in training: its min_count, which "
+                "--minutes sets to 2 for words; --min-count 1 keeps every word)")
+        raise InputError(f"the prompt holds {len(unknown)} token(s) {seen}: "
                          + ", ".join(repr(t) for t in unknown[:10]))
     return model.vocab_.encode(tokens)
 

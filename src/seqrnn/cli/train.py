@@ -266,7 +266,7 @@ def _saved_size(model_dir: str) -> dict:
     path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(path):
         return {}
-    keys = (*SIZE_SETTINGS, "dropout", "batch_size", "chunk", "lr", "eval_every")
+    keys = (*SIZE_SETTINGS, "dropout", "batch_size", "chunk", "lr", "eval_every", "min_count", "precision")
     return {k: v for k, v in read_settings(path).items() if k in keys}
 
 
@@ -275,13 +275,15 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
     seconds have gone: ``minutes`` the part left for training (the rest is for calibration and saving),
     and for text with the text preset, sized for the budget (:func:`seqrnn.budget.text_settings`)
     unless a size was given, each setting given explicitly kept."""
-    from ..budget import probe_bf16, probe_gflops, sizing_inputs, text_settings
+    from ..budget import WORD_MIN_COUNT, probe_bf16, probe_gflops, sizing_inputs, text_settings
 
     reserve = elapsed + SAVE_SECONDS
     if not args.no_calibration:
         reserve += min(max(CALIBRATION_SHARE * budget * 60, CALIBRATION_SECONDS[0]), CALIBRATION_SECONDS[1])
     train_minutes = max(budget - reserve / 60, budget * 0.25)
     out = dict(settings, minutes=round(train_minutes, 4))
+    if args.format == "text" and args.tokens == "words" and settings.get("preset") == "text":
+        out.setdefault("min_count", WORD_MIN_COUNT)  # a vocabulary choice, whatever size was given
     if args.format != "text" or settings.get("preset") != "text" or any(k in settings for k in SIZE_SETTINGS):
         return out
     threads = settings.get("threads") or 0
@@ -292,7 +294,7 @@ def _budget_settings(args, settings: dict, seqs, budget: float, elapsed: float) 
     gflops = probe_gflops()
     plan = text_settings(budget, gflops, train_minutes=train_minutes, bf16=probe_bf16(gflops),
                          validation_split=settings.get("validation_split", 0.1),
-                         **sizing_inputs(seqs, args.tokens or "chars", settings.get("min_count")))
+                         **sizing_inputs(seqs, args.tokens or "chars", out.get("min_count")))
     out = {**plan.settings, **out}
     if not args.quiet:
         from dataclasses import replace

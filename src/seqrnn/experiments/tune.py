@@ -79,21 +79,32 @@ def check_space(space: dict, source: str | None = None) -> dict:
                 raise InputError(f"{name}: a range needs low <= high (and low > 0 with log)", source)
         if name in NOT_SEARCHED and isinstance(spec, (list, dict)):
             raise InputError(f"{name} is kept fixed across trials; give it a single value", source)
-        _check_values(name, spec, source)
+        _check_values(name, spec, source, out)
     return out
 
 
-def _check_values(name: str, spec, source: str | None) -> None:
-    """Each value ``spec`` can give (its choices, a range's ends, a fixed value) as a model checks it: a bad
-    one is refused now, naming the space file, not when the search reaches it (maybe hours later)."""
+def _values(spec) -> list:
+    """The values a space entry can give, at its edges: its choices, a range's ends, or the fixed value."""
+    return spec if isinstance(spec, list) else [spec["low"], spec["high"]] if isinstance(spec, dict) else [spec]
+
+
+def _check_values(name: str, spec, source: str | None, space: dict) -> None:
+    """Each value ``spec`` can give, as a model checks it: a bad one is refused now, naming the space file,
+    not when the search reaches it (maybe hours later). A value that holds only beside another setting
+    (``bidirectional`` needs ``mapping`` many-to-one) passes if one of the values the space gives that
+    setting makes it hold."""
     from ..models.rnn import RNNModel
 
-    values = spec if isinstance(spec, list) else [spec["low"], spec["high"]] if isinstance(spec, dict) else [spec]
-    for value in values:
-        try:
-            RNNModel(**{name: value})
-        except InputError as exc:
-            raise InputError(exc.reason, source, params=exc.params) from None
+    for value in _values(spec):
+        error = None
+        for mapping in [None, *(_values(space["mapping"]) if name != "mapping" and "mapping" in space else [])]:
+            try:
+                RNNModel(**{name: value}, **({} if mapping is None else {"mapping": mapping}))
+                break
+            except InputError as exc:
+                error = error or exc
+        else:
+            raise InputError(error.reason, source, params=error.params) from None
 
 
 def load_space(path: str | None = None) -> dict:
