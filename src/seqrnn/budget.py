@@ -223,18 +223,20 @@ def text_settings(minutes: float, gflops: float, *, train_minutes: float | None 
     ref = reference_minutes(minutes, gflops)
     row = next(r for r in CHAR_SIZES if ref <= r.up_to)
     settings = row.settings()
-    speed = row.chars_per_second * gflops / REFERENCE_GFLOPS
-    train_minutes = minutes if train_minutes is None else train_minutes
-    train_tokens = text_tokens * (1 - validation_split) if text_tokens else None
-    if bf16 >= BF16_MIN:
-        settings["precision"] = "bfloat16"
-        speed *= BF16_SPEEDUP
+    reference_speed = row.chars_per_second  # tokens/s on the reference machine
     if tokens == "words":
         settings.update(hidden=WORD_HIDDEN, batch_size=WORD_ROWS, embedding_dim=WORD_EMBEDDING, chunk=WORD_CHUNK,
                         min_count=WORD_MIN_COUNT)
-        speed *= (WORD_WORDS_PER_SECOND / row.chars_per_second
-                  * flops_per_token(2, WORD_HIDDEN, WORD_EMBEDDING, WORD_SPEED_VOCABULARY)
-                  / flops_per_token(2, WORD_HIDDEN, WORD_EMBEDDING, vocab_size))
+        # measured at WORD_SPEED_VOCABULARY; another vocabulary by its output layer's share of the FLOPs
+        measured, this = (flops_per_token(2, WORD_HIDDEN, WORD_EMBEDDING, n)
+                          for n in (WORD_SPEED_VOCABULARY, vocab_size))
+        reference_speed = WORD_WORDS_PER_SECOND * measured / this
+    speed = reference_speed * gflops / REFERENCE_GFLOPS
+    if bf16 >= BF16_MIN:
+        settings["precision"] = "bfloat16"
+        speed *= BF16_SPEEDUP
+    train_minutes = minutes if train_minutes is None else train_minutes
+    train_tokens = text_tokens * (1 - validation_split) if text_tokens else None
     expected = speed * max(train_minutes, 0.0) * 60
     plan = Plan(minutes, gflops, ref, settings, speed, expected, train_tokens)
     if plan.train_tokens and plan.expected_epochs >= MANY_EPOCHS:

@@ -66,8 +66,7 @@ def encode_prompt(model, prompt) -> np.ndarray:
         tokens = [str(t) for t in prompt]
     unknown = sorted({t for t in tokens if model.vocab_.stoi.get(t, UNK) < len(SPECIALS)})
     if unknown:
-        tc = getattr(model, "train_config", None)
-        rare = getattr(tc, "min_count", 1) if tc is not None else 1
+        rare = getattr(getattr(model, "train_config", None), "min_count", 1)
         seen = ("the model never saw in training" if rare <= 1 else
                 f"outside the model's vocabulary (seen fewer than {rare} times in training: its min_count, which "
                 "--minutes sets to 2 for words; --min-count 1 keeps every word)")
